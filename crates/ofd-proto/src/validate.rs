@@ -1,1 +1,494 @@
-//! TODO(owner): see lib.rs
+//! Format-logic control (ФЛК): is this document one the operator may accept?
+//!
+//! [`validate`] walks the document tree once, checking every known tag's length and wire type
+//! against the [`dict`](crate::dict) (recursively into STLVs; unknown tags are skipped, because
+//! registers send vendor and newer tags), recording which tags are present and picking out the
+//! fields the daemon needs. It then applies the document-level rules: mandatory tags per document
+//! type and FFD version, digit formats of FN / RN / INN, INN and RN check digits, the time window,
+//! and the cross-checks between session header, container header and document. The result is a
+//! [`Document`] summary that borrows from the frame. Nothing here allocates, so a hostile
+//! message costs CPU only in proportion to its (≤ 64 KiB) size.
+//!
+//! Which rules are hard and which are configurable is written up in `proto-spec/README.md` §7;
+//! the short version: check digits are hard for the user INN (1018) and the operator INN
+//! (1017) and only counted for cashier / supplier / buyer / agent INNs, because real devices
+//! send unverified values there.
+
+use crate::checks::{CheckError, verify_inn, verify_rn};
+use crate::dict;
+use crate::doctype::{DocType, FfdVersion};
+use crate::error::{FnText, ProtoError};
+use crate::message::Message;
+use crate::tlv::Tlv;
+use crate::value::{Cp866, Fvln, ValueType, read_byte, read_u16, read_u32, read_vln, trim_spaces};
+
+/// 2016-09-01T00:00:00Z: no fiscal document can be older than the 54-FZ online registers.
+pub const DEFAULT_MIN_TIME: u32 = 1_472_688_000;
+
+/// STLVs nest at most 3 deep in any FFD (document → item → agent data); 4 leaves headroom.
+pub const MAX_DEPTH: usize = 4;
+
+/// Tunable ФЛК rules (part of the daemon's config file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ValidationConfig {
+    /// Earliest acceptable document time (1012), unix seconds. Default 2016-09-01 UTC.
+    pub min_time: u32,
+    /// How far past `now` a document time may be, seconds. Default 86 400: document times are
+    /// the register's local time without a zone, so this also absorbs UTC offsets.
+    pub max_future_secs: u32,
+    /// Accept a 10-digit INN written left-padded with `00` to 12 digits (some registers do),
+    /// treating it as the 10-digit INN. Default `true`.
+    pub accept_zero_left_padded_inn: bool,
+    /// Verify the RN's six check digits against user INN and KKT serial in registration reports.
+    /// Default `true`.
+    pub check_rn_digits: bool,
+    /// Verify the check digits of the user INN (1018) and operator INN (1017). Default `true`.
+    pub check_inn_digits: bool,
+}
+
+impl Default for ValidationConfig {
+    fn default() -> Self {
+        ValidationConfig {
+            min_time: DEFAULT_MIN_TIME,
+            max_future_secs: 86_400,
+            accept_zero_left_padded_inn: true,
+            check_rn_digits: true,
+            check_inn_digits: true,
+        }
+    }
+}
+
+/// What the FN reports about its own state (shift close 5 and current-state report 21).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FnHealth {
+    /// 1097: documents not yet acknowledged by the operator.
+    pub untransmitted_count: Option<u32>,
+    /// 1098: time of the first of them (a zero time means none).
+    pub first_untransmitted_time: Option<u32>,
+    /// 1116: number of the first of them (zero means none).
+    pub first_untransmitted_number: Option<u32>,
+    /// 1053: an operator acknowledgement is overdue.
+    pub ack_overdue: bool,
+    /// 1050: the FN's keys expire soon (≤ 30 days).
+    pub key_expiry_soon: bool,
+    /// 1051: the FN must be replaced urgently (≤ 3 days).
+    pub key_expiry_urgent: bool,
+    /// 1052: the FN's memory is over 99 % full.
+    pub memory_nearly_full: bool,
+}
+
+/// A validated document: the fields the daemon needs, borrowed from the frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Document<'a> {
+    pub doc_type: DocType,
+    /// From tag 1209 (absent → 1.0).
+    pub ffd: FfdVersion,
+    /// Tag 1041 as on the wire (a test drive may end in a space).
+    pub fn_number: [u8; 16],
+    /// Tag 1040.
+    pub fd_number: u32,
+    /// Tag 1012 (register local time, unix seconds).
+    pub time: u32,
+    /// Tag 1037, trailing spaces trimmed.
+    pub rn: Option<&'a [u8]>,
+    /// Tag 1018, trimmed; a `00`-left-padded 10-digit INN is normalised to its 10 digits.
+    pub user_inn: Option<&'a [u8]>,
+    /// Tag 1013, trimmed.
+    pub kkt_serial: Option<&'a [u8]>,
+    /// Tag 1048.
+    pub user_name: Option<Cp866<'a>>,
+    /// Tag 1009.
+    pub address: Option<Cp866<'a>>,
+    /// Tag 1187.
+    pub place: Option<Cp866<'a>>,
+    /// Tag 1038.
+    pub shift_number: Option<u32>,
+    /// Tag 1056 (registration reports): the FN encrypts its documents.
+    pub encryption: Option<bool>,
+    /// Tag 1077, the 6 raw bytes.
+    pub fiscal_sign_raw: Option<&'a [u8; 6]>,
+    pub health: FnHealth,
+    /// Tag 1020, kopecks.
+    pub total_sum: Option<u64>,
+    /// Top-level cashier / supplier / buyer / transfer-operator INNs (1203, 1226, 1228, 1016)
+    /// whose check digits fail: accepted (real devices send such values) but counted.
+    pub unverified_inns: u8,
+    /// The whole document TLV.
+    pub tlv: Tlv<'a>,
+    /// Bytes after the document TLV (message fiscal sign), byte-for-byte.
+    pub trailer: &'a [u8],
+}
+
+impl Document<'_> {
+    /// The ФПД as printed on paper: the last four bytes of 1077 as a big-endian number
+    /// (at most 10 digits).
+    pub fn fiscal_sign(&self) -> Option<u64> {
+        self.fiscal_sign_raw.map(|s| u64::from(u32::from_be_bytes([s[2], s[3], s[4], s[5]])))
+    }
+}
+
+/// Tags FFD 1.0 documents lack (NOTES §5).
+const FFD10_EXEMPT: [u16; 6] = [1209, 1221, 1188, 1189, 1013, 1187];
+
+const REGISTRATION: &[u16] = &[
+    1209, 1221, 1188, 1189, 1013, 1048, 1018, 1062, 1012, 1037, 1002, 1110, 1109, 1056, 1001, 1108, 1040, 1041, 1021,
+    1187, 1017, 1077,
+];
+const SHIFT_OPEN: &[u16] = &[1209, 1018, 1012, 1038, 1037, 1041, 1040, 1077];
+const CURRENT_STATE: &[u16] = &[1209, 1018, 1012, 1002, 1116, 1097, 1098, 1037, 1041, 1040, 1077];
+const RECEIPT: &[u16] = &[1209, 1042, 1012, 1038, 1054, 1055, 1037, 1041, 1040, 1020, 1077];
+const CORRECTION: &[u16] =
+    &[1209, 1173, 1174, 1018, 1042, 1012, 1038, 1054, 1055, 1021, 1037, 1041, 1020, 1040, 1077];
+const SHIFT_CLOSE: &[u16] =
+    &[1209, 1018, 1012, 1038, 1118, 1111, 1097, 1098, 1053, 1051, 1052, 1050, 1037, 1041, 1040, 1077];
+const FN_CLOSE: &[u16] = &[1209, 1048, 1187, 1018, 1021, 1012, 1037, 1041, 1040, 1077];
+const OPERATOR_ACK: &[u16] = &[1017, 1041, 1040, 1012, 1068, 1078];
+/// FFD 1.2 marking documents: only what the cross-checks and the time window need [?].
+const MARKING: &[u16] = &[1209, 1041, 1040, 1012];
+
+/// Mandatory top-level tags of a document type (FFD 1.05 / 1.1 lists; FFD 1.0 drops
+/// [`FFD10_EXEMPT`]). Document 11 additionally needs 1101 or 1205.
+pub fn mandatory_tags(doc_type: DocType) -> &'static [u16] {
+    use DocType::*;
+    match doc_type {
+        Registration | RegistrationChange => REGISTRATION,
+        ShiftOpen => SHIFT_OPEN,
+        CurrentState => CURRENT_STATE,
+        Receipt | Bso => RECEIPT,
+        ReceiptCorrection | BsoCorrection => CORRECTION,
+        ShiftClose => SHIFT_CLOSE,
+        FnClose => FN_CLOSE,
+        OperatorAck => OPERATOR_ACK,
+        MarkingRequest | MarkingNotification | MarkingResponse | MarkingNotificationReceipt => MARKING,
+    }
+}
+
+/// Mandatory tags inside each item 1059 of a receipt / БСО.
+pub const ITEM_MANDATORY: [u16; 3] = [1030, 1023, 1043];
+/// Mandatory tags inside the correction basis 1174.
+pub const CORRECTION_BASIS_MANDATORY: [u16; 3] = [1177, 1178, 1179];
+
+/// Presence of tags 1000..=1319 (every mandatory tag lives there), one bit each.
+#[derive(Default)]
+struct Seen([u64; 5]);
+
+impl Seen {
+    #[inline]
+    fn set(&mut self, tag: u16) {
+        if let Some(i) = tag.checked_sub(1000).map(usize::from)
+            && let Some(word) = self.0.get_mut(i / 64)
+        {
+            *word |= 1 << (i % 64);
+        }
+    }
+
+    #[inline]
+    fn has(&self, tag: u16) -> bool {
+        tag.checked_sub(1000)
+            .map(usize::from)
+            .and_then(|i| self.0.get(i / 64).map(|w| w & (1 << (i % 64)) != 0))
+            .unwrap_or(false)
+    }
+}
+
+/// Run ФЛК on a parsed message. `now` is the current unix time (the crate reads no clock).
+pub fn validate<'a>(msg: &Message<'a>, cfg: &ValidationConfig, now: u32) -> Result<Document<'a>, ProtoError> {
+    let (tlv, trailer) = msg.document()?;
+    let doc_type = msg.doc_type;
+    let doc_u8 = doc_type.as_u8();
+
+    let mut seen = Seen::default();
+    let mut ffd_raw: Option<u8> = None;
+    let mut fn_tag: Option<&'a [u8]> = None;
+    let mut fd: Option<u32> = None;
+    let mut time: Option<u32> = None;
+    let mut rn: Option<&'a [u8]> = None;
+    let mut user_inn_raw: Option<&'a [u8]> = None;
+    let mut operator_inn_raw: Option<&'a [u8]> = None;
+    let mut kkt_serial = None;
+    let mut user_name = None;
+    let mut address = None;
+    let mut place = None;
+    let mut shift_number = None;
+    let mut encryption = None;
+    let mut fiscal_sign_raw = None;
+    let mut total_sum = None;
+    let mut health = FnHealth::default();
+    let mut unverified_inns: u8 = 0;
+
+    for item in tlv.children() {
+        let t = item?;
+        check_value(&t, 0)?;
+        seen.set(t.tag);
+        let v = t.value;
+        match t.tag {
+            1209 => ffd_raw = ffd_raw.or(Some(byte(&t)?)),
+            1041 => fn_tag = fn_tag.or(Some(v)),
+            1040 => fd = fd.or(Some(u32_of(&t)?)),
+            1012 => time = time.or(Some(u32_of(&t)?)),
+            1037 => rn = rn.or(Some(v)),
+            1018 => user_inn_raw = user_inn_raw.or(Some(v)),
+            1017 => operator_inn_raw = operator_inn_raw.or(Some(v)),
+            1013 => kkt_serial = kkt_serial.or(Some(trim_spaces(v))),
+            1048 => user_name = user_name.or(Some(Cp866(v))),
+            1009 => address = address.or(Some(Cp866(v))),
+            1187 => place = place.or(Some(Cp866(v))),
+            1038 => shift_number = shift_number.or(Some(u32_of(&t)?)),
+            1056 => encryption = encryption.or(Some(byte(&t)? != 0)),
+            1077 => fiscal_sign_raw = fiscal_sign_raw.or(<&[u8; 6]>::try_from(v).ok()),
+            1020 => total_sum = total_sum.or(Some(read_vln(v).map_err(|err| ProtoError::Value { tag: 1020, err })?)),
+            1097 => health.untransmitted_count = Some(u32_of(&t)?),
+            1098 => health.first_untransmitted_time = Some(u32_of(&t)?).filter(|&x| x != 0),
+            1116 => health.first_untransmitted_number = Some(u32_of(&t)?).filter(|&x| x != 0),
+            1053 => health.ack_overdue = byte(&t)? != 0,
+            1050 => health.key_expiry_soon = byte(&t)? != 0,
+            1051 => health.key_expiry_urgent = byte(&t)? != 0,
+            1052 => health.memory_nearly_full = byte(&t)? != 0,
+            1203 | 1226 | 1228 | 1016 => {
+                if verify_inn(trim_spaces(v)).is_err() {
+                    unverified_inns = unverified_inns.saturating_add(1);
+                }
+            }
+            1059 if doc_type.is_receipt_like() => require_children(&t, &ITEM_MANDATORY)?,
+            1174 if doc_type.is_correction() => require_children(&t, &CORRECTION_BASIS_MANDATORY)?,
+            _ => {}
+        }
+    }
+
+    // FFD version and mandatory tags.
+    let ffd = match ffd_raw {
+        None => FfdVersion::V1_0,
+        Some(v) => FfdVersion::from_tag_value(v).ok_or(ProtoError::UnknownFfdVersion(v))?,
+    };
+    for &tag in mandatory_tags(doc_type) {
+        if !seen.has(tag) && !(ffd == FfdVersion::V1_0 && FFD10_EXEMPT.contains(&tag)) {
+            return Err(ProtoError::MissingTag { doc_type: doc_u8, tag });
+        }
+    }
+    if doc_type == DocType::RegistrationChange && !seen.has(1101) && !seen.has(1205) {
+        return Err(ProtoError::MissingTag { doc_type: doc_u8, tag: 1101 });
+    }
+    let missing = |tag| ProtoError::MissingTag { doc_type: doc_u8, tag };
+    let fn_tag = fn_tag.ok_or(missing(1041))?;
+    let fd_number = fd.ok_or(missing(1040))?;
+    let time = time.ok_or(missing(1012))?;
+
+    // FN: format, then session == container == 1041.
+    let fn_number = check_fn_format(fn_tag)?;
+    if msg.session.fn_number != msg.container_fn {
+        return Err(ProtoError::FnMismatch {
+            session: FnText(msg.session.fn_number),
+            other: FnText(msg.container_fn),
+            other_source: "container",
+        });
+    }
+    if msg.session.fn_number != fn_number {
+        return Err(ProtoError::FnMismatch {
+            session: FnText(msg.session.fn_number),
+            other: FnText(fn_number),
+            other_source: "tag 1041",
+        });
+    }
+    if fd_number != msg.container.fd_number {
+        return Err(ProtoError::FdMismatch { container: msg.container.fd_number, document: fd_number });
+    }
+
+    // RN format, INNs, RN check digits.
+    let rn = rn.map(check_rn_format).transpose()?;
+    let user_inn = user_inn_raw.map(|v| check_inn(1018, v, cfg)).transpose()?;
+    if let Some(v) = operator_inn_raw {
+        check_inn(1017, v, cfg)?;
+    }
+    if cfg.check_rn_digits
+        && doc_type.is_registration()
+        && let (Some(rn), Some(inn), Some(serial)) = (rn, user_inn, kkt_serial)
+    {
+        verify_rn(rn, inn, serial).map_err(ProtoError::BadRn)?;
+    }
+
+    // Time window: 1012 always, 1098 unless zero ("none").
+    check_time(1012, time, cfg, now)?;
+    if let Some(t) = health.first_untransmitted_time {
+        check_time(1098, t, cfg, now)?;
+    }
+
+    Ok(Document {
+        doc_type,
+        ffd,
+        fn_number,
+        fd_number,
+        time,
+        rn,
+        user_inn,
+        kkt_serial,
+        user_name,
+        address,
+        place,
+        shift_number,
+        encryption,
+        fiscal_sign_raw,
+        health,
+        total_sum,
+        unverified_inns,
+        tlv,
+        trailer,
+    })
+}
+
+#[inline]
+fn byte(t: &Tlv<'_>) -> Result<u8, ProtoError> {
+    read_byte(t.value).map_err(|err| ProtoError::Value { tag: t.tag, err })
+}
+
+#[inline]
+fn u32_of(t: &Tlv<'_>) -> Result<u32, ProtoError> {
+    read_u32(t.value).map_err(|err| ProtoError::Value { tag: t.tag, err })
+}
+
+/// Check a value against the dictionary (length, type), recursing into STLVs. Unknown tags pass.
+fn check_value(t: &Tlv<'_>, depth: usize) -> Result<(), ProtoError> {
+    let Some(info) = dict::lookup(t.tag) else { return Ok(()) };
+    let tag = t.tag;
+    let value_err = |err| ProtoError::Value { tag, err };
+    match info.ty {
+        // Natural sizes: the readers check them (a zero-length byte reads as 0, NOTES §3).
+        ValueType::Byte => read_byte(t.value).map(drop).map_err(value_err),
+        ValueType::U16 => read_u16(t.value).map(drop).map_err(value_err),
+        ValueType::U32 | ValueType::UnixTime => read_u32(t.value).map(drop).map_err(value_err),
+        ValueType::String | ValueType::Bytes | ValueType::Vln | ValueType::Fvln | ValueType::Stlv => {
+            let len = t.value.len();
+            if info.fixed && len != usize::from(info.max_len) {
+                return Err(ProtoError::TagWrongLength { tag, len, expected: info.max_len });
+            }
+            if len > usize::from(info.max_len) {
+                return Err(ProtoError::TagTooLong { tag, len, max: info.max_len });
+            }
+            if len < usize::from(info.min_len) {
+                return Err(ProtoError::TagTooShort { tag, len, min: info.min_len });
+            }
+            match info.ty {
+                ValueType::Vln => read_vln(t.value).map(drop).map_err(value_err),
+                ValueType::Fvln => Fvln::read(t.value).map(drop).map_err(value_err),
+                ValueType::Stlv => {
+                    if depth >= MAX_DEPTH {
+                        return Err(ProtoError::TooDeep { tag, max: MAX_DEPTH });
+                    }
+                    for child in t.children() {
+                        check_value(&child?, depth + 1)?;
+                    }
+                    Ok(())
+                }
+                _ => Ok(()),
+            }
+        }
+    }
+}
+
+/// Every tag of `required` must be a direct child of `t` (already known to decode).
+fn require_children(t: &Tlv<'_>, required: &[u16; 3]) -> Result<(), ProtoError> {
+    let mut found = [false; 3];
+    for child in t.children() {
+        let c = child?;
+        for (slot, want) in found.iter_mut().zip(required) {
+            *slot |= c.tag == *want;
+        }
+    }
+    match found.iter().position(|f| !f) {
+        Some(i) => Err(ProtoError::MissingNestedTag { parent: t.tag, tag: required[i] }),
+        None => Ok(()),
+    }
+}
+
+/// FN number 1041: 16 digits, or 15 digits and a space (test drives).
+fn check_fn_format(v: &[u8]) -> Result<[u8; 16], ProtoError> {
+    let fn_number: [u8; 16] =
+        v.try_into().map_err(|_| ProtoError::TagWrongLength { tag: 1041, len: v.len(), expected: 16 })?;
+    let digits = match fn_number[15] {
+        b' ' => &fn_number[..15],
+        _ => &fn_number[..],
+    };
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return Err(ProtoError::BadFormat { tag: 1041, reason: "FN number must be 16 digits, or 15 digits and a space" });
+    }
+    Ok(fn_number)
+}
+
+/// RN 1037: 16 digits, right-padded with spaces (to 20 on the wire). Returns the 16 digits.
+fn check_rn_format(v: &[u8]) -> Result<&[u8], ProtoError> {
+    let rn = trim_spaces(v);
+    if rn.len() != 16 || !rn.iter().all(u8::is_ascii_digit) {
+        return Err(ProtoError::BadFormat { tag: 1037, reason: "RN must be 16 digits right-padded with spaces" });
+    }
+    Ok(rn)
+}
+
+/// A hard-checked INN (1018 user, 1017 operator): 10 or 12 digits right-padded with spaces;
+/// a `00`-left-padded 10-digit INN is normalised when configured. Returns the trimmed digits.
+fn check_inn<'a>(tag: u16, v: &'a [u8], cfg: &ValidationConfig) -> Result<&'a [u8], ProtoError> {
+    let trimmed = trim_spaces(v);
+    let inn = match trimmed {
+        [b'0', b'0', rest @ ..] if cfg.accept_zero_left_padded_inn && rest.len() == 10 => rest,
+        _ => trimmed,
+    };
+    if inn.len() != 10 && inn.len() != 12 {
+        return Err(ProtoError::BadInn { tag, reason: CheckError::Length { expected: "10 or 12", got: inn.len() } });
+    }
+    if cfg.check_inn_digits {
+        verify_inn(inn).map_err(|reason| ProtoError::BadInn { tag, reason })?;
+    } else if let Some(i) = inn.iter().position(|b| !b.is_ascii_digit()) {
+        return Err(ProtoError::BadInn { tag, reason: CheckError::NotDigit(i) });
+    }
+    Ok(inn)
+}
+
+fn check_time(tag: u16, time: u32, cfg: &ValidationConfig, now: u32) -> Result<(), ProtoError> {
+    if time < cfg.min_time {
+        return Err(ProtoError::TimeTooOld { tag, time, min: cfg.min_time });
+    }
+    if time > now.saturating_add(cfg.max_future_secs) {
+        return Err(ProtoError::TimeInFuture { tag, time, now, max_future: cfg.max_future_secs });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seen_bits() {
+        let mut s = Seen::default();
+        for t in [1000, 1041, 1319, 999, 1320, 2000] {
+            s.set(t);
+        }
+        assert!(s.has(1000) && s.has(1041) && s.has(1319));
+        assert!(!s.has(999) && !s.has(1320) && !s.has(2000) && !s.has(1040));
+    }
+
+    #[test]
+    fn fn_and_rn_formats() {
+        assert!(check_fn_format(b"9999078900005488").is_ok());
+        assert!(check_fn_format(b"999907891234567 ").is_ok());
+        assert!(check_fn_format(b"99990789123456  ").is_err());
+        assert!(check_fn_format(b"99990789000054x8").is_err());
+        assert_eq!(check_rn_format(b"0000000005008570    ").unwrap(), b"0000000005008570");
+        assert!(check_rn_format(b"000000000500857     ").is_err());
+    }
+
+    #[test]
+    fn inn_padding() {
+        let cfg = ValidationConfig::default();
+        assert_eq!(check_inn(1018, b"7702203276  ", &cfg).unwrap(), b"7702203276");
+        assert_eq!(check_inn(1018, b"007702203276", &cfg).unwrap(), b"7702203276");
+        let strict = ValidationConfig { accept_zero_left_padded_inn: false, ..cfg };
+        assert!(matches!(check_inn(1018, b"007702203276", &strict), Err(ProtoError::BadInn { tag: 1018, .. })));
+        assert!(check_inn(1017, b"504404744207", &cfg).is_ok());
+    }
+
+    #[test]
+    fn default_min_time_is_2016_09_01() {
+        // 2016-01-01 is 1_451_606_400; Jan..Aug 2016 have 244 days.
+        assert_eq!(DEFAULT_MIN_TIME, 1_451_606_400 + 244 * 86_400);
+    }
+}
