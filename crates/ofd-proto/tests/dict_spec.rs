@@ -23,7 +23,11 @@ fn table_matches_tags_toml_entry_by_entry() {
     let spec = spec();
     let sets = spec["doc_sets"].as_table().expect("[doc_sets]");
     let tags = spec["tags"].as_table().expect("[tags]");
-    assert_eq!(tags.len(), dict::all().len(), "every spec entry is generated, nothing else");
+    assert_eq!(
+        tags.len(),
+        dict::all().len(),
+        "every spec entry is generated, nothing else"
+    );
 
     for (key, entry) in tags {
         let tag: u16 = key.parse().expect("numeric key");
@@ -49,17 +53,34 @@ fn table_matches_tags_toml_entry_by_entry() {
         if let Some(len) = e.get("len") {
             let len = len.as_integer().unwrap();
             assert!(info.fixed, "tag {tag}");
-            assert_eq!((i64::from(info.min_len), i64::from(info.max_len)), (len, len), "tag {tag}");
+            assert_eq!(
+                (i64::from(info.min_len), i64::from(info.max_len)),
+                (len, len),
+                "tag {tag}"
+            );
         } else if let Some(max) = e.get("max") {
             assert!(!info.fixed, "tag {tag}");
-            assert_eq!(i64::from(info.max_len), max.as_integer().unwrap(), "tag {tag}");
+            assert_eq!(
+                i64::from(info.max_len),
+                max.as_integer().unwrap(),
+                "tag {tag}"
+            );
             if let Some(min) = e.get("min") {
-                assert_eq!(i64::from(info.min_len), min.as_integer().unwrap(), "tag {tag}");
+                assert_eq!(
+                    i64::from(info.min_len),
+                    min.as_integer().unwrap(),
+                    "tag {tag}"
+                );
             }
         }
 
         let mut docs: Vec<i64> = Vec::new();
-        for d in e.get("docs").and_then(toml::Value::as_array).into_iter().flatten() {
+        for d in e
+            .get("docs")
+            .and_then(toml::Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             match d.as_str() {
                 Some(set) => docs.extend(int_list(sets.get(set))),
                 None => docs.push(d.as_integer().unwrap()),
@@ -72,9 +93,19 @@ fn table_matches_tags_toml_entry_by_entry() {
         let got: Vec<i64> = info.parents.iter().map(|p| i64::from(*p)).collect();
         assert_eq!(got, int_list(e.get("parents")), "tag {tag} parents");
 
-        let uncertain = e.get("uncertain").and_then(toml::Value::as_bool).unwrap_or(false);
-        assert_eq!(dict::uncertain().contains(&tag), uncertain, "tag {tag} uncertain");
-        let array = e.get("array").and_then(toml::Value::as_bool).unwrap_or(false);
+        let uncertain = e
+            .get("uncertain")
+            .and_then(toml::Value::as_bool)
+            .unwrap_or(false);
+        assert_eq!(
+            dict::uncertain().contains(&tag),
+            uncertain,
+            "tag {tag} uncertain"
+        );
+        let array = e
+            .get("array")
+            .and_then(toml::Value::as_bool)
+            .unwrap_or(false);
         assert_eq!(dict::is_repeatable(tag), array, "tag {tag} array");
     }
 }
@@ -83,9 +114,23 @@ fn table_matches_tags_toml_entry_by_entry() {
 fn names_are_unique_camel_case() {
     let mut names = BTreeMap::new();
     for t in dict::all() {
-        assert!(t.name.starts_with(|c: char| c.is_ascii_lowercase()), "{}: {}", t.tag, t.name);
-        assert!(t.name.chars().all(|c| c.is_ascii_alphanumeric()), "{}: {}", t.tag, t.name);
-        assert!(!t.description.is_empty(), "tag {} has no description", t.tag);
+        assert!(
+            t.name.starts_with(|c: char| c.is_ascii_lowercase()),
+            "{}: {}",
+            t.tag,
+            t.name
+        );
+        assert!(
+            t.name.chars().all(|c| c.is_ascii_alphanumeric()),
+            "{}: {}",
+            t.tag,
+            t.name
+        );
+        assert!(
+            !t.description.is_empty(),
+            "tag {} has no description",
+            t.tag
+        );
         if let Some(other) = names.insert(t.name, t.tag) {
             panic!("name {} used by {other} and {}", t.name, t.tag);
         }
@@ -122,7 +167,9 @@ fn lengths_are_sane_for_each_type() {
     assert_eq!(len(1009).map(|l| l.1), Some(256));
     assert_eq!(len(1030).map(|l| l.1), Some(128));
     assert_eq!(len(1023).map(|l| l.1), Some(8));
-    for sum in [1020, 1031, 1043, 1079, 1081, 1102, 1103, 1104, 1105, 1106, 1107, 1215, 1216, 1217] {
+    for sum in [
+        1020, 1031, 1043, 1079, 1081, 1102, 1103, 1104, 1105, 1106, 1107, 1215, 1216, 1217,
+    ] {
         assert_eq!(len(sum).map(|l| l.1), Some(6), "sum tag {sum}");
     }
 }
@@ -130,9 +177,14 @@ fn lengths_are_sane_for_each_type() {
 #[test]
 fn every_parent_is_a_known_stlv_and_every_tag_appears_somewhere() {
     for t in dict::all() {
-        assert!(!t.docs.is_empty() || !t.parents.is_empty(), "tag {} appears nowhere", t.tag);
+        assert!(
+            !t.docs.is_empty() || !t.parents.is_empty(),
+            "tag {} appears nowhere",
+            t.tag
+        );
         for p in t.parents {
-            let parent = dict::lookup(*p).unwrap_or_else(|| panic!("tag {}: parent {p} unknown", t.tag));
+            let parent =
+                dict::lookup(*p).unwrap_or_else(|| panic!("tag {}: parent {p} unknown", t.tag));
             assert_eq!(parent.ty, ValueType::Stlv, "tag {}: parent {p}", t.tag);
         }
         for d in t.docs {
@@ -150,38 +202,62 @@ fn every_parent_is_a_known_stlv_and_every_tag_appears_somewhere() {
 #[test]
 fn mandatory_tags_of_notes_section_5_are_known_and_placed() {
     const REG: &[u16] = &[
-        1209, 1221, 1188, 1189, 1013, 1048, 1018, 1062, 1012, 1037, 1002, 1110, 1109, 1056, 1001, 1108,
-        1040, 1041, 1021, 1187, 1017, 1077,
+        1209, 1221, 1188, 1189, 1013, 1048, 1018, 1062, 1012, 1037, 1002, 1110, 1109, 1056, 1001,
+        1108, 1040, 1041, 1021, 1187, 1017, 1077,
     ];
-    const RECEIPT: &[u16] = &[1209, 1042, 1012, 1038, 1054, 1055, 1037, 1041, 1040, 1020, 1077];
-    const CORRECTION: &[u16] =
-        &[1209, 1173, 1174, 1018, 1042, 1012, 1038, 1054, 1055, 1021, 1037, 1041, 1020, 1040, 1077];
+    const RECEIPT: &[u16] = &[
+        1209, 1042, 1012, 1038, 1054, 1055, 1037, 1041, 1040, 1020, 1077,
+    ];
+    const CORRECTION: &[u16] = &[
+        1209, 1173, 1174, 1018, 1042, 1012, 1038, 1054, 1055, 1021, 1037, 1041, 1020, 1040, 1077,
+    ];
     let table: &[(u8, &[u16])] = &[
         (1, REG),
         (11, REG),
         (11, &[1101, 1205]),
         (2, &[1209, 1018, 1012, 1038, 1037, 1041, 1040, 1077]),
-        (21, &[1209, 1018, 1012, 1002, 1116, 1097, 1098, 1037, 1041, 1040, 1077]),
+        (
+            21,
+            &[
+                1209, 1018, 1012, 1002, 1116, 1097, 1098, 1037, 1041, 1040, 1077,
+            ],
+        ),
         (3, RECEIPT),
         (4, RECEIPT),
         (31, CORRECTION),
         (41, CORRECTION),
         (
             5,
-            &[1209, 1018, 1012, 1038, 1118, 1111, 1097, 1098, 1053, 1051, 1052, 1050, 1037, 1041, 1040, 1077],
+            &[
+                1209, 1018, 1012, 1038, 1118, 1111, 1097, 1098, 1053, 1051, 1052, 1050, 1037, 1041,
+                1040, 1077,
+            ],
         ),
-        (6, &[1209, 1048, 1187, 1018, 1021, 1012, 1037, 1041, 1040, 1077]),
+        (
+            6,
+            &[1209, 1048, 1187, 1018, 1021, 1012, 1037, 1041, 1040, 1077],
+        ),
         (7, &[1017, 1041, 1040, 1012, 1068, 1078]),
     ];
     for (doc, tags) in table {
         for tag in *tags {
             let info = dict::lookup(*tag).unwrap_or_else(|| panic!("doc {doc}: tag {tag} unknown"));
-            assert!(info.allowed_in_doc(*doc), "doc {doc}: tag {tag} not allowed at top level");
+            assert!(
+                info.allowed_in_doc(*doc),
+                "doc {doc}: tag {tag} not allowed at top level"
+            );
         }
     }
-    for (parent, tags) in [(1059, &[1030, 1023, 1043][..]), (1174, &[1177, 1178, 1179]), (1068, &[1022])] {
+    for (parent, tags) in [
+        (1059, &[1030, 1023, 1043][..]),
+        (1174, &[1177, 1178, 1179]),
+        (1068, &[1022]),
+    ] {
         for tag in tags {
-            assert!(dict::lookup(*tag).unwrap().allowed_in(parent), "tag {tag} inside {parent}");
+            assert!(
+                dict::lookup(*tag).unwrap().allowed_in(parent),
+                "tag {tag} inside {parent}"
+            );
         }
     }
 }

@@ -30,7 +30,9 @@ const REAL_VECTOR_HEX: &str = concat!(
 fn real_vector() -> Vec<u8> {
     let hex = REAL_VECTOR_HEX.as_bytes();
     let nibble = |c: u8| (c as char).to_digit(16).expect("hex digit") as u8;
-    hex.chunks(2).map(|p| nibble(p[0]) << 4 | nibble(p[1])).collect()
+    hex.chunks(2)
+        .map(|p| nibble(p[0]) << 4 | nibble(p[1]))
+        .collect()
 }
 
 #[test]
@@ -90,9 +92,17 @@ fn every_tag_of_the_real_vector_is_known_and_allowed_in_its_document() {
     for tlv in TlvIter::new(document.value) {
         let tlv = tlv.unwrap();
         let info = dict::lookup(tlv.tag).unwrap_or_else(|| panic!("tag {} unknown", tlv.tag));
-        assert!(info.allowed_in_doc(11), "tag {} not allowed in document 11", tlv.tag);
+        assert!(
+            info.allowed_in_doc(11),
+            "tag {} not allowed in document 11",
+            tlv.tag
+        );
         let len = u16::try_from(tlv.value.len()).unwrap();
-        assert!((info.min_len..=info.max_len).contains(&len), "tag {} length {len}", tlv.tag);
+        assert!(
+            (info.min_len..=info.max_len).contains(&len),
+            "tag {} length {len}",
+            tlv.tag
+        );
     }
 }
 
@@ -132,8 +142,26 @@ fn hand_built_receipt_with_two_items() {
     write_tlv(&mut doc, 1054, &[1]);
     write_tlv(&mut doc, 1055, &[1]);
     string(&mut doc, 1021, "Иванова А. ");
-    item(&mut doc, "Хлеб", 4599, Fvln { scale: 0, mantissa: 2 }, 9198);
-    item(&mut doc, "Сыр весовой", 89_900, Fvln { scale: 3, mantissa: 1250 }, 112_375);
+    item(
+        &mut doc,
+        "Хлеб",
+        4599,
+        Fvln {
+            scale: 0,
+            mantissa: 2,
+        },
+        9198,
+    );
+    item(
+        &mut doc,
+        "Сыр весовой",
+        89_900,
+        Fvln {
+            scale: 3,
+            mantissa: 1250,
+        },
+        112_375,
+    );
     vln(&mut doc, 1020, 121_573);
     vln(&mut doc, 1031, 0);
     write_tlv(&mut doc, 1081, &[0xE5, 0xDA, 0x01, 0, 0, 0]); // 121_573 with high zero bytes kept
@@ -185,8 +213,23 @@ fn hand_built_receipt_with_two_items() {
 #[test]
 fn a_single_item_is_still_an_array() {
     let mut doc = Vec::new();
-    item(&mut doc, "X", 1, Fvln { scale: 0, mantissa: 1 }, 1);
-    let got = to_fns_json(3, Tlv { tag: 3, value: &doc });
+    item(
+        &mut doc,
+        "X",
+        1,
+        Fvln {
+            scale: 0,
+            mantissa: 1,
+        },
+        1,
+    );
+    let got = to_fns_json(
+        3,
+        Tlv {
+            tag: 3,
+            value: &doc,
+        },
+    );
     assert!(got["receipt"]["items"].is_array(), "{got}");
     assert_eq!(got["receipt"]["items"].as_array().map(Vec::len), Some(1));
 }
@@ -197,7 +240,13 @@ fn values_that_do_not_fit_their_type_become_base64() {
     write_tlv(&mut doc, 1040, &[1, 2, 3]); // u32 with 3 bytes
     write_tlv(&mut doc, 1077, &[1, 2, 3, 4]); // fiscal sign of 4 bytes
     write_tlv(&mut doc, 1023, &[]); // FVLN without its scale byte
-    let got = to_fns_json(3, Tlv { tag: 3, value: &doc });
+    let got = to_fns_json(
+        3,
+        Tlv {
+            tag: 3,
+            value: &doc,
+        },
+    );
     assert_eq!(
         got,
         json!({"receipt": {"code": 3, "fiscalDocumentNumber": "AQID", "fiscalSign": "AQIDBA==", "quantity": ""}})
@@ -213,18 +262,34 @@ fn malformed_sequences_keep_the_readable_prefix_and_say_why() {
     end_stlv(&mut doc, at);
     doc.extend_from_slice(&[0x10, 0x04]); // truncated head at the top level
 
-    let got = to_fns_json(3, Tlv { tag: 3, value: &doc });
+    let got = to_fns_json(
+        3,
+        Tlv {
+            tag: 3,
+            value: &doc,
+        },
+    );
     let receipt = &got["receipt"];
     assert_eq!(receipt["fiscalDocumentNumber"], 5);
-    let item_error = receipt["items"][0]["tlvError"].as_str().expect("error inside the item");
+    let item_error = receipt["items"][0]["tlvError"]
+        .as_str()
+        .expect("error inside the item");
     assert!(item_error.contains("tag 1030"), "{item_error}");
-    let top_error = receipt["tlvError"].as_str().expect("error at the top level");
+    let top_error = receipt["tlvError"]
+        .as_str()
+        .expect("error at the top level");
     assert!(top_error.contains("truncated"), "{top_error}");
 }
 
 #[test]
 fn unknown_document_type_gets_a_generic_root() {
-    let got = to_fns_json(99, Tlv { tag: 99, value: &[] });
+    let got = to_fns_json(
+        99,
+        Tlv {
+            tag: 99,
+            value: &[],
+        },
+    );
     assert_eq!(got, json!({"document99": {"code": 99}}));
     let ack = to_fns_json(7, Tlv { tag: 7, value: &[] });
     assert_eq!(ack, json!({"operatorAck": {"code": 7}}));
