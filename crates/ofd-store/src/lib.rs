@@ -1,1 +1,84 @@
-//! placeholder
+//! `ofd-store`: the durable RocksDB log of fiscal documents, and everything that must change
+//! atomically with it — the KKT registry, the liveness index and the export outbox.
+//!
+//! # What it owns, what it must not do
+//!
+//! This crate is the only code that talks to RocksDB. It stores documents as raw bytes plus a
+//! small header the daemon fills in; it does not parse fiscal documents (no dependency on
+//! `ofd-proto`), does not run an async runtime (only `tokio::sync` for the futures it hands
+//! out), and reads no clock (every time is passed in). Its promise: **a document whose put
+//! returned `Ok` survives a crash of the process or the machine, byte for byte, and nothing
+//! stored is ever silently replaced** — a resend with the same bytes is a `Duplicate` answered
+//! with the stored acknowledgement, different bytes are a `Conflict` kept aside.
+//!
+//! # Writes: one committer, group commit
+//!
+//! All writes go to one committer thread (`commit.rs`) that folds whatever is queued into one
+//! `WriteBatch` written with `sync = true` (WAL fsync), and answers each caller only after that.
+//! One fsync costs the same for 1 or 1000 documents, so throughput comes from batch size.
+//!
+//! # Column families and key layout
+//!
+//! | CF | key | value |
+//! |---|---|---|
+//! | `docs` | `FN(16) \| FD(u32 BE)` | record: header, raw message, ack (`record.rs`) |
+//! | `by_rn` | `RN(16) \| FN(16) \| FD(u32 BE)` | `doc_time(u32) \| shift(u32) \| has_shift` |
+//! | `conflicts` | `FN \| FD \| seq(u64 BE)` | record of the conflicting document |
+//! | `rejected` | `seq(u64 BE)` | message that failed validation, reason, answer sent |
+//! | `registry` | `RN(16)` | JSON register record (hashed credential inside) |
+//! | `fn_index` | `FN(16)` | `RN(16)` |
+//! | `liveness` | `'R' \| RN` or `'F' \| FN` | fixed 37-byte liveness record |
+//! | `outbox` | `seq(u64 BE)` | `FN \| FD` |
+//! | `meta` | `cursor/<name>`, `conflict_seq` | `u64 BE` |
+//!
+//! Why `docs` is keyed by FN and not by RN: the FN and FD are in every message's clear-text
+//! headers, while the RN is inside the document body — unknown for an encrypted body and for an
+//! FN whose registration report has not arrived. Keying by `FN | FD` makes the duplicate check
+//! and the point look-up one read (served by a bloom filter when the key is new) whatever is
+//! known about the register. The register view is a secondary index, `by_rn`, written in the
+//! same batch when the RN is known (given by the caller or resolved via `fn_index`), so "the
+//! documents of a register in FD order" is a prefix scan; its value carries doc time and shift
+//! so time and shift queries filter on the index. When `bind_fn` later learns an FN's RN it
+//! adds the missing `by_rn` entries. All integers in keys are big-endian so that byte order is
+//! numeric order. Fixed-width 16-byte FN/RN keep keys prefix-free.
+//!
+//! Compression is LZ4 (LZ4HC on the bottom level); `docs` has whole-key bloom filters.
+//! Unordered writes are not used.
+
+mod commit;
+mod error;
+mod future;
+mod keys;
+mod liveness;
+mod observer;
+mod options;
+mod outbox;
+mod query;
+mod random;
+mod record;
+mod registry;
+mod store;
+
+pub use error::StoreError;
+pub use future::{PutFuture, StoreFuture};
+pub use keys::{DocKey, FnNumber, KeyError, Rn};
+pub use liveness::{HealthCounts, LivenessCounts, LivenessRecord};
+pub use observer::{CommitStats, StoreObserver};
+pub use options::StoreOptions;
+pub use outbox::OutboxEntry;
+pub use query::{DocIter, RegisterDocIter, RegisterQuery};
+pub use record::{DocFlags, DocHeader, FnHealth, NewDocument, Outcome, RejectedMessage, StoredDocument};
+pub use registry::{
+    BindOutcome, ConnectionType, CredentialInfo, FnBinding, FnBindRequest, IssuedToken, KktFilter, KktPage, KktPatch,
+    KktRecord, KktStatus, NewKkt,
+};
+pub use store::{PutOutcome, Store};
+
+#[cfg(test)]
+mod assert_traits {
+    fn is<T: Clone + Send + Sync + 'static>() {}
+    #[test]
+    fn store_is_clone_send_sync() {
+        is::<super::Store>();
+    }
+}

@@ -1,0 +1,361 @@
+//! `Store`: opening the database, the handle the daemon clones, and the queue to the committer.
+//!
+//! Every write is a `Command` sent to one committer thread (see `commit.rs`); reads go straight
+//! to RocksDB from the calling thread. `Store` is a cheap `Clone` (an `Arc`); the database
+//! closes when the last clone is dropped. `close()` stops the committer after it has answered
+//! everything queued before the call.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, mpsc};
+use std::thread::JoinHandle;
+
+use rocksdb::{ColumnFamily, DB, WriteOptions};
+use tokio::sync::oneshot;
+
+use crate::error::StoreError;
+use crate::future::{PutFuture, StoreFuture};
+use crate::keys::{LiveKey, u64_from_be};
+use crate::liveness::{LivenessIndex, LivenessRecord};
+use crate::observer::{NoObserver, StoreObserver};
+use crate::options::{CF_LIVENESS, CF_META, CF_OUTBOX, CF_REJECTED, StoreOptions};
+use crate::record::{NewDocument, RejectedMessage};
+use crate::registry::RegistryOp;
+
+/// Where a committed command's result goes.
+pub(crate) struct Reply<T>(oneshot::Sender<Result<T, StoreError>>);
+
+impl<T> Reply<T> {
+    pub(crate) fn send(self, r: Result<T, StoreError>) {
+        // The caller may have stopped waiting (dropped the future); the write stands anyway.
+        let _ = self.0.send(r);
+    }
+}
+
+/// A unit of work for the committer.
+pub(crate) enum Command {
+    Doc(Box<NewDocument>, Reply<crate::PutOutcome>),
+    Rejected(Box<RejectedMessage>, Reply<u64>),
+    Registry(RegistryOp),
+    Shutdown,
+}
+
+/// State shared by every `Store` clone and the committer thread.
+pub(crate) struct Shared {
+    pub(crate) db: DB,
+    pub(crate) path: PathBuf,
+    pub(crate) write_opts: WriteOptions,
+    pub(crate) liveness: RwLock<LivenessIndex>,
+    /// Last assigned outbox sequence number (0: none yet).
+    pub(crate) outbox_head: AtomicU64,
+    pub(crate) observer: Arc<dyn StoreObserver>,
+    pub(crate) max_batch: usize,
+}
+
+impl Shared {
+    pub(crate) fn cf(&self, name: &'static str) -> Result<&ColumnFamily, StoreError> {
+        self.db.cf_handle(name).ok_or_else(|| StoreError::Open {
+            path: self.path.clone(),
+            detail: format!("column family {name} missing"),
+        })
+    }
+
+    pub(crate) fn write(&self, batch: rocksdb::WriteBatch) -> Result<(), StoreError> {
+        self.db.write_opt(batch, &self.write_opts).map_err(|e| StoreError::db("write", e))
+    }
+
+    pub(crate) fn liveness_read(&self) -> RwLockReadGuard<'_, LivenessIndex> {
+        // A panic while holding the lock cannot leave the index half-updated (updates are
+        // single assignments), so a poisoned lock is still usable.
+        self.liveness.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn liveness_write(&self) -> RwLockWriteGuard<'_, LivenessIndex> {
+        self.liveness.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn corrupt_doc(&self, key: &[u8], reason: String) -> StoreError {
+        StoreError::CorruptRecord {
+            cf: crate::options::CF_DOCS,
+            what: "document record",
+            key: crate::error::hex(key),
+            reason,
+        }
+    }
+
+    /// The key after the last one in `cf`, read as a big-endian u64 (1 when empty).
+    fn next_seq(&self, cf: &'static str) -> Result<u64, StoreError> {
+        let mut it = self.db.raw_iterator_cf(self.cf(cf)?);
+        it.seek_to_last();
+        let last = match it.key() {
+            Some(k) => u64_from_be(k).ok_or_else(|| StoreError::CorruptRecord {
+                cf,
+                what: "sequence key",
+                key: crate::error::hex(k),
+                reason: "not 8 bytes".into(),
+            })?,
+            None => 0,
+        };
+        it.status().map_err(|e| StoreError::db("seek_to_last", e))?;
+        Ok(last + 1)
+    }
+
+    pub(crate) fn meta_u64(&self, key: &[u8]) -> Result<Option<u64>, StoreError> {
+        match self.db.get_pinned_cf(self.cf(CF_META)?, key).map_err(|e| StoreError::db("meta get", e))? {
+            Some(v) => u64_from_be(&v).map(Some).ok_or_else(|| StoreError::CorruptRecord {
+                cf: CF_META,
+                what: "counter",
+                key: String::from_utf8_lossy(key).into_owned(),
+                reason: "not 8 bytes".into(),
+            }),
+            None => Ok(None),
+        }
+    }
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<Command>,
+    committer: Mutex<Option<JoinHandle<()>>>,
+    closed: AtomicBool,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        stop(&self.tx, &self.committer);
+    }
+}
+
+fn stop(tx: &mpsc::Sender<Command>, committer: &Mutex<Option<JoinHandle<()>>>) {
+    let handle = committer.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(h) = handle {
+        let _ = tx.send(Command::Shutdown);
+        if h.join().is_err() {
+            tracing::error!("ofd-store committer thread panicked");
+        }
+    }
+}
+
+/// The handle to an open store. Cheap to clone; `Send + Sync`.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.inner.shared.path).finish_non_exhaustive()
+    }
+}
+
+/// What a `put` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// Newly stored and synced. `outbox_seq` is its export sequence number (`None` for an
+    /// outcome that is not exported: a rejection).
+    Stored { outbox_seq: Option<u64> },
+    /// This (FN, FD) is already stored with the same raw bytes: answer with `ack`, the very
+    /// bytes stored with it.
+    Duplicate { ack: Vec<u8> },
+    /// This (FN, FD) is stored with different raw bytes. Nothing was overwritten; the new bytes
+    /// are kept in the `conflicts` column family under `conflict_seq`.
+    Conflict { conflict_seq: u64 },
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`, with no observer.
+    pub fn open(path: impl AsRef<Path>, opts: StoreOptions) -> Result<Store, StoreError> {
+        Store::open_with_observer(path, opts, Arc::new(NoObserver))
+    }
+
+    /// Opens the store and reports every commit to `observer`.
+    pub fn open_with_observer(
+        path: impl AsRef<Path>,
+        opts: StoreOptions,
+        observer: Arc<dyn StoreObserver>,
+    ) -> Result<Store, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let db = open_db(&path, &opts)?;
+        let mut write_opts = WriteOptions::default();
+        write_opts.set_sync(opts.sync);
+        let shared = Shared {
+            db,
+            path: path.clone(),
+            write_opts,
+            liveness: RwLock::new(LivenessIndex::default()),
+            outbox_head: AtomicU64::new(0),
+            observer,
+            max_batch: opts.max_batch.clamp(1, 65_536),
+        };
+        let outbox_next = shared.next_seq(CF_OUTBOX)?;
+        shared.outbox_head.store(outbox_next - 1, Ordering::Release);
+        let rejected_next = shared.next_seq(CF_REJECTED)?;
+        let conflict_next = shared.meta_u64(crate::commit::META_CONFLICT_SEQ)?.unwrap_or(1);
+        load_liveness(&shared)?;
+        let shared = Arc::new(shared);
+        let (tx, rx) = mpsc::channel();
+        let committer = crate::commit::Committer::new(shared.clone(), outbox_next, rejected_next, conflict_next);
+        let handle = std::thread::Builder::new()
+            .name("ofd-store-commit".into())
+            .spawn(move || committer.run(rx))
+            .map_err(|e| StoreError::Open { path: path.clone(), detail: format!("cannot start committer: {e}") })?;
+        tracing::info!(path = %path.display(), "store opened");
+        Ok(Store {
+            inner: Arc::new(Inner {
+                shared,
+                tx,
+                committer: Mutex::new(Some(handle)),
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// Attempts RocksDB's repair on a damaged store directory (run it on a copy). Not for a
+    /// directory another process has open.
+    pub fn repair(path: impl AsRef<Path>) -> Result<(), StoreError> {
+        let path = path.as_ref();
+        let opts = StoreOptions::default().db_options();
+        DB::repair(&opts, path).map_err(|e| StoreError::Open { path: path.to_path_buf(), detail: e.into_string() })
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    /// The directory the store lives in.
+    pub fn path(&self) -> &Path {
+        &self.inner.shared.path
+    }
+
+    pub(crate) fn submit<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> StoreFuture<T> {
+        let (tx, rx) = oneshot::channel();
+        if self.inner.closed.load(Ordering::Acquire) {
+            let _ = tx.send(Err(StoreError::Closed));
+        } else if let Err(mpsc::SendError(cmd)) = self.inner.tx.send(make(Reply(tx))) {
+            // The committer is gone; the command (with its reply) comes back here.
+            fail(cmd);
+        }
+        StoreFuture::new(rx)
+    }
+
+    /// Stores a document durably. Resolves after the batch holding it is synced.
+    pub fn put(&self, doc: NewDocument) -> PutFuture {
+        self.submit(|r| Command::Doc(Box::new(doc), r))
+    }
+
+    /// `put`, blocking the calling thread until the outcome is durable.
+    pub fn put_blocking(&self, doc: NewDocument) -> Result<PutOutcome, StoreError> {
+        self.put(doc).wait()
+    }
+
+    /// Keeps a message that failed validation, for audit. Resolves to its sequence number.
+    pub fn put_rejected(&self, msg: RejectedMessage) -> StoreFuture<u64> {
+        self.submit(|r| Command::Rejected(Box::new(msg), r))
+    }
+
+    /// `put_rejected`, blocking.
+    pub fn put_rejected_blocking(&self, msg: RejectedMessage) -> Result<u64, StoreError> {
+        self.put_rejected(msg).wait()
+    }
+
+    /// Stops accepting writes, answers everything queued before, and joins the committer.
+    /// Later writes fail with `StoreError::Closed`; reads keep working until the last clone is
+    /// dropped, which closes RocksDB.
+    pub fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+        stop(&self.inner.tx, &self.inner.committer);
+    }
+
+    /// Flushes memtables to SST files (not needed for durability: the WAL is synced).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.inner.shared.db.flush_wal(true).map_err(|e| StoreError::db("flush_wal", e))?;
+        for name in crate::options::ALL_CFS {
+            let cf = self.inner.shared.cf(name)?;
+            self.inner.shared.db.flush_cf(cf).map_err(|e| StoreError::db("flush", e))?;
+        }
+        Ok(())
+    }
+
+    /// Compacts every column family fully (benchmarks, maintenance).
+    pub fn compact(&self) -> Result<(), StoreError> {
+        self.flush()?;
+        for name in crate::options::ALL_CFS {
+            let cf = self.inner.shared.cf(name)?;
+            self.inner.shared.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
+        }
+        Ok(())
+    }
+
+    /// Total size of the live SST files, in bytes.
+    pub fn sst_bytes(&self) -> Result<u64, StoreError> {
+        let mut total = 0;
+        for name in crate::options::ALL_CFS {
+            let cf = self.inner.shared.cf(name)?;
+            total += self
+                .inner
+                .shared
+                .db
+                .property_int_value_cf(cf, rocksdb::properties::TOTAL_SST_FILES_SIZE)
+                .map_err(|e| StoreError::db("property", e))?
+                .unwrap_or(0);
+        }
+        Ok(total)
+    }
+}
+
+fn fail(cmd: Command) {
+    match cmd {
+        Command::Doc(_, r) => r.send(Err(StoreError::Closed)),
+        Command::Rejected(_, r) => r.send(Err(StoreError::Closed)),
+        Command::Registry(op) => op.fail(|| StoreError::Closed),
+        Command::Shutdown => {}
+    }
+}
+
+pub(crate) fn fail_closed(cmd: Command) {
+    fail(cmd)
+}
+
+/// Opens RocksDB, turning its failures into operator-readable errors.
+fn open_db(path: &Path, opts: &StoreOptions) -> Result<DB, StoreError> {
+    let parent = match path.parent() {
+        Some(p) if p.as_os_str().is_empty() => Path::new("."),
+        Some(p) => p,
+        None => Path::new("/"),
+    };
+    if !parent.is_dir() {
+        return Err(StoreError::MissingParent { path: path.to_path_buf(), parent: parent.to_path_buf() });
+    }
+    if !opts.create_if_missing && !path.join("CURRENT").exists() {
+        return Err(StoreError::Missing { path: path.to_path_buf() });
+    }
+    DB::open_cf_descriptors(&opts.db_options(), path, opts.column_families()).map_err(|e| {
+        let detail = e.clone().into_string();
+        let path = path.to_path_buf();
+        match e.kind() {
+            rocksdb::ErrorKind::Corruption => StoreError::CorruptDatabase { path, detail },
+            rocksdb::ErrorKind::IOError if detail.contains("LOCK") => StoreError::Locked { path, detail },
+            _ => StoreError::Open { path, detail },
+        }
+    })
+}
+
+fn load_liveness(shared: &Shared) -> Result<(), StoreError> {
+    let mut idx = shared.liveness_write();
+    let mut it = shared.db.raw_iterator_cf(shared.cf(CF_LIVENESS)?);
+    it.seek_to_first();
+    while let Some((k, v)) = it.item() {
+        let bad = |reason: &str| StoreError::CorruptRecord {
+            cf: CF_LIVENESS,
+            what: "liveness record",
+            key: crate::error::hex(k),
+            reason: reason.to_owned(),
+        };
+        let key = LiveKey::decode(k).ok_or_else(|| bad("bad key"))?;
+        let rec = LivenessRecord::decode(v).ok_or_else(|| bad("bad value"))?;
+        idx.set(key, rec);
+        it.next();
+    }
+    it.status().map_err(|e| StoreError::db("liveness load", e))?;
+    Ok(())
+}
