@@ -15,8 +15,7 @@ use crate::doctype::DocType;
 use crate::error::ProtoError;
 use crate::framing::{FrameLimits, check_header};
 use crate::session::{CrcMode, SESSION_HEADER_LEN, SessionHeader};
-use crate::tlv::{Tlv, parse_tlv};
-use crate::tlv::TlvError;
+use crate::tlv::{Tlv, TlvError, TlvIter};
 
 /// A parsed message borrowing its frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,18 +43,12 @@ impl<'a> Message<'a> {
     /// Read the outer document TLV (its tag must equal the container's document type) and the
     /// trailing bytes after it (the message fiscal sign, kept byte-for-byte).
     pub fn document(&self) -> Result<(Tlv<'a>, &'a [u8]), ProtoError> {
-        let (trailer, tlv) = parse_tlv(self.payload).map_err(|_| {
-            let available = self.payload.len();
-            ProtoError::Tlv(match self.payload {
-                [a, b, c, d, ..] => TlvError::Overrun {
-                    tag: u16::from_le_bytes([*a, *b]),
-                    offset: 0,
-                    len: u16::from_le_bytes([*c, *d]),
-                    available: available - 4,
-                },
-                _ => TlvError::TruncatedHead { offset: 0, available },
-            })
-        })?;
+        let mut iter = TlvIter::new(self.payload);
+        let tlv = match iter.next() {
+            Some(item) => item?,
+            None => return Err(ProtoError::Tlv(TlvError::TruncatedHead { offset: 0, available: 0 })),
+        };
+        let trailer = self.payload.get(iter.offset()..).unwrap_or(&[]);
         if tlv.tag != u16::from(self.container.doc_type) {
             return Err(ProtoError::DocTypeMismatch { container: self.container.doc_type, document: tlv.tag });
         }

@@ -134,7 +134,10 @@ fn dictionary_lengths_and_types() {
     check(&set_tag(&raw, 1056, &[])).unwrap();
 
     let receipt = build(DocType::Receipt);
-    fails(&set_tag(&receipt, 1020, &[]), ProtoError::TagTooShort { tag: 1020, len: 0, min: 1 }, FLK);
+    // Minimum lengths: the ФПО 1078 of an acknowledgement (16..=18 in the dictionary).
+    let min = ofd_proto::dict::lookup(1078).unwrap().min_len;
+    assert!(min > 0);
+    fails(&set_tag(&build(DocType::OperatorAck), 1078, &[0; 10]), ProtoError::TagTooShort { tag: 1078, len: 10, min }, FLK);
     fails(&set_tag(&receipt, 1020, &[1; 7]), ProtoError::TagTooLong { tag: 1020, len: 7, max: 6 }, FLK);
     // Nested: an item price longer than 6 bytes, an item quantity with an absurd scale.
     let nested = |tag: u16, value: Vec<u8>| {
