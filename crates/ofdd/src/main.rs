@@ -1,1 +1,24 @@
-fn main() {}
+//! `ofdd` binary entry point: parse the command line and dispatch. Every failure ends here as a
+//! one-line message on stderr and a non-zero exit code, never a panic or a backtrace.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use ofdd::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => ofdd::daemon::serve_blocking(args),
+        Command::Decode(args) => ofdd::decode::run(args),
+        Command::CheckConfig { config } => ofdd::daemon::check_config(config.as_deref()),
+        Command::Kkt(args) => ofdd::kkt_cli::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ofdd: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

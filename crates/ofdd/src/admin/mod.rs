@@ -1,0 +1,105 @@
+//! The admin HTTP surface, on its own listener (loopback by default): `/metrics` for Prometheus,
+//! `/healthz` and `/readyz` for orchestrators, and the bearer-protected JSON API under `/api/v1`
+//! for operators. Nothing here is reachable from the ingest port.
+
+mod auth;
+mod documents;
+mod error;
+mod kkt;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use serde_json::json;
+
+use crate::ingest::{Ingest, unix_now};
+
+pub use error::ApiError;
+
+/// Request bodies are small JSON objects; anything bigger is refused with 413.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub ingest: Arc<Ingest>,
+}
+
+pub fn router(ingest: Arc<Ingest>) -> Router {
+    let state = AppState { ingest };
+    let api = Router::new()
+        .route("/kkt", post(kkt::register).get(kkt::list))
+        .route("/kkt/{rn}", get(kkt::show).patch(kkt::update))
+        .route("/kkt/{rn}/deregister", post(kkt::deregister))
+        .route("/kkt/{rn}/token", post(kkt::token))
+        .route("/kkt/{rn}/status", get(kkt::status))
+        .route("/kkt/{rn}/documents", get(documents::of_register))
+        .route("/documents/{fn}/{fd}", get(documents::one))
+        .route("/documents/{fn}/{fd}/raw", get(documents::raw))
+        .route("/liveness", get(liveness))
+        .fallback(|| async { ApiError::not_found("no such API endpoint") })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_bearer));
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .nest("/api/v1", api)
+        .layer(axum::middleware::from_fn(auth::limit_uri))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Refresh the gauges that are computed from the store (liveness, FN trouble), then render.
+async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    refresh_gauges(&s.ingest);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.ingest.metrics().render())
+}
+
+/// Liveness and health counts are a memory scan of the store's index (milliseconds for a
+/// million registers), so computing them at scrape time is exact and needs no background task.
+pub fn refresh_gauges(ingest: &Ingest) {
+    let cfg = &ingest.config().liveness;
+    let store = ingest.store();
+    let m = ingest.metrics();
+    let counts = store.liveness_counts(u64::from(unix_now()), u64::from(cfg.yellow_after_secs), u64::from(cfg.red_after_secs));
+    m.liveness.with_label_values(&["green"]).set(counts.green as i64);
+    m.liveness.with_label_values(&["yellow"]).set(counts.yellow as i64);
+    m.liveness.with_label_values(&["red"]).set(counts.red as i64);
+    let h = store.health_counts();
+    for (kind, n) in [
+        ("untransmitted", h.untransmitted),
+        ("key_expiry_soon", h.key_expiry_soon),
+        ("key_expiry_urgent", h.key_expiry_urgent),
+        ("memory_nearly_full", h.memory_nearly_full),
+        ("ack_overdue", h.ack_overdue),
+    ] {
+        m.fn_trouble.with_label_values(&[kind]).set(n as i64);
+    }
+}
+
+/// Ready when the store answers a read.
+async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
+    match s.ingest.store().outbox_cursor("readyz-probe") {
+        Ok(_) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("store unavailable: {e}\n")).into_response(),
+    }
+}
+
+/// `GET /api/v1/liveness`: registers per colour and FN trouble counts.
+async fn liveness(State(s): State<AppState>) -> impl IntoResponse {
+    let cfg = &s.ingest.config().liveness;
+    let store = s.ingest.store();
+    let c = store.liveness_counts(u64::from(unix_now()), u64::from(cfg.yellow_after_secs), u64::from(cfg.red_after_secs));
+    let h = store.health_counts();
+    axum::Json(json!({
+        "green": c.green, "yellow": c.yellow, "red": c.red, "deregistered": c.deregistered,
+        "fn_trouble": {
+            "untransmitted": h.untransmitted, "key_expiry_soon": h.key_expiry_soon,
+            "key_expiry_urgent": h.key_expiry_urgent, "memory_nearly_full": h.memory_nearly_full,
+            "ack_overdue": h.ack_overdue,
+        },
+    }))
+}

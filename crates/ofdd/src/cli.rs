@@ -1,0 +1,142 @@
+//! Command line: `ofdd serve` runs the daemon; `ofdd decode` turns a captured message into FNS
+//! JSON; `ofdd kkt …` are the operator's registry commands, spoken to a running daemon's admin API
+//! (the store is locked by the daemon while it runs, so going through the API is the only way
+//! that works on a live system).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "ofdd", version, about = "Fiscal data operator (OFD) ingestion daemon", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: accept registers on --listen, serve /metrics and the admin API on --admin-listen.
+    Serve(ServeArgs),
+    /// Decode one FN–OFD message (a file, or - for stdin) and print it as pretty FNS JSON.
+    /// Exits non-zero with the reason when the message is invalid.
+    Decode(DecodeArgs),
+    /// Check a configuration file and print the effective configuration.
+    CheckConfig {
+        /// TOML configuration file.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Manage the KKT registry through a running daemon's admin API.
+    Kkt(KktArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// TOML configuration file (every option is optional; see deploy/ofdd.toml).
+    #[arg(long, short, env = "OFDD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Ingest listener address (default 0.0.0.0:7777).
+    #[arg(long, env = "OFDD_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Admin HTTP listener: /metrics, /healthz, /readyz, /api/v1 (default 127.0.0.1:9100).
+    #[arg(long, env = "OFDD_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+    /// RocksDB data directory (default ./data).
+    #[arg(long, env = "OFDD_DATA")]
+    pub data: Option<PathBuf>,
+    /// Log JSON lines instead of human-readable text.
+    #[arg(long)]
+    pub log_json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DecodeArgs {
+    /// Message file (raw bytes, or hex text); - or nothing reads stdin.
+    pub file: Option<PathBuf>,
+    /// Skip format-logic control and print whatever decodes.
+    #[arg(long)]
+    pub no_validate: bool,
+    /// "Now" for the document-time window, as unix seconds (default: the system clock).
+    #[arg(long)]
+    pub now: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct KktArgs {
+    /// Admin API base URL.
+    #[arg(long, env = "OFDD_API", default_value = "http://127.0.0.1:9100")]
+    pub api: String,
+    /// Admin bearer token.
+    #[arg(long, env = "OFDD_ADMIN_TOKEN", hide_env_values = true)]
+    pub token: String,
+    #[command(subcommand)]
+    pub command: KktCommand,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Connection {
+    Sim,
+    Wired,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KktCommand {
+    /// Register a KKT (RN check digits and INN are verified).
+    Register {
+        #[arg(long)]
+        rn: String,
+        #[arg(long)]
+        serial: String,
+        #[arg(long = "fn")]
+        fn_number: String,
+        #[arg(long)]
+        inn: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        address: String,
+        #[arg(long, default_value = "")]
+        place: String,
+        #[arg(long, value_enum, default_value = "wired")]
+        connection: Connection,
+        #[arg(long, default_value = "")]
+        tariff: String,
+    },
+    /// List registers (filters combine).
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        rn: Option<String>,
+        #[arg(long, value_enum)]
+        connection: Option<Connection>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Cursor: the `next` RN printed by the previous page.
+        #[arg(long)]
+        after: Option<String>,
+    },
+    /// Show one register.
+    Show { rn: String },
+    /// Liveness and FN health of one register.
+    Status { rn: String },
+    /// Deregister a KKT: its documents are refused from now on.
+    Deregister { rn: String },
+    /// Issue or rotate the register's admission credential (the secret is shown once).
+    Token { rn: String },
+    /// Counts of green / yellow / red registers.
+    Liveness,
+}
+
+impl Connection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Connection::Sim => "sim",
+            Connection::Wired => "wired",
+        }
+    }
+}

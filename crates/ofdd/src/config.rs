@@ -1,0 +1,237 @@
+//! Daemon configuration: one TOML file, overridden by environment variables and flags.
+//!
+//! Every knob has a default that is safe for a small OFD on one machine, so `ofdd serve` with no
+//! file at all runs the embedded default (RocksDB under `./data`). Durations are written as
+//! integers with their unit in the key name (`idle_timeout_secs`), which needs no parser and
+//! cannot be misread.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use ofd_proto::validate::ValidationConfig;
+use serde::Deserialize;
+
+/// Default ingest port. The FN–OFD protocol has no registered port; operators publish their own
+/// (7777 and 21101 are common). Ours is configurable and documented in the README.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:7777";
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9100";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Ingest listener (registers connect here).
+    pub listen: SocketAddr,
+    /// Admin HTTP listener: `/metrics`, `/healthz`, `/api/v1/*`. Loopback by default.
+    pub admin_listen: SocketAddr,
+    /// RocksDB directory.
+    pub data: PathBuf,
+    /// Bearer token for `/api/v1/*` (also `OFDD_ADMIN_TOKEN`). Without one the API answers 503,
+    /// so a forgotten token never means an open API.
+    pub admin_token: Option<String>,
+    /// Log as JSON lines instead of human text.
+    pub log_json: bool,
+    pub limits: Limits,
+    pub operator: Operator,
+    pub admission: Admission,
+    pub validation: ValidationConfig,
+    pub liveness: Liveness,
+    pub store: StoreConfig,
+}
+
+/// Protection against slow, flaky and hostile links (SIM modems are all three).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Close a connection that sends nothing for this long (between or inside messages).
+    pub idle_timeout_secs: u64,
+    /// A message must be complete this long after its first byte arrived (slowloris guard).
+    pub message_deadline_secs: u64,
+    /// Largest container accepted (the session header's u16 length caps it at 65535).
+    pub max_message_bytes: usize,
+    /// Connections served at once; more wait in the kernel backlog (back-pressure, not collapse).
+    pub max_connections: usize,
+    /// Connections at once from one source IP (a NAT'd fleet needs a generous value).
+    pub max_connections_per_ip: usize,
+    /// Writing an acknowledgement must finish within this time.
+    pub write_timeout_secs: u64,
+}
+
+/// The operator's identity as written into acknowledgements.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Operator {
+    /// Operator INN (tag 1017), 10 or 12 digits with valid check digits.
+    pub inn: String,
+    /// Key of the software signer (HMAC) that stands in for the certified crypto module. Also
+    /// `OFDD_SIGNER_KEY`. The built-in default is for development only and is logged as such.
+    pub signer_key: Option<String>,
+}
+
+/// What to do with documents from registers the registry does not (or no longer) admit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Admission {
+    /// Accept documents from an FN that no register is bound to (flagged in the store).
+    pub accept_unknown_fn: bool,
+    /// Response code for a refused document (deregistered register, or unknown FN when refused).
+    /// The public formats fix only 0, 11 and 14; this one is the operator's choice.
+    pub refuse_code: u8,
+    /// Acknowledge encrypted documents that no decryptor can read (default: no, so the FN keeps
+    /// them until the operator's crypto module is installed).
+    pub acknowledge_encrypted: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Liveness {
+    /// Silent longer than this → yellow.
+    pub yellow_after_secs: u32,
+    /// Silent longer than this → red.
+    pub red_after_secs: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Most documents in one synced write batch.
+    pub max_batch: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: DEFAULT_LISTEN.parse().expect("valid default"),
+            admin_listen: DEFAULT_ADMIN_LISTEN.parse().expect("valid default"),
+            data: PathBuf::from("./data"),
+            admin_token: None,
+            log_json: false,
+            limits: Limits::default(),
+            operator: Operator::default(),
+            admission: Admission::default(),
+            validation: ValidationConfig::default(),
+            liveness: Liveness::default(),
+            store: StoreConfig::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            idle_timeout_secs: 120,
+            message_deadline_secs: 60,
+            max_message_bytes: 65_535,
+            max_connections: 50_000,
+            max_connections_per_ip: 10_000,
+            write_timeout_secs: 30,
+        }
+    }
+}
+
+impl Default for Operator {
+    fn default() -> Self {
+        // A syntactically valid INN (check digits verify) for development setups.
+        Operator { inn: "7704358518".into(), signer_key: None }
+    }
+}
+
+impl Default for Admission {
+    fn default() -> Self {
+        Admission { accept_unknown_fn: true, refuse_code: 10, acknowledge_encrypted: false }
+    }
+}
+
+impl Default for Liveness {
+    fn default() -> Self {
+        Liveness { yellow_after_secs: 86_400, red_after_secs: 3 * 86_400 }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { max_batch: 1024 }
+    }
+}
+
+impl Config {
+    /// Read a TOML file; a missing file named explicitly is an error, none named means defaults.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        let mut cfg = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read config file {}", p.display()))?;
+                toml::from_str(&text).with_context(|| format!("invalid config file {}", p.display()))?
+            }
+            None => Config::default(),
+        };
+        if let Ok(token) = std::env::var("OFDD_ADMIN_TOKEN") {
+            if !token.is_empty() {
+                cfg.admin_token = Some(token);
+            }
+        }
+        if let Ok(key) = std::env::var("OFDD_SIGNER_KEY") {
+            if !key.is_empty() {
+                cfg.operator.signer_key = Some(key);
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Reject settings that would make the daemon misbehave, with a reason an operator can act on.
+    pub fn check(&self) -> anyhow::Result<()> {
+        ofd_proto::checks::verify_inn(self.operator.inn.as_bytes())
+            .map_err(|e| anyhow::anyhow!("operator.inn {:?} is not a valid INN: {e}", self.operator.inn))?;
+        anyhow::ensure!(self.limits.max_connections > 0, "limits.max_connections must be > 0");
+        anyhow::ensure!(self.limits.max_connections_per_ip > 0, "limits.max_connections_per_ip must be > 0");
+        anyhow::ensure!(
+            (64..=65_535).contains(&self.limits.max_message_bytes),
+            "limits.max_message_bytes must be within 64..=65535"
+        );
+        anyhow::ensure!(self.limits.idle_timeout_secs > 0, "limits.idle_timeout_secs must be > 0");
+        anyhow::ensure!(self.limits.message_deadline_secs > 0, "limits.message_deadline_secs must be > 0");
+        anyhow::ensure!(
+            self.liveness.yellow_after_secs < self.liveness.red_after_secs,
+            "liveness.yellow_after_secs must be below liveness.red_after_secs"
+        );
+        anyhow::ensure!(self.store.max_batch > 0, "store.max_batch must be > 0");
+        anyhow::ensure!(
+            !matches!(self.admission.refuse_code, 0),
+            "admission.refuse_code must be non-zero (0 means accepted)"
+        );
+        if let Some(t) = &self.admin_token {
+            anyhow::ensure!(t.len() >= 16, "admin token must be at least 16 characters");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().check().unwrap();
+    }
+
+    #[test]
+    fn toml_overrides_and_rejects_unknown_keys() {
+        let cfg: Config = toml::from_str(
+            "listen = \"127.0.0.1:1\"\n[limits]\nidle_timeout_secs = 5\n[admission]\naccept_unknown_fn = false\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.limits.idle_timeout_secs, 5);
+        assert!(!cfg.admission.accept_unknown_fn);
+        assert_eq!(cfg.limits.message_deadline_secs, 60);
+        assert!(toml::from_str::<Config>("lisen = \"x\"").is_err());
+    }
+
+    #[test]
+    fn bad_operator_inn_is_refused() {
+        let mut cfg = Config::default();
+        cfg.operator.inn = "7704358519".into();
+        let err = cfg.check().unwrap_err().to_string();
+        assert!(err.contains("operator.inn"), "{err}");
+    }
+}

@@ -1,0 +1,110 @@
+//! Wiring the daemon together: configuration → store → ingest pipeline → listeners → run until a
+//! signal → drain → flush. [`Daemon::start`] is what `ofdd serve` runs and what the integration
+//! tests start in-process (on port 0), so the tests exercise exactly the production wiring.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::cli::ServeArgs;
+use crate::config::Config;
+use crate::ingest::Ingest;
+use crate::metrics::Metrics;
+use crate::shutdown::{self, ShutdownTrigger};
+use crate::{admin, server};
+
+/// A running daemon.
+pub struct Daemon {
+    pub ingest_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub ingest: Arc<Ingest>,
+    trigger: ShutdownTrigger,
+    ingest_task: JoinHandle<()>,
+    admin_task: JoinHandle<()>,
+}
+
+impl Daemon {
+    /// Open the store and bind both listeners. Fails with a reason an operator can act on (data
+    /// directory locked or corrupt, address in use, bad configuration).
+    pub async fn start(config: Config) -> anyhow::Result<Daemon> {
+        config.check()?;
+        let metrics = Arc::new(Metrics::new());
+        let ingest = Arc::new(Ingest::open(config, metrics)?);
+        let cfg = ingest.config().clone();
+
+        let listener = TcpListener::bind(cfg.listen)
+            .await
+            .with_context(|| format!("cannot listen for registers on {}", cfg.listen))?;
+        let admin_listener = TcpListener::bind(cfg.admin_listen)
+            .await
+            .with_context(|| format!("cannot listen for the admin API on {}", cfg.admin_listen))?;
+        let ingest_addr = listener.local_addr()?;
+        let admin_addr = admin_listener.local_addr()?;
+
+        let (trigger, shutdown) = shutdown::channel();
+        let ingest_task = tokio::spawn(server::run(listener, ingest.clone(), shutdown));
+        let app = admin::router(ingest.clone());
+        let mut admin_shutdown = trigger.subscribe();
+        let admin_task = tokio::spawn(async move {
+            let served = axum::serve(admin_listener, app)
+                .with_graceful_shutdown(async move { admin_shutdown.recv().await })
+                .await;
+            if let Err(e) = served {
+                warn!(error = %e, "admin API stopped");
+            }
+        });
+        info!(ingest = %ingest_addr, admin = %admin_addr, data = %cfg.data.display(), "ofdd started");
+        Ok(Daemon { ingest_addr, admin_addr, ingest, trigger, ingest_task, admin_task })
+    }
+
+    /// Stop accepting, let open connections finish their messages, then flush and close the store.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.trigger.trigger();
+        let _ = self.ingest_task.await;
+        let _ = self.admin_task.await;
+        self.ingest.close()?;
+        info!("ofdd stopped");
+        Ok(())
+    }
+}
+
+/// `ofdd serve`.
+pub fn serve_blocking(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = Config::load(args.config.as_deref())?;
+    if let Some(a) = args.listen {
+        config.listen = a;
+    }
+    if let Some(a) = args.admin_listen {
+        config.admin_listen = a;
+    }
+    if let Some(d) = args.data {
+        config.data = d;
+    }
+    config.log_json |= args.log_json;
+    crate::logging::init(config.log_json);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("ofdd")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let daemon = Daemon::start(config).await?;
+        shutdown::signal().await;
+        info!("signal received; shutting down");
+        daemon.shutdown().await
+    })
+}
+
+/// `ofdd check-config`.
+pub fn check_config(path: Option<&Path>) -> anyhow::Result<()> {
+    let config = Config::load(path)?;
+    config.check()?;
+    println!("{config:#?}");
+    Ok(())
+}

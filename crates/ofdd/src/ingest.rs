@@ -1,0 +1,492 @@
+//! The per-message pipeline: frame → parse → validate → admit → store → acknowledge.
+//!
+//! Split in two halves so a connection can pipeline: [`Ingest::begin`] does everything that is
+//! synchronous and cheap (parsing, format-logic control, admission, encoding the answer) and
+//! hands the durable write to the group committer; [`Ingest::finish`] awaits that write and only
+//! then releases the acknowledgement. That ordering is the daemon's central promise: **no
+//! acknowledgement leaves before its document is on disk**, because an FN deletes what the
+//! operator acknowledged.
+//!
+//! What each kind of input gets:
+//! - a valid document → stored, acknowledged with code 0;
+//! - a resend of a stored (FN, FD) → the stored acknowledgement, byte for byte;
+//! - the same (FN, FD) with different bytes → kept in the store's conflicts, answered code 14;
+//! - a document failing format-logic control → kept in the `rejected` audit log, code 14
+//!   (undecodable TLV or unknown type: code 11);
+//! - a document from a deregistered register (or an unknown FN, when so configured) → kept in
+//!   the audit log, answered with the configured refusal code;
+//! - an encrypted body nobody can decrypt → stored raw, answered per policy (default: silence);
+//! - broken framing (signature, versions, lengths, CRCs) → no answer is possible; the
+//!   connection is closed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use ofd_proto::ack::{AckTarget, ResponseCode, encode_ack};
+use ofd_proto::doctype::DocType;
+use ofd_proto::error::{Disposition, ProtoError};
+use ofd_proto::framing::FrameLimits;
+use ofd_proto::message::{Message, parse_message_with};
+use ofd_proto::sign::{HmacSigner, Signer};
+use ofd_proto::validate::{Document, validate};
+use ofd_store::{
+    CommitStats, DocFlags, FnBindRequest, FnHealth, FnNumber, KktRecord, KktStatus, NewDocument, Outcome,
+    PutFuture, PutOutcome, RejectedMessage, Rn, Store, StoreFuture, StoreObserver, StoreOptions,
+};
+use tracing::{error, warn};
+
+use crate::config::Config;
+use crate::decrypt::{Decryptor, NoDecryptor};
+use crate::metrics::Metrics;
+
+/// Development-only signer key, used when none is configured (and logged loudly).
+const DEV_SIGNER_KEY: &[u8] = b"ofdd-development-signer-key-not-for-production";
+
+/// What the connection does with a message once it is settled.
+#[derive(Debug)]
+pub enum Response {
+    /// Write these bytes (an acknowledgement, positive or negative).
+    Ack(Vec<u8>),
+    /// Write nothing; keep the connection (encrypted body under the silent policy).
+    Silent,
+    /// Write nothing and close the connection; the label says why.
+    Close(&'static str),
+}
+
+/// A message between [`Ingest::begin`] and [`Ingest::finish`].
+pub enum Pending {
+    Ready(Response),
+    /// A document going into the log; `ack` is released only once the write is durable.
+    Document {
+        write: PutFuture,
+        ack: Vec<u8>,
+        doc_type: &'static str,
+        result: &'static str,
+        /// Registration reports (re)bind the FN to its RN once stored.
+        bind: Option<FnBindRequest>,
+        /// Accepted with code 0 (vs. stored but not acknowledged).
+        acknowledge: bool,
+        conflict_ack: Option<Vec<u8>>,
+    },
+    /// A rejection kept for audit before its negative acknowledgement is sent.
+    Rejected { write: StoreFuture<u64>, ack: Vec<u8>, doc_type: &'static str, result: &'static str },
+}
+
+pub struct Ingest {
+    config: Config,
+    metrics: Arc<Metrics>,
+    store: Store,
+    signer: Box<dyn Signer>,
+    decryptor: Box<dyn Decryptor>,
+    frame_limits: FrameLimits,
+    operator_inn: Vec<u8>,
+    log_gate: LogGate,
+}
+
+/// Feeds the store's commit statistics into Prometheus.
+struct CommitMetrics(Arc<Metrics>);
+
+impl StoreObserver for CommitMetrics {
+    fn on_commit(&self, stats: &CommitStats) {
+        self.0.store_commit.observe(stats.commit_duration.as_secs_f64());
+        self.0.store_batch_size.observe(stats.commands as f64);
+        if !stats.ok {
+            error!(documents = stats.commands, "store write failed; affected registers get no acknowledgement");
+        }
+    }
+}
+
+impl Ingest {
+    /// Open the store and set up the pipeline.
+    pub fn open(config: Config, metrics: Arc<Metrics>) -> anyhow::Result<Ingest> {
+        let opts = StoreOptions { max_batch: config.store.max_batch, ..StoreOptions::default() };
+        let store = Store::open_with_observer(&config.data, opts, Arc::new(CommitMetrics(metrics.clone())))
+            .with_context(|| format!("cannot open the data directory {}", config.data.display()))?;
+        let key = match &config.operator.signer_key {
+            Some(k) => k.as_bytes().to_vec(),
+            None => {
+                warn!("no operator.signer_key / OFDD_SIGNER_KEY set: acknowledgements are signed with the development key");
+                DEV_SIGNER_KEY.to_vec()
+            }
+        };
+        Ok(Ingest::with_parts(config, metrics, store, Box::new(HmacSigner::new(&key)), Box::new(NoDecryptor)))
+    }
+
+    /// Assemble from parts (tests inject a decryptor or a different signer here).
+    pub fn with_parts(
+        config: Config,
+        metrics: Arc<Metrics>,
+        store: Store,
+        signer: Box<dyn Signer>,
+        decryptor: Box<dyn Decryptor>,
+    ) -> Ingest {
+        let max_body = u16::try_from(config.limits.max_message_bytes).unwrap_or(u16::MAX);
+        Ingest {
+            frame_limits: FrameLimits { max_body, ..FrameLimits::default() },
+            operator_inn: config.operator.inn.as_bytes().to_vec(),
+            config,
+            metrics,
+            store,
+            signer,
+            decryptor,
+            log_gate: LogGate::default(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn metrics_arc(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn frame_limits(&self) -> FrameLimits {
+        self.frame_limits
+    }
+
+    /// Flush and close the store (after every connection has finished).
+    pub fn close(&self) -> anyhow::Result<()> {
+        self.store.flush().context("flushing the store")?;
+        self.store.close();
+        Ok(())
+    }
+
+    /// Log a broken frame, at most a few lines per second (a flood must not flood the log too).
+    pub fn log_framing_error(&self, peer: std::net::SocketAddr, err: &ProtoError) {
+        if self.log_gate.allow() {
+            warn!(%peer, reason = err.reason(), error = %err, "broken frame; connection closed");
+        }
+    }
+
+    /// First half: everything up to handing the durable write to the group committer.
+    pub fn begin(&self, frame: bytes::Bytes) -> Pending {
+        let now = unix_now();
+        let msg = match parse_message_with(&frame, &self.frame_limits) {
+            Ok(m) => m,
+            Err(e) => return self.refuse_unparsed(&frame, &e, now),
+        };
+        let doc_type = msg.doc_type.label();
+        let fn_number = FnNumber::new(&msg.session.fn_number).ok();
+        let kkt = match fn_number.as_ref().map(|f| self.store.find_by_fn(f)).transpose() {
+            Ok(k) => k.flatten(),
+            Err(e) => {
+                error!(error = %e, "registry lookup failed");
+                return Pending::Ready(Response::Close("store_error"));
+            }
+        };
+
+        // An FN registered with encryption sends bodies that are not TLV: route those to the
+        // decryptor. (Its plaintext documents, e.g. the registration report, parse as usual.)
+        if kkt.as_ref().is_some_and(|k| k.encrypted) && msg.document().is_err() {
+            return self.begin_encrypted(&msg, kkt.as_ref(), fn_number, now);
+        }
+
+        let doc = match validate(&msg, &self.config.validation, now) {
+            Ok(doc) => doc,
+            Err(e) => return self.reject(&msg, &e, fn_number, doc_type, now),
+        };
+        self.admit_and_store(&msg, &doc, kkt.as_ref(), now, DocFlags::default())
+    }
+
+    /// Second half: wait for durability, then release the answer.
+    pub async fn finish(&self, pending: Pending) -> Response {
+        match pending {
+            Pending::Ready(r) => r,
+            Pending::Document { write, ack, doc_type, result, bind, acknowledge, conflict_ack } => {
+                match write.await {
+                    Ok(PutOutcome::Stored { .. }) => {
+                        self.count(doc_type, result);
+                        if let Some(req) = bind {
+                            if let Err(e) = self.store.bind_fn(req).await {
+                                // The document is durable; the binding can be redone by the next
+                                // registration report or by the operator.
+                                warn!(error = %e, "binding FN to RN failed");
+                            }
+                        }
+                        if acknowledge { Response::Ack(ack) } else { Response::Silent }
+                    }
+                    Ok(PutOutcome::Duplicate { ack: stored }) => {
+                        self.count(doc_type, "duplicate");
+                        if stored.is_empty() { Response::Silent } else { Response::Ack(stored) }
+                    }
+                    Ok(PutOutcome::Conflict { .. }) => {
+                        self.count(doc_type, "conflict");
+                        match conflict_ack {
+                            Some(nack) => Response::Ack(nack),
+                            None => Response::Silent,
+                        }
+                    }
+                    Err(e) => {
+                        // Not durable: say nothing, the FN will resend.
+                        error!(error = %e, "store write failed");
+                        self.count(doc_type, "store_error");
+                        Response::Close("store_error")
+                    }
+                }
+            }
+            Pending::Rejected { write, ack, doc_type, result } => match write.await {
+                Ok(_) => {
+                    self.count(doc_type, result);
+                    Response::Ack(ack)
+                }
+                Err(e) => {
+                    error!(error = %e, "storing a rejected message failed");
+                    Response::Close("store_error")
+                }
+            },
+        }
+    }
+
+    fn count(&self, doc_type: &str, result: &str) {
+        self.metrics.documents.with_label_values(&[doc_type, result]).inc();
+    }
+
+    /// The message did not parse. Framing breakage closes the connection; a message whose
+    /// headers are intact but whose content is unrecognisable gets a code-11 answer.
+    fn refuse_unparsed(&self, frame: &[u8], e: &ProtoError, now: u32) -> Pending {
+        match (e.disposition(), AckTarget::from_frame(frame)) {
+            (Disposition::Nack(code), Some(target)) => {
+                let doc_type = "unknown";
+                match self.encode(&target, code, frame, now) {
+                    Some(ack) => self.audit(frame, FnNumber::new(&target.fn_ascii).ok(), Some(target.fd_number), e, ack, doc_type, "rejected", now),
+                    None => Pending::Ready(Response::Close("internal")),
+                }
+            }
+            _ => {
+                self.metrics.frames_rejected.with_label_values(&[e.reason()]).inc();
+                if self.log_gate.allow() {
+                    warn!(reason = e.reason(), error = %e, "unparseable message; connection closed");
+                }
+                Pending::Ready(Response::Close("framing_error"))
+            }
+        }
+    }
+
+    /// Format-logic control failed: audit it and answer with the error's code.
+    fn reject(&self, msg: &Message<'_>, e: &ProtoError, fn_number: Option<FnNumber>, doc_type: &'static str, now: u32) -> Pending {
+        let code = match e.disposition() {
+            Disposition::Nack(code) => code,
+            Disposition::Close => {
+                self.metrics.frames_rejected.with_label_values(&[e.reason()]).inc();
+                return Pending::Ready(Response::Close("framing_error"));
+            }
+        };
+        match self.encode(&AckTarget::from(msg), code, msg.raw, now) {
+            Some(ack) => self.audit(msg.raw, fn_number, Some(msg.container.fd_number), e, ack, doc_type, "rejected", now),
+            None => Pending::Ready(Response::Close("internal")),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn audit(
+        &self,
+        raw: &[u8],
+        fn_number: Option<FnNumber>,
+        fd: Option<u32>,
+        reason: &dyn std::fmt::Display,
+        ack: Vec<u8>,
+        doc_type: &'static str,
+        result: &'static str,
+        now: u32,
+    ) -> Pending {
+        let write = self.store.put_rejected(RejectedMessage {
+            received_at_ms: u64::from(now) * 1000,
+            fn_number,
+            fd,
+            reason: reason.to_string(),
+            raw: raw.to_vec(),
+            ack: ack.clone(),
+        });
+        Pending::Rejected { write, ack, doc_type, result }
+    }
+
+    /// Admission, then the durable write of an accepted document.
+    fn admit_and_store(&self, msg: &Message<'_>, doc: &Document<'_>, kkt: Option<&KktRecord>, now: u32, mut flags: DocFlags) -> Pending {
+        let doc_type = doc.doc_type.label();
+        let fn_number = match FnNumber::new(&doc.fn_number) {
+            Ok(f) => f,
+            // Validation checked the FN's digits, so this is a bug, not bad input.
+            Err(e) => {
+                error!(error = %e, "validated FN number not accepted by the store");
+                return Pending::Ready(Response::Close("internal"));
+            }
+        };
+        let refused = match kkt {
+            Some(k) => k.status == KktStatus::Deregistered,
+            None => !self.config.admission.accept_unknown_fn,
+        };
+        if refused {
+            let code = ResponseCode::from_u8(self.config.admission.refuse_code);
+            let reason = if kkt.is_some() { "register is deregistered" } else { "FN is not bound to a registered KKT" };
+            return match self.encode(&AckTarget::from(msg), code, msg.raw, now) {
+                Some(ack) => self.audit(msg.raw, Some(fn_number), Some(doc.fd_number), &reason, ack, doc_type, "refused", now),
+                None => Pending::Ready(Response::Close("internal")),
+            };
+        }
+        if kkt.is_none() {
+            flags = DocFlags(flags.0 | DocFlags::UNKNOWN_FN);
+        }
+        let Some(ack) = self.encode(&AckTarget::from(msg), ResponseCode::Accepted, msg.raw, now) else {
+            return Pending::Ready(Response::Close("internal"));
+        };
+        let conflict_ack = self.encode(&AckTarget::from(msg), ResponseCode::FormatLogic, msg.raw, now);
+        let rn = doc.rn.and_then(|r| Rn::new(r).ok());
+        let bind = match (doc.doc_type, rn) {
+            (DocType::Registration | DocType::RegistrationChange, Some(rn)) => Some(FnBindRequest {
+                rn,
+                fn_number,
+                kkt_serial: doc.kkt_serial.map(|s| String::from_utf8_lossy(s).into_owned()).unwrap_or_default(),
+                user_inn: doc.user_inn.map(|s| String::from_utf8_lossy(s).into_owned()).unwrap_or_default(),
+                encrypted: doc.encryption.unwrap_or(false),
+                time: u64::from(now),
+            }),
+            _ => None,
+        };
+        let write = self.store.put(NewDocument {
+            fn_number,
+            fd: doc.fd_number,
+            rn,
+            received_at_ms: unix_now_ms(),
+            doc_type: doc.doc_type.as_u8(),
+            ffd: doc.ffd.tag_value(),
+            outcome: Outcome::Accepted,
+            flags,
+            doc_time: doc.time,
+            shift: doc.shift_number,
+            health: health_of(doc),
+            raw: msg.raw.to_vec(),
+            ack: ack.clone(),
+        });
+        Pending::Document { write, ack, doc_type, result: "accepted", bind, acknowledge: true, conflict_ack }
+    }
+
+    /// An encrypted body: decrypt if a module is installed, otherwise store it raw under policy.
+    fn begin_encrypted(&self, msg: &Message<'_>, kkt: Option<&KktRecord>, fn_number: Option<FnNumber>, now: u32) -> Pending {
+        let doc_type = msg.doc_type.label();
+        let encrypted = DocFlags(DocFlags::ENCRYPTED);
+        match self.decryptor.decrypt(&msg.session.fn_number, msg.payload) {
+            Ok(plain) => {
+                let clear = Message { payload: &plain, ..*msg };
+                match validate(&clear, &self.config.validation, now) {
+                    Ok(doc) => self.admit_and_store(msg, &doc, kkt, now, encrypted),
+                    Err(e) => self.reject(msg, &e, fn_number, doc_type, now),
+                }
+            }
+            Err(e) => {
+                let Some(fn_number) = fn_number else {
+                    return Pending::Ready(Response::Close("framing_error"));
+                };
+                if kkt.is_some_and(|k| k.status == KktStatus::Deregistered) {
+                    let code = ResponseCode::from_u8(self.config.admission.refuse_code);
+                    return match self.encode(&AckTarget::from(msg), code, msg.raw, now) {
+                        Some(ack) => self.audit(msg.raw, Some(fn_number), Some(msg.container.fd_number), &"register is deregistered", ack, doc_type, "refused", now),
+                        None => Pending::Ready(Response::Close("internal")),
+                    };
+                }
+                let acknowledge = self.config.admission.acknowledge_encrypted;
+                let ack = if acknowledge {
+                    match self.encode(&AckTarget::from(msg), ResponseCode::Accepted, msg.raw, now) {
+                        Some(a) => a,
+                        None => return Pending::Ready(Response::Close("internal")),
+                    }
+                } else {
+                    Vec::new()
+                };
+                tracing::debug!(error = %e, "encrypted document stored raw");
+                let write = self.store.put(NewDocument {
+                    fn_number,
+                    fd: msg.container.fd_number,
+                    rn: kkt.map(|k| k.rn),
+                    received_at_ms: unix_now_ms(),
+                    doc_type: msg.doc_type.as_u8(),
+                    ffd: 0,
+                    outcome: if acknowledge { Outcome::Accepted } else { Outcome::EncryptedUnacknowledged },
+                    flags: encrypted,
+                    doc_time: 0,
+                    shift: None,
+                    health: None,
+                    raw: msg.raw.to_vec(),
+                    ack: ack.clone(),
+                });
+                Pending::Document { write, ack, doc_type, result: "encrypted", bind: None, acknowledge, conflict_ack: None }
+            }
+        }
+    }
+
+    fn encode(&self, target: &AckTarget, code: ResponseCode, request: &[u8], now: u32) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(160);
+        match encode_ack(target, code, &self.operator_inn, now, request, self.signer.as_ref(), &mut out) {
+            Ok(()) => Some(out),
+            Err(e) => {
+                // Only a misconfigured operator INN can fail here, and config checks it at start.
+                error!(error = %e, "cannot encode an acknowledgement");
+                None
+            }
+        }
+    }
+}
+
+/// The FN's self-reported health, from the document types that carry it (21 and 5).
+fn health_of(doc: &Document<'_>) -> Option<FnHealth> {
+    let h = &doc.health;
+    let flags = matches!(doc.doc_type, DocType::ShiftClose);
+    if !(flags || matches!(doc.doc_type, DocType::CurrentState)) {
+        return None;
+    }
+    Some(FnHealth {
+        untransmitted: h.untransmitted_count.unwrap_or(0),
+        first_untransmitted_time: h.first_untransmitted_time.unwrap_or(0),
+        first_untransmitted_number: h.first_untransmitted_number.unwrap_or(0),
+        key_expiry_soon: flags.then_some(h.key_expiry_soon),
+        key_expiry_urgent: flags.then_some(h.key_expiry_urgent),
+        memory_nearly_full: flags.then_some(h.memory_nearly_full),
+        ack_overdue: flags.then_some(h.ack_overdue),
+    })
+}
+
+pub fn unix_now() -> u32 {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    u32::try_from(secs).unwrap_or(u32::MAX)
+}
+
+fn unix_now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// At most `PER_SECOND` log lines per second for events a peer can trigger at will.
+#[derive(Default)]
+struct LogGate {
+    /// (second << 16) | count within that second.
+    state: AtomicU64,
+}
+
+impl LogGate {
+    const PER_SECOND: u64 = 10;
+
+    fn allow(&self) -> bool {
+        let second = u64::from(unix_now());
+        let mut cur = self.state.load(Ordering::Relaxed);
+        loop {
+            let (s, n) = (cur >> 16, cur & 0xFFFF);
+            let next = if s == second { (s << 16) | (n + 1).min(0xFFFF) } else { second << 16 | 1 };
+            if s == second && n >= Self::PER_SECOND {
+                return false;
+            }
+            match self.state.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+}

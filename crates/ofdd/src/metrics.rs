@@ -1,0 +1,158 @@
+//! Prometheus metrics. One registry per daemon (not the global default), so tests can run many
+//! daemons in one process and each `/metrics` shows only its own.
+//!
+//! Labels are bounded by design: document types, results and reject reasons come from small fixed
+//! sets in ofd-proto; there is deliberately no per-register (RN/FN) label, because millions of
+//! registers would explode the series count. Per-register state is served by the admin API.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// Latency buckets from 100 µs to 10 s: an acknowledgement on a healthy disk takes about a
+/// millisecond; seconds mean trouble worth seeing in the histogram, not in the +Inf bucket.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+pub struct Metrics {
+    pub registry: Registry,
+    /// `{doc_type, result}`: result ∈ accepted, duplicate, rejected, refused, conflict, encrypted.
+    pub documents: IntCounterVec,
+    /// `{reason}`: frames that broke framing (no acknowledgement possible) or timed out.
+    pub frames_rejected: IntCounterVec,
+    /// Frame complete → acknowledgement written.
+    pub ack_latency: Histogram,
+    /// One synced RocksDB write batch.
+    pub store_commit: Histogram,
+    pub store_batch_size: Histogram,
+    pub connections_open: IntGauge,
+    /// `{outcome}`: closed, timeout, slowloris, framing, refused_limit, refused_ip_limit, error, shutdown.
+    pub connections_total: IntCounterVec,
+    /// `{state}`: green, yellow, red — refreshed at every scrape from the store's liveness index.
+    pub liveness: IntGaugeVec,
+    /// `{kind}`: registers whose FN reports untransmitted documents, key expiry soon/urgent,
+    /// memory nearly full, an overdue acknowledgement.
+    pub fn_trouble: IntGaugeVec,
+    pub bytes_received: IntCounter,
+    /// Accepted documents not yet exported (outbox head − exporter cursor).
+    pub export_lag: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let documents = IntCounterVec::new(
+            Opts::new("ofd_documents_total", "Fiscal documents processed, by document type and result"),
+            &["doc_type", "result"],
+        )
+        .expect("valid metric");
+        let frames_rejected = IntCounterVec::new(
+            Opts::new("ofd_frames_rejected_total", "Messages rejected before an acknowledgement was possible"),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let ack_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "ofd_ack_latency_seconds",
+                "Time from a complete frame to its acknowledgement written to the socket",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .expect("valid metric");
+        let store_commit = Histogram::with_opts(
+            HistogramOpts::new("ofd_store_commit_seconds", "Duration of one synced store write batch")
+                .buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .expect("valid metric");
+        let store_batch_size = Histogram::with_opts(
+            HistogramOpts::new("ofd_store_batch_documents", "Documents per synced store write batch")
+                .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0]),
+        )
+        .expect("valid metric");
+        let connections_open =
+            IntGauge::new("ofd_connections_open", "Register connections open now").expect("valid metric");
+        let connections_total = IntCounterVec::new(
+            Opts::new("ofd_connections_total", "Register connections ended, by outcome"),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let liveness = IntGaugeVec::new(
+            Opts::new(
+                "ofd_kkt_liveness",
+                "Registers by liveness: green (document within 24 h), yellow (silent 24 h to 3 days), red (silent over 3 days)",
+            ),
+            &["state"],
+        )
+        .expect("valid metric");
+        let fn_trouble = IntGaugeVec::new(
+            Opts::new("ofd_kkt_fn_trouble", "Registers whose fiscal drive reports trouble in its latest document"),
+            &["kind"],
+        )
+        .expect("valid metric");
+        let bytes_received =
+            IntCounter::new("ofd_received_bytes_total", "Bytes received on register connections").expect("valid metric");
+        let export_lag =
+            IntGauge::new("ofd_export_lag", "Accepted documents not yet exported downstream").expect("valid metric");
+
+        for c in [
+            Box::new(documents.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(frames_rejected.clone()),
+            Box::new(ack_latency.clone()),
+            Box::new(store_commit.clone()),
+            Box::new(store_batch_size.clone()),
+            Box::new(connections_open.clone()),
+            Box::new(connections_total.clone()),
+            Box::new(liveness.clone()),
+            Box::new(fn_trouble.clone()),
+            Box::new(bytes_received.clone()),
+            Box::new(export_lag.clone()),
+        ] {
+            registry.register(c).expect("metric names are unique");
+        }
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
+            .expect("process collector registers once");
+
+        // Make every state and kind visible from the first scrape, so alerts and dashboards never
+        // see a missing series where they should see zero.
+        for state in ["green", "yellow", "red"] {
+            liveness.with_label_values(&[state]).set(0);
+        }
+        for kind in ["untransmitted", "key_expiry_soon", "key_expiry_urgent", "memory_nearly_full", "ack_overdue"] {
+            fn_trouble.with_label_values(&[kind]).set(0);
+        }
+
+        Metrics {
+            registry,
+            documents,
+            frames_rejected,
+            ack_latency,
+            store_commit,
+            store_batch_size,
+            connections_open,
+            connections_total,
+            liveness,
+            fn_trouble,
+            bytes_received,
+            export_lag,
+        }
+    }
+
+    /// Prometheus text exposition of everything registered.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::with_capacity(16 * 1024);
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("encoding metrics into memory cannot fail");
+        String::from_utf8(buf).expect("the text format is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

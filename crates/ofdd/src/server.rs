@@ -1,0 +1,195 @@
+//! The ingest acceptor and the per-connection task.
+//!
+//! Back-pressure instead of collapse: a semaphore holds one permit per allowed connection and the
+//! acceptor takes a permit *before* it accepts, so past the limit new registers wait in the
+//! kernel's backlog (and their FNs retry) instead of the daemon running out of memory or file
+//! descriptors. A per-source-IP cap keeps one misbehaving site from taking every slot.
+//!
+//! Each connection is a loop: read every complete frame → start processing all of them (their
+//! store writes join the same group commit) → await them in order → write the acknowledgements in
+//! one flush. A register that pipelines its backlog is thereby answered in order and quickly.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tracing::{debug, info, warn};
+
+use crate::codec::FrameCodec;
+use crate::connection::{Connection, ReadError};
+use crate::ingest::{Ingest, Response};
+use crate::shutdown::Shutdown;
+
+/// Counts open connections per source IP; the guard gives the slot back when dropped.
+#[derive(Default)]
+pub struct IpSlots {
+    counts: Mutex<HashMap<IpAddr, usize>>,
+}
+
+pub struct IpSlot<'a> {
+    slots: &'a IpSlots,
+    ip: IpAddr,
+}
+
+impl IpSlots {
+    fn take(&self, ip: IpAddr, cap: usize) -> Option<IpSlot<'_>> {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let n = counts.entry(ip).or_insert(0);
+        if *n >= cap {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot { slots: self, ip })
+    }
+}
+
+impl Drop for IpSlot<'_> {
+    fn drop(&mut self) {
+        let mut counts = self.slots.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = counts.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Accept registers until shutdown; returns once every connection task has finished.
+pub async fn run(listener: TcpListener, ingest: Arc<Ingest>, mut shutdown: Shutdown) {
+    let limits = ingest.config().limits.clone();
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let ip_slots = Arc::new(IpSlots::default());
+    let mut tasks = tokio::task::JoinSet::new();
+
+    loop {
+        // Take a permit first: at the limit, stop accepting (back-pressure).
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.expect("semaphore is never closed"),
+            _ = shutdown.recv() => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.recv() => break,
+        };
+        // Reap finished tasks so the set does not grow with the connection count.
+        while tasks.try_join_next().is_some() {}
+
+        let ingest = ingest.clone();
+        let ip_slots = ip_slots.clone();
+        let shutdown = shutdown.clone();
+        let per_ip = limits.max_connections_per_ip;
+        tasks.spawn(async move {
+            let _permit = permit;
+            let metrics = ingest.metrics();
+            let Some(_slot) = ip_slots.take(peer.ip(), per_ip) else {
+                metrics.connections_total.with_label_values(&["refused_ip_limit"]).inc();
+                debug!(%peer, "connection refused: per-IP limit");
+                return;
+            };
+            metrics.connections_open.inc();
+            let outcome = serve(stream, peer, &ingest, shutdown).await;
+            metrics.connections_open.dec();
+            metrics.connections_total.with_label_values(&[outcome]).inc();
+        });
+    }
+    drop(listener);
+    info!(open = tasks.len(), "ingest listener closed; waiting for open connections to finish");
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Serve one connection; returns its outcome label.
+async fn serve(stream: TcpStream, peer: SocketAddr, ingest: &Ingest, mut shutdown: Shutdown) -> &'static str {
+    let _ = stream.set_nodelay(true);
+    let limits = &ingest.config().limits;
+    let codec = FrameCodec::new(ingest.frame_limits());
+    let mut conn = Connection::new(
+        stream,
+        codec,
+        Duration::from_secs(limits.idle_timeout_secs),
+        Duration::from_secs(limits.message_deadline_secs),
+        Duration::from_secs(limits.write_timeout_secs),
+    );
+    let metrics = ingest.metrics();
+    let started = Instant::now();
+    let mut frames: Vec<Bytes> = Vec::new();
+    let mut pending = Vec::new();
+    let mut answered: u64 = 0;
+
+    let outcome = loop {
+        frames.clear();
+        let read = tokio::select! {
+            r = conn.read_frames(&mut frames) => r,
+            _ = shutdown.recv() => break "shutdown",
+        };
+        let more = match read {
+            Ok(more) => more,
+            Err(e) => {
+                let label = e.label();
+                if let ReadError::Codec(crate::codec::CodecError::Framing(err)) = &e {
+                    metrics.frames_rejected.with_label_values(&[label]).inc();
+                    ingest.log_framing_error(peer, err);
+                    break "framing_error";
+                }
+                if matches!(e, ReadError::Deadline(_)) {
+                    metrics.frames_rejected.with_label_values(&["slowloris"]).inc();
+                }
+                if matches!(e, ReadError::Truncated(_)) {
+                    metrics.frames_rejected.with_label_values(&["truncated"]).inc();
+                }
+                debug!(%peer, error = %e, "connection read ended");
+                break label;
+            }
+        };
+        metrics.bytes_received.inc_by(std::mem::take(&mut conn.bytes_read));
+
+        // Start every frame before awaiting any: their store writes share a group commit.
+        pending.clear();
+        pending.extend(frames.drain(..).map(|frame| (Instant::now(), ingest.begin(frame))));
+
+        let mut close: Option<&'static str> = None;
+        for (frame_done, p) in pending.drain(..) {
+            if close.is_some() {
+                // After a broken frame nothing else on this stream can be trusted. Frames behind
+                // it may still have been stored; unanswered, the FN resends them and gets the
+                // stored acknowledgement.
+                continue;
+            }
+            match ingest.finish(p).await {
+                Response::Ack(bytes) => {
+                    conn.queue(&bytes);
+                    answered += 1;
+                    metrics.ack_latency.observe(frame_done.elapsed().as_secs_f64());
+                }
+                Response::Silent => {}
+                Response::Close(reason) => close = Some(reason),
+            }
+        }
+        if let Err(e) = conn.flush().await {
+            debug!(%peer, error = %e, "writing acknowledgements failed");
+            break "write_error";
+        }
+        if let Some(reason) = close {
+            break reason;
+        }
+        if !more {
+            break "closed";
+        }
+    };
+    // Best effort: deliver the FIN after the last acknowledgement.
+    conn.shutdown().await;
+    info!(%peer, outcome, answered, secs = started.elapsed().as_secs_f64(), "connection ended");
+    outcome
+}

@@ -1,0 +1,251 @@
+//! Shared test harness: a real daemon (in-process, real TCP on loopback, real RocksDB in a temp
+//! directory, real HTTP), a register client speaking the wire protocol, and document builders.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ofd_proto::ack::{ResponseCode, decode_ack};
+use ofd_proto::builder::{DocSpec, KktIdentity, build_message};
+use ofd_proto::doctype::DocType;
+use ofdd::config::Config;
+use ofdd::daemon::Daemon;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub const TOKEN: &str = "test-admin-token-0123456789";
+
+pub struct TestDaemon {
+    pub daemon: Option<Daemon>,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn test_config(dir: &std::path::Path) -> Config {
+    let mut cfg = Config::default();
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.admin_listen = "127.0.0.1:0".parse().unwrap();
+    cfg.data = dir.join("data");
+    cfg.admin_token = Some(TOKEN.to_string());
+    cfg
+}
+
+impl TestDaemon {
+    pub async fn start() -> TestDaemon {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(f: impl FnOnce(&mut Config)) -> TestDaemon {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = test_config(dir.path());
+        f(&mut cfg);
+        let daemon = Daemon::start(cfg).await.expect("daemon starts");
+        TestDaemon { daemon: Some(daemon), dir }
+    }
+
+    pub fn d(&self) -> &Daemon {
+        self.daemon.as_ref().unwrap()
+    }
+
+    pub fn ingest_addr(&self) -> SocketAddr {
+        self.d().ingest_addr
+    }
+
+    pub fn admin(&self) -> Admin {
+        Admin { base: format!("http://{}", self.d().admin_addr), token: Some(TOKEN.to_string()) }
+    }
+
+    pub async fn stop(mut self) {
+        self.daemon.take().unwrap().shutdown().await.unwrap();
+    }
+}
+
+/// A minimal HTTP client for the admin API (ureq on a blocking thread).
+#[derive(Clone)]
+pub struct Admin {
+    pub base: String,
+    pub token: Option<String>,
+}
+
+pub struct HttpAnswer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+impl HttpAnswer {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl Admin {
+    pub async fn request(&self, method: &str, path: &str, body: Option<Value>) -> HttpAnswer {
+        let url = format!("{}{}", self.base, path);
+        let token = self.token.clone();
+        let method = method.to_string();
+        tokio::task::spawn_blocking(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(30)))
+                .build()
+                .into();
+            let auth = token.map(|t| format!("Bearer {t}"));
+            let result = match (method.as_str(), body) {
+                ("GET", _) => {
+                    let mut r = agent.get(&url);
+                    if let Some(a) = &auth {
+                        r = r.header("Authorization", a);
+                    }
+                    r.call()
+                }
+                ("PATCH", Some(b)) => {
+                    let mut r = agent.patch(&url);
+                    if let Some(a) = &auth {
+                        r = r.header("Authorization", a);
+                    }
+                    r.send_json(b)
+                }
+                (_, Some(b)) => {
+                    let mut r = agent.post(&url);
+                    if let Some(a) = &auth {
+                        r = r.header("Authorization", a);
+                    }
+                    r.send_json(b)
+                }
+                (_, None) => {
+                    let mut r = agent.post(&url);
+                    if let Some(a) = &auth {
+                        r = r.header("Authorization", a);
+                    }
+                    r.send_empty()
+                }
+            };
+            let mut resp = result.expect("HTTP request");
+            let status = resp.status().as_u16();
+            let content_type =
+                resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            let body = resp.body_mut().with_config().limit(64 << 20).read_to_vec().expect("body");
+            HttpAnswer { status, content_type, body }
+        })
+        .await
+        .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> HttpAnswer {
+        self.request("GET", path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> HttpAnswer {
+        self.request("POST", path, Some(body)).await
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics").await.text()
+    }
+}
+
+/// Value of a metric line `name{labels} value` (labels given exactly as rendered), 0 if absent.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            (name == series).then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .unwrap_or(0.0)
+}
+
+/// A register: identity plus an FD counter.
+pub struct Kkt {
+    pub id: KktIdentity,
+    pub next_fd: u32,
+}
+
+pub fn now() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as u32
+}
+
+impl Kkt {
+    pub fn new(seed: u64) -> Kkt {
+        Kkt { id: KktIdentity::generate(seed), next_fd: 1 }
+    }
+
+    pub fn fn_str(&self) -> String {
+        String::from_utf8_lossy(&self.id.fn_number).trim_end().to_string()
+    }
+
+    pub fn rn_str(&self) -> String {
+        String::from_utf8_lossy(&self.id.rn).to_string()
+    }
+
+    /// The next document of `doc_type` at `time`.
+    pub fn doc_at(&mut self, doc_type: DocType, time: u32) -> Vec<u8> {
+        let spec = DocSpec::new(doc_type, self.next_fd, time);
+        self.next_fd += 1;
+        let mut out = Vec::new();
+        build_message(&self.id, &spec, &mut out).expect("builder");
+        out
+    }
+
+    pub fn receipt(&mut self) -> Vec<u8> {
+        self.doc_at(DocType::Receipt, now() - 60)
+    }
+}
+
+/// A register's TCP link.
+pub struct Link {
+    pub stream: TcpStream,
+}
+
+impl Link {
+    pub async fn connect(addr: SocketAddr) -> Link {
+        Link { stream: TcpStream::connect(addr).await.expect("connect") }
+    }
+
+    pub async fn send(&mut self, msg: &[u8]) {
+        self.stream.write_all(msg).await.expect("write");
+    }
+
+    /// Read one answer frame; `None` on EOF or timeout.
+    pub async fn read_frame(&mut self) -> Option<Vec<u8>> {
+        let fut = async {
+            let mut head = [0u8; 30];
+            self.stream.read_exact(&mut head).await.ok()?;
+            let len = u16::from_le_bytes([head[24], head[25]]) as usize;
+            let mut frame = head.to_vec();
+            frame.resize(30 + len, 0);
+            self.stream.read_exact(&mut frame[30..]).await.ok()?;
+            Some(frame)
+        };
+        tokio::time::timeout(Duration::from_secs(10), fut).await.ok().flatten()
+    }
+
+    /// Send and wait for the acknowledgement.
+    pub async fn exchange(&mut self, msg: &[u8]) -> Vec<u8> {
+        self.send(msg).await;
+        self.read_frame().await.expect("an acknowledgement")
+    }
+
+    /// True if the server closed the connection (EOF) within a few seconds.
+    pub async fn closed_by_server(&mut self) -> bool {
+        let mut buf = [0u8; 64];
+        match tokio::time::timeout(Duration::from_secs(5), self.stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => true,
+            _ => false,
+        }
+    }
+}
+
+/// (FN, FD, response code) of an acknowledgement.
+pub fn ack_of(bytes: &[u8]) -> (String, u32, ResponseCode) {
+    let ack = decode_ack(bytes).expect("a well-formed acknowledgement");
+    (String::from_utf8_lossy(ack.fn_number).trim_end().to_string(), ack.fd_number, ack.code)
+}
+
+pub fn real_vector() -> &'static [u8] {
+    include_bytes!("../../../../../shared/protocol/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin")
+}
