@@ -31,7 +31,8 @@ struct Tag {
 }
 
 fn main() {
-    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let spec_path = manifest.join("../../proto-spec/tags.toml");
     println!("cargo:rerun-if-changed={}", spec_path.display());
     println!("cargo:rerun-if-changed=build.rs");
@@ -61,23 +62,46 @@ fn parse(text: &str) -> Result<Vec<Tag>, String> {
         }
     }
 
-    let table = root.get("tags").and_then(|t| t.as_table()).ok_or("missing [tags] table")?;
+    let table = root
+        .get("tags")
+        .and_then(|t| t.as_table())
+        .ok_or("missing [tags] table")?;
     let mut tags = Vec::with_capacity(table.len());
     for (key, entry) in table {
-        let tag: u16 = key.parse().map_err(|_| format!("tag key {key:?} is not a u16"))?;
+        let tag: u16 = key
+            .parse()
+            .map_err(|_| format!("tag key {key:?} is not a u16"))?;
         if !RANGES.iter().any(|&(lo, hi)| (lo..=hi).contains(&tag)) {
-            return Err(format!("tag {tag} is outside the indexed ranges {RANGES:?}"));
+            return Err(format!(
+                "tag {tag} is outside the indexed ranges {RANGES:?}"
+            ));
         }
-        let e = entry.as_table().ok_or(format!("tag {tag}: entry must be a table"))?;
+        let e = entry
+            .as_table()
+            .ok_or(format!("tag {tag}: entry must be a table"))?;
         for k in e.keys() {
-            if !["name", "type", "len", "min", "max", "docs", "parents", "desc", "array", "uncertain"]
-                .contains(&k.as_str())
+            if ![
+                "name",
+                "type",
+                "len",
+                "min",
+                "max",
+                "docs",
+                "parents",
+                "desc",
+                "array",
+                "uncertain",
+            ]
+            .contains(&k.as_str())
             {
                 return Err(format!("tag {tag}: unknown key {k:?}"));
             }
         }
         let s = |k: &str| -> Result<String, String> {
-            e.get(k).and_then(|v| v.as_str()).map(str::to_owned).ok_or(format!("tag {tag}: missing string {k:?}"))
+            e.get(k)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+                .ok_or(format!("tag {tag}: missing string {k:?}"))
         };
         let int = |k: &str| -> Result<Option<u16>, String> {
             match e.get(k) {
@@ -92,13 +116,17 @@ fn parse(text: &str) -> Result<Vec<Tag>, String> {
         let flag = |k: &str| -> Result<bool, String> {
             match e.get(k) {
                 None => Ok(false),
-                Some(v) => v.as_bool().ok_or(format!("tag {tag}: {k:?} must be a boolean")),
+                Some(v) => v
+                    .as_bool()
+                    .ok_or(format!("tag {tag}: {k:?} must be a boolean")),
             }
         };
 
         let name = s("name")?;
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(format!("tag {tag}: JSON name {name:?} must be non-empty ASCII camelCase"));
+            return Err(format!(
+                "tag {tag}: JSON name {name:?} must be non-empty ASCII camelCase"
+            ));
         }
         let ty_str = s("type")?;
         let (ty, natural): (&'static str, Option<u16>) = match ty_str.as_str() {
@@ -116,31 +144,45 @@ fn parse(text: &str) -> Result<Vec<Tag>, String> {
         let (len, min, max) = (int("len")?, int("min")?, int("max")?);
         let (min_len, max_len, fixed) = match (natural, len, min, max) {
             (Some(n), None, None, None) => (n, n, true),
-            (Some(_), ..) => return Err(format!("tag {tag}: {ty_str} has a fixed size; drop len/min/max")),
+            (Some(_), ..) => {
+                return Err(format!(
+                    "tag {tag}: {ty_str} has a fixed size; drop len/min/max"
+                ));
+            }
             (None, Some(n), None, None) => (n, n, true),
             (None, None, min, Some(max)) => {
-                let floor = match ty {
-                    "Vln" => 1,
-                    "Fvln" => 2,
-                    _ => 0,
-                };
+                // The FFD tables give maxima only. A VLN zero may be sent with no bytes at all
+                // (read as 0, like an empty byte); an FVLN needs at least its scale byte.
+                let floor = u16::from(ty == "Fvln");
                 (min.unwrap_or(floor), max, false)
             }
-            (None, ..) => return Err(format!("tag {tag}: give either len, or max (with optional min)")),
+            (None, ..) => {
+                return Err(format!(
+                    "tag {tag}: give either len, or max (with optional min)"
+                ));
+            }
         };
         if min_len > max_len || max_len == 0 {
             return Err(format!("tag {tag}: bad length range {min_len}..={max_len}"));
         }
         if (ty == "Vln" && max_len > 8) || (ty == "Fvln" && max_len > 9) {
-            return Err(format!("tag {tag}: {ty_str} longer than the reader supports"));
+            return Err(format!(
+                "tag {tag}: {ty_str} longer than the reader supports"
+            ));
         }
 
         let mut docs = Vec::new();
         if let Some(v) = e.get("docs") {
-            for d in v.as_array().ok_or(format!("tag {tag}: docs must be an array"))? {
+            for d in v
+                .as_array()
+                .ok_or(format!("tag {tag}: docs must be an array"))?
+            {
                 match d.as_str() {
                     Some(set) => docs.extend(
-                        sets.get(set).ok_or(format!("tag {tag}: unknown doc set {set:?}"))?.iter().copied(),
+                        sets.get(set)
+                            .ok_or(format!("tag {tag}: unknown doc set {set:?}"))?
+                            .iter()
+                            .copied(),
                     ),
                     None => docs.push(doc_type(d, &format!("tag {tag}"))?),
                 }
@@ -151,7 +193,10 @@ fn parse(text: &str) -> Result<Vec<Tag>, String> {
 
         let mut parents = Vec::new();
         if let Some(v) = e.get("parents") {
-            for p in v.as_array().ok_or(format!("tag {tag}: parents must be an array"))? {
+            for p in v
+                .as_array()
+                .ok_or(format!("tag {tag}: parents must be an array"))?
+            {
                 let p = p
                     .as_integer()
                     .and_then(|i| u16::try_from(i).ok())
@@ -182,13 +227,21 @@ fn parse(text: &str) -> Result<Vec<Tag>, String> {
     let mut names = BTreeMap::new();
     for t in &tags {
         if let Some(other) = names.insert(t.name.as_str(), t.tag) {
-            return Err(format!("JSON name {:?} used by tags {other} and {}", t.name, t.tag));
+            return Err(format!(
+                "JSON name {:?} used by tags {other} and {}",
+                t.name, t.tag
+            ));
         }
         for p in &t.parents {
             match tags.iter().find(|x| x.tag == *p) {
                 Some(x) if x.ty == "Stlv" => {}
                 Some(_) => return Err(format!("tag {}: parent {p} is not an STLV", t.tag)),
-                None => return Err(format!("tag {}: parent {p} is not in the dictionary", t.tag)),
+                None => {
+                    return Err(format!(
+                        "tag {}: parent {p} is not in the dictionary",
+                        t.tag
+                    ));
+                }
             }
         }
     }
@@ -219,16 +272,32 @@ fn generate(tags: &[Tag]) -> String {
         let mut slots = vec![0u16; usize::from(hi - lo) + 1];
         for (i, t) in tags.iter().enumerate() {
             if (lo..=hi).contains(&t.tag) {
-                slots[usize::from(t.tag - lo)] = u16::try_from(i + 1).expect("fewer than 65535 tags");
+                slots[usize::from(t.tag - lo)] =
+                    u16::try_from(i + 1).expect("fewer than 65535 tags");
             }
         }
-        let _ = writeln!(out, "/// Position + 1 in `TAGS` of tags {lo}..={hi}; 0 = not in the dictionary.");
-        let _ = writeln!(out, "static INDEX_{lo}: [u16; {}] = {slots:?};\n", slots.len());
+        let _ = writeln!(
+            out,
+            "/// Position + 1 in `TAGS` of tags {lo}..={hi}; 0 = not in the dictionary."
+        );
+        let _ = writeln!(
+            out,
+            "static INDEX_{lo}: [u16; {}] = {slots:?};\n",
+            slots.len()
+        );
     }
 
     let arrays: Vec<u16> = tags.iter().filter(|t| t.array).map(|t| t.tag).collect();
     let uncertain: Vec<u16> = tags.iter().filter(|t| t.uncertain).map(|t| t.tag).collect();
-    let _ = writeln!(out, "static REPEATABLE: [u16; {}] = {arrays:?};\n", arrays.len());
-    let _ = writeln!(out, "static UNCERTAIN: [u16; {}] = {uncertain:?};", uncertain.len());
+    let _ = writeln!(
+        out,
+        "static REPEATABLE: [u16; {}] = {arrays:?};\n",
+        arrays.len()
+    );
+    let _ = writeln!(
+        out,
+        "static UNCERTAIN: [u16; {}] = {uncertain:?};",
+        uncertain.len()
+    );
     out
 }

@@ -85,11 +85,17 @@ mod tests {
         let fn_number = lookup(1041).expect("1041 is in the dictionary");
         assert_eq!(fn_number.name, "fiscalDriveNumber");
         assert_eq!(fn_number.ty, ValueType::String);
-        assert_eq!((fn_number.min_len, fn_number.max_len, fn_number.fixed), (16, 16, true));
+        assert_eq!(
+            (fn_number.min_len, fn_number.max_len, fn_number.fixed),
+            (16, 16, true)
+        );
         assert!(fn_number.allowed_in_doc(11) && fn_number.allowed_in_doc(7));
 
         let sign = lookup(1077).unwrap();
-        assert_eq!((sign.ty, sign.max_len, sign.fixed), (ValueType::Bytes, 6, true));
+        assert_eq!(
+            (sign.ty, sign.max_len, sign.fixed),
+            (ValueType::Bytes, 6, true)
+        );
         let quantity = lookup(1023).unwrap();
         assert_eq!((quantity.ty, quantity.max_len), (ValueType::Fvln, 8));
         assert!(quantity.allowed_in(1059));
@@ -110,7 +116,11 @@ mod tests {
     fn table_is_sorted_and_every_entry_is_reachable() {
         assert!(all().windows(2).all(|w| w[0].tag < w[1].tag));
         for info in all() {
-            assert!(std::ptr::eq(lookup(info.tag).unwrap(), info), "tag {}", info.tag);
+            assert!(
+                std::ptr::eq(lookup(info.tag).unwrap(), info),
+                "tag {}",
+                info.tag
+            );
         }
         let found = (0..=u16::MAX).filter(|t| lookup(*t).is_some()).count();
         assert_eq!(found, all().len());

@@ -151,12 +151,10 @@ pub fn fvln_number(f: Fvln) -> Value {
     }
     let exact = Fvln { scale, mantissa }.to_string();
     let significant = mantissa.checked_ilog10().map_or(1, |d| d + 1);
-    if significant <= 15 {
-        if let Some(n) = exact.parse::<f64>().ok().and_then(Number::from_f64) {
-            return Value::Number(n);
-        }
+    match exact.parse::<f64>().ok().and_then(Number::from_f64) {
+        Some(n) if significant <= 15 => Value::Number(n),
+        _ => Value::String(exact),
     }
-    Value::String(exact)
 }
 
 fn raw(v: &[u8]) -> Value {
@@ -177,7 +175,13 @@ mod tests {
         assert_eq!(num(3, 5), "0.005");
         assert_eq!(num(3, 1250), "1.25");
         assert_eq!(num(3, 1000), "1");
-        assert!(fvln_number(Fvln { scale: 3, mantissa: 1000 }).is_u64());
+        assert!(
+            fvln_number(Fvln {
+                scale: 3,
+                mantissa: 1000
+            })
+            .is_u64()
+        );
         assert_eq!(num(0, u64::MAX), u64::MAX.to_string());
         assert_eq!(num(0, 0), "0");
         assert_eq!(num(5, 0), "0");
@@ -188,13 +192,19 @@ mod tests {
 
     #[test]
     fn fvln_beyond_f64_precision_is_an_exact_string() {
-        let v = fvln_number(Fvln { scale: 2, mantissa: 1_234_567_890_123_456_789 });
+        let v = fvln_number(Fvln {
+            scale: 2,
+            mantissa: 1_234_567_890_123_456_789,
+        });
         assert_eq!(v, Value::String("12345678901234567.89".to_owned()));
     }
 
     #[test]
     fn fiscal_sign_is_the_last_four_bytes_big_endian() {
-        assert_eq!(fiscal_sign(&[0x21, 0x04, 0xAA, 0x10, 0x75, 0x41]), Some(2_853_205_313));
+        assert_eq!(
+            fiscal_sign(&[0x21, 0x04, 0xAA, 0x10, 0x75, 0x41]),
+            Some(2_853_205_313)
+        );
         assert_eq!(fiscal_sign(&[0, 0, 0, 0, 0, 1]), Some(1));
         assert_eq!(fiscal_sign(&[1, 2, 3, 4]), None);
     }
