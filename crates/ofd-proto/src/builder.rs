@@ -91,7 +91,8 @@ pub struct DocSpec {
 }
 
 impl DocSpec {
-    /// FFD 1.05, shift 1, 3 items, plain, session CRC over header and body, nothing pending.
+    /// FFD 1.05, shift 1, 3 items, plain, no session CRC (flags `0x0014`, as real registers
+    /// send), nothing pending.
     pub fn new(doc_type: DocType, fd_number: u32, time: u32) -> DocSpec {
         DocSpec {
             doc_type,
@@ -101,7 +102,7 @@ impl DocSpec {
             shift: 1,
             items: 3,
             encrypted: false,
-            crc_mode: CrcMode::HeaderAndBody,
+            crc_mode: CrcMode::None,
             untransmitted: 0,
         }
     }

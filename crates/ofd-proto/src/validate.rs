@@ -198,63 +198,58 @@ pub fn validate<'a>(msg: &Message<'a>, cfg: &ValidationConfig, now: u32) -> Resu
     let doc_type = msg.doc_type;
     let doc_u8 = doc_type.as_u8();
 
+    // One pass over the top level. The loop body is branch-light on purpose (it dominates the
+    // cost of ФЛК): each element is checked against a precomputed per-tag rule, and the fields
+    // the summary needs are dropped into slots by index; they are decoded after the loop.
+    let rules = rules();
     let mut seen = Seen::default();
-    let mut ffd_raw: Option<u8> = None;
-    let mut fn_tag: Option<&'a [u8]> = None;
-    let mut fd: Option<u32> = None;
-    let mut time: Option<u32> = None;
-    let mut rn: Option<&'a [u8]> = None;
-    let mut user_inn_raw: Option<&'a [u8]> = None;
-    let mut operator_inn_raw: Option<&'a [u8]> = None;
-    let mut kkt_serial = None;
-    let mut user_name = None;
-    let mut address = None;
-    let mut place = None;
-    let mut shift_number = None;
-    let mut encryption = None;
-    let mut fiscal_sign_raw = None;
-    let mut total_sum = None;
-    let mut health = FnHealth::default();
-    let mut unverified_inns: u8 = 0;
-
+    let mut slots: [Option<&'a [u8]>; FIELDS.len() + 1] = [None; FIELDS.len() + 1];
     for item in tlv.children() {
         let t = item?;
-        check_value(&t, 0)?;
+        let rule = rules.get(t.tag);
+        if !rule.fast_ok(t.value) {
+            check_slow(&t, rule.kind, doc_type)?;
+        }
         seen.set(t.tag);
-        let v = t.value;
-        match t.tag {
-            1209 => ffd_raw = ffd_raw.or(Some(byte(&t)?)),
-            1041 => fn_tag = fn_tag.or(Some(v)),
-            1040 => fd = fd.or(Some(u32_of(&t)?)),
-            1012 => time = time.or(Some(u32_of(&t)?)),
-            1037 => rn = rn.or(Some(v)),
-            1018 => user_inn_raw = user_inn_raw.or(Some(v)),
-            1017 => operator_inn_raw = operator_inn_raw.or(Some(v)),
-            1013 => kkt_serial = kkt_serial.or(Some(trim_spaces(v))),
-            1048 => user_name = user_name.or(Some(Cp866(v))),
-            1009 => address = address.or(Some(Cp866(v))),
-            1187 => place = place.or(Some(Cp866(v))),
-            1038 => shift_number = shift_number.or(Some(u32_of(&t)?)),
-            1056 => encryption = encryption.or(Some(byte(&t)? != 0)),
-            1077 => fiscal_sign_raw = fiscal_sign_raw.or(<&[u8; 6]>::try_from(v).ok()),
-            1020 => total_sum = total_sum.or(Some(read_vln(v).map_err(|err| ProtoError::Value { tag: 1020, err })?)),
-            1097 => health.untransmitted_count = Some(u32_of(&t)?),
-            1098 => health.first_untransmitted_time = Some(u32_of(&t)?).filter(|&x| x != 0),
-            1116 => health.first_untransmitted_number = Some(u32_of(&t)?).filter(|&x| x != 0),
-            1053 => health.ack_overdue = byte(&t)? != 0,
-            1050 => health.key_expiry_soon = byte(&t)? != 0,
-            1051 => health.key_expiry_urgent = byte(&t)? != 0,
-            1052 => health.memory_nearly_full = byte(&t)? != 0,
-            1203 | 1226 | 1228 | 1016 => {
-                if verify_inn(trim_spaces(v)).is_err() {
-                    unverified_inns = unverified_inns.saturating_add(1);
-                }
-            }
-            1059 if doc_type.is_receipt_like() => require_children(&t, &ITEM_MANDATORY)?,
-            1174 if doc_type.is_correction() => require_children(&t, &CORRECTION_BASIS_MANDATORY)?,
-            _ => {}
+        if let Some(slot) = slots.get_mut(usize::from(rule.field)) {
+            *slot = Some(t.value);
         }
     }
+    // Same order as FIELDS.
+    let [
+        _,
+        v1209, v1041, v1040, v1012, v1037, v1018, v1017, v1013, v1048, v1009, v1187, v1038,
+        v1056, v1077, v1020, v1097, v1098, v1116, v1053, v1050, v1051, v1052,
+        v1203, v1226, v1228, v1016,
+    ] = slots;
+    let ffd_raw = byte_at(1209, v1209)?;
+    let fn_tag = v1041;
+    let fd = u32_at(1040, v1040)?;
+    let time = u32_at(1012, v1012)?;
+    let rn = v1037;
+    let user_inn_raw = v1018;
+    let operator_inn_raw = v1017;
+    let kkt_serial = v1013.map(trim_spaces);
+    let user_name = v1048.map(Cp866);
+    let address = v1009.map(Cp866);
+    let place = v1187.map(Cp866);
+    let shift_number = u32_at(1038, v1038)?;
+    let encryption = byte_at(1056, v1056)?.map(|b| b != 0);
+    let fiscal_sign_raw = v1077.and_then(|v| <&[u8; 6]>::try_from(v).ok());
+    let total_sum = v1020.map(|v| read_vln(v).map_err(|err| ProtoError::Value { tag: 1020, err })).transpose()?;
+    let health = FnHealth {
+        untransmitted_count: u32_at(1097, v1097)?,
+        first_untransmitted_time: u32_at(1098, v1098)?.filter(|&x| x != 0),
+        first_untransmitted_number: u32_at(1116, v1116)?.filter(|&x| x != 0),
+        ack_overdue: flag_at(1053, v1053)?,
+        key_expiry_soon: flag_at(1050, v1050)?,
+        key_expiry_urgent: flag_at(1051, v1051)?,
+        memory_nearly_full: flag_at(1052, v1052)?,
+    };
+    let unverified_inns = [v1203, v1226, v1228, v1016]
+        .into_iter()
+        .map(|v| u8::from(v.is_some_and(|v| verify_inn(trim_spaces(v)).is_err())))
+        .sum::<u8>();
 
     // FFD version and mandatory tags.
     let ffd = match ffd_raw {
@@ -337,17 +332,186 @@ pub fn validate<'a>(msg: &Message<'a>, cfg: &ValidationConfig, now: u32) -> Resu
 }
 
 #[inline]
-fn byte(t: &Tlv<'_>) -> Result<u8, ProtoError> {
-    read_byte(t.value).map_err(|err| ProtoError::Value { tag: t.tag, err })
+fn byte_at(tag: u16, v: Option<&[u8]>) -> Result<Option<u8>, ProtoError> {
+    v.map(|v| read_byte(v).map_err(|err| ProtoError::Value { tag, err })).transpose()
 }
 
 #[inline]
-fn u32_of(t: &Tlv<'_>) -> Result<u32, ProtoError> {
-    read_u32(t.value).map_err(|err| ProtoError::Value { tag: t.tag, err })
+fn u32_at(tag: u16, v: Option<&[u8]>) -> Result<Option<u32>, ProtoError> {
+    v.map(|v| read_u32(v).map_err(|err| ProtoError::Value { tag, err })).transpose()
 }
 
-/// Check a value against the dictionary (length, type), recursing into STLVs. Unknown tags pass.
-fn check_value(t: &Tlv<'_>, depth: usize) -> Result<(), ProtoError> {
+#[inline]
+fn flag_at(tag: u16, v: Option<&[u8]>) -> Result<bool, ProtoError> {
+    byte_at(tag, v).map(|b| b.is_some_and(|b| b != 0))
+}
+
+/// Tags whose values the summary needs, each with a slot (slot 0 collects everything else).
+/// The last four are the cashier / supplier / buyer / transfer-operator INNs, whose check digits
+/// are only counted, never enforced (NOTES §9).
+const FIELDS: [u16; 26] = [
+    1209, 1041, 1040, 1012, 1037, 1018, 1017, 1013, 1048, 1009, 1187, 1038, 1056, 1077, 1020, 1097, 1098, 1116,
+    1053, 1050, 1051, 1052, 1203, 1226, 1228, 1016,
+];
+
+fn field_slot(tag: u16) -> u8 {
+    FIELDS.iter().position(|&f| f == tag).map_or(0, |i| (i + 1) as u8)
+}
+
+/// How an element is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Not in the dictionary: skipped.
+    Unknown,
+    /// Fully checked by `lo <= len <= hi` (byte, U16, U32, UnixTime, string, bytes, VLN).
+    Simple,
+    /// Length range plus a scale byte ≤ 19.
+    Fvln,
+    /// Length range, then the children.
+    Stlv,
+}
+
+/// A per-tag rule, derived once from the dictionary.
+#[derive(Debug, Clone, Copy)]
+struct Rule {
+    lo: u16,
+    hi: u16,
+    kind: Kind,
+    field: u8,
+}
+
+const UNKNOWN: Rule = Rule { lo: 0, hi: 0, kind: Kind::Unknown, field: 0 };
+
+impl Rule {
+    /// The common case, decided without calls: the value is fine as it is. `false` sends the
+    /// element to the precise (slow) check, which either finds it fine or names the problem.
+    #[inline(always)]
+    fn fast_ok(self, v: &[u8]) -> bool {
+        let len = v.len();
+        // Written without short-circuits or a `match`: children of an item alternate between
+        // kinds, and a mispredicted jump per element costs more than all of this arithmetic.
+        let in_range = (usize::from(self.lo) <= len) & (len <= usize::from(self.hi));
+        let scale_ok = v.first().is_some_and(|&scale| scale <= 19);
+        in_range & ((self.kind == Kind::Simple) | ((self.kind == Kind::Fvln) & scale_ok))
+    }
+}
+
+/// Rules for tags 1000..=1399 and 2000..=2399 (the dictionary's ranges), flat.
+struct Rules([Rule; 800]);
+
+impl Rules {
+    #[inline(always)]
+    fn get(&self, tag: u16) -> Rule {
+        let i = match tag {
+            1000..=1399 => usize::from(tag - 1000),
+            2000..=2399 => usize::from(tag - 2000) + 400,
+            _ => return UNKNOWN,
+        };
+        self.0.get(i).copied().unwrap_or(UNKNOWN)
+    }
+}
+
+/// Built on first use (no heap: the table lives in the static).
+fn rules() -> &'static Rules {
+    static RULES: std::sync::OnceLock<Rules> = std::sync::OnceLock::new();
+    RULES.get_or_init(|| {
+        let mut table = [UNKNOWN; 800];
+        for (i, slot) in (0u16..).zip(table.iter_mut()) {
+            let tag = if i < 400 { 1000 + i } else { 1600 + i };
+            let field = field_slot(tag);
+            *slot = match dict::lookup(tag) {
+                None => Rule { field, ..UNKNOWN },
+                Some(info) => {
+                    let (min, max) = if info.fixed { (info.max_len, info.max_len) } else { (info.min_len, info.max_len) };
+                    let (lo, hi, kind) = match info.ty {
+                        ValueType::Byte => (0, 1, Kind::Simple),
+                        ValueType::U16 => (2, 2, Kind::Simple),
+                        ValueType::U32 | ValueType::UnixTime => (4, 4, Kind::Simple),
+                        ValueType::Vln => (min, max.min(8), Kind::Simple),
+                        ValueType::String | ValueType::Bytes => (min, max, Kind::Simple),
+                        ValueType::Fvln => (min.max(1), max.min(9), Kind::Fvln),
+                        ValueType::Stlv => (min, max, Kind::Stlv),
+                    };
+                    Rule { lo, hi, kind, field }
+                }
+            };
+        }
+        Rules(table)
+    })
+}
+
+/// Everything the fast rule did not settle: STLVs (content, nesting, and the nested mandatory
+/// tags of items and correction bases), unknown tags, and values that broke the fast rule (to
+/// name the specific error).
+#[cold]
+#[inline(never)]
+fn check_slow(t: &Tlv<'_>, kind: Kind, doc_type: DocType) -> Result<(), ProtoError> {
+    match kind {
+        Kind::Unknown => Ok(()),
+        Kind::Stlv => {
+            let required = match t.tag {
+                1059 if doc_type.is_receipt_like() => Some(&ITEM_MANDATORY),
+                1174 if doc_type.is_correction() => Some(&CORRECTION_BASIS_MANDATORY),
+                _ => None,
+            };
+            check_stlv(t, 0, required)
+        }
+        Kind::Simple | Kind::Fvln => check_value(t),
+    }
+}
+
+/// An STLV: its own length, then each child (fast rule first), recursively; `required` children
+/// must be present.
+fn check_stlv(t: &Tlv<'_>, depth: usize, required: Option<&[u16; 3]>) -> Result<(), ProtoError> {
+    if let Some(info) = dict::lookup(t.tag) {
+        check_len(t, info.fixed, info.min_len, info.max_len)?;
+    }
+    if depth >= MAX_DEPTH {
+        return Err(ProtoError::TooDeep { tag: t.tag, max: MAX_DEPTH });
+    }
+    let rules = rules();
+    let mut found = [false; 3];
+    for child in t.children() {
+        let c = child?;
+        let rule = rules.get(c.tag);
+        if !rule.fast_ok(c.value) {
+            match rule.kind {
+                Kind::Unknown => {}
+                Kind::Stlv => check_stlv(&c, depth + 1, None)?,
+                Kind::Simple | Kind::Fvln => check_value(&c)?,
+            }
+        }
+        if let Some(required) = required {
+            for (slot, want) in found.iter_mut().zip(required) {
+                *slot |= c.tag == *want;
+            }
+        }
+    }
+    if let Some(required) = required
+        && let Some(i) = found.iter().position(|f| !f)
+    {
+        return Err(ProtoError::MissingNestedTag { parent: t.tag, tag: required[i] });
+    }
+    Ok(())
+}
+
+fn check_len(t: &Tlv<'_>, fixed: bool, min: u16, max: u16) -> Result<(), ProtoError> {
+    let (tag, len) = (t.tag, t.value.len());
+    if fixed && len != usize::from(max) {
+        return Err(ProtoError::TagWrongLength { tag, len, expected: max });
+    }
+    if len > usize::from(max) {
+        return Err(ProtoError::TagTooLong { tag, len, max });
+    }
+    if len < usize::from(min) {
+        return Err(ProtoError::TagTooShort { tag, len, min });
+    }
+    Ok(())
+}
+
+/// The precise check of a non-STLV value against the dictionary, naming what is wrong.
+/// Unknown tags pass.
+fn check_value(t: &Tlv<'_>) -> Result<(), ProtoError> {
     let Some(info) = dict::lookup(t.tag) else { return Ok(()) };
     let tag = t.tag;
     let value_err = |err| ProtoError::Value { tag, err };
@@ -356,47 +520,16 @@ fn check_value(t: &Tlv<'_>, depth: usize) -> Result<(), ProtoError> {
         ValueType::Byte => read_byte(t.value).map(drop).map_err(value_err),
         ValueType::U16 => read_u16(t.value).map(drop).map_err(value_err),
         ValueType::U32 | ValueType::UnixTime => read_u32(t.value).map(drop).map_err(value_err),
-        ValueType::String | ValueType::Bytes | ValueType::Vln | ValueType::Fvln | ValueType::Stlv => {
-            let len = t.value.len();
-            if info.fixed && len != usize::from(info.max_len) {
-                return Err(ProtoError::TagWrongLength { tag, len, expected: info.max_len });
-            }
-            if len > usize::from(info.max_len) {
-                return Err(ProtoError::TagTooLong { tag, len, max: info.max_len });
-            }
-            if len < usize::from(info.min_len) {
-                return Err(ProtoError::TagTooShort { tag, len, min: info.min_len });
-            }
-            match info.ty {
-                ValueType::Vln => read_vln(t.value).map(drop).map_err(value_err),
-                ValueType::Fvln => Fvln::read(t.value).map(drop).map_err(value_err),
-                ValueType::Stlv => {
-                    if depth >= MAX_DEPTH {
-                        return Err(ProtoError::TooDeep { tag, max: MAX_DEPTH });
-                    }
-                    for child in t.children() {
-                        check_value(&child?, depth + 1)?;
-                    }
-                    Ok(())
-                }
-                _ => Ok(()),
-            }
+        ValueType::String | ValueType::Bytes => check_len(t, info.fixed, info.min_len, info.max_len),
+        ValueType::Vln => {
+            check_len(t, info.fixed, info.min_len, info.max_len)?;
+            read_vln(t.value).map(drop).map_err(value_err)
         }
-    }
-}
-
-/// Every tag of `required` must be a direct child of `t` (already known to decode).
-fn require_children(t: &Tlv<'_>, required: &[u16; 3]) -> Result<(), ProtoError> {
-    let mut found = [false; 3];
-    for child in t.children() {
-        let c = child?;
-        for (slot, want) in found.iter_mut().zip(required) {
-            *slot |= c.tag == *want;
+        ValueType::Fvln => {
+            check_len(t, info.fixed, info.min_len, info.max_len)?;
+            Fvln::read(t.value).map(drop).map_err(value_err)
         }
-    }
-    match found.iter().position(|f| !f) {
-        Some(i) => Err(ProtoError::MissingNestedTag { parent: t.tag, tag: required[i] }),
-        None => Ok(()),
+        ValueType::Stlv => check_stlv(t, 0, None),
     }
 }
 

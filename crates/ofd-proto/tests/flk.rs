@@ -391,8 +391,14 @@ fn frame_breakage_closes() {
     close(&flip(0), "bad_signature");
     close(&flip(5), "bad_s_version");
     close(&flip(6), "unknown_p_version");
-    close(&flip(raw.len() - 1), "session_crc"); // builder default: CRC over header and body
-    let no_crc = build_spec(&KktIdentity::generate(1), &DocSpec { crc_mode: ofd_proto::session::CrcMode::None, ..DocSpec::new(DocType::Registration, 100, NOW - 60) });
+    let with_crc = build_spec(
+        &KktIdentity::generate(1),
+        &DocSpec { crc_mode: ofd_proto::session::CrcMode::HeaderAndBody, ..DocSpec::new(DocType::Registration, 100, NOW - 60) },
+    );
+    let mut b = with_crc.clone();
+    *b.last_mut().unwrap() ^= 1;
+    close(&b, "session_crc");
+    let no_crc = registration(); // builder default: no session CRC, like real registers
     let mut b = no_crc.clone();
     *b.last_mut().unwrap() ^= 1;
     close(&b, "container_crc");
