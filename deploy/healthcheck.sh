@@ -20,7 +20,13 @@ if ! { exec 3<>"/dev/tcp/${host}/${port}"; } 2>/dev/null; then
     echo "ofdd-healthcheck: cannot connect to ${host}:${port}" >&2
     exit 1
 fi
-printf 'GET /healthz HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n' "$host" >&3
+# A peer that closes early must make the probe fail, not kill it with SIGPIPE.
+trap '' PIPE
+request=$'GET /healthz HTTP/1.0\r\nHost: '"${host}"$'\r\nConnection: close\r\n\r\n'
+if ! printf '%s' "$request" >&3 2>/dev/null; then
+    echo "ofdd-healthcheck: cannot send the request to ${host}:${port}" >&2
+    exit 1
+fi
 if ! IFS= read -r -t 4 status <&3; then
     echo "ofdd-healthcheck: no answer from ${host}:${port}" >&2
     exit 1
