@@ -74,7 +74,8 @@ impl AckTarget {
     /// both headers or its session signature is wrong.
     pub fn from_frame(frame: &[u8]) -> Option<AckTarget> {
         let session = SessionHeader::decode(frame).ok()?;
-        let container = ContainerHeader::decode(frame.get(crate::session::SESSION_HEADER_LEN..)?).ok()?;
+        let container =
+            ContainerHeader::decode(frame.get(crate::session::SESSION_HEADER_LEN..)?).ok()?;
         Some(AckTarget {
             p_version: session.p_version,
             fn_ascii: session.fn_number,
@@ -176,7 +177,10 @@ pub struct Ack<'a> {
 pub fn decode_ack(bytes: &[u8]) -> Result<Ack<'_>, ProtoError> {
     let message = parse_message(bytes)?;
     if message.doc_type != DocType::OperatorAck {
-        return Err(ProtoError::UnexpectedDocType { expected: 7, found: message.doc_type.as_u8() });
+        return Err(ProtoError::UnexpectedDocType {
+            expected: 7,
+            found: message.doc_type.as_u8(),
+        });
     }
     let (doc, _trailer) = message.document()?;
     let mut fn_number = None;
@@ -201,11 +205,17 @@ pub fn decode_ack(bytes: &[u8]) -> Result<Ack<'_>, ProtoError> {
                 for c in t.children() {
                     let c = c?;
                     if c.tag == 1022 {
-                        code = Some(read_byte(c.value).map_err(|err| ProtoError::Value { tag: 1022, err })?);
+                        code = Some(
+                            read_byte(c.value)
+                                .map_err(|err| ProtoError::Value { tag: 1022, err })?,
+                        );
                     }
                 }
                 if code.is_none() {
-                    return Err(ProtoError::MissingNestedTag { parent: 1068, tag: 1022 });
+                    return Err(ProtoError::MissingNestedTag {
+                        parent: 1068,
+                        tag: 1022,
+                    });
                 }
             }
             1078 => {
@@ -247,9 +257,23 @@ mod tests {
     fn encode_decode_round_trip() {
         let signer = HmacSigner::new(b"k");
         let request = b"request bytes";
-        for code in [ResponseCode::Accepted, ResponseCode::NotRecognised, ResponseCode::FormatLogic, ResponseCode::Other(3)] {
+        for code in [
+            ResponseCode::Accepted,
+            ResponseCode::NotRecognised,
+            ResponseCode::FormatLogic,
+            ResponseCode::Other(3),
+        ] {
             let mut out = vec![0xEE]; // appends after existing content
-            encode_ack(&target(), code, b"7704358518", 1_700_000_000, request, &signer, &mut out).unwrap();
+            encode_ack(
+                &target(),
+                code,
+                b"7704358518",
+                1_700_000_000,
+                request,
+                &signer,
+                &mut out,
+            )
+            .unwrap();
             let ack = decode_ack(&out[1..]).unwrap();
             assert_eq!(ack.code, code);
             assert_eq!(ack.fn_number, b"9999078900005488");
@@ -271,7 +295,15 @@ mod tests {
     #[test]
     fn bad_operator_inn_appends_nothing() {
         let mut out = Vec::new();
-        let r = encode_ack(&target(), ResponseCode::Accepted, b"7704358519", 0, b"", &HmacSigner::new(b"k"), &mut out);
+        let r = encode_ack(
+            &target(),
+            ResponseCode::Accepted,
+            b"7704358519",
+            0,
+            b"",
+            &HmacSigner::new(b"k"),
+            &mut out,
+        );
         assert!(matches!(r, Err(ProtoError::BadInn { tag: 1017, .. })));
         assert!(out.is_empty());
     }

@@ -48,7 +48,7 @@ impl KktIdentity {
     pub fn generate(seed: u64) -> KktIdentity {
         let mut fn_number = *b"9960000000000000";
         write_digits(&mut fn_number[4..], seed % 1_000_000_000_000);
-        let user_inn = make_inn(mix(seed ^ 0x5EED), seed % 3 == 0);
+        let user_inn = make_inn(mix(seed ^ 0x5EED), seed.is_multiple_of(3));
         let mut serial = *b"0000000000000000";
         write_digits(&mut serial[4..], mix(seed) % 1_000_000_000_000);
         let kkt_serial = serial.to_vec();
@@ -60,7 +60,11 @@ impl KktIdentity {
             user_inn,
             kkt_serial,
             user_name: format!("ООО \"Ромашка-{}\"", seed % 100_000),
-            address: format!("г. Москва, ул. Тверская, д. {}, стр. {}", seed % 200 + 1, seed % 7 + 1),
+            address: format!(
+                "г. Москва, ул. Тверская, д. {}, стр. {}",
+                seed % 200 + 1,
+                seed % 7 + 1
+            ),
             place: format!("Магазин №{}", seed % 1000 + 1),
             cashier: "Кассир Иванова А. В.".to_owned(),
             operator_inn: b"7704358518".to_vec(),
@@ -110,7 +114,11 @@ impl DocSpec {
 
 /// Append one whole message for `spec` from `id` to `out`. On error nothing is appended (the only
 /// errors: an FD number ≥ 2^24, too many items for a 65535-byte body, an FN that is not digits).
-pub fn build_message(id: &KktIdentity, spec: &DocSpec, out: &mut Vec<u8>) -> Result<(), ProtoError> {
+pub fn build_message(
+    id: &KktIdentity,
+    spec: &DocSpec,
+    out: &mut Vec<u8>,
+) -> Result<(), ProtoError> {
     let fn_bcd = ascii_to_bcd(&id.fn_number)?;
     let start = begin_message(out);
     let payload_start = out.len();
@@ -120,7 +128,11 @@ pub fn build_message(id: &KktIdentity, spec: &DocSpec, out: &mut Vec<u8>) -> Res
     let doc_len = out.len() - doc;
     if doc_len > usize::from(u16::MAX) {
         out.truncate(start);
-        return Err(ProtoError::Overflow { what: "document length", value: doc_len as u64, max: 65535 });
+        return Err(ProtoError::Overflow {
+            what: "document length",
+            value: doc_len as u64,
+            max: 65535,
+        });
     }
     end_stlv(out, doc);
     // Trailer: 10 bytes where real messages carry the message fiscal sign.
@@ -128,7 +140,11 @@ pub fn build_message(id: &KktIdentity, spec: &DocSpec, out: &mut Vec<u8>) -> Res
     out.extend_from_slice(&[0, 0]);
     if spec.encrypted && !spec.doc_type.is_registration() {
         let mut ks = seed ^ 0xC1FE_C1FE;
-        for chunk in out.get_mut(payload_start..).unwrap_or_default().chunks_mut(8) {
+        for chunk in out
+            .get_mut(payload_start..)
+            .unwrap_or_default()
+            .chunks_mut(8)
+        {
             ks = mix(ks);
             for (b, k) in chunk.iter_mut().zip(ks.to_le_bytes()) {
                 *b ^= k;
@@ -288,7 +304,10 @@ fn write_untransmitted(out: &mut Vec<u8>, spec: &DocSpec) {
     let (time, number) = if spec.untransmitted == 0 {
         (0, 0)
     } else {
-        (spec.time.saturating_sub(3600), spec.fd_number.saturating_sub(spec.untransmitted).max(1))
+        (
+            spec.time.saturating_sub(3600),
+            spec.fd_number.saturating_sub(spec.untransmitted).max(1),
+        )
     };
     write_tlv(out, 1097, &spec.untransmitted.to_le_bytes());
     write_tlv(out, 1098, &time.to_le_bytes());
@@ -341,7 +360,11 @@ fn write_receipt(id: &KktIdentity, spec: &DocSpec, seed: u64, out: &mut Vec<u8>)
             (0u8, units, price * units)
         };
         let rate_10 = rng >> 50 & 3 == 0;
-        let vat = if rate_10 { sum * 10 / 110 } else { sum * 20 / 120 };
+        let vat = if rate_10 {
+            sum * 10 / 110
+        } else {
+            sum * 20 / 120
+        };
         if rate_10 {
             vat10 += vat;
         } else {
@@ -351,7 +374,14 @@ fn write_receipt(id: &KktIdentity, spec: &DocSpec, seed: u64, out: &mut Vec<u8>)
 
         let item = begin_stlv(out, 1059);
         let name = begin_stlv(out, 1030);
-        write_cp866_raw(out, if by_weight { "Яблоки Гала, кг, арт. " } else { "Товар №" });
+        write_cp866_raw(
+            out,
+            if by_weight {
+                "Яблоки Гала, кг, арт. "
+            } else {
+                "Товар №"
+            },
+        );
         let mut digits = [b'0'; 5];
         write_digits(&mut digits, u64::from(i) + 1);
         out.extend_from_slice(&digits);
@@ -467,7 +497,9 @@ fn mix(x: u64) -> u64 {
 }
 
 fn fold(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xCBF2_9CE4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01B3))
+    bytes.iter().fold(0xCBF2_9CE4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01B3)
+    })
 }
 
 #[cfg(test)]
@@ -480,7 +512,10 @@ mod tests {
     #[test]
     fn cp866_fast_path_matches_encoding_rs() {
         let mut sample = String::new();
-        for u in (0x20..0x7f).chain(0x410..0x450).chain([0x401, 0x451, 0x2116, 0xB0]) {
+        for u in (0x20..0x7f)
+            .chain(0x410..0x450)
+            .chain([0x401, 0x451, 0x2116, 0xB0])
+        {
             if let Some(c) = char::from_u32(u) {
                 sample.push(c);
             }
@@ -502,7 +537,10 @@ mod tests {
     #[test]
     fn deterministic_and_valid_receipt() {
         let id = KktIdentity::generate(7);
-        let spec = DocSpec { items: 10, ..DocSpec::new(DocType::Receipt, 1234, 1_700_000_000) };
+        let spec = DocSpec {
+            items: 10,
+            ..DocSpec::new(DocType::Receipt, 1234, 1_700_000_000)
+        };
         let (mut a, mut b) = (Vec::new(), Vec::new());
         build_message(&id, &spec, &mut a).unwrap();
         build_message(&id, &spec, &mut b).unwrap();
@@ -518,9 +556,18 @@ mod tests {
         let id = KktIdentity::generate(7);
         let mut out = vec![1, 2, 3];
         let spec = DocSpec::new(DocType::Receipt, 1 << 24, 1_700_000_000);
-        assert!(matches!(build_message(&id, &spec, &mut out), Err(ProtoError::Overflow { .. })));
-        let spec = DocSpec { items: 5000, ..DocSpec::new(DocType::Receipt, 1, 1_700_000_000) };
-        assert!(matches!(build_message(&id, &spec, &mut out), Err(ProtoError::Overflow { .. })));
+        assert!(matches!(
+            build_message(&id, &spec, &mut out),
+            Err(ProtoError::Overflow { .. })
+        ));
+        let spec = DocSpec {
+            items: 5000,
+            ..DocSpec::new(DocType::Receipt, 1, 1_700_000_000)
+        };
+        assert!(matches!(
+            build_message(&id, &spec, &mut out),
+            Err(ProtoError::Overflow { .. })
+        ));
         assert_eq!(out, [1, 2, 3]);
     }
 }

@@ -109,10 +109,15 @@ pub fn compute_crc(container: &[u8]) -> Option<u16> {
 
 /// Write the length and CRC fields of a whole container in place.
 pub fn seal(container: &mut [u8]) -> Result<(), ProtoError> {
-    let len = u16::try_from(container.len())
-        .map_err(|_| ProtoError::Overflow { what: "container length", value: container.len() as u64, max: 65535 })?;
+    let len = u16::try_from(container.len()).map_err(|_| ProtoError::Overflow {
+        what: "container length",
+        value: container.len() as u64,
+        max: 65535,
+    })?;
     if container.len() < CONTAINER_HEADER_LEN {
-        return Err(ProtoError::ContainerTooShort { len: container.len() });
+        return Err(ProtoError::ContainerTooShort {
+            len: container.len(),
+        });
     }
     container[0..2].copy_from_slice(&len.to_le_bytes());
     let crc = compute_crc(container).unwrap_or(0);
@@ -131,7 +136,12 @@ pub fn bcd_to_ascii(bcd: &[u8; 8]) -> Result<[u8; 16], ProtoError> {
         *slot = match nibble {
             0..=9 => b'0' + nibble,
             0xF => b' ',
-            _ => return Err(ProtoError::BadBcd { nibble_index: i, nibble }),
+            _ => {
+                return Err(ProtoError::BadBcd {
+                    nibble_index: i,
+                    nibble,
+                });
+            }
         };
     }
     Ok(out)
@@ -145,7 +155,12 @@ pub fn ascii_to_bcd(ascii: &[u8; 16]) -> Result<[u8; 8], ProtoError> {
         let nibble = match c {
             b'0'..=b'9' => c - b'0',
             b' ' => 0xF,
-            _ => return Err(ProtoError::BadFormat { tag: 1041, reason: "FN number has a byte that is neither digit nor space" }),
+            _ => {
+                return Err(ProtoError::BadFormat {
+                    tag: 1041,
+                    reason: "FN number has a byte that is neither digit nor space",
+                });
+            }
         };
         if i % 2 == 0 {
             out[i / 2] = nibble << 4;
@@ -170,7 +185,10 @@ mod tests {
         assert_eq!(&bcd_to_ascii(&short).unwrap(), b"999907891234567 ");
         assert_eq!(
             bcd_to_ascii(&[0x99, 0xA9, 0, 0, 0, 0, 0, 0]),
-            Err(ProtoError::BadBcd { nibble_index: 2, nibble: 0xA })
+            Err(ProtoError::BadBcd {
+                nibble_index: 2,
+                nibble: 0xA
+            })
         );
         assert!(ascii_to_bcd(b"99990789000054x8").is_err());
     }
@@ -191,7 +209,14 @@ mod tests {
         let bytes = h.encode().unwrap();
         assert_eq!(&bytes[17..20], &[1, 2, 3]);
         assert_eq!(ContainerHeader::decode(&bytes).unwrap(), h);
-        assert!(ContainerHeader { fd_number: 1 << 24, ..h }.encode().is_err());
+        assert!(
+            ContainerHeader {
+                fd_number: 1 << 24,
+                ..h
+            }
+            .encode()
+            .is_err()
+        );
     }
 
     #[test]

@@ -141,7 +141,10 @@ impl DocType {
     /// Receipts and БСО (3, 4, 31, 41): the documents with items and totals.
     #[inline]
     pub fn is_receipt_like(self) -> bool {
-        matches!(self, DocType::Receipt | DocType::Bso | DocType::ReceiptCorrection | DocType::BsoCorrection)
+        matches!(
+            self,
+            DocType::Receipt | DocType::Bso | DocType::ReceiptCorrection | DocType::BsoCorrection
+        )
     }
 
     /// Corrections (31, 41).
@@ -179,7 +182,12 @@ pub enum FfdVersion {
 }
 
 impl FfdVersion {
-    pub const ALL: [FfdVersion; 4] = [FfdVersion::V1_0, FfdVersion::V1_05, FfdVersion::V1_1, FfdVersion::V1_2];
+    pub const ALL: [FfdVersion; 4] = [
+        FfdVersion::V1_0,
+        FfdVersion::V1_05,
+        FfdVersion::V1_1,
+        FfdVersion::V1_2,
+    ];
 
     /// Value of tag 1209: 1 → 1.0, 2 → 1.05, 3 → 1.1, 4 → 1.2.
     pub fn from_tag_value(v: u8) -> Option<FfdVersion> {
@@ -238,9 +246,14 @@ mod tests {
         for d in DocType::ALL {
             assert_eq!(DocType::from_u8(d.as_u8()), Some(d));
         }
-        let known = (0..=255u8).filter(|b| DocType::from_u8(*b).is_some()).count();
+        let known = (0..=255u8)
+            .filter(|b| DocType::from_u8(*b).is_some())
+            .count();
         assert_eq!(known, DocType::ALL.len());
-        assert_eq!(DocType::RegistrationChange.json_root(), "fiscalReportCorrection");
+        assert_eq!(
+            DocType::RegistrationChange.json_root(),
+            "fiscalReportCorrection"
+        );
     }
 
     #[test]

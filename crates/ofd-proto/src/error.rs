@@ -161,10 +161,19 @@ pub enum ProtoError {
     TimeTooOld { tag: u16, time: u32, min: u32 },
     /// A time further in the future than allowed.
     #[error("tag {tag}: time {time} is more than {max_future} s after now ({now})")]
-    TimeInFuture { tag: u16, time: u32, now: u32, max_future: u32 },
+    TimeInFuture {
+        tag: u16,
+        time: u32,
+        now: u32,
+        max_future: u32,
+    },
     /// FN numbers of session, container and tag 1041 disagree.
     #[error("FN mismatch: session {session}, {other_source} {other}")]
-    FnMismatch { session: FnText, other: FnText, other_source: &'static str },
+    FnMismatch {
+        session: FnText,
+        other: FnText,
+        other_source: &'static str,
+    },
     /// Container FD number differs from tag 1040.
     #[error("FD number mismatch: container {container}, tag 1040 {document}")]
     FdMismatch { container: u32, document: u32 },
@@ -172,7 +181,11 @@ pub enum ProtoError {
     // ---- encoders (our own side) ----
     /// A value does not fit its wire field (e.g. FD number ≥ 2^24, a body over 65535 bytes).
     #[error("{what}: {value} does not fit (max {max})")]
-    Overflow { what: &'static str, value: u64, max: u64 },
+    Overflow {
+        what: &'static str,
+        value: u64,
+        max: u64,
+    },
 }
 
 impl From<TlvError> for ProtoError {
@@ -235,9 +248,10 @@ impl ProtoError {
             EmptyBody | BodyTooLong { .. } => "bad_body_length",
             BadCrcMode { .. } => "bad_crc_mode",
             SessionCrc { .. } => "session_crc",
-            Truncated { .. } | FrameLength { .. } | ContainerTooShort { .. } | ContainerLength { .. } => {
-                "length_mismatch"
-            }
+            Truncated { .. }
+            | FrameLength { .. }
+            | ContainerTooShort { .. }
+            | ContainerLength { .. } => "length_mismatch",
             NoContainer { .. } => "no_container",
             ContainerCrc { .. } => "container_crc",
             UnknownMessageType(_) => "unknown_message_type",
@@ -298,19 +312,38 @@ mod tests {
     #[test]
     fn reasons_are_listed_and_dispositions_split() {
         let samples = [
-            ProtoError::BadSignature { offset: 0, found: 0 },
-            ProtoError::SessionCrc { expected: 1, found: 2 },
+            ProtoError::BadSignature {
+                offset: 0,
+                found: 0,
+            },
+            ProtoError::SessionCrc {
+                expected: 1,
+                found: 2,
+            },
             ProtoError::UnknownDocType(99),
-            ProtoError::MissingTag { doc_type: 3, tag: 1040 },
-            ProtoError::FnMismatch { session: FnText(*b"9999078900005488"), other: FnText([b'1'; 16]), other_source: "tag 1041" },
+            ProtoError::MissingTag {
+                doc_type: 3,
+                tag: 1040,
+            },
+            ProtoError::FnMismatch {
+                session: FnText(*b"9999078900005488"),
+                other: FnText([b'1'; 16]),
+                other_source: "tag 1041",
+            },
         ];
         for e in samples {
             assert!(ProtoError::REASONS.contains(&e.reason()), "{}", e.reason());
         }
         assert_eq!(samples[0].disposition(), Disposition::Close);
         assert_eq!(samples[1].disposition(), Disposition::Close);
-        assert_eq!(samples[2].disposition(), Disposition::Nack(ResponseCode::NotRecognised));
-        assert_eq!(samples[3].disposition(), Disposition::Nack(ResponseCode::FormatLogic));
+        assert_eq!(
+            samples[2].disposition(),
+            Disposition::Nack(ResponseCode::NotRecognised)
+        );
+        assert_eq!(
+            samples[3].disposition(),
+            Disposition::Nack(ResponseCode::FormatLogic)
+        );
         assert!(samples[4].to_string().contains("9999078900005488"));
     }
 }

@@ -24,7 +24,10 @@ pub struct FrameLimits {
 
 impl Default for FrameLimits {
     fn default() -> Self {
-        FrameLimits { max_body: u16::MAX, accept_unknown_p_version: false }
+        FrameLimits {
+            max_body: u16::MAX,
+            accept_unknown_p_version: false,
+        }
     }
 }
 
@@ -45,18 +48,29 @@ pub enum Framing {
 pub fn check_frame(buf: &[u8], limits: &FrameLimits) -> Result<Framing, FrameError> {
     let Some(head) = buf.get(..SESSION_HEADER_LEN) else {
         check_prefix(buf)?;
-        return Ok(Framing::Incomplete { needed: SESSION_HEADER_LEN - buf.len() });
+        return Ok(Framing::Incomplete {
+            needed: SESSION_HEADER_LEN - buf.len(),
+        });
     };
     let header = SessionHeader::decode(head)?;
     check_header(&header, limits)?;
     if header.flags.crc_mode()? == CrcMode::Header {
         let expected = header.compute_crc(&[])?;
         if expected != header.crc {
-            return Err(ProtoError::SessionCrc { expected, found: header.crc });
+            return Err(ProtoError::SessionCrc {
+                expected,
+                found: header.crc,
+            });
         }
     }
     let len = SESSION_HEADER_LEN + usize::from(header.body_len);
-    Ok(if buf.len() >= len { Framing::Complete { len } } else { Framing::Incomplete { needed: len - buf.len() } })
+    Ok(if buf.len() >= len {
+        Framing::Complete { len }
+    } else {
+        Framing::Incomplete {
+            needed: len - buf.len(),
+        }
+    })
 }
 
 /// Header checks shared by the framer and the parser: P-version and body length.
@@ -68,7 +82,10 @@ pub(crate) fn check_header(header: &SessionHeader, limits: &FrameLimits) -> Resu
         return Err(ProtoError::EmptyBody);
     }
     if header.body_len > limits.max_body {
-        return Err(ProtoError::BodyTooLong { len: header.body_len, max: limits.max_body });
+        return Err(ProtoError::BodyTooLong {
+            len: header.body_len,
+            max: limits.max_body,
+        });
     }
     Ok(())
 }
@@ -80,7 +97,13 @@ mod tests {
 
     fn frame(flags: u16, body_len: u16) -> Vec<u8> {
         let body = vec![0xAB; usize::from(body_len)];
-        let h = SessionHeader { p_version: [1, 5], fn_number: *b"9999078900005488", body_len, flags: Flags(flags), crc: 0 };
+        let h = SessionHeader {
+            p_version: [1, 5],
+            fn_number: *b"9999078900005488",
+            body_len,
+            flags: Flags(flags),
+            crc: 0,
+        };
         let mut out = h.encode(&body).unwrap().to_vec();
         out.extend_from_slice(&body);
         out
@@ -90,20 +113,44 @@ mod tests {
     fn incomplete_then_complete() {
         let f = frame(0x14, 10);
         let limits = FrameLimits::default();
-        assert_eq!(check_frame(&[], &limits), Ok(Framing::Incomplete { needed: 30 }));
-        assert_eq!(check_frame(&f[..7], &limits), Ok(Framing::Incomplete { needed: 23 }));
-        assert_eq!(check_frame(&f[..30], &limits), Ok(Framing::Incomplete { needed: 10 }));
+        assert_eq!(
+            check_frame(&[], &limits),
+            Ok(Framing::Incomplete { needed: 30 })
+        );
+        assert_eq!(
+            check_frame(&f[..7], &limits),
+            Ok(Framing::Incomplete { needed: 23 })
+        );
+        assert_eq!(
+            check_frame(&f[..30], &limits),
+            Ok(Framing::Incomplete { needed: 10 })
+        );
         assert_eq!(check_frame(&f, &limits), Ok(Framing::Complete { len: 40 }));
         let mut two = f.clone();
         two.extend_from_slice(&f[..3]);
-        assert_eq!(check_frame(&two, &limits), Ok(Framing::Complete { len: 40 }));
+        assert_eq!(
+            check_frame(&two, &limits),
+            Ok(Framing::Complete { len: 40 })
+        );
     }
 
     #[test]
     fn garbage_rejected_at_first_wrong_byte() {
         let limits = FrameLimits::default();
-        assert_eq!(check_frame(b"G", &limits), Err(ProtoError::BadSignature { offset: 0, found: b'G' }));
-        assert_eq!(check_frame(b"GET / HTTP/1.1\r\n", &limits), Err(ProtoError::BadSignature { offset: 0, found: b'G' }));
+        assert_eq!(
+            check_frame(b"G", &limits),
+            Err(ProtoError::BadSignature {
+                offset: 0,
+                found: b'G'
+            })
+        );
+        assert_eq!(
+            check_frame(b"GET / HTTP/1.1\r\n", &limits),
+            Err(ProtoError::BadSignature {
+                offset: 0,
+                found: b'G'
+            })
+        );
     }
 
     #[test]
@@ -111,21 +158,48 @@ mod tests {
         let limits = FrameLimits::default();
         let mut f = frame(0x14, 10);
         f[6] = 9;
-        assert_eq!(check_frame(&f, &limits), Err(ProtoError::UnknownPVersion([9, 5])));
-        assert!(check_frame(&f, &FrameLimits { accept_unknown_p_version: true, ..limits }).is_ok());
+        assert_eq!(
+            check_frame(&f, &limits),
+            Err(ProtoError::UnknownPVersion([9, 5]))
+        );
+        assert!(
+            check_frame(
+                &f,
+                &FrameLimits {
+                    accept_unknown_p_version: true,
+                    ..limits
+                }
+            )
+            .is_ok()
+        );
 
-        assert_eq!(check_frame(&frame(0x14, 0), &limits), Err(ProtoError::EmptyBody));
-        let small = FrameLimits { max_body: 9, ..limits };
-        assert_eq!(check_frame(&frame(0x14, 10), &small), Err(ProtoError::BodyTooLong { len: 10, max: 9 }));
+        assert_eq!(
+            check_frame(&frame(0x14, 0), &limits),
+            Err(ProtoError::EmptyBody)
+        );
+        let small = FrameLimits {
+            max_body: 9,
+            ..limits
+        };
+        assert_eq!(
+            check_frame(&frame(0x14, 10), &small),
+            Err(ProtoError::BodyTooLong { len: 10, max: 9 })
+        );
         let mut f = frame(0x14, 10);
         f[26] = 0x17;
-        assert_eq!(check_frame(&f, &limits), Err(ProtoError::BadCrcMode { flags: 0x17 }));
+        assert_eq!(
+            check_frame(&f, &limits),
+            Err(ProtoError::BadCrcMode { flags: 0x17 })
+        );
 
         // Mode 01: the header CRC is checked here, before the body arrives.
         let mut f = frame(0x15, 10);
         assert!(check_frame(&f[..30], &limits).is_ok());
         f[29] ^= 1;
-        assert!(matches!(check_frame(&f[..30], &limits), Err(ProtoError::SessionCrc { .. })));
+        assert!(matches!(
+            check_frame(&f[..30], &limits),
+            Err(ProtoError::SessionCrc { .. })
+        ));
         // Mode 10 needs the body: not the framer's business.
         let mut f = frame(0x16, 10);
         f[29] ^= 1;

@@ -10,7 +10,9 @@
 //! [`encode_message`] is the inverse, used by the acknowledgement encoder and the builder: it
 //! writes both headers around a payload with lengths and CRCs filled in.
 
-use crate::container::{self, CONTAINER_HEADER_LEN, CONTAINER_VERSION, ContainerHeader, MESSAGE_TYPE};
+use crate::container::{
+    self, CONTAINER_HEADER_LEN, CONTAINER_VERSION, ContainerHeader, MESSAGE_TYPE,
+};
 use crate::doctype::DocType;
 use crate::error::ProtoError;
 use crate::framing::{FrameLimits, check_header};
@@ -46,11 +48,19 @@ impl<'a> Message<'a> {
         let mut iter = TlvIter::new(self.payload);
         let tlv = match iter.next() {
             Some(item) => item?,
-            None => return Err(ProtoError::Tlv(TlvError::TruncatedHead { offset: 0, available: 0 })),
+            None => {
+                return Err(ProtoError::Tlv(TlvError::TruncatedHead {
+                    offset: 0,
+                    available: 0,
+                }));
+            }
         };
         let trailer = self.payload.get(iter.offset()..).unwrap_or(&[]);
         if tlv.tag != u16::from(self.container.doc_type) {
-            return Err(ProtoError::DocTypeMismatch { container: self.container.doc_type, document: tlv.tag });
+            return Err(ProtoError::DocTypeMismatch {
+                container: self.container.doc_type,
+                document: tlv.tag,
+            });
         }
         Ok((tlv, trailer))
     }
@@ -63,26 +73,41 @@ pub fn parse_message(frame: &[u8]) -> Result<Message<'_>, ProtoError> {
 }
 
 /// [`parse_message`] with explicit framing limits (the daemon passes its configured ones).
-pub fn parse_message_with<'a>(frame: &'a [u8], limits: &FrameLimits) -> Result<Message<'a>, ProtoError> {
+pub fn parse_message_with<'a>(
+    frame: &'a [u8],
+    limits: &FrameLimits,
+) -> Result<Message<'a>, ProtoError> {
     let (session, body) = split_frame(frame, limits)?;
 
     let mode = session.flags.crc_mode()?;
     if mode != CrcMode::None {
         let expected = session.compute_crc(body)?;
         if expected != session.crc {
-            return Err(ProtoError::SessionCrc { expected, found: session.crc });
+            return Err(ProtoError::SessionCrc {
+                expected,
+                found: session.crc,
+            });
         }
     }
     if !session.flags.container() {
-        return Err(ProtoError::NoContainer { flags: session.flags.0 });
+        return Err(ProtoError::NoContainer {
+            flags: session.flags.0,
+        });
     }
     let container = ContainerHeader::decode(body)?;
     if container.len != session.body_len {
-        return Err(ProtoError::ContainerLength { container: container.len, body: session.body_len });
+        return Err(ProtoError::ContainerLength {
+            container: container.len,
+            body: session.body_len,
+        });
     }
-    let expected = container::compute_crc(body).ok_or(ProtoError::ContainerTooShort { len: body.len() })?;
+    let expected =
+        container::compute_crc(body).ok_or(ProtoError::ContainerTooShort { len: body.len() })?;
     if expected != container.crc {
-        return Err(ProtoError::ContainerCrc { expected, found: container.crc });
+        return Err(ProtoError::ContainerCrc {
+            expected,
+            found: container.crc,
+        });
     }
 
     if container.message_type != MESSAGE_TYPE {
@@ -91,10 +116,18 @@ pub fn parse_message_with<'a>(frame: &'a [u8], limits: &FrameLimits) -> Result<M
     if container.version != CONTAINER_VERSION {
         return Err(ProtoError::UnknownContainerVersion(container.version));
     }
-    let doc_type = DocType::from_u8(container.doc_type).ok_or(ProtoError::UnknownDocType(container.doc_type))?;
+    let doc_type = DocType::from_u8(container.doc_type)
+        .ok_or(ProtoError::UnknownDocType(container.doc_type))?;
     let container_fn = container::bcd_to_ascii(&container.fn_bcd)?;
     let payload = body.get(CONTAINER_HEADER_LEN..).unwrap_or(&[]);
-    Ok(Message { raw: frame, session, container, doc_type, container_fn, payload })
+    Ok(Message {
+        raw: frame,
+        session,
+        container,
+        doc_type,
+        container_fn,
+        payload,
+    })
 }
 
 /// Session header and body of a frame whose length matches its header exactly.
@@ -106,10 +139,16 @@ pub(crate) fn split_frame<'a>(
     check_header(&session, limits)?;
     let declared = SESSION_HEADER_LEN + usize::from(session.body_len);
     if frame.len() < declared {
-        return Err(ProtoError::Truncated { needed: declared, got: frame.len() });
+        return Err(ProtoError::Truncated {
+            needed: declared,
+            got: frame.len(),
+        });
     }
     if frame.len() > declared {
-        return Err(ProtoError::FrameLength { declared, actual: frame.len() });
+        return Err(ProtoError::FrameLength {
+            declared,
+            actual: frame.len(),
+        });
     }
     let body = frame.get(SESSION_HEADER_LEN..).unwrap_or(&[]);
     Ok((session, body))
@@ -158,18 +197,40 @@ pub fn finish_message(
     result
 }
 
-fn fill_headers(out: &mut [u8], start: usize, session: &SessionHeader, container: &ContainerHeader) -> Result<(), ProtoError> {
-    let msg = out.get_mut(start..).ok_or(ProtoError::Truncated { needed: start, got: 0 })?;
+fn fill_headers(
+    out: &mut [u8],
+    start: usize,
+    session: &SessionHeader,
+    container: &ContainerHeader,
+) -> Result<(), ProtoError> {
+    let msg = out.get_mut(start..).ok_or(ProtoError::Truncated {
+        needed: start,
+        got: 0,
+    })?;
     if msg.len() < HEADERS_LEN {
-        return Err(ProtoError::Truncated { needed: HEADERS_LEN, got: msg.len() });
+        return Err(ProtoError::Truncated {
+            needed: HEADERS_LEN,
+            got: msg.len(),
+        });
     }
     let (head, body) = msg.split_at_mut(SESSION_HEADER_LEN);
-    let body_len = u16::try_from(body.len())
-        .map_err(|_| ProtoError::Overflow { what: "container length", value: body.len() as u64, max: 65535 })?;
-    let header = ContainerHeader { len: body_len, crc: 0, ..*container }.encode()?;
+    let body_len = u16::try_from(body.len()).map_err(|_| ProtoError::Overflow {
+        what: "container length",
+        value: body.len() as u64,
+        max: 65535,
+    })?;
+    let header = ContainerHeader {
+        len: body_len,
+        crc: 0,
+        ..*container
+    }
+    .encode()?;
     body[..CONTAINER_HEADER_LEN].copy_from_slice(&header);
     container::seal(body)?;
-    let session = SessionHeader { body_len, ..*session };
+    let session = SessionHeader {
+        body_len,
+        ..*session
+    };
     head.copy_from_slice(&session.encode(body)?);
     Ok(())
 }
@@ -184,7 +245,13 @@ mod tests {
         let mut payload = Vec::new();
         write_tlv(&mut payload, u16::from(doc_type), &[0x28, 0x04, 0, 0]);
         payload.extend_from_slice(&[1, 2, 3]);
-        let session = SessionHeader { p_version: [1, 5], fn_number: *b"9999078900005488", body_len: 0, flags: Flags(flags), crc: 0 };
+        let session = SessionHeader {
+            p_version: [1, 5],
+            fn_number: *b"9999078900005488",
+            body_len: 0,
+            flags: Flags(flags),
+            crc: 0,
+        };
         let container = ContainerHeader {
             len: 0,
             crc: 0,
@@ -220,21 +287,36 @@ mod tests {
         let raw = sample(0x16, 2);
         let mut bad = raw.clone();
         *bad.last_mut().unwrap() ^= 1;
-        assert!(matches!(parse_message(&bad), Err(ProtoError::SessionCrc { .. })));
+        assert!(matches!(
+            parse_message(&bad),
+            Err(ProtoError::SessionCrc { .. })
+        ));
 
         let raw = sample(0x14, 2);
         let mut bad = raw.clone();
         *bad.last_mut().unwrap() ^= 1;
-        assert!(matches!(parse_message(&bad), Err(ProtoError::ContainerCrc { .. })));
+        assert!(matches!(
+            parse_message(&bad),
+            Err(ProtoError::ContainerCrc { .. })
+        ));
 
         let mut bad = raw.clone();
         bad[26] = 0x10;
-        assert_eq!(parse_message(&bad), Err(ProtoError::NoContainer { flags: 0x10 }));
+        assert_eq!(
+            parse_message(&bad),
+            Err(ProtoError::NoContainer { flags: 0x10 })
+        );
 
-        assert!(matches!(parse_message(&raw[..raw.len() - 1]), Err(ProtoError::Truncated { .. })));
+        assert!(matches!(
+            parse_message(&raw[..raw.len() - 1]),
+            Err(ProtoError::Truncated { .. })
+        ));
         let mut long = raw.clone();
         long.push(0);
-        assert!(matches!(parse_message(&long), Err(ProtoError::FrameLength { .. })));
+        assert!(matches!(
+            parse_message(&long),
+            Err(ProtoError::FrameLength { .. })
+        ));
     }
 
     #[test]
@@ -245,7 +327,13 @@ mod tests {
         let body = &mut bad[SESSION_HEADER_LEN..];
         container::seal(body).unwrap();
         let m = parse_message(&bad).unwrap();
-        assert_eq!(m.document(), Err(ProtoError::DocTypeMismatch { container: 5, document: 2 }));
+        assert_eq!(
+            m.document(),
+            Err(ProtoError::DocTypeMismatch {
+                container: 5,
+                document: 2
+            })
+        );
 
         bad[SESSION_HEADER_LEN + 5] = 99;
         container::seal(&mut bad[SESSION_HEADER_LEN..]).unwrap();

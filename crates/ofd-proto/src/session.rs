@@ -94,7 +94,10 @@ impl Flags {
 /// 1.1 `01 10`, 1.2 `01 20`.)
 #[inline]
 pub fn p_version_known(p: [u8; 2]) -> bool {
-    matches!(p, [0x01, 0x00] | [0x00, 0x01] | [0x00, 0x02] | [0x01, 0x05] | [0x01, 0x10] | [0x01, 0x20])
+    matches!(
+        p,
+        [0x01, 0x00] | [0x00, 0x01] | [0x00, 0x02] | [0x01, 0x05] | [0x01, 0x10] | [0x01, 0x20]
+    )
 }
 
 /// The FFD version a P-protocol version nominally names. Informational only: the FFD of a
@@ -130,7 +133,10 @@ impl SessionHeader {
         let h: &[u8; SESSION_HEADER_LEN] = bytes
             .get(..SESSION_HEADER_LEN)
             .and_then(|s| s.try_into().ok())
-            .ok_or(ProtoError::Truncated { needed: SESSION_HEADER_LEN, got: bytes.len() })?;
+            .ok_or(ProtoError::Truncated {
+                needed: SESSION_HEADER_LEN,
+                got: bytes.len(),
+            })?;
         check_prefix(h)?;
         let mut fn_number = [0u8; 16];
         fn_number.copy_from_slice(&h[8..24]);
@@ -187,7 +193,11 @@ impl SessionHeader {
 /// byte is an error. Used by the framer on partial headers.
 #[inline]
 pub(crate) fn check_prefix(prefix: &[u8]) -> Result<(), ProtoError> {
-    for (offset, (&found, &want)) in prefix.iter().zip(SIGNATURE.iter().chain(S_VERSION.iter())).enumerate() {
+    for (offset, (&found, &want)) in prefix
+        .iter()
+        .zip(SIGNATURE.iter().chain(S_VERSION.iter()))
+        .enumerate()
+    {
         if found != want {
             return Err(if offset < 4 {
                 ProtoError::BadSignature { offset, found }
@@ -204,7 +214,13 @@ mod tests {
     use super::*;
 
     fn header(flags: u16) -> SessionHeader {
-        SessionHeader { p_version: [1, 5], fn_number: *b"9999078900005488", body_len: 3, flags: Flags(flags), crc: 0 }
+        SessionHeader {
+            p_version: [1, 5],
+            fn_number: *b"9999078900005488",
+            body_len: 3,
+            flags: Flags(flags),
+            crc: 0,
+        }
     }
 
     #[test]
@@ -219,16 +235,28 @@ mod tests {
         }
         assert_eq!(header(0x14).encode(&body).unwrap()[28..], [0, 0]);
         // Mode 01 and 10 differ: only 10 covers the body.
-        assert_eq!(header(0x15).compute_crc(&[9]).unwrap(), header(0x15).compute_crc(&[8]).unwrap());
-        assert_ne!(header(0x16).compute_crc(&[9]).unwrap(), header(0x16).compute_crc(&[8]).unwrap());
+        assert_eq!(
+            header(0x15).compute_crc(&[9]).unwrap(),
+            header(0x15).compute_crc(&[8]).unwrap()
+        );
+        assert_ne!(
+            header(0x16).compute_crc(&[9]).unwrap(),
+            header(0x16).compute_crc(&[8]).unwrap()
+        );
     }
 
     #[test]
     fn crc_mode_11_is_an_error() {
-        assert_eq!(header(0x17).encode(&[]), Err(ProtoError::BadCrcMode { flags: 0x17 }));
+        assert_eq!(
+            header(0x17).encode(&[]),
+            Err(ProtoError::BadCrcMode { flags: 0x17 })
+        );
         let mut bytes = header(0x14).encode(&[]).unwrap();
         bytes[26] = 0x17;
-        assert_eq!(SessionHeader::decode(&bytes), Err(ProtoError::BadCrcMode { flags: 0x17 }));
+        assert_eq!(
+            SessionHeader::decode(&bytes),
+            Err(ProtoError::BadCrcMode { flags: 0x17 })
+        );
     }
 
     #[test]
@@ -242,8 +270,20 @@ mod tests {
 
     #[test]
     fn bad_prefix_bytes() {
-        assert_eq!(check_prefix(&[0x2A, 0x09]), Err(ProtoError::BadSignature { offset: 1, found: 9 }));
-        assert_eq!(check_prefix(&[0x2A, 0x08, 0x41, 0x0A, 0x81, 0xA3]), Err(ProtoError::BadSVersion { offset: 5, found: 0xA3 }));
+        assert_eq!(
+            check_prefix(&[0x2A, 0x09]),
+            Err(ProtoError::BadSignature {
+                offset: 1,
+                found: 9
+            })
+        );
+        assert_eq!(
+            check_prefix(&[0x2A, 0x08, 0x41, 0x0A, 0x81, 0xA3]),
+            Err(ProtoError::BadSVersion {
+                offset: 5,
+                found: 0xA3
+            })
+        );
         assert_eq!(check_prefix(&[0x2A, 0x08, 0x41]), Ok(()));
     }
 }

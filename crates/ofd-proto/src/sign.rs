@@ -37,7 +37,8 @@ impl HmacSigner {
     /// A signer with the given operator key (any length).
     pub fn new(key: &[u8]) -> HmacSigner {
         // HMAC accepts keys of every length, so this cannot fail.
-        let mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        let mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
         HmacSigner { mac }
     }
 

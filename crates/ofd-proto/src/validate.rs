@@ -124,7 +124,8 @@ impl Document<'_> {
     /// The ФПД as printed on paper: the last four bytes of 1077 as a big-endian number
     /// (at most 10 digits).
     pub fn fiscal_sign(&self) -> Option<u64> {
-        self.fiscal_sign_raw.map(|s| u64::from(u32::from_be_bytes([s[2], s[3], s[4], s[5]])))
+        self.fiscal_sign_raw
+            .map(|s| u64::from(u32::from_be_bytes([s[2], s[3], s[4], s[5]])))
     }
 }
 
@@ -132,16 +133,22 @@ impl Document<'_> {
 const FFD10_EXEMPT: [u16; 6] = [1209, 1221, 1188, 1189, 1013, 1187];
 
 const REGISTRATION: &[u16] = &[
-    1209, 1221, 1188, 1189, 1013, 1048, 1018, 1062, 1012, 1037, 1002, 1110, 1109, 1056, 1001, 1108, 1040, 1041, 1021,
-    1187, 1017, 1077,
+    1209, 1221, 1188, 1189, 1013, 1048, 1018, 1062, 1012, 1037, 1002, 1110, 1109, 1056, 1001, 1108,
+    1040, 1041, 1021, 1187, 1017, 1077,
 ];
 const SHIFT_OPEN: &[u16] = &[1209, 1018, 1012, 1038, 1037, 1041, 1040, 1077];
-const CURRENT_STATE: &[u16] = &[1209, 1018, 1012, 1002, 1116, 1097, 1098, 1037, 1041, 1040, 1077];
-const RECEIPT: &[u16] = &[1209, 1042, 1012, 1038, 1054, 1055, 1037, 1041, 1040, 1020, 1077];
-const CORRECTION: &[u16] =
-    &[1209, 1173, 1174, 1018, 1042, 1012, 1038, 1054, 1055, 1021, 1037, 1041, 1020, 1040, 1077];
-const SHIFT_CLOSE: &[u16] =
-    &[1209, 1018, 1012, 1038, 1118, 1111, 1097, 1098, 1053, 1051, 1052, 1050, 1037, 1041, 1040, 1077];
+const CURRENT_STATE: &[u16] = &[
+    1209, 1018, 1012, 1002, 1116, 1097, 1098, 1037, 1041, 1040, 1077,
+];
+const RECEIPT: &[u16] = &[
+    1209, 1042, 1012, 1038, 1054, 1055, 1037, 1041, 1040, 1020, 1077,
+];
+const CORRECTION: &[u16] = &[
+    1209, 1173, 1174, 1018, 1042, 1012, 1038, 1054, 1055, 1021, 1037, 1041, 1020, 1040, 1077,
+];
+const SHIFT_CLOSE: &[u16] = &[
+    1209, 1018, 1012, 1038, 1118, 1111, 1097, 1098, 1053, 1051, 1052, 1050, 1037, 1041, 1040, 1077,
+];
 const FN_CLOSE: &[u16] = &[1209, 1048, 1187, 1018, 1021, 1012, 1037, 1041, 1040, 1077];
 const OPERATOR_ACK: &[u16] = &[1017, 1041, 1040, 1012, 1068, 1078];
 /// FFD 1.2 marking documents: only what the cross-checks and the time window need [?].
@@ -160,7 +167,9 @@ pub fn mandatory_tags(doc_type: DocType) -> &'static [u16] {
         ShiftClose => SHIFT_CLOSE,
         FnClose => FN_CLOSE,
         OperatorAck => OPERATOR_ACK,
-        MarkingRequest | MarkingNotification | MarkingResponse | MarkingNotificationReceipt => MARKING,
+        MarkingRequest | MarkingNotification | MarkingResponse | MarkingNotificationReceipt => {
+            MARKING
+        }
     }
 }
 
@@ -193,7 +202,11 @@ impl Seen {
 }
 
 /// Run ФЛК on a parsed message. `now` is the current unix time (the crate reads no clock).
-pub fn validate<'a>(msg: &Message<'a>, cfg: &ValidationConfig, now: u32) -> Result<Document<'a>, ProtoError> {
+pub fn validate<'a>(
+    msg: &Message<'a>,
+    cfg: &ValidationConfig,
+    now: u32,
+) -> Result<Document<'a>, ProtoError> {
     let (tlv, trailer) = msg.document()?;
     let doc_type = msg.doc_type;
     let doc_u8 = doc_type.as_u8();
@@ -218,9 +231,32 @@ pub fn validate<'a>(msg: &Message<'a>, cfg: &ValidationConfig, now: u32) -> Resu
     // Same order as FIELDS.
     let [
         _,
-        v1209, v1041, v1040, v1012, v1037, v1018, v1017, v1013, v1048, v1009, v1187, v1038,
-        v1056, v1077, v1020, v1097, v1098, v1116, v1053, v1050, v1051, v1052,
-        v1203, v1226, v1228, v1016,
+        v1209,
+        v1041,
+        v1040,
+        v1012,
+        v1037,
+        v1018,
+        v1017,
+        v1013,
+        v1048,
+        v1009,
+        v1187,
+        v1038,
+        v1056,
+        v1077,
+        v1020,
+        v1097,
+        v1098,
+        v1116,
+        v1053,
+        v1050,
+        v1051,
+        v1052,
+        v1203,
+        v1226,
+        v1228,
+        v1016,
     ] = slots;
     let ffd_raw = byte_at(1209, v1209)?;
     let fn_tag = v1041;
@@ -236,7 +272,9 @@ pub fn validate<'a>(msg: &Message<'a>, cfg: &ValidationConfig, now: u32) -> Resu
     let shift_number = u32_at(1038, v1038)?;
     let encryption = byte_at(1056, v1056)?.map(|b| b != 0);
     let fiscal_sign_raw = v1077.and_then(|v| <&[u8; 6]>::try_from(v).ok());
-    let total_sum = v1020.map(|v| read_vln(v).map_err(|err| ProtoError::Value { tag: 1020, err })).transpose()?;
+    let total_sum = v1020
+        .map(|v| read_vln(v).map_err(|err| ProtoError::Value { tag: 1020, err }))
+        .transpose()?;
     let health = FnHealth {
         untransmitted_count: u32_at(1097, v1097)?,
         first_untransmitted_time: u32_at(1098, v1098)?.filter(|&x| x != 0),
@@ -257,14 +295,24 @@ pub fn validate<'a>(msg: &Message<'a>, cfg: &ValidationConfig, now: u32) -> Resu
         Some(v) => FfdVersion::from_tag_value(v).ok_or(ProtoError::UnknownFfdVersion(v))?,
     };
     for &tag in mandatory_tags(doc_type) {
-        if !seen.has(tag) && !(ffd == FfdVersion::V1_0 && FFD10_EXEMPT.contains(&tag)) {
-            return Err(ProtoError::MissingTag { doc_type: doc_u8, tag });
+        let exempt = ffd == FfdVersion::V1_0 && FFD10_EXEMPT.contains(&tag);
+        if !(seen.has(tag) || exempt) {
+            return Err(ProtoError::MissingTag {
+                doc_type: doc_u8,
+                tag,
+            });
         }
     }
     if doc_type == DocType::RegistrationChange && !seen.has(1101) && !seen.has(1205) {
-        return Err(ProtoError::MissingTag { doc_type: doc_u8, tag: 1101 });
+        return Err(ProtoError::MissingTag {
+            doc_type: doc_u8,
+            tag: 1101,
+        });
     }
-    let missing = |tag| ProtoError::MissingTag { doc_type: doc_u8, tag };
+    let missing = |tag| ProtoError::MissingTag {
+        doc_type: doc_u8,
+        tag,
+    };
     let fn_tag = fn_tag.ok_or(missing(1041))?;
     let fd_number = fd.ok_or(missing(1040))?;
     let time = time.ok_or(missing(1012))?;
@@ -286,7 +334,10 @@ pub fn validate<'a>(msg: &Message<'a>, cfg: &ValidationConfig, now: u32) -> Resu
         });
     }
     if fd_number != msg.container.fd_number {
-        return Err(ProtoError::FdMismatch { container: msg.container.fd_number, document: fd_number });
+        return Err(ProtoError::FdMismatch {
+            container: msg.container.fd_number,
+            document: fd_number,
+        });
     }
 
     // RN format, INNs, RN check digits.
@@ -333,12 +384,14 @@ pub fn validate<'a>(msg: &Message<'a>, cfg: &ValidationConfig, now: u32) -> Resu
 
 #[inline]
 fn byte_at(tag: u16, v: Option<&[u8]>) -> Result<Option<u8>, ProtoError> {
-    v.map(|v| read_byte(v).map_err(|err| ProtoError::Value { tag, err })).transpose()
+    v.map(|v| read_byte(v).map_err(|err| ProtoError::Value { tag, err }))
+        .transpose()
 }
 
 #[inline]
 fn u32_at(tag: u16, v: Option<&[u8]>) -> Result<Option<u32>, ProtoError> {
-    v.map(|v| read_u32(v).map_err(|err| ProtoError::Value { tag, err })).transpose()
+    v.map(|v| read_u32(v).map_err(|err| ProtoError::Value { tag, err }))
+        .transpose()
 }
 
 #[inline]
@@ -350,12 +403,15 @@ fn flag_at(tag: u16, v: Option<&[u8]>) -> Result<bool, ProtoError> {
 /// The last four are the cashier / supplier / buyer / transfer-operator INNs, whose check digits
 /// are only counted, never enforced (NOTES §9).
 const FIELDS: [u16; 26] = [
-    1209, 1041, 1040, 1012, 1037, 1018, 1017, 1013, 1048, 1009, 1187, 1038, 1056, 1077, 1020, 1097, 1098, 1116,
-    1053, 1050, 1051, 1052, 1203, 1226, 1228, 1016,
+    1209, 1041, 1040, 1012, 1037, 1018, 1017, 1013, 1048, 1009, 1187, 1038, 1056, 1077, 1020, 1097,
+    1098, 1116, 1053, 1050, 1051, 1052, 1203, 1226, 1228, 1016,
 ];
 
 fn field_slot(tag: u16) -> u8 {
-    FIELDS.iter().position(|&f| f == tag).map_or(0, |i| (i + 1) as u8)
+    FIELDS
+        .iter()
+        .position(|&f| f == tag)
+        .map_or(0, |i| (i + 1) as u8)
 }
 
 /// How an element is checked.
@@ -380,7 +436,12 @@ struct Rule {
     field: u8,
 }
 
-const UNKNOWN: Rule = Rule { lo: 0, hi: 0, kind: Kind::Unknown, field: 0 };
+const UNKNOWN: Rule = Rule {
+    lo: 0,
+    hi: 0,
+    kind: Kind::Unknown,
+    field: 0,
+};
 
 impl Rule {
     /// The common case, decided without calls: the value is fine as it is. `false` sends the
@@ -422,7 +483,11 @@ fn rules() -> &'static Rules {
             *slot = match dict::lookup(tag) {
                 None => Rule { field, ..UNKNOWN },
                 Some(info) => {
-                    let (min, max) = if info.fixed { (info.max_len, info.max_len) } else { (info.min_len, info.max_len) };
+                    let (min, max) = if info.fixed {
+                        (info.max_len, info.max_len)
+                    } else {
+                        (info.min_len, info.max_len)
+                    };
                     let (lo, hi, kind) = match info.ty {
                         ValueType::Byte => (0, 1, Kind::Simple),
                         ValueType::U16 => (2, 2, Kind::Simple),
@@ -432,7 +497,12 @@ fn rules() -> &'static Rules {
                         ValueType::Fvln => (min.max(1), max.min(9), Kind::Fvln),
                         ValueType::Stlv => (min, max, Kind::Stlv),
                     };
-                    Rule { lo, hi, kind, field }
+                    Rule {
+                        lo,
+                        hi,
+                        kind,
+                        field,
+                    }
                 }
             };
         }
@@ -467,7 +537,10 @@ fn check_stlv(t: &Tlv<'_>, depth: usize, required: Option<&[u16; 3]>) -> Result<
         check_len(t, info.fixed, info.min_len, info.max_len)?;
     }
     if depth >= MAX_DEPTH {
-        return Err(ProtoError::TooDeep { tag: t.tag, max: MAX_DEPTH });
+        return Err(ProtoError::TooDeep {
+            tag: t.tag,
+            max: MAX_DEPTH,
+        });
     }
     let rules = rules();
     let mut found = [false; 3];
@@ -490,7 +563,10 @@ fn check_stlv(t: &Tlv<'_>, depth: usize, required: Option<&[u16; 3]>) -> Result<
     if let Some(required) = required
         && let Some(i) = found.iter().position(|f| !f)
     {
-        return Err(ProtoError::MissingNestedTag { parent: t.tag, tag: required[i] });
+        return Err(ProtoError::MissingNestedTag {
+            parent: t.tag,
+            tag: required[i],
+        });
     }
     Ok(())
 }
@@ -498,7 +574,11 @@ fn check_stlv(t: &Tlv<'_>, depth: usize, required: Option<&[u16; 3]>) -> Result<
 fn check_len(t: &Tlv<'_>, fixed: bool, min: u16, max: u16) -> Result<(), ProtoError> {
     let (tag, len) = (t.tag, t.value.len());
     if fixed && len != usize::from(max) {
-        return Err(ProtoError::TagWrongLength { tag, len, expected: max });
+        return Err(ProtoError::TagWrongLength {
+            tag,
+            len,
+            expected: max,
+        });
     }
     if len > usize::from(max) {
         return Err(ProtoError::TagTooLong { tag, len, max });
@@ -512,7 +592,9 @@ fn check_len(t: &Tlv<'_>, fixed: bool, min: u16, max: u16) -> Result<(), ProtoEr
 /// The precise check of a non-STLV value against the dictionary, naming what is wrong.
 /// Unknown tags pass.
 fn check_value(t: &Tlv<'_>) -> Result<(), ProtoError> {
-    let Some(info) = dict::lookup(t.tag) else { return Ok(()) };
+    let Some(info) = dict::lookup(t.tag) else {
+        return Ok(());
+    };
     let tag = t.tag;
     let value_err = |err| ProtoError::Value { tag, err };
     match info.ty {
@@ -520,7 +602,9 @@ fn check_value(t: &Tlv<'_>) -> Result<(), ProtoError> {
         ValueType::Byte => read_byte(t.value).map(drop).map_err(value_err),
         ValueType::U16 => read_u16(t.value).map(drop).map_err(value_err),
         ValueType::U32 | ValueType::UnixTime => read_u32(t.value).map(drop).map_err(value_err),
-        ValueType::String | ValueType::Bytes => check_len(t, info.fixed, info.min_len, info.max_len),
+        ValueType::String | ValueType::Bytes => {
+            check_len(t, info.fixed, info.min_len, info.max_len)
+        }
         ValueType::Vln => {
             check_len(t, info.fixed, info.min_len, info.max_len)?;
             read_vln(t.value).map(drop).map_err(value_err)
@@ -535,14 +619,20 @@ fn check_value(t: &Tlv<'_>) -> Result<(), ProtoError> {
 
 /// FN number 1041: 16 digits, or 15 digits and a space (test drives).
 fn check_fn_format(v: &[u8]) -> Result<[u8; 16], ProtoError> {
-    let fn_number: [u8; 16] =
-        v.try_into().map_err(|_| ProtoError::TagWrongLength { tag: 1041, len: v.len(), expected: 16 })?;
+    let fn_number: [u8; 16] = v.try_into().map_err(|_| ProtoError::TagWrongLength {
+        tag: 1041,
+        len: v.len(),
+        expected: 16,
+    })?;
     let digits = match fn_number[15] {
         b' ' => &fn_number[..15],
         _ => &fn_number[..],
     };
     if !digits.iter().all(u8::is_ascii_digit) {
-        return Err(ProtoError::BadFormat { tag: 1041, reason: "FN number must be 16 digits, or 15 digits and a space" });
+        return Err(ProtoError::BadFormat {
+            tag: 1041,
+            reason: "FN number must be 16 digits, or 15 digits and a space",
+        });
     }
     Ok(fn_number)
 }
@@ -551,7 +641,10 @@ fn check_fn_format(v: &[u8]) -> Result<[u8; 16], ProtoError> {
 fn check_rn_format(v: &[u8]) -> Result<&[u8], ProtoError> {
     let rn = trim_spaces(v);
     if rn.len() != 16 || !rn.iter().all(u8::is_ascii_digit) {
-        return Err(ProtoError::BadFormat { tag: 1037, reason: "RN must be 16 digits right-padded with spaces" });
+        return Err(ProtoError::BadFormat {
+            tag: 1037,
+            reason: "RN must be 16 digits right-padded with spaces",
+        });
     }
     Ok(rn)
 }
@@ -565,22 +658,40 @@ fn check_inn<'a>(tag: u16, v: &'a [u8], cfg: &ValidationConfig) -> Result<&'a [u
         _ => trimmed,
     };
     if inn.len() != 10 && inn.len() != 12 {
-        return Err(ProtoError::BadInn { tag, reason: CheckError::Length { expected: "10 or 12", got: inn.len() } });
+        return Err(ProtoError::BadInn {
+            tag,
+            reason: CheckError::Length {
+                expected: "10 or 12",
+                got: inn.len(),
+            },
+        });
     }
     if cfg.check_inn_digits {
         verify_inn(inn).map_err(|reason| ProtoError::BadInn { tag, reason })?;
     } else if let Some(i) = inn.iter().position(|b| !b.is_ascii_digit()) {
-        return Err(ProtoError::BadInn { tag, reason: CheckError::NotDigit(i) });
+        return Err(ProtoError::BadInn {
+            tag,
+            reason: CheckError::NotDigit(i),
+        });
     }
     Ok(inn)
 }
 
 fn check_time(tag: u16, time: u32, cfg: &ValidationConfig, now: u32) -> Result<(), ProtoError> {
     if time < cfg.min_time {
-        return Err(ProtoError::TimeTooOld { tag, time, min: cfg.min_time });
+        return Err(ProtoError::TimeTooOld {
+            tag,
+            time,
+            min: cfg.min_time,
+        });
     }
     if time > now.saturating_add(cfg.max_future_secs) {
-        return Err(ProtoError::TimeInFuture { tag, time, now, max_future: cfg.max_future_secs });
+        return Err(ProtoError::TimeInFuture {
+            tag,
+            time,
+            now,
+            max_future: cfg.max_future_secs,
+        });
     }
     Ok(())
 }
@@ -605,17 +716,32 @@ mod tests {
         assert!(check_fn_format(b"999907891234567 ").is_ok());
         assert!(check_fn_format(b"99990789123456  ").is_err());
         assert!(check_fn_format(b"99990789000054x8").is_err());
-        assert_eq!(check_rn_format(b"0000000005008570    ").unwrap(), b"0000000005008570");
+        assert_eq!(
+            check_rn_format(b"0000000005008570    ").unwrap(),
+            b"0000000005008570"
+        );
         assert!(check_rn_format(b"000000000500857     ").is_err());
     }
 
     #[test]
     fn inn_padding() {
         let cfg = ValidationConfig::default();
-        assert_eq!(check_inn(1018, b"7702203276  ", &cfg).unwrap(), b"7702203276");
-        assert_eq!(check_inn(1018, b"007702203276", &cfg).unwrap(), b"7702203276");
-        let strict = ValidationConfig { accept_zero_left_padded_inn: false, ..cfg };
-        assert!(matches!(check_inn(1018, b"007702203276", &strict), Err(ProtoError::BadInn { tag: 1018, .. })));
+        assert_eq!(
+            check_inn(1018, b"7702203276  ", &cfg).unwrap(),
+            b"7702203276"
+        );
+        assert_eq!(
+            check_inn(1018, b"007702203276", &cfg).unwrap(),
+            b"7702203276"
+        );
+        let strict = ValidationConfig {
+            accept_zero_left_padded_inn: false,
+            ..cfg
+        };
+        assert!(matches!(
+            check_inn(1018, b"007702203276", &strict),
+            Err(ProtoError::BadInn { tag: 1018, .. })
+        ));
         assert!(check_inn(1017, b"504404744207", &cfg).is_ok());
     }
 

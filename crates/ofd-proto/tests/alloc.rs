@@ -56,7 +56,9 @@ fn allocations<R>(f: impl FnOnce() -> R) -> (usize, R) {
     (COUNT.with(Cell::get), r)
 }
 
-const VECTOR: &[u8] = include_bytes!("../../../../shared/protocol/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin");
+const VECTOR: &[u8] = include_bytes!(
+    "../../../../shared/protocol/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin"
+);
 
 #[test]
 fn the_counter_counts() {
@@ -81,7 +83,10 @@ fn real_vector_parses_and_validates_without_allocating() {
 #[test]
 fn hundred_item_receipt_parses_and_validates_without_allocating() {
     let id = KktIdentity::generate(77);
-    let spec = DocSpec { items: 100, ..DocSpec::new(DocType::Receipt, 4242, 1_700_000_000) };
+    let spec = DocSpec {
+        items: 100,
+        ..DocSpec::new(DocType::Receipt, 4242, 1_700_000_000)
+    };
     let mut raw = Vec::new();
     build_message(&id, &spec, &mut raw).unwrap();
     let cfg = ValidationConfig::default();
@@ -90,7 +95,9 @@ fn hundred_item_receipt_parses_and_validates_without_allocating() {
         let (doc, _) = m.document().unwrap();
         let d = validate(&m, &cfg, 1_700_000_000).unwrap();
         assert!(d.total_sum.unwrap() > 0);
-        doc.children().filter(|t| matches!(t, Ok(t) if t.tag == 1059)).count()
+        doc.children()
+            .filter(|t| matches!(t, Ok(t) if t.tag == 1059))
+            .count()
     });
     assert_eq!(items, 100);
     assert_eq!(n, 0, "parse + document + validate allocated {n} times");
@@ -100,7 +107,8 @@ fn hundred_item_receipt_parses_and_validates_without_allocating() {
 fn failing_validation_does_not_allocate_either() {
     let cfg = ValidationConfig::default();
     // `now` before the document time minus a day: TimeInFuture.
-    let (n, r) = allocations(|| validate(&parse_message(VECTOR).unwrap(), &cfg, 1_400_000_000).map(drop));
+    let (n, r) =
+        allocations(|| validate(&parse_message(VECTOR).unwrap(), &cfg, 1_400_000_000).map(drop));
     assert!(r.is_err());
     assert_eq!(n, 0);
 }

@@ -12,7 +12,9 @@ use ofd_proto::doctype::{DocType, FfdVersion};
 use ofd_proto::error::{Disposition, ProtoError};
 use ofd_proto::message::parse_message;
 use ofd_proto::tlv::{TlvError, write_tlv};
-use ofd_proto::validate::{CORRECTION_BASIS_MANDATORY, ITEM_MANDATORY, ValidationConfig, mandatory_tags, validate};
+use ofd_proto::validate::{
+    CORRECTION_BASIS_MANDATORY, ITEM_MANDATORY, ValidationConfig, mandatory_tags, validate,
+};
 use ofd_proto::value::ValueError;
 
 const FLK: Disposition = Disposition::Nack(ResponseCode::FormatLogic);
@@ -51,7 +53,14 @@ fn every_mandatory_tag_of_every_doc_type() {
         // Without 1209 a document *is* FFD 1.0 (NOTES §9), so dropping 1209 alone is not an
         // error; `ffd_1_0_documents_lack_six_tags` covers that case.
         for &tag in mandatory_tags(doc_type).iter().filter(|&&t| t != 1209) {
-            fails(&drop_tag(&raw, tag), ProtoError::MissingTag { doc_type: doc_type.as_u8(), tag }, FLK);
+            fails(
+                &drop_tag(&raw, tag),
+                ProtoError::MissingTag {
+                    doc_type: doc_type.as_u8(),
+                    tag,
+                },
+                FLK,
+            );
         }
     }
 }
@@ -59,24 +68,60 @@ fn every_mandatory_tag_of_every_doc_type() {
 #[test]
 fn ffd_1_0_documents_lack_six_tags() {
     let id = KktIdentity::generate(2);
-    let raw = build_spec(&id, &DocSpec { ffd: FfdVersion::V1_0, ..DocSpec::new(DocType::Registration, 1, NOW) });
+    let raw = build_spec(
+        &id,
+        &DocSpec {
+            ffd: FfdVersion::V1_0,
+            ..DocSpec::new(DocType::Registration, 1, NOW)
+        },
+    );
     for tag in [1209u16, 1221, 1188, 1189, 1013, 1187] {
         assert!(!common::children(&raw).1.iter().any(|t| t.tag == tag));
     }
     check(&raw).unwrap();
-    let d = validate(&parse_message(&raw).unwrap(), &ValidationConfig::default(), NOW).unwrap();
+    let d = validate(
+        &parse_message(&raw).unwrap(),
+        &ValidationConfig::default(),
+        NOW,
+    )
+    .unwrap();
     assert_eq!(d.ffd, FfdVersion::V1_0);
-    fails(&drop_tag(&raw, 1048), ProtoError::MissingTag { doc_type: 1, tag: 1048 }, FLK);
+    fails(
+        &drop_tag(&raw, 1048),
+        ProtoError::MissingTag {
+            doc_type: 1,
+            tag: 1048,
+        },
+        FLK,
+    );
     // The same document claiming FFD 1.05 must have them.
-    let claimed = edit_doc(&raw, |k| Some(vec![(k.tag, k.value.to_vec())]), &[(1209, vec![2])]);
-    assert!(matches!(check(&claimed), Err(ProtoError::MissingTag { doc_type: 1, .. })));
+    let claimed = edit_doc(
+        &raw,
+        |k| Some(vec![(k.tag, k.value.to_vec())]),
+        &[(1209, vec![2])],
+    );
+    assert!(matches!(
+        check(&claimed),
+        Err(ProtoError::MissingTag { doc_type: 1, .. })
+    ));
 }
 
 #[test]
 fn registration_change_needs_1101_or_1205() {
     let raw = build(DocType::RegistrationChange);
-    fails(&drop_tag(&raw, 1101), ProtoError::MissingTag { doc_type: 11, tag: 1101 }, FLK);
-    let with_1205 = edit_doc(&drop_tag(&raw, 1101), |k| Some(vec![(k.tag, k.value.to_vec())]), &[(1205, 8u32.to_le_bytes().to_vec())]);
+    fails(
+        &drop_tag(&raw, 1101),
+        ProtoError::MissingTag {
+            doc_type: 11,
+            tag: 1101,
+        },
+        FLK,
+    );
+    let with_1205 = edit_doc(
+        &drop_tag(&raw, 1101),
+        |k| Some(vec![(k.tag, k.value.to_vec())]),
+        &[(1205, 8u32.to_le_bytes().to_vec())],
+    );
     check(&with_1205).unwrap();
 }
 
@@ -103,13 +148,21 @@ fn item_and_correction_basis_nested_tags() {
     for doc_type in [DocType::Receipt, DocType::Bso] {
         let raw = build(doc_type);
         for tag in ITEM_MANDATORY {
-            fails(&drop_nested(&raw, 1059, tag), ProtoError::MissingNestedTag { parent: 1059, tag }, FLK);
+            fails(
+                &drop_nested(&raw, 1059, tag),
+                ProtoError::MissingNestedTag { parent: 1059, tag },
+                FLK,
+            );
         }
     }
     for doc_type in [DocType::ReceiptCorrection, DocType::BsoCorrection] {
         let raw = build(doc_type);
         for tag in CORRECTION_BASIS_MANDATORY {
-            fails(&drop_nested(&raw, 1174, tag), ProtoError::MissingNestedTag { parent: 1174, tag }, FLK);
+            fails(
+                &drop_nested(&raw, 1174, tag),
+                ProtoError::MissingNestedTag { parent: 1174, tag },
+                FLK,
+            );
         }
     }
 }
@@ -117,17 +170,55 @@ fn item_and_correction_basis_nested_tags() {
 #[test]
 fn dictionary_lengths_and_types() {
     let raw = registration();
-    fails(&set_tag(&raw, 1048, &[b'a'; 257]), ProtoError::TagTooLong { tag: 1048, len: 257, max: 256 }, FLK);
-    fails(&set_tag(&raw, 1018, b"7702203276 "), ProtoError::TagWrongLength { tag: 1018, len: 11, expected: 12 }, FLK);
-    fails(&set_tag(&raw, 1037, b"0000000005008570"), ProtoError::TagWrongLength { tag: 1037, len: 16, expected: 20 }, FLK);
+    fails(
+        &set_tag(&raw, 1048, &[b'a'; 257]),
+        ProtoError::TagTooLong {
+            tag: 1048,
+            len: 257,
+            max: 256,
+        },
+        FLK,
+    );
+    fails(
+        &set_tag(&raw, 1018, b"7702203276 "),
+        ProtoError::TagWrongLength {
+            tag: 1018,
+            len: 11,
+            expected: 12,
+        },
+        FLK,
+    );
+    fails(
+        &set_tag(&raw, 1037, b"0000000005008570"),
+        ProtoError::TagWrongLength {
+            tag: 1037,
+            len: 16,
+            expected: 20,
+        },
+        FLK,
+    );
     fails(
         &set_tag(&raw, 1040, &[1, 0, 0]),
-        ProtoError::Value { tag: 1040, err: ValueError::Length { kind: "U32", got: 3, allowed: "4" } },
+        ProtoError::Value {
+            tag: 1040,
+            err: ValueError::Length {
+                kind: "U32",
+                got: 3,
+                allowed: "4",
+            },
+        },
         FLK,
     );
     fails(
         &set_tag(&raw, 1056, &[0, 0]),
-        ProtoError::Value { tag: 1056, err: ValueError::Length { kind: "byte", got: 2, allowed: "0 or 1" } },
+        ProtoError::Value {
+            tag: 1056,
+            err: ValueError::Length {
+                kind: "byte",
+                got: 2,
+                allowed: "0 or 1",
+            },
+        },
         FLK,
     );
     // A zero-length byte reads as 0 (NOTES §3).
@@ -137,8 +228,24 @@ fn dictionary_lengths_and_types() {
     // Minimum lengths: the ФПО 1078 of an acknowledgement (16..=18 in the dictionary).
     let min = ofd_proto::dict::lookup(1078).unwrap().min_len;
     assert!(min > 0);
-    fails(&set_tag(&build(DocType::OperatorAck), 1078, &[0; 10]), ProtoError::TagTooShort { tag: 1078, len: 10, min }, FLK);
-    fails(&set_tag(&receipt, 1020, &[1; 7]), ProtoError::TagTooLong { tag: 1020, len: 7, max: 6 }, FLK);
+    fails(
+        &set_tag(&build(DocType::OperatorAck), 1078, &[0; 10]),
+        ProtoError::TagTooShort {
+            tag: 1078,
+            len: 10,
+            min,
+        },
+        FLK,
+    );
+    fails(
+        &set_tag(&receipt, 1020, &[1; 7]),
+        ProtoError::TagTooLong {
+            tag: 1020,
+            len: 7,
+            max: 6,
+        },
+        FLK,
+    );
     // Nested: an item price longer than 6 bytes, an item quantity with an absurd scale.
     let nested = |tag: u16, value: Vec<u8>| {
         edit_doc(
@@ -156,14 +263,33 @@ fn dictionary_lengths_and_types() {
             &[],
         )
     };
-    fails(&nested(1079, vec![1; 7]), ProtoError::TagTooLong { tag: 1079, len: 7, max: 6 }, FLK);
-    fails(&nested(1023, vec![25, 1]), ProtoError::Value { tag: 1023, err: ValueError::Scale(25) }, FLK);
+    fails(
+        &nested(1079, vec![1; 7]),
+        ProtoError::TagTooLong {
+            tag: 1079,
+            len: 7,
+            max: 6,
+        },
+        FLK,
+    );
+    fails(
+        &nested(1023, vec![25, 1]),
+        ProtoError::Value {
+            tag: 1023,
+            err: ValueError::Scale(25),
+        },
+        FLK,
+    );
 }
 
 #[test]
 fn unknown_tags_are_skipped() {
     let raw = registration();
-    let extra = edit_doc(&raw, |k| Some(vec![(k.tag, k.value.to_vec())]), &[(1999, vec![1, 2, 3]), (9999, vec![0; 300]), (65535, vec![])]);
+    let extra = edit_doc(
+        &raw,
+        |k| Some(vec![(k.tag, k.value.to_vec())]),
+        &[(1999, vec![1, 2, 3]), (9999, vec![0; 300]), (65535, vec![])],
+    );
     check(&extra).unwrap();
 }
 
@@ -182,7 +308,18 @@ fn undecodable_tlv_is_not_recognised() {
     payload.extend_from_slice(trailer);
     let bad = reseal(&raw, |_, _| {}, &payload);
     let err = check(&bad).unwrap_err();
-    assert!(matches!(err, ProtoError::Tlv(TlvError::Overrun { tag: 1040, len: 9, available: 1, .. })), "{err}");
+    assert!(
+        matches!(
+            err,
+            ProtoError::Tlv(TlvError::Overrun {
+                tag: 1040,
+                len: 9,
+                available: 1,
+                ..
+            })
+        ),
+        "{err}"
+    );
     assert_eq!(err.disposition(), NOT_RECOGNISED);
     assert_eq!(err.reason(), "bad_tlv");
 
@@ -190,15 +327,38 @@ fn undecodable_tlv_is_not_recognised() {
     let receipt = build(DocType::Receipt);
     let bad = set_tag(&receipt, 1059, &[1, 2, 3]);
     let err = check(&bad).unwrap_err();
-    assert_eq!(err, ProtoError::Tlv(TlvError::TruncatedHead { offset: 0, available: 3 }));
+    assert_eq!(
+        err,
+        ProtoError::Tlv(TlvError::TruncatedHead {
+            offset: 0,
+            available: 3
+        })
+    );
     assert_eq!(err.disposition(), NOT_RECOGNISED);
 
     // The outer TLV itself runs past the container.
     let mut payload = Vec::new();
     payload.extend_from_slice(&[1, 0, 0xFF, 0xFF, 0]);
     let err = check(&reseal(&raw, |_, _| {}, &payload)).unwrap_err();
-    assert!(matches!(err, ProtoError::Tlv(TlvError::Overrun { tag: 1, offset: 0, len: 0xFFFF, available: 1 })), "{err}");
-    assert_eq!(check(&reseal(&raw, |_, _| {}, &[1, 0])).unwrap_err(), ProtoError::Tlv(TlvError::TruncatedHead { offset: 0, available: 2 }));
+    assert!(
+        matches!(
+            err,
+            ProtoError::Tlv(TlvError::Overrun {
+                tag: 1,
+                offset: 0,
+                len: 0xFFFF,
+                available: 1
+            })
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        check(&reseal(&raw, |_, _| {}, &[1, 0])).unwrap_err(),
+        ProtoError::Tlv(TlvError::TruncatedHead {
+            offset: 0,
+            available: 2
+        })
+    );
 }
 
 #[test]
@@ -213,7 +373,10 @@ fn stlv_nesting_depth_is_bounded() {
     }
     let bad = set_tag(&receipt, 1059, &v);
     let err = check(&bad).unwrap_err();
-    assert!(matches!(err, ProtoError::TooDeep { tag: 1059, .. }), "{err}");
+    assert!(
+        matches!(err, ProtoError::TooDeep { tag: 1059, .. }),
+        "{err}"
+    );
     assert_eq!(err.disposition(), NOT_RECOGNISED);
 }
 
@@ -221,12 +384,28 @@ fn stlv_nesting_depth_is_bounded() {
 fn digit_formats() {
     let raw = registration();
     let bad_fn = set_tag(&raw, 1041, b"99600000000000x1");
-    assert!(matches!(check(&bad_fn), Err(ProtoError::BadFormat { tag: 1041, .. })));
+    assert!(matches!(
+        check(&bad_fn),
+        Err(ProtoError::BadFormat { tag: 1041, .. })
+    ));
     let bad_rn = set_tag(&raw, 1037, b"00000000050085 0    ");
-    assert!(matches!(check(&bad_rn), Err(ProtoError::BadFormat { tag: 1037, .. })));
+    assert!(matches!(
+        check(&bad_rn),
+        Err(ProtoError::BadFormat { tag: 1037, .. })
+    ));
     assert_eq!(check(&bad_rn).unwrap_err().disposition(), FLK);
     let bad_inn = set_tag(&raw, 1018, b"77022032    ");
-    fails(&bad_inn, ProtoError::BadInn { tag: 1018, reason: CheckError::Length { expected: "10 or 12", got: 8 } }, FLK);
+    fails(
+        &bad_inn,
+        ProtoError::BadInn {
+            tag: 1018,
+            reason: CheckError::Length {
+                expected: "10 or 12",
+                got: 8,
+            },
+        },
+        FLK,
+    );
 }
 
 #[test]
@@ -234,15 +413,31 @@ fn inn_check_digits_hard_for_user_and_operator() {
     let raw = registration();
     fails(
         &set_tag(&raw, 1018, b"7702203277  "),
-        ProtoError::BadInn { tag: 1018, reason: CheckError::Mismatch { expected: 6, found: 7 } },
+        ProtoError::BadInn {
+            tag: 1018,
+            reason: CheckError::Mismatch {
+                expected: 6,
+                found: 7,
+            },
+        },
         FLK,
     );
     fails(
         &set_tag(&raw, 1017, b"7704358519  "),
-        ProtoError::BadInn { tag: 1017, reason: CheckError::Mismatch { expected: 8, found: 9 } },
+        ProtoError::BadInn {
+            tag: 1017,
+            reason: CheckError::Mismatch {
+                expected: 8,
+                found: 9,
+            },
+        },
         FLK,
     );
-    let lax = ValidationConfig { check_inn_digits: false, check_rn_digits: false, ..Default::default() };
+    let lax = ValidationConfig {
+        check_inn_digits: false,
+        check_rn_digits: false,
+        ..Default::default()
+    };
     check_with(&set_tag(&raw, 1018, b"7702203277  "), &lax, NOW).unwrap();
 }
 
@@ -250,7 +445,11 @@ fn inn_check_digits_hard_for_user_and_operator() {
 fn inn_check_digits_lenient_for_cashier_supplier_buyer() {
     let raw = registration();
     for tag in [1203u16, 1226, 1228, 1016] {
-        let with = edit_doc(&raw, |k| Some(vec![(k.tag, k.value.to_vec())]), &[(tag, b"771234567890".to_vec())]);
+        let with = edit_doc(
+            &raw,
+            |k| Some(vec![(k.tag, k.value.to_vec())]),
+            &[(tag, b"771234567890".to_vec())],
+        );
         let m = parse_message(&with).unwrap();
         let d = validate(&m, &ValidationConfig::default(), NOW).unwrap();
         assert_eq!(d.unverified_inns, 1, "tag {tag}");
@@ -259,15 +458,35 @@ fn inn_check_digits_lenient_for_cashier_supplier_buyer() {
 
 #[test]
 fn zero_left_padded_inn() {
-    let id = KktIdentity { user_inn: b"7702203276".to_vec(), ..KktIdentity::generate(9) };
-    let id = KktIdentity { rn: ofd_proto::checks::make_rn(5, &id.user_inn, &id.kkt_serial).unwrap(), ..id };
+    let id = KktIdentity {
+        user_inn: b"7702203276".to_vec(),
+        ..KktIdentity::generate(9)
+    };
+    let id = KktIdentity {
+        rn: ofd_proto::checks::make_rn(5, &id.user_inn, &id.kkt_serial).unwrap(),
+        ..id
+    };
     let raw = build_spec(&id, &DocSpec::new(DocType::Registration, 1, NOW));
     let padded = set_tag(&raw, 1018, b"007702203276");
     let m = parse_message(&padded).unwrap();
     // Accepted and normalised by default — also for the RN check digits.
-    assert_eq!(validate(&m, &ValidationConfig::default(), NOW).unwrap().user_inn, Some(&b"7702203276"[..]));
-    let strict = ValidationConfig { accept_zero_left_padded_inn: false, ..Default::default() };
-    assert!(matches!(check_with(&padded, &strict, NOW), Err(ProtoError::BadInn { tag: 1018, reason: CheckError::Mismatch { .. } })));
+    assert_eq!(
+        validate(&m, &ValidationConfig::default(), NOW)
+            .unwrap()
+            .user_inn,
+        Some(&b"7702203276"[..])
+    );
+    let strict = ValidationConfig {
+        accept_zero_left_padded_inn: false,
+        ..Default::default()
+    };
+    assert!(matches!(
+        check_with(&padded, &strict, NOW),
+        Err(ProtoError::BadInn {
+            tag: 1018,
+            reason: CheckError::Mismatch { .. }
+        })
+    ));
 }
 
 #[test]
@@ -279,18 +498,36 @@ fn rn_check_digits_in_registration_reports() {
     bad[15] = if bad[15] == b'9' { b'0' } else { bad[15] + 1 };
     let bad_reg = set_tag(&raw, 1037, &bad);
     let err = check(&bad_reg).unwrap_err();
-    assert!(matches!(err, ProtoError::BadRn(CheckError::Mismatch { .. })), "{err}");
+    assert!(
+        matches!(err, ProtoError::BadRn(CheckError::Mismatch { .. })),
+        "{err}"
+    );
     assert_eq!((err.disposition(), err.reason()), (FLK, "bad_rn"));
-    check_with(&bad_reg, &ValidationConfig { check_rn_digits: false, ..Default::default() }, NOW).unwrap();
+    check_with(
+        &bad_reg,
+        &ValidationConfig {
+            check_rn_digits: false,
+            ..Default::default()
+        },
+        NOW,
+    )
+    .unwrap();
     // A serial change breaks the RN too.
-    assert!(matches!(check(&set_tag(&raw, 1013, b"0000000000000099")), Err(ProtoError::BadRn(_))));
+    assert!(matches!(
+        check(&set_tag(&raw, 1013, b"0000000000000099")),
+        Err(ProtoError::BadRn(_))
+    ));
     // Other documents: digits format only (no serial to check against).
     check(&set_tag(&build(DocType::Receipt), 1037, &bad)).unwrap();
 }
 
 #[test]
 fn ffd_version_tag() {
-    fails(&set_tag(&registration(), 1209, &[9]), ProtoError::UnknownFfdVersion(9), FLK);
+    fails(
+        &set_tag(&registration(), 1209, &[9]),
+        ProtoError::UnknownFfdVersion(9),
+        FLK,
+    );
 }
 
 #[test]
@@ -298,12 +535,35 @@ fn time_window() {
     let cfg = ValidationConfig::default();
     let raw = registration();
     let at = |t: u32| set_tag(&raw, 1012, &t.to_le_bytes());
-    fails(&at(cfg.min_time - 1), ProtoError::TimeTooOld { tag: 1012, time: cfg.min_time - 1, min: cfg.min_time }, FLK);
+    fails(
+        &at(cfg.min_time - 1),
+        ProtoError::TimeTooOld {
+            tag: 1012,
+            time: cfg.min_time - 1,
+            min: cfg.min_time,
+        },
+        FLK,
+    );
     check(&at(cfg.min_time)).unwrap();
     check(&at(NOW + 86_400)).unwrap();
-    fails(&at(NOW + 86_401), ProtoError::TimeInFuture { tag: 1012, time: NOW + 86_401, now: NOW, max_future: 86_400 }, FLK);
-    let tight = ValidationConfig { max_future_secs: 60, ..cfg };
-    assert!(matches!(check_with(&at(NOW + 61), &tight, NOW), Err(ProtoError::TimeInFuture { .. })));
+    fails(
+        &at(NOW + 86_401),
+        ProtoError::TimeInFuture {
+            tag: 1012,
+            time: NOW + 86_401,
+            now: NOW,
+            max_future: 86_400,
+        },
+        FLK,
+    );
+    let tight = ValidationConfig {
+        max_future_secs: 60,
+        ..cfg
+    };
+    assert!(matches!(
+        check_with(&at(NOW + 61), &tight, NOW),
+        Err(ProtoError::TimeInFuture { .. })
+    ));
     assert_eq!(check(&at(0)).unwrap_err().reason(), "time_window");
 
     // 1098: zero means "none"; otherwise the same window.
@@ -311,7 +571,15 @@ fn time_window() {
     let m_raw = set_tag(&close, 1098, &0u32.to_le_bytes());
     let d = validate(&parse_message(&m_raw).unwrap(), &cfg, NOW).unwrap();
     assert_eq!(d.health.first_untransmitted_time, None);
-    fails(&set_tag(&close, 1098, &1_000u32.to_le_bytes()), ProtoError::TimeTooOld { tag: 1098, time: 1_000, min: cfg.min_time }, FLK);
+    fails(
+        &set_tag(&close, 1098, &1_000u32.to_le_bytes()),
+        ProtoError::TimeTooOld {
+            tag: 1098,
+            time: 1_000,
+            min: cfg.min_time,
+        },
+        FLK,
+    );
 }
 
 #[test]
@@ -324,14 +592,20 @@ fn health_flags_are_reported() {
                 1097 => 5u32.to_le_bytes().to_vec(),
                 1098 => (NOW - 7200).to_le_bytes().to_vec(),
                 1116 => 95u32.to_le_bytes().to_vec(),
-                1053 | 1050 | 1051 | 1052 => vec![1],
+                1050..=1053 => vec![1],
                 _ => k.value.to_vec(),
             };
             Some(vec![(k.tag, v)])
         },
         &[],
     );
-    let h = validate(&parse_message(&raw).unwrap(), &ValidationConfig::default(), NOW).unwrap().health;
+    let h = validate(
+        &parse_message(&raw).unwrap(),
+        &ValidationConfig::default(),
+        NOW,
+    )
+    .unwrap()
+    .health;
     assert_eq!(h.untransmitted_count, Some(5));
     assert_eq!(h.first_untransmitted_time, Some(NOW - 7200));
     assert_eq!(h.first_untransmitted_number, Some(95));
@@ -345,28 +619,67 @@ fn cross_checks() {
     // Session FN differs from container and 1041.
     let bad = reseal(&raw, |s, _| s.fn_number = *b"9960000000000777", &payload);
     let err = check(&bad).unwrap_err();
-    assert!(matches!(err, ProtoError::FnMismatch { other_source: "container", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            ProtoError::FnMismatch {
+                other_source: "container",
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert_eq!((err.disposition(), err.reason()), (FLK, "fn_mismatch"));
     // Session and container agree, 1041 differs.
     let bad = set_tag(&raw, 1041, b"9960000000000777");
-    assert!(matches!(check(&bad), Err(ProtoError::FnMismatch { other_source: "tag 1041", .. })));
+    assert!(matches!(
+        check(&bad),
+        Err(ProtoError::FnMismatch {
+            other_source: "tag 1041",
+            ..
+        })
+    ));
     // Container FD differs from 1040.
     let bad = reseal(&raw, |_, c| c.fd_number = 101, &payload);
-    fails(&bad, ProtoError::FdMismatch { container: 101, document: 100 }, FLK);
+    fails(
+        &bad,
+        ProtoError::FdMismatch {
+            container: 101,
+            document: 100,
+        },
+        FLK,
+    );
     // Container doc type differs from the outer TLV tag (both known types).
     let bad = reseal(&raw, |_, c| c.doc_type = 2, &payload);
-    fails(&bad, ProtoError::DocTypeMismatch { container: 2, document: 1 }, FLK);
+    fails(
+        &bad,
+        ProtoError::DocTypeMismatch {
+            container: 2,
+            document: 1,
+        },
+        FLK,
+    );
 }
 
 #[test]
 fn container_content_not_recognised() {
     let raw = registration();
     let payload = raw[62..].to_vec();
-    let cases: [(fn(&mut ofd_proto::container::ContainerHeader), ProtoError); 4] = [
-        (|c| c.message_type = 0xA6, ProtoError::UnknownMessageType(0xA6)),
+    type Edit = fn(&mut ofd_proto::container::ContainerHeader);
+    let cases: [(Edit, ProtoError); 4] = [
+        (
+            |c| c.message_type = 0xA6,
+            ProtoError::UnknownMessageType(0xA6),
+        ),
         (|c| c.version = 2, ProtoError::UnknownContainerVersion(2)),
         (|c| c.doc_type = 99, ProtoError::UnknownDocType(99)),
-        (|c| c.fn_bcd[3] = 0x8B, ProtoError::BadBcd { nibble_index: 7, nibble: 0xB }),
+        (
+            |c| c.fn_bcd[3] = 0x8B,
+            ProtoError::BadBcd {
+                nibble_index: 7,
+                nibble: 0xB,
+            },
+        ),
     ];
     for (edit, want) in cases {
         let bad = reseal(&raw, |_, c| edit(c), &payload);
@@ -381,7 +694,11 @@ fn frame_breakage_closes() {
     let raw = registration();
     let close = |bytes: &[u8], reason: &str| {
         let err = check(bytes).unwrap_err();
-        assert_eq!((err.disposition(), err.reason()), (Disposition::Close, reason), "{err}");
+        assert_eq!(
+            (err.disposition(), err.reason()),
+            (Disposition::Close, reason),
+            "{err}"
+        );
     };
     let flip = |at: usize| {
         let mut b = raw.clone();
@@ -393,7 +710,10 @@ fn frame_breakage_closes() {
     close(&flip(6), "unknown_p_version");
     let with_crc = build_spec(
         &KktIdentity::generate(1),
-        &DocSpec { crc_mode: ofd_proto::session::CrcMode::HeaderAndBody, ..DocSpec::new(DocType::Registration, 100, NOW - 60) },
+        &DocSpec {
+            crc_mode: ofd_proto::session::CrcMode::HeaderAndBody,
+            ..DocSpec::new(DocType::Registration, 100, NOW - 60)
+        },
     );
     let mut b = with_crc.clone();
     *b.last_mut().unwrap() ^= 1;

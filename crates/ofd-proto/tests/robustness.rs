@@ -57,7 +57,10 @@ fn stream_of(n: usize, seed: u64) -> (Vec<u8>, Vec<Vec<u8>>) {
     let mut frames = Vec::new();
     for i in 0..n {
         let doc_type = DocType::ALL[(seed as usize + i) % DocType::ALL.len()];
-        let spec = DocSpec { items: (i % 7) as u16, ..DocSpec::new(doc_type, i as u32 + 1, NOW) };
+        let spec = DocSpec {
+            items: (i % 7) as u16,
+            ..DocSpec::new(doc_type, i as u32 + 1, NOW)
+        };
         frames.push(common::build_spec(&id, &spec));
     }
     (frames.concat(), frames)
@@ -75,7 +78,10 @@ fn garbage_after_a_frame_fails_at_its_first_byte() {
     let (mut stream, frames) = stream_of(1, 3);
     stream.push(b'X');
     let len = frames[0].len();
-    assert_eq!(check_frame(&stream, &FrameLimits::default()), Ok(Framing::Complete { len }));
+    assert_eq!(
+        check_frame(&stream, &FrameLimits::default()),
+        Ok(Framing::Complete { len })
+    );
     assert!(check_frame(&stream[len..], &FrameLimits::default()).is_err());
 }
 

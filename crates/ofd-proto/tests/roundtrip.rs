@@ -18,12 +18,16 @@ use proptest::prelude::*;
 fn round_trip(id: &KktIdentity, spec: &DocSpec) {
     let mut raw = Vec::new();
     build_message(id, spec, &mut raw).unwrap();
-    assert_eq!(check_frame(&raw, &FrameLimits::default()), Ok(Framing::Complete { len: raw.len() }));
+    assert_eq!(
+        check_frame(&raw, &FrameLimits::default()),
+        Ok(Framing::Complete { len: raw.len() })
+    );
     let m = parse_message(&raw).unwrap();
     assert_eq!(m.doc_type, spec.doc_type);
     assert_eq!(m.container.fd_number, spec.fd_number);
     assert_eq!(m.session.p_version, spec.ffd.p_version());
-    let d = validate(&m, &ValidationConfig::default(), spec.time).unwrap_or_else(|e| panic!("{spec:?}: {e}"));
+    let d = validate(&m, &ValidationConfig::default(), spec.time)
+        .unwrap_or_else(|e| panic!("{spec:?}: {e}"));
     assert_eq!(d.doc_type, spec.doc_type);
     assert_eq!(d.ffd, spec.ffd);
     assert_eq!(d.fn_number, id.fn_number);
@@ -44,14 +48,20 @@ fn round_trip(id: &KktIdentity, spec: &DocSpec) {
     }
     if matches!(spec.doc_type, DocType::ShiftClose | DocType::CurrentState) {
         assert_eq!(d.health.untransmitted_count, Some(spec.untransmitted));
-        assert_eq!(d.health.first_untransmitted_time.is_some(), spec.untransmitted > 0);
+        assert_eq!(
+            d.health.first_untransmitted_time.is_some(),
+            spec.untransmitted > 0
+        );
     }
     if spec.doc_type.is_receipt_like() {
         // Totals add up: 1020 == Σ 1043 over items (when there are items).
         let items: Vec<u64> = TlvIter::new(d.tlv.value)
             .map(Result::unwrap)
             .filter(|t| t.tag == 1059)
-            .map(|t| ofd_proto::value::read_vln(ofd_proto::tlv::find(t.value, 1043).unwrap().value).unwrap())
+            .map(|t| {
+                ofd_proto::value::read_vln(ofd_proto::tlv::find(t.value, 1043).unwrap().value)
+                    .unwrap()
+            })
             .collect();
         if !items.is_empty() {
             assert_eq!(d.total_sum, Some(items.iter().sum()));
@@ -65,7 +75,12 @@ fn every_doc_type_every_ffd_round_trips() {
         for ffd in FfdVersion::ALL {
             for crc_mode in [CrcMode::None, CrcMode::Header, CrcMode::HeaderAndBody] {
                 let id = KktIdentity::generate(seed as u64);
-                let spec = DocSpec { ffd, crc_mode, untransmitted: 3, ..DocSpec::new(doc_type, 1 + seed as u32, NOW) };
+                let spec = DocSpec {
+                    ffd,
+                    crc_mode,
+                    untransmitted: 3,
+                    ..DocSpec::new(doc_type, 1 + seed as u32, NOW)
+                };
                 round_trip(&id, &spec);
             }
         }
@@ -76,15 +91,32 @@ fn every_doc_type_every_ffd_round_trips() {
 fn encrypted_body_parses_but_is_opaque() {
     let id = KktIdentity::generate(5);
     let plain = common::build_spec(&id, &DocSpec::new(DocType::Receipt, 9, NOW));
-    let enc = common::build_spec(&id, &DocSpec { encrypted: true, ..DocSpec::new(DocType::Receipt, 9, NOW) });
+    let enc = common::build_spec(
+        &id,
+        &DocSpec {
+            encrypted: true,
+            ..DocSpec::new(DocType::Receipt, 9, NOW)
+        },
+    );
     assert_eq!(plain.len(), enc.len());
     assert_ne!(plain[62..], enc[62..]);
     let m = parse_message(&enc).unwrap();
     assert_eq!(m.payload.len(), plain.len() - 62);
     assert!(validate(&m, &ValidationConfig::default(), NOW).is_err());
     // A registration report stays readable and says 1056 = 1.
-    let reg = common::build_spec(&id, &DocSpec { encrypted: true, ..DocSpec::new(DocType::Registration, 1, NOW) });
-    let d = validate(&parse_message(&reg).unwrap(), &ValidationConfig::default(), NOW).unwrap();
+    let reg = common::build_spec(
+        &id,
+        &DocSpec {
+            encrypted: true,
+            ..DocSpec::new(DocType::Registration, 1, NOW)
+        },
+    );
+    let d = validate(
+        &parse_message(&reg).unwrap(),
+        &ValidationConfig::default(),
+        NOW,
+    )
+    .unwrap();
     assert_eq!(d.encryption, Some(true));
 }
 
@@ -95,7 +127,12 @@ fn test_drive_fn_with_trailing_space() {
     let raw = common::build_spec(&id, &DocSpec::new(DocType::Receipt, 4, NOW));
     let m = parse_message(&raw).unwrap();
     assert_eq!(m.container.fn_bcd[7], 0x7F);
-    assert_eq!(&validate(&m, &ValidationConfig::default(), NOW).unwrap().fn_number, b"999907891234567 ");
+    assert_eq!(
+        &validate(&m, &ValidationConfig::default(), NOW)
+            .unwrap()
+            .fn_number,
+        b"999907891234567 "
+    );
 }
 
 #[test]
@@ -104,9 +141,22 @@ fn ack_answers_each_code_and_addresses_the_request() {
     for doc_type in DocType::ALL {
         let raw = common::build(doc_type);
         let m = parse_message(&raw).unwrap();
-        for code in [ResponseCode::Accepted, ResponseCode::NotRecognised, ResponseCode::FormatLogic] {
+        for code in [
+            ResponseCode::Accepted,
+            ResponseCode::NotRecognised,
+            ResponseCode::FormatLogic,
+        ] {
             let mut out = Vec::new();
-            encode_ack(&AckTarget::from(&m), code, b"7704358518", NOW + 1, &raw, &signer, &mut out).unwrap();
+            encode_ack(
+                &AckTarget::from(&m),
+                code,
+                b"7704358518",
+                NOW + 1,
+                &raw,
+                &signer,
+                &mut out,
+            )
+            .unwrap();
             let ack = decode_ack(&out).unwrap();
             assert_eq!(ack.code, code);
             assert_eq!(ack.fn_number, &m.session.fn_number);
@@ -134,18 +184,20 @@ fn arb_spec() -> impl Strategy<Value = (u64, DocSpec)> {
         1u32..10_000,
         any::<bool>(),
     )
-        .prop_map(|(seed, doc_type, ffd, fd, items, crc_mode, untransmitted, shift, encrypted)| {
-            let spec = DocSpec {
-                ffd,
-                items,
-                crc_mode,
-                untransmitted,
-                shift,
-                encrypted: encrypted && doc_type.is_registration(),
-                ..DocSpec::new(doc_type, fd, NOW - (seed % 1_000_000) as u32)
-            };
-            (seed, spec)
-        })
+        .prop_map(
+            |(seed, doc_type, ffd, fd, items, crc_mode, untransmitted, shift, encrypted)| {
+                let spec = DocSpec {
+                    ffd,
+                    items,
+                    crc_mode,
+                    untransmitted,
+                    shift,
+                    encrypted: encrypted && doc_type.is_registration(),
+                    ..DocSpec::new(doc_type, fd, NOW - (seed % 1_000_000) as u32)
+                };
+                (seed, spec)
+            },
+        )
 }
 
 proptest! {

@@ -14,13 +14,18 @@ use ofd_proto::tlv::{Tlv, TlvIter, find};
 use ofd_proto::validate::{ValidationConfig, validate};
 use ofd_proto::value::{Cp866, read_byte, read_u32};
 
-const VECTOR: &[u8] = include_bytes!("../../../../shared/protocol/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin");
+const VECTOR: &[u8] = include_bytes!(
+    "../../../../shared/protocol/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin"
+);
 const TIME: u32 = 1_488_541_080;
 
 #[test]
 fn frames_as_one_whole_message() {
     assert_eq!(VECTOR.len(), 466);
-    assert_eq!(check_frame(VECTOR, &FrameLimits::default()), Ok(Framing::Complete { len: 466 }));
+    assert_eq!(
+        check_frame(VECTOR, &FrameLimits::default()),
+        Ok(Framing::Complete { len: 466 })
+    );
 }
 
 #[test]
@@ -38,10 +43,18 @@ fn headers_decode_to_the_readme_values() {
     assert_eq!(m.doc_type, DocType::RegistrationChange);
     assert_eq!(m.container.version, 1);
     assert_eq!(m.container.service1, [0x10, 0x09]);
-    assert_eq!(m.container.fn_bcd, [0x99, 0x99, 0x07, 0x89, 0x00, 0x00, 0x54, 0x88]);
+    assert_eq!(
+        m.container.fn_bcd,
+        [0x99, 0x99, 0x07, 0x89, 0x00, 0x00, 0x54, 0x88]
+    );
     assert_eq!(&m.container_fn, b"9999078900005488");
     assert_eq!(m.container.fd_number, 1);
-    assert_eq!(m.container.service2, [0x84, 0xEC, 0x4C, 0x14, 0xC2, 0x00, 0x00, 0x01, 0x00, 0x04, 0x01, 0x8A]);
+    assert_eq!(
+        m.container.service2,
+        [
+            0x84, 0xEC, 0x4C, 0x14, 0xC2, 0x00, 0x00, 0x01, 0x00, 0x04, 0x01, 0x8A
+        ]
+    );
 }
 
 #[test]
@@ -50,13 +63,19 @@ fn document_decodes_to_the_readme_values() {
     let (doc, trailer) = m.document().unwrap();
     assert_eq!(doc.tag, 11);
     assert_eq!(doc.value.len(), 390);
-    assert_eq!(trailer, &[0x81, 0x06, 0xA5, 0x5A, 0xE1, 0x0C, 0x4D, 0x75, 0x00, 0x00]);
+    assert_eq!(
+        trailer,
+        &[0x81, 0x06, 0xA5, 0x5A, 0xE1, 0x0C, 0x4D, 0x75, 0x00, 0x00]
+    );
 
     let tags: Vec<u16> = TlvIter::new(doc.value).map(|t| t.unwrap().tag).collect();
     assert_eq!(
         tags,
-        [1041, 1037, 1018, 1040, 1012, 1077, 1056, 1002, 1001, 1109, 1110, 1108, 1062, 1101, 1013, 1048, 1009, 1017, 1060,
-         1117, 1021, 1046, 1189, 1209, 1188, 1187, 1203, 1221, 1207]
+        [
+            1041, 1037, 1018, 1040, 1012, 1077, 1056, 1002, 1001, 1109, 1110, 1108, 1062, 1101,
+            1013, 1048, 1009, 1017, 1060, 1117, 1021, 1046, 1189, 1209, 1188, 1187, 1203, 1221,
+            1207
+        ]
     );
     let v = |tag| find(doc.value, tag).unwrap().value;
     let byte = |tag| read_byte(v(tag)).unwrap();
@@ -66,7 +85,20 @@ fn document_decodes_to_the_readme_values() {
     assert_eq!(read_u32(v(1040)).unwrap(), 1);
     assert_eq!(read_u32(v(1012)).unwrap(), TIME);
     assert_eq!(v(1077), &[0x21, 0x04, 0xAA, 0x10, 0x75, 0x41]);
-    for (tag, want) in [(1056, 0), (1002, 0), (1001, 0), (1109, 1), (1110, 0), (1108, 0), (1062, 6), (1101, 1), (1189, 2), (1209, 2), (1221, 0), (1207, 1)] {
+    for (tag, want) in [
+        (1056, 0),
+        (1002, 0),
+        (1001, 0),
+        (1109, 1),
+        (1110, 0),
+        (1108, 0),
+        (1062, 6),
+        (1101, 1),
+        (1189, 2),
+        (1209, 2),
+        (1221, 0),
+        (1207, 1),
+    ] {
         assert_eq!(byte(tag), want, "tag {tag}");
     }
     assert_eq!(v(1013), b"000000000002");
@@ -106,12 +138,24 @@ fn passes_flk_with_its_bad_cashier_inn() {
     assert_eq!(d.user_name.unwrap().decode(), "ООО РАПКАТ-центр ");
     assert!(d.address.is_some() && d.place.is_some());
     assert_eq!(d.encryption, Some(false));
-    assert_eq!(d.fiscal_sign_raw, Some(&[0x21, 0x04, 0xAA, 0x10, 0x75, 0x41]));
+    assert_eq!(
+        d.fiscal_sign_raw,
+        Some(&[0x21, 0x04, 0xAA, 0x10, 0x75, 0x41])
+    );
     assert_eq!(d.fiscal_sign(), Some(0xAA10_7541));
-    assert_eq!(d.unverified_inns, 1, "the cashier INN 1203 fails its checksum and is only counted");
+    assert_eq!(
+        d.unverified_inns, 1,
+        "the cashier INN 1203 fails its checksum and is only counted"
+    );
     assert_eq!(d.total_sum, None);
     assert_eq!(d.trailer.len(), 10);
-    assert_eq!(d.tlv, Tlv { tag: 11, value: &VECTOR[66..456] });
+    assert_eq!(
+        d.tlv,
+        Tlv {
+            tag: 11,
+            value: &VECTOR[66..456]
+        }
+    );
 }
 
 #[test]

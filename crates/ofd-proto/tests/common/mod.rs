@@ -12,7 +12,10 @@ use ofd_proto::tlv::{Tlv, TlvIter, write_tlv};
 pub const NOW: u32 = 1_700_000_000;
 
 pub fn build(doc_type: DocType) -> Vec<u8> {
-    build_spec(&KktIdentity::generate(1), &DocSpec::new(doc_type, 100, NOW - 60))
+    build_spec(
+        &KktIdentity::generate(1),
+        &DocSpec::new(doc_type, 100, NOW - 60),
+    )
 }
 
 pub fn build_spec(id: &KktIdentity, spec: &DocSpec) -> Vec<u8> {
@@ -22,7 +25,11 @@ pub fn build_spec(id: &KktIdentity, spec: &DocSpec) -> Vec<u8> {
 }
 
 /// Re-encode `frame` with its headers (possibly edited) and a new payload.
-pub fn reseal(frame: &[u8], edit: impl FnOnce(&mut SessionHeader, &mut ContainerHeader), payload: &[u8]) -> Vec<u8> {
+pub fn reseal(
+    frame: &[u8],
+    edit: impl FnOnce(&mut SessionHeader, &mut ContainerHeader),
+    payload: &[u8],
+) -> Vec<u8> {
     let mut s = SessionHeader::decode(frame).unwrap();
     let mut c = ContainerHeader::decode(&frame[30..]).unwrap();
     edit(&mut s, &mut c);
@@ -43,7 +50,11 @@ pub fn children(frame: &[u8]) -> (u16, Vec<Tlv<'_>>, &[u8]) {
 
 /// Rewrite the document: `f` maps each top-level child to zero or more replacement TLVs
 /// (`None` removes it); `extra` children are appended.
-pub fn edit_doc(frame: &[u8], f: impl Fn(&Tlv<'_>) -> Option<Vec<(u16, Vec<u8>)>>, extra: &[(u16, Vec<u8>)]) -> Vec<u8> {
+pub fn edit_doc(
+    frame: &[u8],
+    f: impl Fn(&Tlv<'_>) -> Option<Vec<(u16, Vec<u8>)>>,
+    extra: &[(u16, Vec<u8>)],
+) -> Vec<u8> {
     let (tag, kids, trailer) = children(frame);
     let mut value = Vec::new();
     for k in &kids {
@@ -64,10 +75,27 @@ pub fn edit_doc(frame: &[u8], f: impl Fn(&Tlv<'_>) -> Option<Vec<(u16, Vec<u8>)>
 
 /// Replace the value of every top-level `tag`.
 pub fn set_tag(frame: &[u8], tag: u16, value: &[u8]) -> Vec<u8> {
-    edit_doc(frame, |k| Some(vec![(k.tag, if k.tag == tag { value.to_vec() } else { k.value.to_vec() })]), &[])
+    edit_doc(
+        frame,
+        |k| {
+            Some(vec![(
+                k.tag,
+                if k.tag == tag {
+                    value.to_vec()
+                } else {
+                    k.value.to_vec()
+                },
+            )])
+        },
+        &[],
+    )
 }
 
 /// Remove every top-level `tag`.
 pub fn drop_tag(frame: &[u8], tag: u16) -> Vec<u8> {
-    edit_doc(frame, |k| (k.tag != tag).then(|| vec![(k.tag, k.value.to_vec())]), &[])
+    edit_doc(
+        frame,
+        |k| (k.tag != tag).then(|| vec![(k.tag, k.value.to_vec())]),
+        &[],
+    )
 }
