@@ -28,7 +28,9 @@ use crate::error::StoreError;
 use crate::keys::{DocKey, LiveKey, Rn, by_rn_key, conflict_key};
 use crate::liveness::LivenessRecord;
 use crate::observer::CommitStats;
-use crate::options::{CF_BY_RN, CF_CONFLICTS, CF_DOCS, CF_LIVENESS, CF_META, CF_OUTBOX, CF_REJECTED};
+use crate::options::{
+    CF_BY_RN, CF_CONFLICTS, CF_DOCS, CF_LIVENESS, CF_META, CF_OUTBOX, CF_REJECTED,
+};
 use crate::record::{self, DocFlags, NewDocument, RejectedMessage};
 use crate::store::{Command, PutOutcome, Reply, Shared, fail_closed};
 
@@ -48,8 +50,18 @@ enum Pending {
 }
 
 impl Committer {
-    pub(crate) fn new(shared: Arc<Shared>, outbox_next: u64, rejected_next: u64, conflict_next: u64) -> Self {
-        Committer { shared, outbox_next, rejected_next, conflict_next }
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        outbox_next: u64,
+        rejected_next: u64,
+        conflict_next: u64,
+    ) -> Self {
+        Committer {
+            shared,
+            outbox_next,
+            rejected_next,
+            conflict_next,
+        }
     }
 
     pub(crate) fn run(mut self, rx: mpsc::Receiver<Command>) {
@@ -140,7 +152,8 @@ impl Committer {
                 Pending::Rejected(m, _) => {
                     let r = record::encode_rejected(m).map_err(StoreError::InvalidInput);
                     b.results.push(r.map(|v| {
-                        b.batch.put_cf(rejected_cf, b.rejected_next.to_be_bytes(), v);
+                        b.batch
+                            .put_cf(rejected_cf, b.rejected_next.to_be_bytes(), v);
                         b.rejected_next += 1;
                         Res::Rejected(b.rejected_next - 1)
                     }));
@@ -155,10 +168,14 @@ impl Committer {
             if let Some(&j) = overlay.get(&kb) {
                 let r = match pending.get(j) {
                     Some(Pending::Doc(first, _)) if first.raw == doc.raw => {
-                        Ok(Res::Put(PutOutcome::Duplicate { ack: first.ack.clone() }))
+                        Ok(Res::Put(PutOutcome::Duplicate {
+                            ack: first.ack.clone(),
+                        }))
                     }
                     Some(Pending::Doc(..)) => self.conflict(shared, &mut b, &key, doc),
-                    _ => Err(StoreError::Internal("overlay points at a non-document".into())),
+                    _ => Err(StoreError::Internal(
+                        "overlay points at a non-document".into(),
+                    )),
                 };
                 b.results.push(r);
                 continue;
@@ -172,7 +189,9 @@ impl Committer {
                 Some(Ok(Some(stored))) => {
                     let r = match record::decode(&stored) {
                         Ok(view) if view.raw == doc.raw.as_slice() => {
-                            Ok(Res::Put(PutOutcome::Duplicate { ack: view.ack.to_vec() }))
+                            Ok(Res::Put(PutOutcome::Duplicate {
+                                ack: view.ack.to_vec(),
+                            }))
                         }
                         Ok(_) => self.conflict(shared, &mut b, &key, doc),
                         Err(e) => Err(shared.corrupt_doc(&kb, e)),
@@ -206,7 +225,11 @@ impl Committer {
             };
             b.batch.put_cf(docs_cf, kb, value);
             if let Some(rn) = &rn {
-                b.batch.put_cf(by_rn_cf, by_rn_key(rn, &key), record::by_rn_value(doc.doc_time, doc.shift));
+                b.batch.put_cf(
+                    by_rn_cf,
+                    by_rn_key(rn, &key),
+                    record::by_rn_value(doc.doc_time, doc.shift),
+                );
             }
             let outbox_seq = doc.outcome.exported().then(|| {
                 let seq = b.outbox_next;
@@ -222,32 +245,56 @@ impl Committer {
             rec.apply(doc);
             overlay.insert(kb, i);
             b.stored += 1;
-            b.results.push(Ok(Res::Put(PutOutcome::Stored { outbox_seq })));
+            b.results
+                .push(Ok(Res::Put(PutOutcome::Stored { outbox_seq })));
         }
         for (k, rec) in &b.liveness {
             b.batch.put_cf(live_cf, k.encode(), rec.encode());
         }
         if b.conflict_next != self.conflict_next {
-            b.batch.put_cf(shared.cf(CF_META)?, META_CONFLICT_SEQ, b.conflict_next.to_be_bytes());
+            b.batch.put_cf(
+                shared.cf(CF_META)?,
+                META_CONFLICT_SEQ,
+                b.conflict_next.to_be_bytes(),
+            );
         }
         Ok(b)
     }
 
-    fn conflict(&self, shared: &Shared, b: &mut Built, key: &DocKey, doc: &NewDocument) -> Result<Res, StoreError> {
+    fn conflict(
+        &self,
+        shared: &Shared,
+        b: &mut Built,
+        key: &DocKey,
+        doc: &NewDocument,
+    ) -> Result<Res, StoreError> {
         let rn: Option<&Rn> = doc.rn.as_ref();
         let v = record::encode(doc, rn, doc.flags).map_err(StoreError::InvalidInput)?;
         let seq = b.conflict_next;
-        b.batch.put_cf(shared.cf(CF_CONFLICTS)?, conflict_key(key, seq), v);
+        b.batch
+            .put_cf(shared.cf(CF_CONFLICTS)?, conflict_key(key, seq), v);
         b.conflict_next += 1;
         tracing::warn!(fn_number = %key.fn_number, fd = key.fd, seq, "conflicting document kept aside");
         Ok(Res::Put(PutOutcome::Conflict { conflict_seq: seq }))
     }
 
     fn finish(&mut self, shared: &Shared, pending: Vec<Pending>, built: Built, started: Instant) {
-        let Built { batch, results, liveness, outbox_next, rejected_next, conflict_next, stored } = built;
+        let Built {
+            batch,
+            results,
+            liveness,
+            outbox_next,
+            rejected_next,
+            conflict_next,
+            stored,
+        } = built;
         let batch_bytes = batch.size_in_bytes();
         let write_started = Instant::now();
-        let written = if batch.is_empty() { Ok(()) } else { shared.db.write_opt(batch, &shared.write_opts) };
+        let written = if batch.is_empty() {
+            Ok(())
+        } else {
+            shared.db.write_opt(batch, &shared.write_opts)
+        };
         let write_duration = write_started.elapsed();
         let ok = written.is_ok();
         if ok {
@@ -308,4 +355,3 @@ struct Built {
     conflict_next: u64,
     stored: usize,
 }
-

@@ -10,7 +10,9 @@ use std::fmt;
 /// A malformed identifier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
-    #[error("FN number must be 1 to 16 ASCII digits optionally right-padded with spaces to 16, got {0:?}")]
+    #[error(
+        "FN number must be 1 to 16 ASCII digits optionally right-padded with spaces to 16, got {0:?}"
+    )]
     BadFn(String),
     #[error("registration number must be 16 ASCII digits (trailing spaces are trimmed), got {0:?}")]
     BadRn(String),
@@ -31,7 +33,11 @@ impl FnNumber {
             return Err(bad());
         }
         let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
-        if digits == 0 || bytes.get(digits..).is_some_and(|rest| rest.iter().any(|&b| b != b' ')) {
+        if digits == 0
+            || bytes
+                .get(digits..)
+                .is_some_and(|rest| rest.iter().any(|&b| b != b' '))
+        {
             return Err(bad());
         }
         let mut out = [b' '; 16];

@@ -67,10 +67,12 @@ pub use observer::{CommitStats, StoreObserver};
 pub use options::StoreOptions;
 pub use outbox::OutboxEntry;
 pub use query::{DocIter, RegisterDocIter, RegisterQuery};
-pub use record::{DocFlags, DocHeader, FnHealth, NewDocument, Outcome, RejectedMessage, StoredDocument};
+pub use record::{
+    DocFlags, DocHeader, FnHealth, NewDocument, Outcome, RejectedMessage, StoredDocument,
+};
 pub use registry::{
-    BindOutcome, ConnectionType, CredentialInfo, FnBinding, FnBindRequest, IssuedToken, KktFilter, KktPage, KktPatch,
-    KktRecord, KktStatus, NewKkt,
+    BindOutcome, ConnectionType, CredentialInfo, FnBindRequest, FnBinding, IssuedToken, KktFilter,
+    KktPage, KktPatch, KktRecord, KktStatus, NewKkt,
 };
 pub use store::{PutOutcome, Store};
 

@@ -166,7 +166,11 @@ impl LivenessRecord {
         if v.len() != RECORD_LEN {
             return None;
         }
-        let w = |i: usize| -> Option<u32> { Some(u32::from_be_bytes(v.get(i * 4..i * 4 + 4)?.try_into().ok()?)) };
+        let w = |i: usize| -> Option<u32> {
+            Some(u32::from_be_bytes(
+                v.get(i * 4..i * 4 + 4)?.try_into().ok()?,
+            ))
+        };
         Some(LivenessRecord {
             last_received_at: w(0)?,
             last_doc_time: w(1)?,
@@ -224,9 +228,19 @@ impl LivenessIndex {
         self.records.len()
     }
 
+    /// Approximate heap bytes held (hash table with its control bytes, the two vectors).
+    pub(crate) fn memory_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.slots.capacity() * (size_of::<(LiveKey, u32)>() + 1)
+            + self.records.capacity() * size_of::<LivenessRecord>()
+            + self.keys.capacity() * size_of::<LiveKey>()
+    }
+
     pub(crate) fn set(&mut self, key: LiveKey, rec: LivenessRecord) {
         if let Some(&slot) = self.slots.get(&key)
-            && let Some(r) = usize::try_from(slot).ok().and_then(|s| self.records.get_mut(s))
+            && let Some(r) = usize::try_from(slot)
+                .ok()
+                .and_then(|s| self.records.get_mut(s))
         {
             *r = rec;
             return;
@@ -241,8 +255,12 @@ impl LivenessIndex {
 
     /// Removes a key (swap-remove keeps the vector dense).
     pub(crate) fn remove(&mut self, key: &LiveKey) {
-        let Some(slot) = self.slots.remove(key) else { return };
-        let Ok(slot) = usize::try_from(slot) else { return };
+        let Some(slot) = self.slots.remove(key) else {
+            return;
+        };
+        let Ok(slot) = usize::try_from(slot) else {
+            return;
+        };
         if slot >= self.records.len() {
             return;
         }
@@ -290,6 +308,47 @@ impl LivenessIndex {
     }
 }
 
+impl crate::Store {
+    /// Registers by age of their last document: green below `yellow_after_secs`, yellow up to
+    /// `red_after_secs`, red beyond; deregistered ones apart. `now` is unix seconds.
+    /// A memory scan (no database access).
+    pub fn liveness_counts(
+        &self,
+        now: u64,
+        yellow_after_secs: u64,
+        red_after_secs: u64,
+    ) -> LivenessCounts {
+        self.shared()
+            .liveness_read()
+            .counts(now, yellow_after_secs, red_after_secs)
+    }
+
+    /// How many registers raise each FN health alarm. A memory scan.
+    pub fn health_counts(&self) -> HealthCounts {
+        self.shared().liveness_read().health()
+    }
+
+    /// The liveness record of a register (by RN).
+    pub fn liveness_of(&self, rn: &crate::Rn) -> Option<LivenessRecord> {
+        self.shared().liveness_read().get(&LiveKey::Rn(*rn))
+    }
+
+    /// The liveness record of an FN whose register is not known yet.
+    pub fn liveness_of_unbound_fn(&self, fn_number: &crate::FnNumber) -> Option<LivenessRecord> {
+        self.shared().liveness_read().get(&LiveKey::Fn(*fn_number))
+    }
+
+    /// Approximate heap bytes of the in-memory liveness index.
+    pub fn liveness_memory_bytes(&self) -> usize {
+        self.shared().liveness_read().memory_bytes()
+    }
+
+    /// Number of liveness records in memory (registers plus unbound FNs).
+    pub fn liveness_len(&self) -> usize {
+        self.shared().liveness_read().len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,12 +376,20 @@ mod tests {
     #[test]
     fn apply_counts_days_and_keeps_newest_health() {
         let mut r = LivenessRecord::default();
-        let h = FnHealth { untransmitted: 5, key_expiry_soon: Some(true), ..FnHealth::default() };
+        let h = FnHealth {
+            untransmitted: 5,
+            key_expiry_soon: Some(true),
+            ..FnHealth::default()
+        };
         r.apply(&doc(1000, 86_400 * 10 + 5, Some(h)));
         r.apply(&doc(1001, 86_400 * 10 + 6, None));
         assert_eq!((r.day, r.docs_today), (10, 2));
         // An older document resent late changes neither the day count nor the health.
-        let old = FnHealth { untransmitted: 0, key_expiry_soon: Some(false), ..FnHealth::default() };
+        let old = FnHealth {
+            untransmitted: 0,
+            key_expiry_soon: Some(false),
+            ..FnHealth::default()
+        };
         r.apply(&doc(1002, 86_400 * 9, Some(old)));
         assert_eq!((r.day, r.docs_today, r.untransmitted), (10, 2, 5));
         assert!(r.key_expiry_soon());
@@ -337,45 +404,40 @@ mod tests {
         let mut idx = LivenessIndex::default();
         let now = 10_000_000u64;
         let mut k = 0u64;
-        for (age, dereg) in [(10, false), (86_399, false), (86_400, false), (259_200, false), (259_201, false), (5, true)] {
-            let mut r = LivenessRecord { last_received_at: u32::try_from(now - age).unwrap(), ..Default::default() };
+        for (age, dereg) in [
+            (10, false),
+            (86_399, false),
+            (86_400, false),
+            (259_200, false),
+            (259_201, false),
+            (5, true),
+        ] {
+            let mut r = LivenessRecord {
+                last_received_at: u32::try_from(now - age).unwrap(),
+                ..Default::default()
+            };
             r.set_deregistered(dereg);
             k += 1;
-            idx.set(LiveKey::Rn(Rn::new(format!("{k:016}").as_bytes()).unwrap()), r);
+            idx.set(
+                LiveKey::Rn(Rn::new(format!("{k:016}").as_bytes()).unwrap()),
+                r,
+            );
         }
         let c = idx.counts(now, 86_400, 259_200);
-        assert_eq!(c, LivenessCounts { green: 2, yellow: 2, red: 1, deregistered: 1 });
+        assert_eq!(
+            c,
+            LivenessCounts {
+                green: 2,
+                yellow: 2,
+                red: 1,
+                deregistered: 1
+            }
+        );
         idx.remove(&LiveKey::Rn(Rn::new(b"0000000000000001").unwrap()));
         assert_eq!(idx.counts(now, 86_400, 259_200).green, 1);
-        assert!(idx.get(&LiveKey::Rn(Rn::new(b"0000000000000006").unwrap())).is_some());
-    }
-}
-
-impl crate::Store {
-    /// Registers by age of their last document: green below `yellow_after_secs`, yellow up to
-    /// `red_after_secs`, red beyond; deregistered ones apart. `now` is unix seconds.
-    /// A memory scan (no database access).
-    pub fn liveness_counts(&self, now: u64, yellow_after_secs: u64, red_after_secs: u64) -> LivenessCounts {
-        self.shared().liveness_read().counts(now, yellow_after_secs, red_after_secs)
-    }
-
-    /// How many registers raise each FN health alarm. A memory scan.
-    pub fn health_counts(&self) -> HealthCounts {
-        self.shared().liveness_read().health()
-    }
-
-    /// The liveness record of a register (by RN).
-    pub fn liveness_of(&self, rn: &crate::Rn) -> Option<LivenessRecord> {
-        self.shared().liveness_read().get(&LiveKey::Rn(*rn))
-    }
-
-    /// The liveness record of an FN whose register is not known yet.
-    pub fn liveness_of_unbound_fn(&self, fn_number: &crate::FnNumber) -> Option<LivenessRecord> {
-        self.shared().liveness_read().get(&LiveKey::Fn(*fn_number))
-    }
-
-    /// Number of liveness records in memory (registers plus unbound FNs).
-    pub fn liveness_len(&self) -> usize {
-        self.shared().liveness_read().len()
+        assert!(
+            idx.get(&LiveKey::Rn(Rn::new(b"0000000000000006").unwrap()))
+                .is_some()
+        );
     }
 }

@@ -21,14 +21,20 @@ pub struct OutboxEntry {
 
 fn cursor_key(name: &str) -> Result<Vec<u8>, StoreError> {
     if name.is_empty() || name.len() > 128 {
-        return Err(StoreError::InvalidInput(format!("cursor name must be 1..=128 bytes, got {name:?}")));
+        return Err(StoreError::InvalidInput(format!(
+            "cursor name must be 1..=128 bytes, got {name:?}"
+        )));
     }
     Ok([b"cursor/".as_slice(), name.as_bytes()].concat())
 }
 
 impl Store {
     /// Up to `limit` entries with `seq > after_seq`, in order.
-    pub fn outbox_read(&self, after_seq: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+    pub fn outbox_read(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
         let shared = self.shared();
         let mut it = shared.db.raw_iterator_cf(shared.cf(CF_OUTBOX)?);
         it.seek(after_seq.saturating_add(1).to_be_bytes());
@@ -54,7 +60,9 @@ impl Store {
 
     /// The last assigned outbox sequence number (0 when the outbox is empty).
     pub fn outbox_head(&self) -> u64 {
-        self.shared().outbox_head.load(std::sync::atomic::Ordering::Acquire)
+        self.shared()
+            .outbox_head
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// An exporter's saved position (0 if never set).
@@ -67,12 +75,21 @@ impl Store {
         let shared = self.shared();
         shared
             .db
-            .put_cf_opt(shared.cf(CF_META)?, cursor_key(name)?, seq.to_be_bytes(), &shared.write_opts)
+            .put_cf_opt(
+                shared.cf(CF_META)?,
+                cursor_key(name)?,
+                seq.to_be_bytes(),
+                &shared.write_opts,
+            )
             .map_err(|e| StoreError::db("set cursor", e))
     }
 
     /// Up to `limit` rejected messages with `seq > after_seq`, in order.
-    pub fn rejected_read(&self, after_seq: u64, limit: usize) -> Result<Vec<(u64, RejectedMessage)>, StoreError> {
+    pub fn rejected_read(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, RejectedMessage)>, StoreError> {
         let shared = self.shared();
         let mut it = shared.db.raw_iterator_cf(shared.cf(CF_REJECTED)?);
         it.seek(after_seq.saturating_add(1).to_be_bytes());
@@ -89,7 +106,8 @@ impl Store {
             out.push((seq, record::decode_rejected(v).map_err(bad)?));
             it.next();
         }
-        it.status().map_err(|e| StoreError::db("rejected scan", e))?;
+        it.status()
+            .map_err(|e| StoreError::db("rejected scan", e))?;
         Ok(out)
     }
 }

@@ -35,22 +35,40 @@ impl Store {
     }
 
     /// A drive's documents with FD in `fds`, in FD order, streamed.
-    pub fn docs_of_fn(&self, fn_number: &FnNumber, fds: RangeInclusive<u32>) -> Result<DocIter<'_>, StoreError> {
+    pub fn docs_of_fn(
+        &self,
+        fn_number: &FnNumber,
+        fds: RangeInclusive<u32>,
+    ) -> Result<DocIter<'_>, StoreError> {
         let shared = self.shared();
         let start = DocKey::new(*fn_number, *fds.start()).encode();
-        let mut it = shared.db.raw_iterator_cf_opt(shared.cf(CF_DOCS)?, bounded(fn_number.as_bytes()));
+        let mut it = shared
+            .db
+            .raw_iterator_cf_opt(shared.cf(CF_DOCS)?, bounded(fn_number.as_bytes()));
         it.seek(start);
-        Ok(DocIter { shared, it, fn_number: *fn_number, last_fd: *fds.end(), done: fds.is_empty() })
+        Ok(DocIter {
+            shared,
+            it,
+            fn_number: *fn_number,
+            last_fd: *fds.end(),
+            done: fds.is_empty(),
+        })
     }
 
     /// A register's documents matching `q`, in (FN, FD) order, streamed.
-    pub fn docs_of_register(&self, rn: &Rn, q: RegisterQuery) -> Result<RegisterDocIter<'_>, StoreError> {
+    pub fn docs_of_register(
+        &self,
+        rn: &Rn,
+        q: RegisterQuery,
+    ) -> Result<RegisterDocIter<'_>, StoreError> {
         let shared = self.shared();
         let mut prefix = rn.as_bytes().to_vec();
         if let Some(f) = &q.fn_number {
             prefix.extend_from_slice(f.as_bytes());
         }
-        let mut it = shared.db.raw_iterator_cf_opt(shared.cf(CF_BY_RN)?, bounded(&prefix));
+        let mut it = shared
+            .db
+            .raw_iterator_cf_opt(shared.cf(CF_BY_RN)?, bounded(&prefix));
         match (&q.fn_number, &q.fd) {
             (Some(_), Some(fd)) => {
                 let mut start = prefix.clone();
@@ -63,11 +81,17 @@ impl Store {
     }
 
     /// Documents that arrived with an already stored (FN, FD) but different bytes.
-    pub fn conflicts_of(&self, fn_number: &FnNumber, fd: u32) -> Result<Vec<(u64, StoredDocument)>, StoreError> {
+    pub fn conflicts_of(
+        &self,
+        fn_number: &FnNumber,
+        fd: u32,
+    ) -> Result<Vec<(u64, StoredDocument)>, StoreError> {
         let shared = self.shared();
         let key = DocKey::new(*fn_number, fd);
         let prefix = key.encode();
-        let mut it = shared.db.raw_iterator_cf_opt(shared.cf(CF_CONFLICTS)?, bounded(&prefix));
+        let mut it = shared
+            .db
+            .raw_iterator_cf_opt(shared.cf(CF_CONFLICTS)?, bounded(&prefix));
         it.seek(conflict_key(&key, 0));
         let mut out = Vec::new();
         while let Some((k, v)) = it.item() {
@@ -76,7 +100,12 @@ impl Store {
             match (seq, view) {
                 (Some(seq), Some(view)) => out.push((
                     seq,
-                    StoredDocument { key, header: view.header, raw: view.raw.to_vec(), ack: view.ack.to_vec() },
+                    StoredDocument {
+                        key,
+                        header: view.header,
+                        raw: view.raw.to_vec(),
+                        ack: view.ack.to_vec(),
+                    },
                 )),
                 _ => {
                     return Err(StoreError::CorruptRecord {
@@ -89,7 +118,8 @@ impl Store {
             }
             it.next();
         }
-        it.status().map_err(|e| StoreError::db("conflicts scan", e))?;
+        it.status()
+            .map_err(|e| StoreError::db("conflicts scan", e))?;
         Ok(out)
     }
 }
@@ -118,11 +148,20 @@ fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
 
 pub(crate) fn get_doc(shared: &Shared, key: &DocKey) -> Result<Option<StoredDocument>, StoreError> {
     let kb = key.encode();
-    let Some(v) = shared.db.get_pinned_cf(shared.cf(CF_DOCS)?, kb).map_err(|e| StoreError::db("docs get", e))? else {
+    let Some(v) = shared
+        .db
+        .get_pinned_cf(shared.cf(CF_DOCS)?, kb)
+        .map_err(|e| StoreError::db("docs get", e))?
+    else {
         return Ok(None);
     };
     let view = record::decode(&v).map_err(|e| shared.corrupt_doc(&kb, e))?;
-    Ok(Some(StoredDocument { key: *key, header: view.header, raw: view.raw.to_vec(), ack: view.ack.to_vec() }))
+    Ok(Some(StoredDocument {
+        key: *key,
+        header: view.header,
+        raw: view.raw.to_vec(),
+        ack: view.ack.to_vec(),
+    }))
 }
 
 /// Streams a drive's documents (see `Store::docs_of_fn`).
@@ -143,17 +182,23 @@ impl Iterator for DocIter<'_> {
         }
         let Some((k, v)) = self.it.item() else {
             self.done = true;
-            return self.it.status().err().map(|e| Err(StoreError::db("docs scan", e)));
+            return self
+                .it
+                .status()
+                .err()
+                .map(|e| Err(StoreError::db("docs scan", e)));
         };
         let item = match DocKey::decode(k) {
-            Some(key) if key.fn_number == self.fn_number && key.fd <= self.last_fd => record::decode(v)
-                .map(|view| StoredDocument {
-                    key,
-                    header: view.header,
-                    raw: view.raw.to_vec(),
-                    ack: view.ack.to_vec(),
-                })
-                .map_err(|e| self.shared.corrupt_doc(k, e)),
+            Some(key) if key.fn_number == self.fn_number && key.fd <= self.last_fd => {
+                record::decode(v)
+                    .map(|view| StoredDocument {
+                        key,
+                        header: view.header,
+                        raw: view.raw.to_vec(),
+                        ack: view.ack.to_vec(),
+                    })
+                    .map_err(|e| self.shared.corrupt_doc(k, e))
+            }
             Some(_) => {
                 self.done = true;
                 return None;
@@ -177,9 +222,16 @@ impl RegisterDocIter<'_> {
     fn next_key(&mut self) -> Option<Result<DocKey, StoreError>> {
         loop {
             let Some((k, v)) = self.it.item() else {
-                return self.it.status().err().map(|e| Err(StoreError::db("by_rn scan", e)));
+                return self
+                    .it
+                    .status()
+                    .err()
+                    .map(|e| Err(StoreError::db("by_rn scan", e)));
             };
-            let parsed = k.get(16..).and_then(DocKey::decode).zip(record::decode_by_rn_value(v));
+            let parsed = k
+                .get(16..)
+                .and_then(DocKey::decode)
+                .zip(record::decode_by_rn_value(v));
             let Some((key, (time, shift))) = parsed else {
                 let e = StoreError::CorruptRecord {
                     cf: CF_BY_RN,

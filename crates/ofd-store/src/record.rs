@@ -165,7 +165,8 @@ pub(crate) fn encode(
     v.push(doc.ffd);
     v.extend_from_slice(&doc.outcome.to_bytes());
     v.extend_from_slice(&flags.0.to_be_bytes());
-    let presence = if rn.is_some() { HAS_RN } else { 0 } | if doc.shift.is_some() { HAS_SHIFT } else { 0 };
+    let presence =
+        if rn.is_some() { HAS_RN } else { 0 } | if doc.shift.is_some() { HAS_SHIFT } else { 0 };
     v.push(presence);
     v.extend_from_slice(&doc.received_at_ms.to_be_bytes());
     v.extend_from_slice(&doc.doc_time.to_be_bytes());
@@ -191,7 +192,9 @@ fn be32(b: &[u8], at: usize) -> Option<u32> {
 
 /// Decodes a record, checking the version and every length.
 pub(crate) fn decode(v: &[u8]) -> Result<RecordView<'_>, String> {
-    let head = v.get(..HEADER_LEN).ok_or_else(|| format!("{} bytes, shorter than the header", v.len()))?;
+    let head = v
+        .get(..HEADER_LEN)
+        .ok_or_else(|| format!("{} bytes, shorter than the header", v.len()))?;
     if head[0] != VERSION {
         return Err(format!("unknown record version {}", head[0]));
     }
@@ -289,7 +292,12 @@ pub(crate) fn decode_rejected(v: &[u8]) -> Result<RejectedMessage, String> {
     if v.first() != Some(&VERSION) {
         return Err("unknown rejected-record version".to_owned());
     }
-    let received_at_ms = u64::from_be_bytes(v.get(1..9).ok_or_else(short)?.try_into().map_err(|_| short())?);
+    let received_at_ms = u64::from_be_bytes(
+        v.get(1..9)
+            .ok_or_else(short)?
+            .try_into()
+            .map_err(|_| short())?,
+    );
     let has_fn = *v.get(9).ok_or_else(short)? != 0;
     let fn_bytes = v.get(10..26).ok_or_else(short)?;
     let has_fd = *v.get(26).ok_or_else(short)? != 0;
@@ -307,7 +315,11 @@ pub(crate) fn decode_rejected(v: &[u8]) -> Result<RejectedMessage, String> {
     }
     Ok(RejectedMessage {
         received_at_ms,
-        fn_number: if has_fn { Some(FnNumber::new(fn_bytes).map_err(|e| e.to_string())?) } else { None },
+        fn_number: if has_fn {
+            Some(FnNumber::new(fn_bytes).map_err(|e| e.to_string())?)
+        } else {
+            None
+        },
         fd: has_fd.then_some(fd),
         reason: String::from_utf8(parts[0].to_vec()).map_err(|_| "reason is not UTF-8")?,
         raw: parts[1].to_vec(),

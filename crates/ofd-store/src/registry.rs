@@ -167,7 +167,9 @@ pub struct IssuedToken {
 
 impl std::fmt::Debug for IssuedToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedToken").field("system_id", &self.system_id).finish_non_exhaustive()
+        f.debug_struct("IssuedToken")
+            .field("system_id", &self.system_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -248,9 +250,9 @@ pub(crate) enum RegistryOp {
 impl RegistryOp {
     pub(crate) fn fail(self, e: impl Fn() -> StoreError) {
         match self {
-            RegistryOp::Register(_, _, r) | RegistryOp::Update(_, _, _, r) | RegistryOp::Deregister(_, _, r) => {
-                r.send(Err(e()))
-            }
+            RegistryOp::Register(_, _, r)
+            | RegistryOp::Update(_, _, _, r)
+            | RegistryOp::Deregister(_, _, r) => r.send(Err(e())),
             RegistryOp::IssueToken(_, _, r) => r.send(Err(e())),
             RegistryOp::BindFn(_, r) => r.send(Err(e())),
         }
@@ -307,11 +309,14 @@ impl Store {
     /// Checks an admission credential in constant time. `false` for an unknown RN, a register
     /// without a credential, or a wrong system id or secret.
     pub fn verify_token(&self, rn: &Rn, system_id: &str, secret: &str) -> Result<bool, StoreError> {
-        let Some(stored) = self.shared().load_kkt(rn)? else { return Ok(false) };
+        let Some(stored) = self.shared().load_kkt(rn)? else {
+            return Ok(false);
+        };
         let (Some(info), Some(hash)) = (&stored.record.credential, &stored.secret) else {
             return Ok(false);
         };
-        let id_ok = Sha256::digest(info.system_id.as_bytes()).ct_eq(&Sha256::digest(system_id.as_bytes()));
+        let id_ok =
+            Sha256::digest(info.system_id.as_bytes()).ct_eq(&Sha256::digest(system_id.as_bytes()));
         let computed = hex(&salted(&hash.salt, secret));
         let secret_ok = computed.as_bytes().ct_eq(hash.sha256.as_bytes());
         Ok(bool::from(id_ok & secret_ok))
@@ -344,7 +349,9 @@ impl Store {
             let r = &stored.record;
             let keep = filter.status.is_none_or(|s| s == r.status)
                 && filter.connection.is_none_or(|c| c == r.connection)
-                && needle.as_ref().is_none_or(|n| r.user_name.to_lowercase().contains(n.as_str()))
+                && needle
+                    .as_ref()
+                    .is_none_or(|n| r.user_name.to_lowercase().contains(n.as_str()))
                 && (filter.registered_from.is_none() && filter.registered_to.is_none()
                     || r.registered_at.is_some_and(|t| {
                         filter.registered_from.is_none_or(|f| t >= f)
@@ -359,7 +366,8 @@ impl Store {
             }
             it.next();
         }
-        it.status().map_err(|e| StoreError::db("registry scan", e))?;
+        it.status()
+            .map_err(|e| StoreError::db("registry scan", e))?;
         Ok(KktPage { items, next })
     }
 }
@@ -393,7 +401,11 @@ fn check_serial_inn(serial: &str, inn: &str) -> Result<(), StoreError> {
 impl Shared {
     pub(crate) fn load_kkt(&self, rn: &Rn) -> Result<Option<Stored>, StoreError> {
         let cf = self.cf(CF_REGISTRY)?;
-        match self.db.get_pinned_cf(cf, rn.as_bytes()).map_err(|e| StoreError::db("registry get", e))? {
+        match self
+            .db
+            .get_pinned_cf(cf, rn.as_bytes())
+            .map_err(|e| StoreError::db("registry get", e))?
+        {
             Some(v) => parse_kkt(rn.as_bytes(), &v).map(Some),
             None => Ok(None),
         }
@@ -401,13 +413,19 @@ impl Shared {
 
     pub(crate) fn rn_of_fn(&self, f: &FnNumber) -> Result<Option<Rn>, StoreError> {
         let cf = self.cf(CF_FN_INDEX)?;
-        match self.db.get_pinned_cf(cf, f.as_bytes()).map_err(|e| StoreError::db("fn_index get", e))? {
-            Some(v) => Rn::from_key(&v).map(Some).ok_or_else(|| StoreError::CorruptRecord {
-                cf: CF_FN_INDEX,
-                what: "FN binding",
-                key: f.to_string(),
-                reason: format!("value {} is not an RN", hex(&v)),
-            }),
+        match self
+            .db
+            .get_pinned_cf(cf, f.as_bytes())
+            .map_err(|e| StoreError::db("fn_index get", e))?
+        {
+            Some(v) => Rn::from_key(&v)
+                .map(Some)
+                .ok_or_else(|| StoreError::CorruptRecord {
+                    cf: CF_FN_INDEX,
+                    what: "FN binding",
+                    key: f.to_string(),
+                    reason: format!("value {} is not an RN", hex(&v)),
+                }),
             None => Ok(None),
         }
     }
@@ -460,7 +478,10 @@ impl Shared {
             RegistryOp::Register(k, now, reply) => reply.send(self.do_register(k, now)),
             RegistryOp::Update(rn, p, now, reply) => reply.send(self.do_update(rn, p, now)),
             RegistryOp::Deregister(rn, now, reply) => {
-                let patch = KktPatch { status: Some(KktStatus::Deregistered), ..KktPatch::default() };
+                let patch = KktPatch {
+                    status: Some(KktStatus::Deregistered),
+                    ..KktPatch::default()
+                };
                 reply.send(self.do_update(rn, patch, now))
             }
             RegistryOp::IssueToken(rn, now, reply) => reply.send(self.do_issue(rn, now)),
@@ -471,16 +492,26 @@ impl Shared {
     fn do_register(&self, k: NewKkt, now: u64) -> Result<KktRecord, StoreError> {
         check_serial_inn(&k.kkt_serial, &k.user_inn)?;
         if k.status == KktStatus::Deregistered {
-            return Err(StoreError::InvalidInput("a new register cannot start deregistered".into()));
+            return Err(StoreError::InvalidInput(
+                "a new register cannot start deregistered".into(),
+            ));
         }
         let old = self.load_kkt(&k.rn)?;
         if let Some(o) = &old
             && o.record.status != KktStatus::Deregistered
         {
-            return Err(StoreError::RegisterExists { rn: k.rn, status: o.record.status.as_str() });
+            return Err(StoreError::RegisterExists {
+                rn: k.rn,
+                status: o.record.status.as_str(),
+            });
         }
         let (mut fn_history, secret, credential, created_at) = match old {
-            Some(o) => (o.record.fn_history, o.secret, o.record.credential, o.record.created_at),
+            Some(o) => (
+                o.record.fn_history,
+                o.secret,
+                o.record.credential,
+                o.record.created_at,
+            ),
             None => (Vec::new(), None, None, now),
         };
         let mut batch = rocksdb::WriteBatch::default();
@@ -508,13 +539,21 @@ impl Shared {
             credential,
         };
         self.mark_liveness(&mut batch, &record.rn, false, &mut changes)?;
-        self.put_kkt(&mut batch, &Stored { record: record.clone(), secret })?;
+        self.put_kkt(
+            &mut batch,
+            &Stored {
+                record: record.clone(),
+                secret,
+            },
+        )?;
         self.commit_registry(batch, changes)?;
         Ok(record)
     }
 
     fn do_update(&self, rn: Rn, p: KktPatch, now: u64) -> Result<KktRecord, StoreError> {
-        let mut s = self.load_kkt(&rn)?.ok_or(StoreError::RegisterNotFound { rn })?;
+        let mut s = self
+            .load_kkt(&rn)?
+            .ok_or(StoreError::RegisterNotFound { rn })?;
         let r = &mut s.record;
         if let Some(v) = p.kkt_serial {
             r.kkt_serial = v;
@@ -565,7 +604,9 @@ impl Shared {
     }
 
     fn do_issue(&self, rn: Rn, now: u64) -> Result<IssuedToken, StoreError> {
-        let mut s = self.load_kkt(&rn)?.ok_or(StoreError::RegisterNotFound { rn })?;
+        let mut s = self
+            .load_kkt(&rn)?
+            .ok_or(StoreError::RegisterNotFound { rn })?;
         let mut secret = [0u8; 32];
         let mut salt = [0u8; 16];
         crate::random::fill(&mut secret)?;
@@ -582,7 +623,10 @@ impl Shared {
         let salt = hex(&salt);
         let hash = hex(&salted(&salt, &secret));
         s.secret = Some(SecretHash { salt, sha256: hash });
-        s.record.credential = Some(CredentialInfo { system_id: system_id.clone(), issued_at: now });
+        s.record.credential = Some(CredentialInfo {
+            system_id: system_id.clone(),
+            issued_at: now,
+        });
         s.record.updated_at = now;
         let mut batch = rocksdb::WriteBatch::default();
         self.put_kkt(&mut batch, &s)?;
@@ -610,18 +654,30 @@ impl Shared {
             if o.record.fn_number == Some(f) {
                 o.record.fn_number = None;
             }
-            for b in o.record.fn_history.iter_mut().filter(|b| b.fn_number == f && b.unbound_at.is_none()) {
+            for b in o
+                .record
+                .fn_history
+                .iter_mut()
+                .filter(|b| b.fn_number == f && b.unbound_at.is_none())
+            {
                 b.unbound_at = Some(now);
             }
             o.record.updated_at = now;
             self.put_kkt(batch, &o)?;
             taken_from = Some(other);
         }
-        if !history.iter().any(|b| b.fn_number == f && b.unbound_at.is_none()) {
+        if !history
+            .iter()
+            .any(|b| b.fn_number == f && b.unbound_at.is_none())
+        {
             for b in history.iter_mut().filter(|b| b.unbound_at.is_none()) {
                 b.unbound_at = Some(now);
             }
-            history.push(FnBinding { fn_number: f, bound_at: now, unbound_at: None });
+            history.push(FnBinding {
+                fn_number: f,
+                bound_at: now,
+                unbound_at: None,
+            });
         }
         batch.put_cf(self.cf(CF_FN_INDEX)?, f.as_bytes(), rn.as_bytes());
 
@@ -653,7 +709,8 @@ impl Shared {
             if !k.starts_with(f.as_bytes()) {
                 break;
             }
-            let key = crate::keys::DocKey::decode(k).ok_or_else(|| self.corrupt_doc(k, "bad key".into()))?;
+            let key = crate::keys::DocKey::decode(k)
+                .ok_or_else(|| self.corrupt_doc(k, "bad key".into()))?;
             let view = crate::record::decode(v).map_err(|e| self.corrupt_doc(k, e))?;
             if view.header.rn.is_none() {
                 batch.put_cf(
@@ -698,8 +755,14 @@ impl Shared {
         let mut changes = Vec::new();
         let r = &mut s.record;
         let previous_fn = r.fn_number.filter(|p| *p != req.fn_number);
-        let taken_from =
-            self.bind_in_batch(&mut batch, &req.rn, req.fn_number, req.time, &mut r.fn_history, &mut changes)?;
+        let taken_from = self.bind_in_batch(
+            &mut batch,
+            &req.rn,
+            req.fn_number,
+            req.time,
+            &mut r.fn_history,
+            &mut changes,
+        )?;
         r.fn_number = Some(req.fn_number);
         r.kkt_serial = req.kkt_serial;
         r.user_inn = req.user_inn;
@@ -711,16 +774,28 @@ impl Shared {
             r.deregistered_at = None;
         }
         // After the merge above the RN record may only exist in `changes`; clear its flag there.
-        if let Some((_, Some(rec))) = changes.iter_mut().rev().find(|(k, _)| *k == LiveKey::Rn(req.rn)) {
+        if let Some((_, Some(rec))) = changes
+            .iter_mut()
+            .rev()
+            .find(|(k, _)| *k == LiveKey::Rn(req.rn))
+        {
             if rec.deregistered() {
                 rec.set_deregistered(false);
-                batch.put_cf(self.cf(CF_LIVENESS)?, LiveKey::Rn(req.rn).encode(), rec.encode());
+                batch.put_cf(
+                    self.cf(CF_LIVENESS)?,
+                    LiveKey::Rn(req.rn).encode(),
+                    rec.encode(),
+                );
             }
         } else {
             self.mark_liveness(&mut batch, &req.rn, false, &mut changes)?;
         }
         self.put_kkt(&mut batch, &s)?;
         self.commit_registry(batch, changes)?;
-        Ok(BindOutcome { created, previous_fn, taken_from })
+        Ok(BindOutcome {
+            created,
+            previous_fn,
+            taken_from,
+        })
     }
 }

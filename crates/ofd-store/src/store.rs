@@ -61,7 +61,9 @@ impl Shared {
     }
 
     pub(crate) fn write(&self, batch: rocksdb::WriteBatch) -> Result<(), StoreError> {
-        self.db.write_opt(batch, &self.write_opts).map_err(|e| StoreError::db("write", e))
+        self.db
+            .write_opt(batch, &self.write_opts)
+            .map_err(|e| StoreError::db("write", e))
     }
 
     pub(crate) fn liveness_read(&self) -> RwLockReadGuard<'_, LivenessIndex> {
@@ -101,13 +103,19 @@ impl Shared {
     }
 
     pub(crate) fn meta_u64(&self, key: &[u8]) -> Result<Option<u64>, StoreError> {
-        match self.db.get_pinned_cf(self.cf(CF_META)?, key).map_err(|e| StoreError::db("meta get", e))? {
-            Some(v) => u64_from_be(&v).map(Some).ok_or_else(|| StoreError::CorruptRecord {
-                cf: CF_META,
-                what: "counter",
-                key: String::from_utf8_lossy(key).into_owned(),
-                reason: "not 8 bytes".into(),
-            }),
+        match self
+            .db
+            .get_pinned_cf(self.cf(CF_META)?, key)
+            .map_err(|e| StoreError::db("meta get", e))?
+        {
+            Some(v) => u64_from_be(&v)
+                .map(Some)
+                .ok_or_else(|| StoreError::CorruptRecord {
+                    cf: CF_META,
+                    what: "counter",
+                    key: String::from_utf8_lossy(key).into_owned(),
+                    reason: "not 8 bytes".into(),
+                }),
             None => Ok(None),
         }
     }
@@ -144,7 +152,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.inner.shared.path).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("path", &self.inner.shared.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -190,15 +200,25 @@ impl Store {
         let outbox_next = shared.next_seq(CF_OUTBOX)?;
         shared.outbox_head.store(outbox_next - 1, Ordering::Release);
         let rejected_next = shared.next_seq(CF_REJECTED)?;
-        let conflict_next = shared.meta_u64(crate::commit::META_CONFLICT_SEQ)?.unwrap_or(1);
+        let conflict_next = shared
+            .meta_u64(crate::commit::META_CONFLICT_SEQ)?
+            .unwrap_or(1);
         load_liveness(&shared)?;
         let shared = Arc::new(shared);
         let (tx, rx) = mpsc::channel();
-        let committer = crate::commit::Committer::new(shared.clone(), outbox_next, rejected_next, conflict_next);
+        let committer = crate::commit::Committer::new(
+            shared.clone(),
+            outbox_next,
+            rejected_next,
+            conflict_next,
+        );
         let handle = std::thread::Builder::new()
             .name("ofd-store-commit".into())
             .spawn(move || committer.run(rx))
-            .map_err(|e| StoreError::Open { path: path.clone(), detail: format!("cannot start committer: {e}") })?;
+            .map_err(|e| StoreError::Open {
+                path: path.clone(),
+                detail: format!("cannot start committer: {e}"),
+            })?;
         tracing::info!(path = %path.display(), "store opened");
         Ok(Store {
             inner: Arc::new(Inner {
@@ -215,7 +235,10 @@ impl Store {
     pub fn repair(path: impl AsRef<Path>) -> Result<(), StoreError> {
         let path = path.as_ref();
         let opts = StoreOptions::default().db_options();
-        DB::repair(&opts, path).map_err(|e| StoreError::Open { path: path.to_path_buf(), detail: e.into_string() })
+        DB::repair(&opts, path).map_err(|e| StoreError::Open {
+            path: path.to_path_buf(),
+            detail: e.into_string(),
+        })
     }
 
     pub(crate) fn shared(&self) -> &Shared {
@@ -268,10 +291,18 @@ impl Store {
 
     /// Flushes memtables to SST files (not needed for durability: the WAL is synced).
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.inner.shared.db.flush_wal(true).map_err(|e| StoreError::db("flush_wal", e))?;
+        self.inner
+            .shared
+            .db
+            .flush_wal(true)
+            .map_err(|e| StoreError::db("flush_wal", e))?;
         for name in crate::options::ALL_CFS {
             let cf = self.inner.shared.cf(name)?;
-            self.inner.shared.db.flush_cf(cf).map_err(|e| StoreError::db("flush", e))?;
+            self.inner
+                .shared
+                .db
+                .flush_cf(cf)
+                .map_err(|e| StoreError::db("flush", e))?;
         }
         Ok(())
     }
@@ -281,7 +312,10 @@ impl Store {
         self.flush()?;
         for name in crate::options::ALL_CFS {
             let cf = self.inner.shared.cf(name)?;
-            self.inner.shared.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
+            self.inner
+                .shared
+                .db
+                .compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
         }
         Ok(())
     }
@@ -324,17 +358,24 @@ fn open_db(path: &Path, opts: &StoreOptions) -> Result<DB, StoreError> {
         None => Path::new("/"),
     };
     if !parent.is_dir() {
-        return Err(StoreError::MissingParent { path: path.to_path_buf(), parent: parent.to_path_buf() });
+        return Err(StoreError::MissingParent {
+            path: path.to_path_buf(),
+            parent: parent.to_path_buf(),
+        });
     }
     if !opts.create_if_missing && !path.join("CURRENT").exists() {
-        return Err(StoreError::Missing { path: path.to_path_buf() });
+        return Err(StoreError::Missing {
+            path: path.to_path_buf(),
+        });
     }
     DB::open_cf_descriptors(&opts.db_options(), path, opts.column_families()).map_err(|e| {
         let detail = e.clone().into_string();
         let path = path.to_path_buf();
         match e.kind() {
             rocksdb::ErrorKind::Corruption => StoreError::CorruptDatabase { path, detail },
-            rocksdb::ErrorKind::IOError if detail.contains("LOCK") => StoreError::Locked { path, detail },
+            rocksdb::ErrorKind::IOError if detail.contains("LOCK") => {
+                StoreError::Locked { path, detail }
+            }
             _ => StoreError::Open { path, detail },
         }
     })
@@ -356,6 +397,7 @@ fn load_liveness(shared: &Shared) -> Result<(), StoreError> {
         idx.set(key, rec);
         it.next();
     }
-    it.status().map_err(|e| StoreError::db("liveness load", e))?;
+    it.status()
+        .map_err(|e| StoreError::db("liveness load", e))?;
     Ok(())
 }

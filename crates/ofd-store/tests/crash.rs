@@ -27,14 +27,20 @@ fn fn_of(iter: u64, task: u64) -> FnNumber {
 
 /// Even tasks send the RN with every document; odd ones leave it unknown.
 fn rn_of(task: u64) -> Option<Rn> {
-    (task % 2 == 0).then(|| rn_n(task))
+    task.is_multiple_of(2).then(|| rn_n(task))
 }
 
 fn doc_for(iter: u64, task: u64, fd: u32) -> NewDocument {
     let f = fn_of(iter, task);
-    let mut d = doc(f, fd, rn_of(task), T0 + u32::try_from(iter).unwrap() * 3_000 + fd, 0);
-    if fd % 7 == 0 {
-        d.health = Some(health(fd % 3, fd % 2 == 0));
+    let mut d = doc(
+        f,
+        fd,
+        rn_of(task),
+        T0 + u32::try_from(iter).unwrap() * 3_000 + fd,
+        0,
+    );
+    if fd.is_multiple_of(7) {
+        d.health = Some(health(fd % 3, fd.is_multiple_of(2)));
     }
     d
 }
@@ -42,10 +48,16 @@ fn doc_for(iter: u64, task: u64, fd: u32) -> NewDocument {
 #[test]
 #[ignore = "run by crash_kill_reopen_verify as a child process"]
 fn crash_child_writer() {
-    let Ok(dir) = std::env::var("OFD_CRASH_DIR") else { return };
+    let Ok(dir) = std::env::var("OFD_CRASH_DIR") else {
+        return;
+    };
     let iter: u64 = std::env::var("OFD_CRASH_ITER").unwrap().parse().unwrap();
     let store = Store::open(&dir, StoreOptions::default()).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async move {
         let mut tasks = Vec::new();
         for task in 0..TASKS {
@@ -84,13 +96,22 @@ fn crash_kill_reopen_verify() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
     let exe = std::env::current_exe().unwrap();
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     let mut rng = Rng(u64::try_from(seed % u128::from(u64::MAX)).unwrap() | 1);
     let started = Instant::now();
     let mut acked: BTreeSet<(FnNumber, u32)> = BTreeSet::new();
     for iter in 0..ITERATIONS {
         let mut child = Command::new(&exe)
-            .args(["crash_child_writer", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "crash_child_writer",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("OFD_CRASH_DIR", &db)
             .env("OFD_CRASH_ITER", iter.to_string())
             .stdout(Stdio::piped())
@@ -107,7 +128,10 @@ fn crash_kill_reopen_verify() {
                 // Only complete lines count: the kill may cut the last one.
                 while r.read_until(b'\n', &mut buf).unwrap_or(0) > 0 {
                     if buf.ends_with(b"\n") {
-                        lines.lock().unwrap().push(String::from_utf8_lossy(&buf).trim_end().to_owned());
+                        lines
+                            .lock()
+                            .unwrap()
+                            .push(String::from_utf8_lossy(&buf).trim_end().to_owned());
                     }
                     buf.clear();
                 }
@@ -115,7 +139,9 @@ fn crash_kill_reopen_verify() {
         };
         // Wait until the child is writing, then kill it at a random moment.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while lines.lock().unwrap().iter().all(|l| !l.starts_with("OK ")) && Instant::now() < deadline {
+        while lines.lock().unwrap().iter().all(|l| !l.starts_with("OK "))
+            && Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(2));
         }
         std::thread::sleep(Duration::from_millis(rng.next() % 150));
@@ -123,21 +149,36 @@ fn crash_kill_reopen_verify() {
         child.wait().unwrap();
         reader.join().unwrap();
         let before = acked.len();
-        for l in lines.lock().unwrap().iter().filter_map(|l| l.strip_prefix("OK ")) {
+        for l in lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| l.strip_prefix("OK "))
+        {
             let (f, fd) = l.split_once(' ').unwrap();
             acked.insert((f.parse().unwrap(), fd.parse().unwrap()));
         }
-        assert!(acked.len() > before, "iteration {iter}: the child acknowledged nothing");
+        assert!(
+            acked.len() > before,
+            "iteration {iter}: the child acknowledged nothing"
+        );
         verify(&db, iter, &acked);
     }
-    eprintln!("crash test: {ITERATIONS} kills, {} acknowledged documents verified in {:?}", acked.len(), started.elapsed());
+    eprintln!(
+        "crash test: {ITERATIONS} kills, {} acknowledged documents verified in {:?}",
+        acked.len(),
+        started.elapsed()
+    );
 }
 
 fn verify(db: &std::path::Path, last_iter: u64, acked: &BTreeSet<(FnNumber, u32)>) {
     let store = Store::open(db, StoreOptions::default()).unwrap();
     // 1. Every acknowledged document is there, byte for byte.
     for (f, fd) in acked {
-        let d = store.get(f, *fd).unwrap().unwrap_or_else(|| panic!("acknowledged {f}/{fd} lost"));
+        let d = store
+            .get(f, *fd)
+            .unwrap()
+            .unwrap_or_else(|| panic!("acknowledged {f}/{fd} lost"));
         assert_eq!(d.raw, raw_for(f, *fd, 0), "{f}/{fd} raw differs");
         assert_eq!(d.ack, format!("ack-{}-{fd}", f.as_str()).into_bytes());
     }
@@ -146,7 +187,11 @@ fn verify(db: &std::path::Path, last_iter: u64, acked: &BTreeSet<(FnNumber, u32)
     assert!(outbox.windows(2).all(|w| w[0].seq < w[1].seq));
     assert_eq!(outbox.last().map_or(0, |e| e.seq), store.outbox_head());
     let outbox_keys: HashMap<DocKey, u64> = outbox.iter().map(|e| (e.key, e.seq)).collect();
-    assert_eq!(outbox_keys.len(), outbox.len(), "a document has two outbox entries");
+    assert_eq!(
+        outbox_keys.len(),
+        outbox.len(),
+        "a document has two outbox entries"
+    );
     let mut all_docs = 0usize;
     // Expected liveness per key: (max received secs, max doc_time, docs per day).
     let mut expect: HashMap<String, (u32, u32, BTreeMap<u32, u32>)> = HashMap::new();
@@ -159,10 +204,23 @@ fn verify(db: &std::path::Path, last_iter: u64, acked: &BTreeSet<(FnNumber, u32)
                 let want = doc_for(iter, task, d.key.fd);
                 assert_eq!(d.raw, want.raw);
                 assert_eq!(d.header.rn, rn_of(task));
-                assert!(outbox_keys.contains_key(&d.key), "{f}/{} has no outbox entry", d.key.fd);
+                assert!(
+                    outbox_keys.contains_key(&d.key),
+                    "{f}/{} has no outbox entry",
+                    d.key.fd
+                );
                 if let Some(rn) = rn_of(task) {
-                    let q = RegisterQuery { fn_number: Some(f), fd: Some(d.key.fd..=d.key.fd), ..Default::default() };
-                    assert_eq!(store.docs_of_register(&rn, q).unwrap().count(), 1, "{f}/{} not in by_rn", d.key.fd);
+                    let q = RegisterQuery {
+                        fn_number: Some(f),
+                        fd: Some(d.key.fd..=d.key.fd),
+                        ..Default::default()
+                    };
+                    assert_eq!(
+                        store.docs_of_register(&rn, q).unwrap().count(),
+                        1,
+                        "{f}/{} not in by_rn",
+                        d.key.fd
+                    );
                 }
                 let key = rn_of(task).map_or(format!("F{f}"), |r| format!("R{r}"));
                 let e = expect.entry(key).or_default();

@@ -20,7 +20,12 @@ fn put_get_duplicate_conflict() {
     let store = open(&dir);
     let f = fn_n(1);
     let d = doc(f, 1, Some(rn_n(1)), T0, 0);
-    assert_eq!(store.put_blocking(d.clone()).unwrap(), PutOutcome::Stored { outbox_seq: Some(1) });
+    assert_eq!(
+        store.put_blocking(d.clone()).unwrap(),
+        PutOutcome::Stored {
+            outbox_seq: Some(1)
+        }
+    );
     let got = store.get(&f, 1).unwrap().unwrap();
     assert_eq!(got.raw, d.raw);
     assert_eq!(got.ack, d.ack);
@@ -30,7 +35,10 @@ fn put_get_duplicate_conflict() {
     // Same bytes, different ack offered: the stored ack comes back.
     let mut again = d.clone();
     again.ack = b"other".to_vec();
-    assert_eq!(store.put_blocking(again).unwrap(), PutOutcome::Duplicate { ack: d.ack.clone() });
+    assert_eq!(
+        store.put_blocking(again).unwrap(),
+        PutOutcome::Duplicate { ack: d.ack.clone() }
+    );
 
     // Different bytes: conflict, original untouched, new bytes kept aside.
     let other = doc(f, 1, Some(rn_n(1)), T0, 1);
@@ -56,8 +64,18 @@ fn same_key_twice_in_one_batch() {
     let b = store.put(doc(f, 5, None, T0, 0));
     let c = store.put(doc(f, 5, None, T0, 9));
     let (a, b, c) = (a.wait().unwrap(), b.wait().unwrap(), c.wait().unwrap());
-    assert_eq!(a, PutOutcome::Stored { outbox_seq: Some(1) });
-    assert_eq!(b, PutOutcome::Duplicate { ack: doc(f, 5, None, T0, 0).ack });
+    assert_eq!(
+        a,
+        PutOutcome::Stored {
+            outbox_seq: Some(1)
+        }
+    );
+    assert_eq!(
+        b,
+        PutOutcome::Duplicate {
+            ack: doc(f, 5, None, T0, 0).ack
+        }
+    );
     assert!(matches!(c, PutOutcome::Conflict { .. }), "{c:?}");
     assert_eq!(store.outbox_head(), 1);
     let stored = store.get(&f, 5).unwrap().unwrap();
@@ -76,15 +94,24 @@ fn many_threads_group_commit_and_observer_sees_batches() {
     }
     let dir = tempfile::tempdir().unwrap();
     let obs = Arc::new(Obs(AtomicUsize::new(0), AtomicUsize::new(0)));
-    let store = Store::open_with_observer(dir.path().join("db"), StoreOptions::default(), obs.clone()).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let store =
+        Store::open_with_observer(dir.path().join("db"), StoreOptions::default(), obs.clone())
+            .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let mut tasks = Vec::new();
         for t in 0..64u64 {
             let s = store.clone();
             tasks.push(tokio::spawn(async move {
                 for fd in 1..=20u32 {
-                    let out = s.put(doc(fn_n(100 + t), fd, Some(rn_n(100 + t)), T0 + fd, 0)).await.unwrap();
+                    let out = s
+                        .put(doc(fn_n(100 + t), fd, Some(rn_n(100 + t)), T0 + fd, 0))
+                        .await
+                        .unwrap();
                     assert!(matches!(out, PutOutcome::Stored { .. }));
                 }
             }));
@@ -94,7 +121,10 @@ fn many_threads_group_commit_and_observer_sees_batches() {
         }
     });
     assert_eq!(obs.1.load(Ordering::Relaxed), 64 * 20);
-    assert!(obs.0.load(Ordering::Relaxed) < 64 * 20, "no batching happened");
+    assert!(
+        obs.0.load(Ordering::Relaxed) < 64 * 20,
+        "no batching happened"
+    );
     assert_eq!(store.outbox_head(), 64 * 20);
     let entries = store.outbox_read(0, 10_000).unwrap();
     assert_eq!(entries.len(), 64 * 20);
@@ -107,25 +137,57 @@ fn register_queries_stream_by_fd_time_and_shift() {
     let store = open(&dir);
     let (rn, f1, f2) = (rn_n(7), fn_n(7), fn_n(8));
     for fd in 1..=30 {
-        store.put_blocking(doc(f1, fd, Some(rn), T0 + fd * 60, 0)).unwrap();
+        store
+            .put_blocking(doc(f1, fd, Some(rn), T0 + fd * 60, 0))
+            .unwrap();
     }
     for fd in 1..=5 {
-        store.put_blocking(doc(f2, fd, Some(rn), T0 + 10_000 + fd, 0)).unwrap();
+        store
+            .put_blocking(doc(f2, fd, Some(rn), T0 + 10_000 + fd, 0))
+            .unwrap();
     }
-    store.put_blocking(doc(fn_n(9), 1, Some(rn_n(9)), T0, 0)).unwrap();
+    store
+        .put_blocking(doc(fn_n(9), 1, Some(rn_n(9)), T0, 0))
+        .unwrap();
 
-    let all: Vec<_> = store.docs_of_register(&rn, RegisterQuery::default()).unwrap().map(|d| d.unwrap()).collect();
+    let all: Vec<_> = store
+        .docs_of_register(&rn, RegisterQuery::default())
+        .unwrap()
+        .map(|d| d.unwrap())
+        .collect();
     assert_eq!(all.len(), 35);
-    let q = RegisterQuery { fn_number: Some(f1), fd: Some(10..=12), ..Default::default() };
-    let fds: Vec<u32> = store.docs_of_register(&rn, q).unwrap().map(|d| d.unwrap().key.fd).collect();
+    let q = RegisterQuery {
+        fn_number: Some(f1),
+        fd: Some(10..=12),
+        ..Default::default()
+    };
+    let fds: Vec<u32> = store
+        .docs_of_register(&rn, q)
+        .unwrap()
+        .map(|d| d.unwrap().key.fd)
+        .collect();
     assert_eq!(fds, [10, 11, 12]);
-    let q = RegisterQuery { doc_time: Some(T0 + 60..=T0 + 180), ..Default::default() };
-    let fds: Vec<u32> = store.docs_of_register(&rn, q).unwrap().map(|d| d.unwrap().key.fd).collect();
+    let q = RegisterQuery {
+        doc_time: Some(T0 + 60..=T0 + 180),
+        ..Default::default()
+    };
+    let fds: Vec<u32> = store
+        .docs_of_register(&rn, q)
+        .unwrap()
+        .map(|d| d.unwrap().key.fd)
+        .collect();
     assert_eq!(fds, [1, 2, 3]);
     // shift = 1 + fd / 10: shift 2 is fd 10..=19 of f1 (f2's fds are all shift 1).
-    let q = RegisterQuery { shift: Some(2), ..Default::default() };
+    let q = RegisterQuery {
+        shift: Some(2),
+        ..Default::default()
+    };
     assert_eq!(store.docs_of_register(&rn, q).unwrap().count(), 10);
-    let fds: Vec<u32> = store.docs_of_fn(&f1, 28..=40).unwrap().map(|d| d.unwrap().key.fd).collect();
+    let fds: Vec<u32> = store
+        .docs_of_fn(&f1, 28..=40)
+        .unwrap()
+        .map(|d| d.unwrap().key.fd)
+        .collect();
     assert_eq!(fds, [28, 29, 30]);
     assert_eq!(store.docs_of_fn(&f2, 0..=u32::MAX).unwrap().count(), 5);
 }
@@ -151,7 +213,10 @@ fn registry_lifecycle_tokens_and_listing() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     let rn = rn_n(1);
-    let rec = store.register(new_kkt(rn, Some(fn_n(1)), "ООО Ромашка"), 100).wait().unwrap();
+    let rec = store
+        .register(new_kkt(rn, Some(fn_n(1)), "ООО Ромашка"), 100)
+        .wait()
+        .unwrap();
     assert_eq!(rec.status, KktStatus::Registered);
     assert!(matches!(
         store.register(new_kkt(rn, None, "x"), 101).wait(),
@@ -160,48 +225,129 @@ fn registry_lifecycle_tokens_and_listing() {
     assert_eq!(store.find_by_fn(&fn_n(1)).unwrap().unwrap().rn, rn);
 
     let tok = store.issue_token(rn, 110).wait().unwrap();
-    assert!(store.verify_token(&rn, &tok.system_id, &tok.secret).unwrap());
+    assert!(
+        store
+            .verify_token(&rn, &tok.system_id, &tok.secret)
+            .unwrap()
+    );
     assert!(!store.verify_token(&rn, &tok.system_id, "wrong").unwrap());
     assert!(!store.verify_token(&rn, "kkt-other", &tok.secret).unwrap());
     let rotated = store.issue_token(rn, 120).wait().unwrap();
     assert_eq!(rotated.system_id, tok.system_id);
-    assert!(!store.verify_token(&rn, &tok.system_id, &tok.secret).unwrap());
-    assert!(store.verify_token(&rn, &rotated.system_id, &rotated.secret).unwrap());
+    assert!(
+        !store
+            .verify_token(&rn, &tok.system_id, &tok.secret)
+            .unwrap()
+    );
+    assert!(
+        store
+            .verify_token(&rn, &rotated.system_id, &rotated.secret)
+            .unwrap()
+    );
     let raw_registry = format!("{:?}", store.get_register(&rn).unwrap());
     assert!(!raw_registry.contains(&rotated.secret));
 
-    let patch = KktPatch { tariff: Some("pro".into()), status: Some(KktStatus::Saved), ..Default::default() };
+    let patch = KktPatch {
+        tariff: Some("pro".into()),
+        status: Some(KktStatus::Saved),
+        ..Default::default()
+    };
     assert_eq!(store.update(rn, patch, 130).wait().unwrap().tariff, "pro");
 
     for i in 2..=5 {
-        let mut k = new_kkt(rn_n(i), None, if i % 2 == 0 { "ИП Иванов" } else { "ООО Лютик" });
-        k.connection = if i == 5 { ConnectionType::Wired } else { ConnectionType::Sim };
+        let mut k = new_kkt(
+            rn_n(i),
+            None,
+            if i % 2 == 0 {
+                "ИП Иванов"
+            } else {
+                "ООО Лютик"
+            },
+        );
+        k.connection = if i == 5 {
+            ConnectionType::Wired
+        } else {
+            ConnectionType::Sim
+        };
         store.register(k, 200 + i).wait().unwrap();
     }
-    let page = store.list_registers(&KktFilter { name_contains: Some("иванов".into()), ..Default::default() }).unwrap();
-    assert_eq!(page.items.iter().map(|r| r.rn).collect::<Vec<_>>(), [rn_n(2), rn_n(4)]);
-    let page = store.list_registers(&KktFilter { connection: Some(ConnectionType::Wired), ..Default::default() }).unwrap();
-    assert_eq!(page.items.len(), 1);
-    let page = store.list_registers(&KktFilter { status: Some(KktStatus::Saved), ..Default::default() }).unwrap();
+    let page = store
+        .list_registers(&KktFilter {
+            name_contains: Some("иванов".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        page.items.iter().map(|r| r.rn).collect::<Vec<_>>(),
+        [rn_n(2), rn_n(4)]
+    );
+    let page = store
+        .list_registers(&KktFilter {
+            connection: Some(ConnectionType::Wired),
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(page.items.len(), 1);
     let page = store
-        .list_registers(&KktFilter { registered_from: Some(203), registered_to: Some(204), ..Default::default() })
+        .list_registers(&KktFilter {
+            status: Some(KktStatus::Saved),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    let page = store
+        .list_registers(&KktFilter {
+            registered_from: Some(203),
+            registered_to: Some(204),
+            ..Default::default()
+        })
         .unwrap();
     assert_eq!(page.items.len(), 2);
-    let p1 = store.list_registers(&KktFilter { limit: 2, ..Default::default() }).unwrap();
+    let p1 = store
+        .list_registers(&KktFilter {
+            limit: 2,
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(p1.items.len(), 2);
-    let p2 = store.list_registers(&KktFilter { limit: 2, after: p1.next, ..Default::default() }).unwrap();
-    let p3 = store.list_registers(&KktFilter { limit: 2, after: p2.next, ..Default::default() }).unwrap();
+    let p2 = store
+        .list_registers(&KktFilter {
+            limit: 2,
+            after: p1.next,
+            ..Default::default()
+        })
+        .unwrap();
+    let p3 = store
+        .list_registers(&KktFilter {
+            limit: 2,
+            after: p2.next,
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(p1.items.len() + p2.items.len() + p3.items.len(), 5);
     assert_eq!(p3.next, None);
-    let page = store.list_registers(&KktFilter { rn_prefix: Some("0000005000".into()), ..Default::default() }).unwrap();
+    let page = store
+        .list_registers(&KktFilter {
+            rn_prefix: Some("0000005000".into()),
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(page.items.len(), 5);
 
     let d = store.deregister(rn, 300).wait().unwrap();
-    assert_eq!((d.status, d.deregistered_at), (KktStatus::Deregistered, Some(300)));
+    assert_eq!(
+        (d.status, d.deregistered_at),
+        (KktStatus::Deregistered, Some(300))
+    );
     // A deregistered RN may be registered again.
-    store.register(new_kkt(rn, None, "again"), 400).wait().unwrap();
-    assert!(matches!(store.update(rn_n(99), KktPatch::default(), 1).wait(), Err(StoreError::RegisterNotFound { .. })));
+    store
+        .register(new_kkt(rn, None, "again"), 400)
+        .wait()
+        .unwrap();
+    assert!(matches!(
+        store.update(rn_n(99), KktPatch::default(), 1).wait(),
+        Err(StoreError::RegisterNotFound { .. })
+    ));
 }
 
 #[test]
@@ -222,14 +368,27 @@ fn bind_fn_resolves_rn_moves_fn_and_backfills() {
     };
     let out = store.bind_fn(req.clone()).wait().unwrap();
     assert!(out.created);
-    assert_eq!(store.docs_of_register(&rn, RegisterQuery::default()).unwrap().count(), 1);
+    assert_eq!(
+        store
+            .docs_of_register(&rn, RegisterQuery::default())
+            .unwrap()
+            .count(),
+        1
+    );
     assert!(store.liveness_of_unbound_fn(&f_old).is_none());
     assert_eq!(store.liveness_of(&rn).unwrap().docs_today, 1);
     // Encrypted document without RN: resolved through the binding.
     store.put_blocking(doc(f_old, 2, None, T0 + 1, 0)).unwrap();
     assert_eq!(store.get(&f_old, 2).unwrap().unwrap().header.rn, Some(rn));
     // FN replacement (registration change report).
-    let out = store.bind_fn(FnBindRequest { fn_number: f_new, time: 2000, ..req }).wait().unwrap();
+    let out = store
+        .bind_fn(FnBindRequest {
+            fn_number: f_new,
+            time: 2000,
+            ..req
+        })
+        .wait()
+        .unwrap();
     assert_eq!(out.previous_fn, Some(f_old));
     let rec = store.get_register(&rn).unwrap().unwrap();
     assert_eq!(rec.fn_number, Some(f_new));
@@ -252,19 +411,46 @@ fn liveness_counts_health_and_deregistration() {
         d.health = Some(health(u32::from(i == 0), i == 1));
         store.put_blocking(d).unwrap();
     }
-    assert_eq!(store.liveness_counts(now, 86_400, 259_200), LivenessCounts { green: 1, yellow: 1, red: 2, deregistered: 0 });
+    assert_eq!(
+        store.liveness_counts(now, 86_400, 259_200),
+        LivenessCounts {
+            green: 1,
+            yellow: 1,
+            red: 2,
+            deregistered: 0
+        }
+    );
     let h = store.health_counts();
     assert_eq!((h.untransmitted, h.key_expiry_soon), (1, 1));
-    store.register(new_kkt(rn_n(53), None, "x"), 1).wait().unwrap();
+    store
+        .register(new_kkt(rn_n(53), None, "x"), 1)
+        .wait()
+        .unwrap();
     store.deregister(rn_n(53), 2).wait().unwrap();
-    assert_eq!(store.liveness_counts(now, 86_400, 259_200), LivenessCounts { green: 1, yellow: 1, red: 1, deregistered: 1 });
+    assert_eq!(
+        store.liveness_counts(now, 86_400, 259_200),
+        LivenessCounts {
+            green: 1,
+            yellow: 1,
+            red: 1,
+            deregistered: 1
+        }
+    );
     let r = store.liveness_of(&rn_n(50)).unwrap();
     assert_eq!((r.untransmitted, r.shift, r.docs_today), (1, 1, 1));
 
     // Persisted and reloaded on open.
     drop(store);
     let store = open(&dir);
-    assert_eq!(store.liveness_counts(now, 86_400, 259_200), LivenessCounts { green: 1, yellow: 1, red: 1, deregistered: 1 });
+    assert_eq!(
+        store.liveness_counts(now, 86_400, 259_200),
+        LivenessCounts {
+            green: 1,
+            yellow: 1,
+            red: 1,
+            deregistered: 1
+        }
+    );
     assert_eq!(store.health_counts().key_expiry_soon, 1);
 }
 
@@ -278,7 +464,10 @@ fn outbox_and_rejected_survive_restart() {
         }
         let mut rej = doc(fn_n(60), 4, None, T0, 0);
         rej.outcome = Outcome::Rejected { code: 14 };
-        assert_eq!(store.put_blocking(rej).unwrap(), PutOutcome::Stored { outbox_seq: None });
+        assert_eq!(
+            store.put_blocking(rej).unwrap(),
+            PutOutcome::Stored { outbox_seq: None }
+        );
         store.set_outbox_cursor("fns", 2).unwrap();
         let seq = store
             .put_rejected_blocking(RejectedMessage {
@@ -292,7 +481,10 @@ fn outbox_and_rejected_survive_restart() {
             .unwrap();
         assert_eq!(seq, 1);
         store.close();
-        assert!(matches!(store.put_blocking(doc(fn_n(60), 9, None, T0, 0)), Err(StoreError::Closed)));
+        assert!(matches!(
+            store.put_blocking(doc(fn_n(60), 9, None, T0, 0)),
+            Err(StoreError::Closed)
+        ));
     }
     let store = open(&dir);
     assert_eq!(store.outbox_head(), 3);
@@ -301,7 +493,12 @@ fn outbox_and_rejected_survive_restart() {
     let after = store.outbox_read(2, 10).unwrap();
     assert_eq!(after.len(), 1);
     assert_eq!(after[0].key, DocKey::new(fn_n(60), 3));
-    assert_eq!(store.put_blocking(doc(fn_n(61), 1, None, T0, 0)).unwrap(), PutOutcome::Stored { outbox_seq: Some(4) });
+    assert_eq!(
+        store.put_blocking(doc(fn_n(61), 1, None, T0, 0)).unwrap(),
+        PutOutcome::Stored {
+            outbox_seq: Some(4)
+        }
+    );
     let rej = store.rejected_read(0, 10).unwrap();
     assert_eq!(rej.len(), 1);
     assert_eq!(rej[0].1.reason, "bad signature");
@@ -315,7 +512,10 @@ fn open_fails_clearly_on_missing_parent() {
     let err = Store::open(dir.path().join("no/such/db"), StoreOptions::default()).unwrap_err();
     assert!(matches!(err, StoreError::MissingParent { .. }), "{err}");
     assert!(err.to_string().contains("does not exist"));
-    let opts = StoreOptions { create_if_missing: false, ..Default::default() };
+    let opts = StoreOptions {
+        create_if_missing: false,
+        ..Default::default()
+    };
     let err = Store::open(dir.path().join("db"), opts).unwrap_err();
     assert!(matches!(err, StoreError::Missing { .. }), "{err}");
 }
@@ -326,7 +526,10 @@ fn open_fails_clearly_on_locked_directory() {
     let _first = open(&dir);
     let err = Store::open(dir.path().join("db"), StoreOptions::default()).unwrap_err();
     assert!(matches!(err, StoreError::Locked { .. }), "{err}");
-    assert!(err.to_string().contains("is another ofdd running on this --data directory?"));
+    assert!(
+        err.to_string()
+            .contains("is another ofdd running on this --data directory?")
+    );
 }
 
 #[test]

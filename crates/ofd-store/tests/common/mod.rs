@@ -18,7 +18,7 @@ pub fn raw_for(f: &FnNumber, fd: u32, variant: u8) -> Vec<u8> {
     v.extend_from_slice(f.as_bytes());
     v.extend_from_slice(&fd.to_be_bytes());
     v.push(variant);
-    let mut x = u64::from(fd) * 0x9E37_79B9_7F4A_7C15 ^ u64::from(variant);
+    let mut x = (u64::from(fd) * 0x9E37_79B9_7F4A_7C15) ^ u64::from(variant);
     while v.len() < len {
         x ^= x << 13;
         x ^= x >> 7;
