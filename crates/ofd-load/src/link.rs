@@ -93,6 +93,10 @@ pub struct Worker {
     pub stats: Stats,
     window: VecDeque<InFlight>,
     ready: Option<Ready>,
+    /// `--prebuild`: this worker's documents, built before the run started.
+    prebuilt: VecDeque<(Vec<u8>, Built)>,
+    /// Send only prebuilt documents.
+    prebuilt_only: bool,
     pool: Vec<Vec<u8>>,
     read_buf: Vec<u8>,
     write_buf: Vec<u8>,
@@ -130,6 +134,8 @@ impl Worker {
             stats,
             window: VecDeque::new(),
             ready: None,
+            prebuilt: VecDeque::new(),
+            prebuilt_only: false,
             pool: Vec::new(),
             read_buf: Vec::with_capacity(16 * 1024),
             write_buf: Vec::new(),
@@ -143,7 +149,12 @@ impl Worker {
     /// Documents scheduled and not yet answered (counted as such when the hard deadline cuts
     /// the run).
     pub fn unfinished(&self) -> usize {
-        self.window.len() + usize::from(self.ready.is_some())
+        self.window.len() + usize::from(self.ready.is_some()) + self.prebuilt.len()
+    }
+
+    /// Attach the run's schedule (created once prebuilding is done).
+    pub fn set_schedule(&mut self, schedule: Arc<Schedule>) {
+        self.schedule = schedule;
     }
 
     /// Close the connection, if any (after the run).
@@ -228,54 +239,88 @@ impl Worker {
         }
     }
 
-    /// Take a ticket and build the next document of the next register.
+    /// Take a ticket and build (or, with `--prebuild`, take) the next document.
     fn prepare(&mut self) -> Option<Ready> {
         let now = Instant::now();
+        if self.prebuilt_only && self.prebuilt.is_empty() {
+            // This worker's share is sent; the remaining tickets belong to the others.
+            return None;
+        }
         let ticket = self.schedule.take(now)?;
         self.stats.issued += 1;
         if self.cfg.profile == Profile::Idle {
             self.idle_done = true;
         }
+        let (buf, built) = match self.prebuilt.pop_front() {
+            Some(doc) => doc,
+            None => {
+                let mut buf = self.pool.pop().unwrap_or_default();
+                let time = self.cfg.clock.unwrap_or_else(unix_now);
+                match self.build_into(time, &mut buf) {
+                    Ok(built) => (buf, built),
+                    Err(kind) => {
+                        self.error(kind);
+                        return None;
+                    }
+                }
+            }
+        };
+        // Closed-loop `sim`: the modem's link delay before the document goes out.
+        let due = match ticket.due {
+            Some(due) => due,
+            None if self.cfg.profile == Profile::Sim => now + self.link_delay(),
+            None => now,
+        };
+        let doc = InFlight {
+            buf,
+            built,
+            start: due,
+            attempts: 0,
+            ever_written: false,
+            closed_loop: ticket.due.is_none(),
+        };
+        Some(Ready { doc, due })
+    }
+
+    /// Build the next document of the next register (round robin) into `buf`.
+    fn build_into(&mut self, time: u32, buf: &mut Vec<u8>) -> Result<Built, ErrorKind> {
         let count = self.registers.len();
-        let mut buf = self.pool.pop().unwrap_or_default();
-        let time = self.cfg.clock.unwrap_or_else(unix_now);
         for _ in 0..count {
-            let i = self.next_register % count.max(1);
+            let i = self.next_register % count;
             self.next_register = self.next_register.wrapping_add(1);
             let Some(register) = self.registers.get_mut(i) else {
                 break;
             };
-            if register.exhausted() {
-                continue;
+            if !register.exhausted() {
+                return register.build_next(time, buf).map_err(|_| ErrorKind::Build);
             }
-            match register.build_next(time, &mut buf) {
-                Ok(built) => {
-                    // Closed-loop `sim`: the modem's link delay before the document goes out.
-                    let due = match ticket.due {
-                        Some(due) => due,
-                        None if self.cfg.profile == Profile::Sim => now + self.link_delay(),
-                        None => now,
-                    };
-                    let closed_loop = ticket.due.is_none();
-                    let doc = InFlight {
-                        buf,
-                        built,
-                        start: due,
-                        attempts: 0,
-                        ever_written: false,
-                        closed_loop,
-                    };
-                    return Some(Ready { doc, due });
-                }
-                Err(_) => {
-                    self.error(ErrorKind::Build);
-                    return None;
+        }
+        // No register, or every FN is out of FD numbers: a fleet-model limit, counted as such.
+        Err(ErrorKind::Build)
+    }
+
+    /// `--prebuild`: build this worker's whole share of the run now, before the clock starts,
+    /// so that sending costs no building at all.
+    pub fn prebuild(&mut self, documents: u64) {
+        self.prebuilt_only = true;
+        let time = self.cfg.clock.unwrap_or_else(unix_now);
+        for _ in 0..documents {
+            let mut buf = Vec::new();
+            match self.build_into(time, &mut buf) {
+                Ok(built) => self.prebuilt.push_back((buf, built)),
+                Err(kind) => {
+                    self.error(kind);
+                    break;
                 }
             }
         }
-        // Every register's FN is out of FD numbers: count it like a builder refusal.
-        self.error(ErrorKind::Build);
-        None
+    }
+
+    /// Keep a buffer for reuse (a few more than the window needs; the rest is freed).
+    fn recycle(&mut self, buf: Vec<u8>) {
+        if !self.prebuilt_only && self.pool.len() < self.cfg.pipeline + 4 {
+            self.pool.push(buf);
+        }
     }
 
     fn link_delay(&mut self) -> Duration {
@@ -347,7 +392,7 @@ impl Worker {
         });
         for buf in gave_up {
             self.error(ErrorKind::GaveUp);
-            self.pool.push(buf);
+            self.recycle(buf);
         }
         debug_assert!(self.window.len() <= before);
         for i in 0..self.window.len() {
@@ -533,7 +578,7 @@ impl Worker {
             }
             Err(kind) => self.error(kind),
         }
-        self.pool.push(doc.buf);
+        self.recycle(doc.buf);
     }
 
     /// `idle`: keep the connection open and quiet until the sending period ends.

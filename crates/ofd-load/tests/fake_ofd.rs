@@ -247,6 +247,37 @@ async fn one_shot_opens_a_connection_per_document() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prebuilt_run_sends_exactly_the_requested_documents() {
+    let ofd = fake_ofd(Answer::Accept).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("acked.txt");
+    // 301 over 4 connections: shares of 76, 75, 75, 75.
+    let cfg = Config {
+        prebuild: true,
+        pipeline: 4,
+        acked_out: Some(out.clone()),
+        ..config(&ofd.addr, Profile::Wired, 301)
+    };
+    let r = ofd_load::run(cfg).await.unwrap();
+    assert!(r.clean(), "{}", r.human());
+    assert_eq!((r.documents, r.sent), (301, 301));
+    check_acked_out(&out, &ofd.seen, 301);
+}
+
+#[tokio::test]
+async fn prebuild_without_a_document_count_is_refused() {
+    let cfg = Config {
+        prebuild: true,
+        duration: Some(Duration::from_secs(1)),
+        ..Config::new("127.0.0.1:9", Profile::Wired)
+    };
+    assert!(matches!(
+        ofd_load::run(cfg).await,
+        Err(LoadError::Config(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_loop_rate_acknowledges_everything() {
     let ofd = fake_ofd(Answer::Accept).await;
     let cfg = Config {
