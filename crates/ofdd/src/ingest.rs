@@ -68,7 +68,8 @@ pub enum Pending {
         bind: Option<FnBindRequest>,
         /// Accepted with code 0 (vs. stored but not acknowledged).
         acknowledge: bool,
-        conflict_ack: Option<Vec<u8>>,
+        /// The request, kept (a reference-counted view, no copy) to answer a conflict.
+        frame: bytes::Bytes,
     },
     /// A rejection kept for audit before its negative acknowledgement is sent.
     Rejected { write: StoreFuture<u64>, ack: Vec<u8>, doc_type: &'static str, result: &'static str },
@@ -171,6 +172,16 @@ impl Ingest {
 
     /// First half: everything up to handing the durable write to the group committer.
     pub fn begin(&self, frame: bytes::Bytes) -> Pending {
+        let pending = self.begin_parsed(&frame);
+        match pending {
+            Pending::Document { write, ack, doc_type, result, bind, acknowledge, .. } => {
+                Pending::Document { write, ack, doc_type, result, bind, acknowledge, frame }
+            }
+            other => other,
+        }
+    }
+
+    fn begin_parsed(&self, frame: &bytes::Bytes) -> Pending {
         let now = unix_now();
         let msg = match parse_message_with(&frame, &self.frame_limits) {
             Ok(m) => m,
@@ -203,7 +214,7 @@ impl Ingest {
     pub async fn finish(&self, pending: Pending) -> Response {
         match pending {
             Pending::Ready(r) => r,
-            Pending::Document { write, ack, doc_type, result, bind, acknowledge, conflict_ack } => {
+            Pending::Document { write, ack, doc_type, result, bind, acknowledge, frame } => {
                 match write.await {
                     Ok(PutOutcome::Stored { .. }) => {
                         self.count(doc_type, result);
@@ -221,8 +232,11 @@ impl Ingest {
                         if stored.is_empty() { Response::Silent } else { Response::Ack(stored) }
                     }
                     Ok(PutOutcome::Conflict { .. }) => {
+                        // Same (FN, FD), different bytes: kept apart, never overwriting; the FN
+                        // is told its document failed control (rare, so encoded only now).
                         self.count(doc_type, "conflict");
-                        match conflict_ack {
+                        let target = AckTarget::from_frame(&frame);
+                        match target.and_then(|t| self.encode(&t, ResponseCode::FormatLogic, &frame, unix_now())) {
                             Some(nack) => Response::Ack(nack),
                             None => Response::Silent,
                         }
@@ -340,7 +354,6 @@ impl Ingest {
         let Some(ack) = self.encode(&AckTarget::from(msg), ResponseCode::Accepted, msg.raw, now) else {
             return Pending::Ready(Response::Close("internal"));
         };
-        let conflict_ack = self.encode(&AckTarget::from(msg), ResponseCode::FormatLogic, msg.raw, now);
         let rn = doc.rn.and_then(|r| Rn::new(r).ok());
         let bind = match (doc.doc_type, rn) {
             (DocType::Registration | DocType::RegistrationChange, Some(rn)) => Some(FnBindRequest {
@@ -368,7 +381,7 @@ impl Ingest {
             raw: msg.raw.to_vec(),
             ack: ack.clone(),
         });
-        Pending::Document { write, ack, doc_type, result: "accepted", bind, acknowledge: true, conflict_ack }
+        Pending::Document { write, ack, doc_type, result: "accepted", bind, acknowledge: true, frame: bytes::Bytes::new() }
     }
 
     /// An encrypted body: decrypt if a module is installed, otherwise store it raw under policy.
@@ -419,7 +432,7 @@ impl Ingest {
                     raw: msg.raw.to_vec(),
                     ack: ack.clone(),
                 });
-                Pending::Document { write, ack, doc_type, result: "encrypted", bind: None, acknowledge, conflict_ack: None }
+                Pending::Document { write, ack, doc_type, result: "encrypted", bind: None, acknowledge, frame: bytes::Bytes::new() }
             }
         }
     }

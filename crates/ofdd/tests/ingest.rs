@@ -179,3 +179,26 @@ async fn liveness_colours_follow_document_times() {
     assert_eq!(status["liveness"], "yellow", "{status}");
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicting_resend_is_kept_apart_and_answered_14() {
+    let t = TestDaemon::start().await;
+    let mut kkt = Kkt::new(61);
+    let original = kkt.doc_at(DocType::Receipt, now() - 120);
+    kkt.next_fd = 1;
+    let different = kkt.doc_at(DocType::Receipt, now() - 60);
+    assert_ne!(original, different);
+    let mut link = Link::connect(t.ingest_addr()).await;
+    assert_eq!(ack_of(&link.exchange(&original).await).2, ResponseCode::Accepted);
+    assert_eq!(ack_of(&link.exchange(&different).await), (kkt.fn_str(), 1, ResponseCode::FormatLogic));
+    // The stored document is the original, untouched; the other version is kept in conflicts.
+    let raw = t.admin().get(&format!("/api/v1/documents/{}/1/raw", kkt.fn_str())).await;
+    assert_eq!(raw.body, original);
+    let fn_number = ofd_store::FnNumber::new(kkt.fn_str().as_bytes()).unwrap();
+    let conflicts = t.d().ingest.store().conflicts_of(&fn_number, 1).unwrap();
+    assert_eq!(conflicts.len(), 1);
+    assert_eq!(conflicts[0].1.raw, different);
+    let m = t.admin().metrics().await;
+    assert_eq!(metric(&m, "ofd_documents_total{doc_type=\"receipt\",result=\"conflict\"}"), 1.0);
+    t.stop().await;
+}
