@@ -308,6 +308,15 @@ impl Committer {
             }
         }
         let commands = pending.len();
+        // Metrics first, so they are recorded by the time any caller sees its answer.
+        shared.observer.on_commit(&CommitStats {
+            stored: if ok { stored } else { 0 },
+            commands,
+            batch_bytes,
+            write_duration,
+            commit_duration: started.elapsed(),
+            ok,
+        });
         let failure = written.err();
         if let Some(e) = &failure {
             tracing::error!(error = %e, commands, "ofd-store commit failed; nothing in this batch was stored");
@@ -330,14 +339,6 @@ impl Committer {
                 }
             }
         }
-        shared.observer.on_commit(&CommitStats {
-            stored,
-            commands,
-            batch_bytes,
-            write_duration,
-            commit_duration: started.elapsed(),
-            ok,
-        });
     }
 }
 
