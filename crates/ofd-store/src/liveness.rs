@@ -6,11 +6,13 @@
 //! document, so the persisted index (CF `liveness`) never disagrees with the document log; the
 //! in-memory copy is updated only after that batch is synced, and reloaded on open.
 //!
-//! Green/yellow/red age is measured from `last_received_at` (the daemon's clock when the last
-//! document arrived), not from the document time: tag 1012 is register-local time with no zone
-//! (up to 12 h off UTC) and a register with a wrong clock could stay green forever.
-//! `last_doc_time` is kept too, and is what the per-day count is bucketed by (a register's day
-//! is its local day). Deregistered registers keep their record but are counted separately
+//! Green/yellow/red age is measured from `last_doc_time`, the newest document time the FN wrote
+//! (tag 1012), not from arrival: a register cut off for days that then delivers its backlog was
+//! silent for those days, and its colour must say so (and operators can test the thresholds by
+//! feeding dated documents). Tag 1012 is register-local time with no zone, up to 12 h off UTC;
+//! the thresholds are days, so that offset does not change a colour that matters.
+//! `last_received_at` (the daemon's clock) is kept too and served per register. The per-day
+//! count is bucketed by document time (a register's day is its local day). Deregistered registers keep their record but are counted separately
 //! (`LivenessCounts::deregistered`) and never in green/yellow/red or in the health counts.
 
 use std::collections::HashMap;
@@ -280,7 +282,7 @@ impl LivenessIndex {
                 c.deregistered += 1;
                 continue;
             }
-            let age = now.saturating_sub(u64::from(r.last_received_at));
+            let age = now.saturating_sub(u64::from(r.last_doc_time));
             if age < yellow_after {
                 c.green += 1;
             } else if age <= red_after {
@@ -413,7 +415,7 @@ mod tests {
             (5, true),
         ] {
             let mut r = LivenessRecord {
-                last_received_at: u32::try_from(now - age).unwrap(),
+                last_doc_time: u32::try_from(now - age).unwrap(),
                 ..Default::default()
             };
             r.set_deregistered(dereg);

@@ -122,7 +122,7 @@ async fn crc_broken_message_closes_only_its_connection() {
 
     let mut msg = bad.receipt();
     let last = msg.len() - 1;
-    msg[last] ^= 0xFF; // body byte: breaks the session CRC (header+body mode) and the container CRC
+    msg[last] ^= 0xFF; // a body byte: breaks the container CRC (flags 0x0014 carry no session CRC)
     let mut bad_link = Link::connect(t.ingest_addr()).await;
     bad_link.send(&msg).await;
     assert!(bad_link.closed_by_server().await, "a broken frame gets no answer and a closed connection");
@@ -130,7 +130,7 @@ async fn crc_broken_message_closes_only_its_connection() {
     // The well-behaved register keeps being served on its open connection.
     assert_eq!(ack_of(&good_link.exchange(&good.receipt()).await).2, ResponseCode::Accepted);
     let m = t.admin().metrics().await;
-    assert_eq!(metric(&m, "ofd_frames_rejected_total{reason=\"session_crc\"}"), 1.0, "{m}");
+    assert_eq!(metric(&m, "ofd_frames_rejected_total{reason=\"container_crc\"}"), 1.0, "{m}");
     assert_eq!(metric(&m, "ofd_connections_total{outcome=\"framing_error\"}"), 1.0);
     t.stop().await;
 }
