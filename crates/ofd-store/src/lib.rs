@@ -45,6 +45,7 @@
 //! Compression is LZ4 (LZ4HC on the bottom level); `docs` has whole-key bloom filters.
 //! Unordered writes are not used.
 
+mod admission;
 mod commit;
 mod error;
 mod future;
@@ -59,6 +60,7 @@ mod record;
 mod registry;
 mod store;
 
+pub use admission::Admission;
 pub use error::StoreError;
 pub use future::{PutFuture, StoreFuture};
 pub use keys::{DocKey, FnNumber, KeyError, Rn};

@@ -121,6 +121,12 @@ pub(crate) struct Stored {
     secret: Option<SecretHash>,
 }
 
+impl Stored {
+    pub(crate) fn record(&self) -> &KktRecord {
+        &self.record
+    }
+}
+
 #[derive(Serialize, Deserialize, Clone)]
 pub(crate) struct SecretHash {
     salt: String,
@@ -474,19 +480,39 @@ impl Shared {
     }
 
     pub(crate) fn exec_registry(&self, op: RegistryOp) {
+        // Each change refreshes the in-memory admission map after it is durable and before
+        // the caller hears back, so the daemon applies it to the very next message.
         match op {
-            RegistryOp::Register(k, now, reply) => reply.send(self.do_register(k, now)),
-            RegistryOp::Update(rn, p, now, reply) => reply.send(self.do_update(rn, p, now)),
+            RegistryOp::Register(k, now, reply) => {
+                let rn = k.rn;
+                let result = self.do_register(k, now);
+                reply.send(self.admitted(&rn, result))
+            }
+            RegistryOp::Update(rn, p, now, reply) => {
+                let result = self.do_update(rn, p, now);
+                reply.send(self.admitted(&rn, result))
+            }
             RegistryOp::Deregister(rn, now, reply) => {
                 let patch = KktPatch {
                     status: Some(KktStatus::Deregistered),
                     ..KktPatch::default()
                 };
-                reply.send(self.do_update(rn, patch, now))
+                let result = self.do_update(rn, patch, now);
+                reply.send(self.admitted(&rn, result))
             }
             RegistryOp::IssueToken(rn, now, reply) => reply.send(self.do_issue(rn, now)),
-            RegistryOp::BindFn(req, reply) => reply.send(self.do_bind(req)),
+            RegistryOp::BindFn(req, reply) => {
+                let rn = req.rn;
+                let result = self.do_bind(req);
+                reply.send(self.admitted(&rn, result))
+            }
         }
+    }
+
+    fn admitted<T>(&self, rn: &Rn, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        let value = result?;
+        self.refresh_admission(rn)?;
+        Ok(value)
     }
 
     fn do_register(&self, k: NewKkt, now: u64) -> Result<KktRecord, StoreError> {

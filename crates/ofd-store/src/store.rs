@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) path: PathBuf,
     pub(crate) write_opts: WriteOptions,
     pub(crate) liveness: RwLock<LivenessIndex>,
+    /// FN → register status, for per-message admission without a database read.
+    pub(crate) admission: RwLock<crate::admission::AdmissionMap>,
     /// Last assigned outbox sequence number (0: none yet).
     pub(crate) outbox_head: AtomicU64,
     pub(crate) observer: Arc<dyn StoreObserver>,
@@ -193,6 +195,7 @@ impl Store {
             path: path.clone(),
             write_opts,
             liveness: RwLock::new(LivenessIndex::default()),
+            admission: RwLock::new(crate::admission::AdmissionMap::default()),
             outbox_head: AtomicU64::new(0),
             observer,
             max_batch: opts.max_batch.clamp(1, 65_536),
@@ -204,6 +207,7 @@ impl Store {
             .meta_u64(crate::commit::META_CONFLICT_SEQ)?
             .unwrap_or(1);
         load_liveness(&shared)?;
+        shared.load_admission()?;
         let shared = Arc::new(shared);
         let (tx, rx) = mpsc::channel();
         let committer = crate::commit::Committer::new(

@@ -541,3 +541,61 @@ fn open_fails_clearly_on_corrupt_directory() {
     assert!(matches!(err, StoreError::CorruptDatabase { .. }), "{err}");
     assert!(err.to_string().contains("backup"));
 }
+
+#[test]
+fn admission_map_follows_the_registry_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    assert_eq!(store.admission_of(&fn_n(70)), None);
+    store
+        .register(new_kkt(rn_n(70), Some(fn_n(70)), "a"), 1)
+        .wait()
+        .unwrap();
+    let a = store
+        .admission_of(&fn_n(70))
+        .expect("registered FN is admitted");
+    assert_eq!(
+        (a.rn, a.status, a.encrypted),
+        (rn_n(70), KktStatus::Registered, false)
+    );
+
+    // A registration-change report moves the register to a new, encrypting FN.
+    store
+        .bind_fn(FnBindRequest {
+            rn: rn_n(70),
+            fn_number: fn_n(71),
+            kkt_serial: "0149060006000651".into(),
+            user_inn: "7702203276".into(),
+            encrypted: true,
+            time: 2,
+        })
+        .wait()
+        .unwrap();
+    assert!(store.admission_of(&fn_n(71)).unwrap().encrypted);
+
+    store.deregister(rn_n(70), 3).wait().unwrap();
+    for f in [fn_n(70), fn_n(71)] {
+        assert_eq!(
+            store.admission_of(&f).unwrap().status,
+            KktStatus::Deregistered
+        );
+    }
+    drop(store);
+    let store = open(&dir);
+    assert_eq!(store.admission_len(), 2);
+    assert_eq!(
+        store.admission_of(&fn_n(71)).unwrap().status,
+        KktStatus::Deregistered
+    );
+    assert_eq!(
+        store.admission_of(&fn_n(71)),
+        store
+            .find_by_fn(&fn_n(71))
+            .unwrap()
+            .map(|k| ofd_store::Admission {
+                rn: k.rn,
+                status: k.status,
+                encrypted: k.encrypted
+            })
+    );
+}

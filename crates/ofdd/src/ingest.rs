@@ -32,8 +32,9 @@ use ofd_proto::message::{Message, parse_message_with};
 use ofd_proto::sign::{HmacSigner, Signer};
 use ofd_proto::validate::{Document, validate};
 use ofd_store::{
-    CommitStats, DocFlags, FnBindRequest, FnHealth, FnNumber, KktRecord, KktStatus, NewDocument, Outcome,
-    PutFuture, PutOutcome, RejectedMessage, Rn, Store, StoreFuture, StoreObserver, StoreOptions,
+    Admission, CommitStats, DocFlags, FnBindRequest, FnHealth, FnNumber, KktStatus, NewDocument,
+    Outcome, PutFuture, PutOutcome, RejectedMessage, Rn, Store, StoreFuture, StoreObserver,
+    StoreOptions,
 };
 use tracing::{error, warn};
 
@@ -72,7 +73,12 @@ pub enum Pending {
         frame: bytes::Bytes,
     },
     /// A rejection kept for audit before its negative acknowledgement is sent.
-    Rejected { write: StoreFuture<u64>, ack: Vec<u8>, doc_type: &'static str, result: &'static str },
+    Rejected {
+        write: StoreFuture<u64>,
+        ack: Vec<u8>,
+        doc_type: &'static str,
+        result: &'static str,
+    },
 }
 
 pub struct Ingest {
@@ -91,10 +97,15 @@ struct CommitMetrics(Arc<Metrics>);
 
 impl StoreObserver for CommitMetrics {
     fn on_commit(&self, stats: &CommitStats) {
-        self.0.store_commit.observe(stats.commit_duration.as_secs_f64());
+        self.0
+            .store_commit
+            .observe(stats.commit_duration.as_secs_f64());
         self.0.store_batch_size.observe(stats.commands as f64);
         if !stats.ok {
-            error!(documents = stats.commands, "store write failed; affected registers get no acknowledgement");
+            error!(
+                documents = stats.commands,
+                "store write failed; affected registers get no acknowledgement"
+            );
         }
     }
 }
@@ -102,17 +113,31 @@ impl StoreObserver for CommitMetrics {
 impl Ingest {
     /// Open the store and set up the pipeline.
     pub fn open(config: Config, metrics: Arc<Metrics>) -> anyhow::Result<Ingest> {
-        let opts = StoreOptions { max_batch: config.store.max_batch, ..StoreOptions::default() };
-        let store = Store::open_with_observer(&config.data, opts, Arc::new(CommitMetrics(metrics.clone())))
-            .with_context(|| format!("cannot open the data directory {}", config.data.display()))?;
+        let opts = StoreOptions {
+            max_batch: config.store.max_batch,
+            ..StoreOptions::default()
+        };
+        let store =
+            Store::open_with_observer(&config.data, opts, Arc::new(CommitMetrics(metrics.clone())))
+                .with_context(|| {
+                    format!("cannot open the data directory {}", config.data.display())
+                })?;
         let key = match &config.operator.signer_key {
             Some(k) => k.as_bytes().to_vec(),
             None => {
-                warn!("no operator.signer_key / OFDD_SIGNER_KEY set: acknowledgements are signed with the development key");
+                warn!(
+                    "no operator.signer_key / OFDD_SIGNER_KEY set: acknowledgements are signed with the development key"
+                );
                 DEV_SIGNER_KEY.to_vec()
             }
         };
-        Ok(Ingest::with_parts(config, metrics, store, Box::new(HmacSigner::new(&key)), Box::new(NoDecryptor)))
+        Ok(Ingest::with_parts(
+            config,
+            metrics,
+            store,
+            Box::new(HmacSigner::new(&key)),
+            Box::new(NoDecryptor),
+        ))
     }
 
     /// Assemble from parts (tests inject a decryptor or a different signer here).
@@ -125,7 +150,10 @@ impl Ingest {
     ) -> Ingest {
         let max_body = u16::try_from(config.limits.max_message_bytes).unwrap_or(u16::MAX);
         Ingest {
-            frame_limits: FrameLimits { max_body, ..FrameLimits::default() },
+            frame_limits: FrameLimits {
+                max_body,
+                ..FrameLimits::default()
+            },
             operator_inn: config.operator.inn.as_bytes().to_vec(),
             config,
             metrics,
@@ -174,9 +202,23 @@ impl Ingest {
     pub fn begin(&self, frame: bytes::Bytes) -> Pending {
         let pending = self.begin_parsed(&frame);
         match pending {
-            Pending::Document { write, ack, doc_type, result, bind, acknowledge, .. } => {
-                Pending::Document { write, ack, doc_type, result, bind, acknowledge, frame }
-            }
+            Pending::Document {
+                write,
+                ack,
+                doc_type,
+                result,
+                bind,
+                acknowledge,
+                ..
+            } => Pending::Document {
+                write,
+                ack,
+                doc_type,
+                result,
+                bind,
+                acknowledge,
+                frame,
+            },
             other => other,
         }
     }
@@ -189,13 +231,8 @@ impl Ingest {
         };
         let doc_type = msg.doc_type.label();
         let fn_number = FnNumber::new(&msg.session.fn_number).ok();
-        let kkt = match fn_number.as_ref().map(|f| self.store.find_by_fn(f)).transpose() {
-            Ok(k) => k.flatten(),
-            Err(e) => {
-                error!(error = %e, "registry lookup failed");
-                return Pending::Ready(Response::Close("store_error"));
-            }
-        };
+        // A memory look-up: admission must not cost a database read per message.
+        let kkt = fn_number.as_ref().and_then(|f| self.store.admission_of(f));
 
         // An FN registered with encryption sends bodies that are not TLV: route those to the
         // decryptor. (Its plaintext documents, e.g. the registration report, parse as usual.)
@@ -214,7 +251,15 @@ impl Ingest {
     pub async fn finish(&self, pending: Pending) -> Response {
         match pending {
             Pending::Ready(r) => r,
-            Pending::Document { write, ack, doc_type, result, bind, acknowledge, frame } => {
+            Pending::Document {
+                write,
+                ack,
+                doc_type,
+                result,
+                bind,
+                acknowledge,
+                frame,
+            } => {
                 match write.await {
                     Ok(PutOutcome::Stored { .. }) => {
                         self.count(doc_type, result);
@@ -225,18 +270,28 @@ impl Ingest {
                                 warn!(error = %e, "binding FN to RN failed");
                             }
                         }
-                        if acknowledge { Response::Ack(ack) } else { Response::Silent }
+                        if acknowledge {
+                            Response::Ack(ack)
+                        } else {
+                            Response::Silent
+                        }
                     }
                     Ok(PutOutcome::Duplicate { ack: stored }) => {
                         self.count(doc_type, "duplicate");
-                        if stored.is_empty() { Response::Silent } else { Response::Ack(stored) }
+                        if stored.is_empty() {
+                            Response::Silent
+                        } else {
+                            Response::Ack(stored)
+                        }
                     }
                     Ok(PutOutcome::Conflict { .. }) => {
                         // Same (FN, FD), different bytes: kept apart, never overwriting; the FN
                         // is told its document failed control (rare, so encoded only now).
                         self.count(doc_type, "conflict");
                         let target = AckTarget::from_frame(&frame);
-                        match target.and_then(|t| self.encode(&t, ResponseCode::FormatLogic, &frame, unix_now())) {
+                        match target.and_then(|t| {
+                            self.encode(&t, ResponseCode::FormatLogic, &frame, unix_now())
+                        }) {
                             Some(nack) => Response::Ack(nack),
                             None => Response::Silent,
                         }
@@ -249,7 +304,12 @@ impl Ingest {
                     }
                 }
             }
-            Pending::Rejected { write, ack, doc_type, result } => match write.await {
+            Pending::Rejected {
+                write,
+                ack,
+                doc_type,
+                result,
+            } => match write.await {
                 Ok(_) => {
                     self.count(doc_type, result);
                     Response::Ack(ack)
@@ -263,7 +323,10 @@ impl Ingest {
     }
 
     fn count(&self, doc_type: &str, result: &str) {
-        self.metrics.documents.with_label_values(&[doc_type, result]).inc();
+        self.metrics
+            .documents
+            .with_label_values(&[doc_type, result])
+            .inc();
     }
 
     /// The message did not parse. Framing breakage closes the connection; a message whose
@@ -273,12 +336,24 @@ impl Ingest {
             (Disposition::Nack(code), Some(target)) => {
                 let doc_type = "unknown";
                 match self.encode(&target, code, frame, now) {
-                    Some(ack) => self.audit(frame, FnNumber::new(&target.fn_ascii).ok(), Some(target.fd_number), e, ack, doc_type, "rejected", now),
+                    Some(ack) => self.audit(
+                        frame,
+                        FnNumber::new(&target.fn_ascii).ok(),
+                        Some(target.fd_number),
+                        e,
+                        ack,
+                        doc_type,
+                        "rejected",
+                        now,
+                    ),
                     None => Pending::Ready(Response::Close("internal")),
                 }
             }
             _ => {
-                self.metrics.frames_rejected.with_label_values(&[e.reason()]).inc();
+                self.metrics
+                    .frames_rejected
+                    .with_label_values(&[e.reason()])
+                    .inc();
                 if self.log_gate.allow() {
                     warn!(reason = e.reason(), error = %e, "unparseable message; connection closed");
                 }
@@ -288,16 +363,35 @@ impl Ingest {
     }
 
     /// Format-logic control failed: audit it and answer with the error's code.
-    fn reject(&self, msg: &Message<'_>, e: &ProtoError, fn_number: Option<FnNumber>, doc_type: &'static str, now: u32) -> Pending {
+    fn reject(
+        &self,
+        msg: &Message<'_>,
+        e: &ProtoError,
+        fn_number: Option<FnNumber>,
+        doc_type: &'static str,
+        now: u32,
+    ) -> Pending {
         let code = match e.disposition() {
             Disposition::Nack(code) => code,
             Disposition::Close => {
-                self.metrics.frames_rejected.with_label_values(&[e.reason()]).inc();
+                self.metrics
+                    .frames_rejected
+                    .with_label_values(&[e.reason()])
+                    .inc();
                 return Pending::Ready(Response::Close("framing_error"));
             }
         };
         match self.encode(&AckTarget::from(msg), code, msg.raw, now) {
-            Some(ack) => self.audit(msg.raw, fn_number, Some(msg.container.fd_number), e, ack, doc_type, "rejected", now),
+            Some(ack) => self.audit(
+                msg.raw,
+                fn_number,
+                Some(msg.container.fd_number),
+                e,
+                ack,
+                doc_type,
+                "rejected",
+                now,
+            ),
             None => Pending::Ready(Response::Close("internal")),
         }
     }
@@ -322,11 +416,23 @@ impl Ingest {
             raw: raw.to_vec(),
             ack: ack.clone(),
         });
-        Pending::Rejected { write, ack, doc_type, result }
+        Pending::Rejected {
+            write,
+            ack,
+            doc_type,
+            result,
+        }
     }
 
     /// Admission, then the durable write of an accepted document.
-    fn admit_and_store(&self, msg: &Message<'_>, doc: &Document<'_>, kkt: Option<&KktRecord>, now: u32, mut flags: DocFlags) -> Pending {
+    fn admit_and_store(
+        &self,
+        msg: &Message<'_>,
+        doc: &Document<'_>,
+        kkt: Option<&Admission>,
+        now: u32,
+        mut flags: DocFlags,
+    ) -> Pending {
         let doc_type = doc.doc_type.label();
         let fn_number = match FnNumber::new(&doc.fn_number) {
             Ok(f) => f,
@@ -342,28 +448,50 @@ impl Ingest {
         };
         if refused {
             let code = ResponseCode::from_u8(self.config.admission.refuse_code);
-            let reason = if kkt.is_some() { "register is deregistered" } else { "FN is not bound to a registered KKT" };
+            let reason = if kkt.is_some() {
+                "register is deregistered"
+            } else {
+                "FN is not bound to a registered KKT"
+            };
             return match self.encode(&AckTarget::from(msg), code, msg.raw, now) {
-                Some(ack) => self.audit(msg.raw, Some(fn_number), Some(doc.fd_number), &reason, ack, doc_type, "refused", now),
+                Some(ack) => self.audit(
+                    msg.raw,
+                    Some(fn_number),
+                    Some(doc.fd_number),
+                    &reason,
+                    ack,
+                    doc_type,
+                    "refused",
+                    now,
+                ),
                 None => Pending::Ready(Response::Close("internal")),
             };
         }
         if kkt.is_none() {
             flags = DocFlags(flags.0 | DocFlags::UNKNOWN_FN);
         }
-        let Some(ack) = self.encode(&AckTarget::from(msg), ResponseCode::Accepted, msg.raw, now) else {
+        let Some(ack) = self.encode(&AckTarget::from(msg), ResponseCode::Accepted, msg.raw, now)
+        else {
             return Pending::Ready(Response::Close("internal"));
         };
         let rn = doc.rn.and_then(|r| Rn::new(r).ok());
         let bind = match (doc.doc_type, rn) {
-            (DocType::Registration | DocType::RegistrationChange, Some(rn)) => Some(FnBindRequest {
-                rn,
-                fn_number,
-                kkt_serial: doc.kkt_serial.map(|s| String::from_utf8_lossy(s).into_owned()).unwrap_or_default(),
-                user_inn: doc.user_inn.map(|s| String::from_utf8_lossy(s).into_owned()).unwrap_or_default(),
-                encrypted: doc.encryption.unwrap_or(false),
-                time: u64::from(now),
-            }),
+            (DocType::Registration | DocType::RegistrationChange, Some(rn)) => {
+                Some(FnBindRequest {
+                    rn,
+                    fn_number,
+                    kkt_serial: doc
+                        .kkt_serial
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .unwrap_or_default(),
+                    user_inn: doc
+                        .user_inn
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .unwrap_or_default(),
+                    encrypted: doc.encryption.unwrap_or(false),
+                    time: u64::from(now),
+                })
+            }
             _ => None,
         };
         let write = self.store.put(NewDocument {
@@ -381,16 +509,33 @@ impl Ingest {
             raw: msg.raw.to_vec(),
             ack: ack.clone(),
         });
-        Pending::Document { write, ack, doc_type, result: "accepted", bind, acknowledge: true, frame: bytes::Bytes::new() }
+        Pending::Document {
+            write,
+            ack,
+            doc_type,
+            result: "accepted",
+            bind,
+            acknowledge: true,
+            frame: bytes::Bytes::new(),
+        }
     }
 
     /// An encrypted body: decrypt if a module is installed, otherwise store it raw under policy.
-    fn begin_encrypted(&self, msg: &Message<'_>, kkt: Option<&KktRecord>, fn_number: Option<FnNumber>, now: u32) -> Pending {
+    fn begin_encrypted(
+        &self,
+        msg: &Message<'_>,
+        kkt: Option<&Admission>,
+        fn_number: Option<FnNumber>,
+        now: u32,
+    ) -> Pending {
         let doc_type = msg.doc_type.label();
         let encrypted = DocFlags(DocFlags::ENCRYPTED);
         match self.decryptor.decrypt(&msg.session.fn_number, msg.payload) {
             Ok(plain) => {
-                let clear = Message { payload: &plain, ..*msg };
+                let clear = Message {
+                    payload: &plain,
+                    ..*msg
+                };
                 match validate(&clear, &self.config.validation, now) {
                     Ok(doc) => self.admit_and_store(msg, &doc, kkt, now, encrypted),
                     Err(e) => self.reject(msg, &e, fn_number, doc_type, now),
@@ -403,7 +548,16 @@ impl Ingest {
                 if kkt.is_some_and(|k| k.status == KktStatus::Deregistered) {
                     let code = ResponseCode::from_u8(self.config.admission.refuse_code);
                     return match self.encode(&AckTarget::from(msg), code, msg.raw, now) {
-                        Some(ack) => self.audit(msg.raw, Some(fn_number), Some(msg.container.fd_number), &"register is deregistered", ack, doc_type, "refused", now),
+                        Some(ack) => self.audit(
+                            msg.raw,
+                            Some(fn_number),
+                            Some(msg.container.fd_number),
+                            &"register is deregistered",
+                            ack,
+                            doc_type,
+                            "refused",
+                            now,
+                        ),
                         None => Pending::Ready(Response::Close("internal")),
                     };
                 }
@@ -424,7 +578,11 @@ impl Ingest {
                     received_at_ms: unix_now_ms(),
                     doc_type: msg.doc_type.as_u8(),
                     ffd: 0,
-                    outcome: if acknowledge { Outcome::Accepted } else { Outcome::EncryptedUnacknowledged },
+                    outcome: if acknowledge {
+                        Outcome::Accepted
+                    } else {
+                        Outcome::EncryptedUnacknowledged
+                    },
                     flags: encrypted,
                     doc_time: 0,
                     shift: None,
@@ -432,14 +590,36 @@ impl Ingest {
                     raw: msg.raw.to_vec(),
                     ack: ack.clone(),
                 });
-                Pending::Document { write, ack, doc_type, result: "encrypted", bind: None, acknowledge, frame: bytes::Bytes::new() }
+                Pending::Document {
+                    write,
+                    ack,
+                    doc_type,
+                    result: "encrypted",
+                    bind: None,
+                    acknowledge,
+                    frame: bytes::Bytes::new(),
+                }
             }
         }
     }
 
-    fn encode(&self, target: &AckTarget, code: ResponseCode, request: &[u8], now: u32) -> Option<Vec<u8>> {
+    fn encode(
+        &self,
+        target: &AckTarget,
+        code: ResponseCode,
+        request: &[u8],
+        now: u32,
+    ) -> Option<Vec<u8>> {
         let mut out = Vec::with_capacity(160);
-        match encode_ack(target, code, &self.operator_inn, now, request, self.signer.as_ref(), &mut out) {
+        match encode_ack(
+            target,
+            code,
+            &self.operator_inn,
+            now,
+            request,
+            self.signer.as_ref(),
+            &mut out,
+        ) {
             Ok(()) => Some(out),
             Err(e) => {
                 // Only a misconfigured operator INN can fail here, and config checks it at start.
@@ -469,12 +649,18 @@ fn health_of(doc: &Document<'_>) -> Option<FnHealth> {
 }
 
 pub fn unix_now() -> u32 {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     u32::try_from(secs).unwrap_or(u32::MAX)
 }
 
 fn unix_now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// At most `PER_SECOND` log lines per second for events a peer can trigger at will.
@@ -492,11 +678,18 @@ impl LogGate {
         let mut cur = self.state.load(Ordering::Relaxed);
         loop {
             let (s, n) = (cur >> 16, cur & 0xFFFF);
-            let next = if s == second { (s << 16) | (n + 1).min(0xFFFF) } else { second << 16 | 1 };
+            let next = if s == second {
+                (s << 16) | (n + 1).min(0xFFFF)
+            } else {
+                second << 16 | 1
+            };
             if s == second && n >= Self::PER_SECOND {
                 return false;
             }
-            match self.state.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
+            match self
+                .state
+                .compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
                 Ok(_) => return true,
                 Err(actual) => cur = actual,
             }
