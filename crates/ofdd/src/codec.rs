@@ -10,6 +10,7 @@ use ofd_proto::error::ProtoError;
 use ofd_proto::framing::{FrameLimits, Framing, check_frame};
 use tokio_util::codec::Decoder;
 
+pub const MAX_RESERVE_AHEAD: usize = 8 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
     #[error("i/o: {0}")]

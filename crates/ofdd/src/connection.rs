@@ -59,7 +59,13 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(stream: TcpStream, codec: FrameCodec, idle: Duration, deadline: Duration, write_timeout: Duration) -> Self {
+    pub fn new(
+        stream: TcpStream,
+        codec: FrameCodec,
+        idle: Duration,
+        deadline: Duration,
+        write_timeout: Duration,
+    ) -> Self {
         Connection {
             stream,
             read_buf: BytesMut::with_capacity(4 * 1024),
@@ -106,7 +112,9 @@ impl Connection {
             match read {
                 Err(_elapsed) => {
                     return Err(match self.message_started {
-                        Some(started) if started.elapsed() >= self.deadline => ReadError::Deadline(self.deadline),
+                        Some(started) if started.elapsed() >= self.deadline => {
+                            ReadError::Deadline(self.deadline)
+                        }
                         _ => ReadError::Idle(self.idle),
                     });
                 }
@@ -133,11 +141,15 @@ impl Connection {
         if self.write_buf.is_empty() {
             return Ok(());
         }
-        let res = tokio::time::timeout(self.write_timeout, self.stream.write_all(&self.write_buf)).await;
+        let res =
+            tokio::time::timeout(self.write_timeout, self.stream.write_all(&self.write_buf)).await;
         self.write_buf.clear();
         match res {
             Ok(r) => r,
-            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "acknowledgement write timed out")),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "acknowledgement write timed out",
+            )),
         }
     }
 

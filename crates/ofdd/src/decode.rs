@@ -35,7 +35,10 @@ fn read_input(path: Option<&std::path::Path>) -> anyhow::Result<Vec<u8>> {
                 .with_context(|| format!("cannot read {}", p.display()))?;
         }
         _ => {
-            std::io::stdin().take(MAX_INPUT).read_to_end(&mut buf).context("cannot read stdin")?;
+            std::io::stdin()
+                .take(MAX_INPUT)
+                .read_to_end(&mut buf)
+                .context("cannot read stdin")?;
         }
     }
     if buf.is_empty() {
@@ -46,12 +49,19 @@ fn read_input(path: Option<&std::path::Path>) -> anyhow::Result<Vec<u8>> {
 
 /// Hex text (whitespace allowed) → bytes; `None` if the input is not hex text.
 fn unhex(input: &[u8]) -> Option<Vec<u8>> {
-    let digits: Vec<u8> = input.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    let digits: Vec<u8> = input
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
     if digits.is_empty() || digits.len() % 2 != 0 || !digits.iter().all(u8::is_ascii_hexdigit) {
         return None;
     }
     let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    digits.chunks(2).map(|p| Some(nibble(p[0])? << 4 | nibble(p[1])?)).collect()
+    digits
+        .chunks(2)
+        .map(|p| Some(nibble(p[0])? << 4 | nibble(p[1])?))
+        .collect()
 }
 
 /// Decode one message to a JSON report; errors name the protocol rule broken.
@@ -61,7 +71,10 @@ pub fn decode(bytes: &[u8], check: bool, now: u32) -> anyhow::Result<serde_json:
         Framing::Incomplete { needed } => bail!("truncated message: {needed} more byte(s) needed"),
     };
     if len != bytes.len() {
-        bail!("{} trailing byte(s) after the message (one message expected)", bytes.len() - len);
+        bail!(
+            "{} trailing byte(s) after the message (one message expected)",
+            bytes.len() - len
+        );
     }
     let msg = parse_message(bytes).context("invalid message")?;
     let (tlv, trailer) = msg.document().context("invalid document")?;

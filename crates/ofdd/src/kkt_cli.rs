@@ -69,22 +69,46 @@ impl Client {
             .timeout_global(Some(Duration::from_secs(30)))
             .build()
             .into();
-        Client { agent, base: base.trim_end_matches('/').to_string(), auth: format!("Bearer {token}") }
+        Client {
+            agent,
+            base: base.trim_end_matches('/').to_string(),
+            auth: format!("Bearer {token}"),
+        }
     }
 
     fn send(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
         let url = format!("{}{}", self.base, path);
         let result = match (method, body) {
-            ("GET", _) => self.agent.get(&url).header("Authorization", &self.auth).call(),
-            (_, Some(body)) => self.agent.post(&url).header("Authorization", &self.auth).send_json(body),
-            (_, None) => self.agent.post(&url).header("Authorization", &self.auth).send_empty(),
+            ("GET", _) => self
+                .agent
+                .get(&url)
+                .header("Authorization", &self.auth)
+                .call(),
+            (_, Some(body)) => self
+                .agent
+                .post(&url)
+                .header("Authorization", &self.auth)
+                .send_json(body),
+            (_, None) => self
+                .agent
+                .post(&url)
+                .header("Authorization", &self.auth)
+                .send_empty(),
         };
-        let mut response = result.with_context(|| format!("cannot reach the admin API at {}", self.base))?;
+        let mut response =
+            result.with_context(|| format!("cannot reach the admin API at {}", self.base))?;
         let status = response.status();
-        let text = response.body_mut().read_to_string().context("reading the admin API's answer")?;
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .context("reading the admin API's answer")?;
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         if !status.is_success() {
-            let reason = value.get("error").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| value.to_string());
+            let reason = value
+                .get("error")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| value.to_string());
             bail!("{method} {path}: {status}: {reason}");
         }
         Ok(value)

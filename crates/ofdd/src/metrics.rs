@@ -13,7 +13,8 @@ use prometheus::{
 /// Latency buckets from 100 µs to 10 s: an acknowledgement on a healthy disk takes about a
 /// millisecond; seconds mean trouble worth seeing in the histogram, not in the +Inf bucket.
 const LATENCY_BUCKETS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
 ];
 
 pub struct Metrics {
@@ -44,12 +45,18 @@ impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
         let documents = IntCounterVec::new(
-            Opts::new("ofd_documents_total", "Fiscal documents processed, by document type and result"),
+            Opts::new(
+                "ofd_documents_total",
+                "Fiscal documents processed, by document type and result",
+            ),
             &["doc_type", "result"],
         )
         .expect("valid metric");
         let frames_rejected = IntCounterVec::new(
-            Opts::new("ofd_frames_rejected_total", "Messages rejected before an acknowledgement was possible"),
+            Opts::new(
+                "ofd_frames_rejected_total",
+                "Messages rejected before an acknowledgement was possible",
+            ),
             &["reason"],
         )
         .expect("valid metric");
@@ -62,19 +69,31 @@ impl Metrics {
         )
         .expect("valid metric");
         let store_commit = Histogram::with_opts(
-            HistogramOpts::new("ofd_store_commit_seconds", "Duration of one synced store write batch")
-                .buckets(LATENCY_BUCKETS.to_vec()),
+            HistogramOpts::new(
+                "ofd_store_commit_seconds",
+                "Duration of one synced store write batch",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
         )
         .expect("valid metric");
         let store_batch_size = Histogram::with_opts(
-            HistogramOpts::new("ofd_store_batch_documents", "Documents per synced store write batch")
-                .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0]),
+            HistogramOpts::new(
+                "ofd_store_batch_documents",
+                "Documents per synced store write batch",
+            )
+            .buckets(vec![
+                1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+            ]),
         )
         .expect("valid metric");
         let connections_open =
-            IntGauge::new("ofd_connections_open", "Register connections open now").expect("valid metric");
+            IntGauge::new("ofd_connections_open", "Register connections open now")
+                .expect("valid metric");
         let connections_total = IntCounterVec::new(
-            Opts::new("ofd_connections_total", "Register connections ended, by outcome"),
+            Opts::new(
+                "ofd_connections_total",
+                "Register connections ended, by outcome",
+            ),
             &["outcome"],
         )
         .expect("valid metric");
@@ -87,14 +106,23 @@ impl Metrics {
         )
         .expect("valid metric");
         let fn_trouble = IntGaugeVec::new(
-            Opts::new("ofd_kkt_fn_trouble", "Registers whose fiscal drive reports trouble in its latest document"),
+            Opts::new(
+                "ofd_kkt_fn_trouble",
+                "Registers whose fiscal drive reports trouble in its latest document",
+            ),
             &["kind"],
         )
         .expect("valid metric");
-        let bytes_received =
-            IntCounter::new("ofd_received_bytes_total", "Bytes received on register connections").expect("valid metric");
-        let export_lag =
-            IntGauge::new("ofd_export_lag", "Accepted documents not yet exported downstream").expect("valid metric");
+        let bytes_received = IntCounter::new(
+            "ofd_received_bytes_total",
+            "Bytes received on register connections",
+        )
+        .expect("valid metric");
+        let export_lag = IntGauge::new(
+            "ofd_export_lag",
+            "Accepted documents not yet exported downstream",
+        )
+        .expect("valid metric");
 
         for c in [
             Box::new(documents.clone()) as Box<dyn prometheus::core::Collector>,
@@ -113,7 +141,9 @@ impl Metrics {
         }
         #[cfg(target_os = "linux")]
         registry
-            .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
             .expect("process collector registers once");
 
         // Make every state and kind visible from the first scrape, so alerts and dashboards never
@@ -121,7 +151,13 @@ impl Metrics {
         for state in ["green", "yellow", "red"] {
             liveness.with_label_values(&[state]).set(0);
         }
-        for kind in ["untransmitted", "key_expiry_soon", "key_expiry_urgent", "memory_nearly_full", "ack_overdue"] {
+        for kind in [
+            "untransmitted",
+            "key_expiry_soon",
+            "key_expiry_urgent",
+            "memory_nearly_full",
+            "ack_overdue",
+        ] {
             fn_trouble.with_label_values(&[kind]).set(0);
         }
 

@@ -95,23 +95,37 @@ pub async fn run(listener: TcpListener, ingest: Arc<Ingest>, mut shutdown: Shutd
             let _permit = permit;
             let metrics = ingest.metrics();
             let Some(_slot) = ip_slots.take(peer.ip(), per_ip) else {
-                metrics.connections_total.with_label_values(&["refused_ip_limit"]).inc();
+                metrics
+                    .connections_total
+                    .with_label_values(&["refused_ip_limit"])
+                    .inc();
                 debug!(%peer, "connection refused: per-IP limit");
                 return;
             };
             metrics.connections_open.inc();
             let outcome = serve(stream, peer, &ingest, shutdown).await;
             metrics.connections_open.dec();
-            metrics.connections_total.with_label_values(&[outcome]).inc();
+            metrics
+                .connections_total
+                .with_label_values(&[outcome])
+                .inc();
         });
     }
     drop(listener);
-    info!(open = tasks.len(), "ingest listener closed; waiting for open connections to finish");
+    info!(
+        open = tasks.len(),
+        "ingest listener closed; waiting for open connections to finish"
+    );
     while tasks.join_next().await.is_some() {}
 }
 
 /// Serve one connection; returns its outcome label.
-async fn serve(stream: TcpStream, peer: SocketAddr, ingest: &Ingest, mut shutdown: Shutdown) -> &'static str {
+async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ingest: &Ingest,
+    mut shutdown: Shutdown,
+) -> &'static str {
     let _ = stream.set_nodelay(true);
     let limits = &ingest.config().limits;
     let codec = FrameCodec::new(ingest.frame_limits());
@@ -144,20 +158,32 @@ async fn serve(stream: TcpStream, peer: SocketAddr, ingest: &Ingest, mut shutdow
                     break "framing_error";
                 }
                 if matches!(e, ReadError::Deadline(_)) {
-                    metrics.frames_rejected.with_label_values(&["slowloris"]).inc();
+                    metrics
+                        .frames_rejected
+                        .with_label_values(&["slowloris"])
+                        .inc();
                 }
                 if matches!(e, ReadError::Truncated(_)) {
-                    metrics.frames_rejected.with_label_values(&["truncated"]).inc();
+                    metrics
+                        .frames_rejected
+                        .with_label_values(&["truncated"])
+                        .inc();
                 }
                 debug!(%peer, error = %e, "connection read ended");
                 break label;
             }
         };
-        metrics.bytes_received.inc_by(std::mem::take(&mut conn.bytes_read));
+        metrics
+            .bytes_received
+            .inc_by(std::mem::take(&mut conn.bytes_read));
 
         // Start every frame before awaiting any: their store writes share a group commit.
         pending.clear();
-        pending.extend(frames.drain(..).map(|frame| (Instant::now(), ingest.begin(frame))));
+        pending.extend(
+            frames
+                .drain(..)
+                .map(|frame| (Instant::now(), ingest.begin(frame))),
+        );
 
         let mut close: Option<&'static str> = None;
         for (frame_done, p) in pending.drain(..) {
@@ -171,7 +197,9 @@ async fn serve(stream: TcpStream, peer: SocketAddr, ingest: &Ingest, mut shutdow
                 Response::Ack(bytes) => {
                     conn.queue(&bytes);
                     answered += 1;
-                    metrics.ack_latency.observe(frame_done.elapsed().as_secs_f64());
+                    metrics
+                        .ack_latency
+                        .observe(frame_done.elapsed().as_secs_f64());
                 }
                 Response::Silent => {}
                 Response::Close(reason) => close = Some(reason),

@@ -30,7 +30,9 @@ impl ShutdownTrigger {
     }
 
     pub fn subscribe(&self) -> Shutdown {
-        Shutdown { rx: self.tx.subscribe() }
+        Shutdown {
+            rx: self.tx.subscribe(),
+        }
     }
 }
 

@@ -11,7 +11,10 @@ async fn real_vector_is_acknowledged_and_served_raw() {
     let t = TestDaemon::start().await;
     let mut link = Link::connect(t.ingest_addr()).await;
     let ack = link.exchange(real_vector()).await;
-    assert_eq!(ack_of(&ack), ("9999078900005488".to_string(), 1, ResponseCode::Accepted));
+    assert_eq!(
+        ack_of(&ack),
+        ("9999078900005488".to_string(), 1, ResponseCode::Accepted)
+    );
 
     let admin = t.admin();
     let raw = admin.get("/api/v1/documents/9999078900005488/1/raw").await;
@@ -20,8 +23,14 @@ async fn real_vector_is_acknowledged_and_served_raw() {
     assert_eq!(raw.body.len(), 466);
     assert_eq!(raw.body, real_vector());
 
-    let doc = admin.get("/api/v1/documents/9999078900005488/1").await.json();
-    assert_eq!(doc["document"]["fiscalReportCorrection"]["kktRegId"], "0000000005008570");
+    let doc = admin
+        .get("/api/v1/documents/9999078900005488/1")
+        .await
+        .json();
+    assert_eq!(
+        doc["document"]["fiscalReportCorrection"]["kktRegId"],
+        "0000000005008570"
+    );
     assert_eq!(doc["outcome"], "accepted");
 
     // The registration-change report bound its FN to the RN.
@@ -41,12 +50,35 @@ async fn resend_gets_identical_ack_and_one_record() {
     // The FN resends on a new connection, as after a dropped SIM link.
     let mut link2 = Link::connect(t.ingest_addr()).await;
     let second = link2.exchange(&msg).await;
-    assert_eq!(first, second, "a resend must get the very same acknowledgement bytes");
+    assert_eq!(
+        first, second,
+        "a resend must get the very same acknowledgement bytes"
+    );
 
     let m = t.admin().metrics().await;
-    assert_eq!(metric(&m, "ofd_documents_total{doc_type=\"receipt\",result=\"accepted\"}"), 1.0);
-    assert_eq!(metric(&m, "ofd_documents_total{doc_type=\"receipt\",result=\"duplicate\"}"), 1.0);
-    let fns = t.d().ingest.store().docs_of_fn(&ofd_store::FnNumber::new(kkt.fn_str().as_bytes()).unwrap(), 0..=u32::MAX).unwrap();
+    assert_eq!(
+        metric(
+            &m,
+            "ofd_documents_total{doc_type=\"receipt\",result=\"accepted\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "ofd_documents_total{doc_type=\"receipt\",result=\"duplicate\"}"
+        ),
+        1.0
+    );
+    let fns = t
+        .d()
+        .ingest
+        .store()
+        .docs_of_fn(
+            &ofd_store::FnNumber::new(kkt.fn_str().as_bytes()).unwrap(),
+            0..=u32::MAX,
+        )
+        .unwrap();
     assert_eq!(fns.count(), 1, "the store holds one record");
     t.stop().await;
 }
@@ -68,7 +100,13 @@ async fn thousand_documents_over_one_connection() {
         assert_eq!(ack_of(&ack).1, fd);
     }
     let m = t.admin().metrics().await;
-    assert_eq!(metric(&m, "ofd_documents_total{doc_type=\"receipt\",result=\"accepted\"}"), 1100.0);
+    assert_eq!(
+        metric(
+            &m,
+            "ofd_documents_total{doc_type=\"receipt\",result=\"accepted\"}"
+        ),
+        1100.0
+    );
     assert!(metric(&m, "ofd_ack_latency_seconds_count") >= 1100.0);
     assert!(metric(&m, "ofd_store_commit_seconds_count") >= 1.0);
     t.stop().await;
@@ -93,7 +131,13 @@ async fn fifty_concurrent_connections() {
         task.await.unwrap();
     }
     let m = t.admin().metrics().await;
-    assert_eq!(metric(&m, "ofd_documents_total{doc_type=\"receipt\",result=\"accepted\"}"), 1000.0);
+    assert_eq!(
+        metric(
+            &m,
+            "ofd_documents_total{doc_type=\"receipt\",result=\"accepted\"}"
+        ),
+        1000.0
+    );
     t.stop().await;
 }
 
@@ -107,7 +151,10 @@ async fn one_byte_at_a_time_sender_succeeds() {
         link.send(std::slice::from_ref(b)).await;
         tokio::time::sleep(std::time::Duration::from_micros(200)).await;
     }
-    let ack = link.read_frame().await.expect("ack after a byte-by-byte message");
+    let ack = link
+        .read_frame()
+        .await
+        .expect("ack after a byte-by-byte message");
     assert_eq!(ack_of(&ack), (kkt.fn_str(), 1, ResponseCode::Accepted));
     t.stop().await;
 }
@@ -118,20 +165,36 @@ async fn crc_broken_message_closes_only_its_connection() {
     let mut good = Kkt::new(31);
     let mut bad = Kkt::new(32);
     let mut good_link = Link::connect(t.ingest_addr()).await;
-    assert_eq!(ack_of(&good_link.exchange(&good.receipt()).await).2, ResponseCode::Accepted);
+    assert_eq!(
+        ack_of(&good_link.exchange(&good.receipt()).await).2,
+        ResponseCode::Accepted
+    );
 
     let mut msg = bad.receipt();
     let last = msg.len() - 1;
     msg[last] ^= 0xFF; // a body byte: breaks the container CRC (flags 0x0014 carry no session CRC)
     let mut bad_link = Link::connect(t.ingest_addr()).await;
     bad_link.send(&msg).await;
-    assert!(bad_link.closed_by_server().await, "a broken frame gets no answer and a closed connection");
+    assert!(
+        bad_link.closed_by_server().await,
+        "a broken frame gets no answer and a closed connection"
+    );
 
     // The well-behaved register keeps being served on its open connection.
-    assert_eq!(ack_of(&good_link.exchange(&good.receipt()).await).2, ResponseCode::Accepted);
+    assert_eq!(
+        ack_of(&good_link.exchange(&good.receipt()).await).2,
+        ResponseCode::Accepted
+    );
     let m = t.admin().metrics().await;
-    assert_eq!(metric(&m, "ofd_frames_rejected_total{reason=\"container_crc\"}"), 1.0, "{m}");
-    assert_eq!(metric(&m, "ofd_connections_total{outcome=\"framing_error\"}"), 1.0);
+    assert_eq!(
+        metric(&m, "ofd_frames_rejected_total{reason=\"container_crc\"}"),
+        1.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "ofd_connections_total{outcome=\"framing_error\"}"),
+        1.0
+    );
     t.stop().await;
 }
 
@@ -145,14 +208,33 @@ async fn format_logic_failure_gets_code_14_and_is_audited() {
     let ack = link.exchange(&msg).await;
     assert_eq!(ack_of(&ack), (kkt.fn_str(), 1, ResponseCode::FormatLogic));
     // Nothing was stored as a document; the raw message is in the audit log.
-    assert!(t.d().ingest.store().get(&ofd_store::FnNumber::new(kkt.fn_str().as_bytes()).unwrap(), 1).unwrap().is_none());
+    assert!(
+        t.d()
+            .ingest
+            .store()
+            .get(
+                &ofd_store::FnNumber::new(kkt.fn_str().as_bytes()).unwrap(),
+                1
+            )
+            .unwrap()
+            .is_none()
+    );
     let audit = t.d().ingest.store().rejected_read(0, 10).unwrap();
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].1.raw, msg);
     // The connection stays usable.
-    assert_eq!(ack_of(&link.exchange(&kkt.receipt()).await).2, ResponseCode::Accepted);
+    assert_eq!(
+        ack_of(&link.exchange(&kkt.receipt()).await).2,
+        ResponseCode::Accepted
+    );
     let m = t.admin().metrics().await;
-    assert_eq!(metric(&m, "ofd_documents_total{doc_type=\"receipt\",result=\"rejected\"}"), 1.0);
+    assert_eq!(
+        metric(
+            &m,
+            "ofd_documents_total{doc_type=\"receipt\",result=\"rejected\"}"
+        ),
+        1.0
+    );
     t.stop().await;
 }
 
@@ -167,15 +249,29 @@ async fn liveness_colours_follow_document_times() {
         let reg = kkt.doc_at(DocType::Registration, now() - age - 3600);
         assert_eq!(ack_of(&link.exchange(&reg).await).2, ResponseCode::Accepted);
         let close = kkt.doc_at(DocType::ShiftClose, now() - age);
-        assert_eq!(ack_of(&link.exchange(&close).await).2, ResponseCode::Accepted);
+        assert_eq!(
+            ack_of(&link.exchange(&close).await).2,
+            ResponseCode::Accepted
+        );
     }
     let m = t.admin().metrics().await;
     assert_eq!(metric(&m, "ofd_kkt_liveness{state=\"green\"}"), 1.0, "{m}");
     assert_eq!(metric(&m, "ofd_kkt_liveness{state=\"yellow\"}"), 1.0);
     assert_eq!(metric(&m, "ofd_kkt_liveness{state=\"red\"}"), 1.0);
     let live = t.admin().get("/api/v1/liveness").await.json();
-    assert_eq!((live["green"].as_u64(), live["yellow"].as_u64(), live["red"].as_u64()), (Some(1), Some(1), Some(1)));
-    let status = t.admin().get(&format!("/api/v1/kkt/{}/status", Kkt::new(52).rn_str())).await.json();
+    assert_eq!(
+        (
+            live["green"].as_u64(),
+            live["yellow"].as_u64(),
+            live["red"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1))
+    );
+    let status = t
+        .admin()
+        .get(&format!("/api/v1/kkt/{}/status", Kkt::new(52).rn_str()))
+        .await
+        .json();
     assert_eq!(status["liveness"], "yellow", "{status}");
     t.stop().await;
 }
@@ -189,16 +285,31 @@ async fn conflicting_resend_is_kept_apart_and_answered_14() {
     let different = kkt.doc_at(DocType::Receipt, now() - 60);
     assert_ne!(original, different);
     let mut link = Link::connect(t.ingest_addr()).await;
-    assert_eq!(ack_of(&link.exchange(&original).await).2, ResponseCode::Accepted);
-    assert_eq!(ack_of(&link.exchange(&different).await), (kkt.fn_str(), 1, ResponseCode::FormatLogic));
+    assert_eq!(
+        ack_of(&link.exchange(&original).await).2,
+        ResponseCode::Accepted
+    );
+    assert_eq!(
+        ack_of(&link.exchange(&different).await),
+        (kkt.fn_str(), 1, ResponseCode::FormatLogic)
+    );
     // The stored document is the original, untouched; the other version is kept in conflicts.
-    let raw = t.admin().get(&format!("/api/v1/documents/{}/1/raw", kkt.fn_str())).await;
+    let raw = t
+        .admin()
+        .get(&format!("/api/v1/documents/{}/1/raw", kkt.fn_str()))
+        .await;
     assert_eq!(raw.body, original);
     let fn_number = ofd_store::FnNumber::new(kkt.fn_str().as_bytes()).unwrap();
     let conflicts = t.d().ingest.store().conflicts_of(&fn_number, 1).unwrap();
     assert_eq!(conflicts.len(), 1);
     assert_eq!(conflicts[0].1.raw, different);
     let m = t.admin().metrics().await;
-    assert_eq!(metric(&m, "ofd_documents_total{doc_type=\"receipt\",result=\"conflict\"}"), 1.0);
+    assert_eq!(
+        metric(
+            &m,
+            "ofd_documents_total{doc_type=\"receipt\",result=\"conflict\"}"
+        ),
+        1.0
+    );
     t.stop().await;
 }

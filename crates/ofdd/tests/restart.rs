@@ -13,7 +13,11 @@ use common::*;
 use ofd_proto::ack::ResponseCode;
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Proc {
@@ -25,7 +29,13 @@ struct Proc {
 async fn spawn_ofdd(data: &std::path::Path) -> Proc {
     let (p1, p2) = (free_port(), free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_ofdd"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{p1}"), "--admin-listen", &format!("127.0.0.1:{p2}")])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{p1}"),
+            "--admin-listen",
+            &format!("127.0.0.1:{p2}"),
+        ])
         .arg("--data")
         .arg(data)
         .env("OFDD_ADMIN_TOKEN", TOKEN)
@@ -34,18 +44,29 @@ async fn spawn_ofdd(data: &std::path::Path) -> Proc {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn ofdd");
-    let admin = Admin { base: format!("http://127.0.0.1:{p2}"), token: Some(TOKEN.into()) };
+    let admin = Admin {
+        base: format!("http://127.0.0.1:{p2}"),
+        token: Some(TOKEN.into()),
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", p1)).await.is_ok()
-            && tokio::net::TcpStream::connect(("127.0.0.1", p2)).await.is_ok()
+        if tokio::net::TcpStream::connect(("127.0.0.1", p1))
+            .await
+            .is_ok()
+            && tokio::net::TcpStream::connect(("127.0.0.1", p2))
+                .await
+                .is_ok()
         {
             break;
         }
         assert!(Instant::now() < deadline, "ofdd did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Proc { child, ingest: format!("127.0.0.1:{p1}").parse().unwrap(), admin }
+    Proc {
+        child,
+        ingest: format!("127.0.0.1:{p1}").parse().unwrap(),
+        admin,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,7 +77,8 @@ async fn acknowledged_documents_survive_kill_9() {
     let mut acked: HashMap<(String, u32), Vec<u8>> = HashMap::new();
     // Each register with the message it has not had acknowledged yet (an FN resends exactly
     // those bytes).
-    let mut fleet: Vec<(Kkt, Option<Vec<u8>>)> = (0..8).map(|i| (Kkt::new(9000 + i), None)).collect();
+    let mut fleet: Vec<(Kkt, Option<Vec<u8>>)> =
+        (0..8).map(|i| (Kkt::new(9000 + i), None)).collect();
 
     for round in 0..3u64 {
         let mut proc = spawn_ofdd(&data).await;
@@ -94,13 +116,23 @@ async fn acknowledged_documents_survive_kill_9() {
             acked.insert(key, msg);
         }
     }
-    assert!(acked.len() > 50, "the test must acknowledge a meaningful number of documents, got {}", acked.len());
+    assert!(
+        acked.len() > 50,
+        "the test must acknowledge a meaningful number of documents, got {}",
+        acked.len()
+    );
 
     // Restart on the same data and check every acknowledged document.
     let mut proc = spawn_ofdd(&data).await;
     for ((f, fd), msg) in &acked {
-        let raw = proc.admin.get(&format!("/api/v1/documents/{f}/{fd}/raw")).await;
-        assert_eq!(raw.status, 200, "acknowledged FN {f} FD {fd} lost after kill -9");
+        let raw = proc
+            .admin
+            .get(&format!("/api/v1/documents/{f}/{fd}/raw"))
+            .await;
+        assert_eq!(
+            raw.status, 200,
+            "acknowledged FN {f} FD {fd} lost after kill -9"
+        );
         assert_eq!(&raw.body, msg, "FN {f} FD {fd} not byte-identical");
     }
     // Resending the unacknowledged tail works: the FN's retry logic converges.
@@ -108,7 +140,11 @@ async fn acknowledged_documents_survive_kill_9() {
     for (_, unacked) in &fleet {
         if let Some(msg) = unacked {
             let ack = link.exchange(msg).await;
-            assert_eq!(ack_of(&ack).2, ResponseCode::Accepted, "a resend after kill -9 is accepted or a duplicate");
+            assert_eq!(
+                ack_of(&ack).2,
+                ResponseCode::Accepted,
+                "a resend after kill -9 is accepted or a duplicate"
+            );
         }
     }
 

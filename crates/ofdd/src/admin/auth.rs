@@ -31,12 +31,20 @@ pub async fn require_bearer(State(s): State<AppState>, req: Request, next: Next)
         .and_then(|v| v.strip_prefix("Bearer "));
     match presented {
         None => {
-            let mut resp = ApiError::new(StatusCode::UNAUTHORIZED, "missing bearer token (Authorization: Bearer <token>)")
-                .into_response();
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            let mut resp = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing bearer token (Authorization: Bearer <token>)",
+            )
+            .into_response();
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
             resp
         }
-        Some(token) if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => next.run(req).await,
+        Some(token) if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => {
+            next.run(req).await
+        }
         Some(_) => ApiError::new(StatusCode::FORBIDDEN, "invalid bearer token").into_response(),
     }
 }
@@ -44,7 +52,11 @@ pub async fn require_bearer(State(s): State<AppState>, req: Request, next: Next)
 pub async fn limit_uri(req: Request, next: Next) -> Response {
     let len = req.uri().path().len() + req.uri().query().map_or(0, str::len);
     if len > MAX_URI_BYTES {
-        return ApiError::new(StatusCode::URI_TOO_LONG, format!("request target over {MAX_URI_BYTES} bytes")).into_response();
+        return ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            format!("request target over {MAX_URI_BYTES} bytes"),
+        )
+        .into_response();
     }
     next.run(req).await
 }

@@ -43,7 +43,8 @@ fn parse_fn(s: &str) -> Result<FnNumber, ApiError> {
 }
 
 fn parse_fd(s: &str) -> Result<u32, ApiError> {
-    s.parse::<u32>().map_err(|_| ApiError::bad_request(format!("fd: {s:?} is not a document number")))
+    s.parse::<u32>()
+        .map_err(|_| ApiError::bad_request(format!("fd: {s:?} is not a document number")))
 }
 
 fn outcome_str(o: Outcome) -> String {
@@ -73,34 +74,44 @@ fn summary(d: &StoredDocument) -> Value {
 }
 
 /// `GET /api/v1/documents/{fn}/{fd}`: header, FNS JSON of the document, the acknowledgement sent.
-pub async fn one(State(s): State<AppState>, Path((fn_s, fd_s)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+pub async fn one(
+    State(s): State<AppState>,
+    Path((fn_s, fd_s)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
     let doc = fetch(&s, &fn_s, &fd_s)?;
     let mut out = summary(&doc);
     // Encrypted bodies are not TLV: they are served raw only.
-    let document = match parse_message(&doc.raw).and_then(|m| m.document().map(|d| (m.doc_type, d.0))) {
-        Ok((doc_type, tlv)) if !doc.header.flags.contains(DocFlags::ENCRYPTED) => {
-            ofd_proto::json::to_fns_json(doc_type.as_u8(), tlv)
-        }
-        _ => Value::Null,
-    };
+    let document =
+        match parse_message(&doc.raw).and_then(|m| m.document().map(|d| (m.doc_type, d.0))) {
+            Ok((doc_type, tlv)) if !doc.header.flags.contains(DocFlags::ENCRYPTED) => {
+                ofd_proto::json::to_fns_json(doc_type.as_u8(), tlv)
+            }
+            _ => Value::Null,
+        };
     out["document"] = document;
     out["ack"] = Value::String(B64.encode(&doc.ack));
     Ok(Json(out))
 }
 
 /// `GET /api/v1/documents/{fn}/{fd}/raw`: the exact bytes received.
-pub async fn raw(State(s): State<AppState>, Path((fn_s, fd_s)): Path<(String, String)>) -> Result<Response, ApiError> {
+pub async fn raw(
+    State(s): State<AppState>,
+    Path((fn_s, fd_s)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     let doc = fetch(&s, &fn_s, &fd_s)?;
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], doc.raw).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        doc.raw,
+    )
+        .into_response())
 }
 
 fn fetch(s: &AppState, fn_s: &str, fd_s: &str) -> Result<StoredDocument, ApiError> {
     let fn_number = parse_fn(fn_s)?;
     let fd = parse_fd(fd_s)?;
-    s.ingest
-        .store()
-        .get(&fn_number, fd)?
-        .ok_or_else(|| ApiError::not_found(format!("no document FN {} FD {fd}", fn_number.as_str())))
+    s.ingest.store().get(&fn_number, fd)?.ok_or_else(|| {
+        ApiError::not_found(format!("no document FN {} FD {fd}", fn_number.as_str()))
+    })
 }
 
 /// `GET /api/v1/kkt/{rn}/documents?from=&to=&shift=&fn=&fd_from=&fd_to=&format=json|csv&limit=`
@@ -113,12 +124,18 @@ pub async fn of_register(
     let Query(q) = q?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::bad_request(format!("limit: must be within 1..={MAX_LIMIT}")));
+        return Err(ApiError::bad_request(format!(
+            "limit: must be within 1..={MAX_LIMIT}"
+        )));
     }
     let csv = match q.format.as_deref() {
         None | Some("json") => false,
         Some("csv") => true,
-        Some(other) => return Err(ApiError::bad_request(format!("format: {other:?} is not json or csv"))),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "format: {other:?} is not json or csv"
+            )));
+        }
     };
     let doc_time = match (q.from, q.to) {
         (None, None) => None,
@@ -133,13 +150,23 @@ pub async fn of_register(
     let fn_number = q.fn_number.as_deref().map(parse_fn).transpose()?;
     let fd = match (q.fd_from, q.fd_to) {
         (None, None) => None,
-        _ if fn_number.is_none() => return Err(ApiError::bad_request("fd_from/fd_to need fn (FD numbers restart with every FN)")),
+        _ if fn_number.is_none() => {
+            return Err(ApiError::bad_request(
+                "fd_from/fd_to need fn (FD numbers restart with every FN)",
+            ));
+        }
         (from, to) => Some(from.unwrap_or(0)..=to.unwrap_or(u32::MAX)),
     };
-    let query = RegisterQuery { fn_number, fd, doc_time, shift: q.shift };
+    let query = RegisterQuery {
+        fn_number,
+        fd,
+        doc_time,
+        shift: q.shift,
+    };
     let docs = s.ingest.store().docs_of_register(&rn, query)?;
     if csv {
-        let mut out = String::from("fn,fd,doc_type,doc_time,received_at_ms,shift,outcome,encrypted,size\n");
+        let mut out =
+            String::from("fn,fd,doc_type,doc_time,received_at_ms,shift,outcome,encrypted,size\n");
         for d in docs.take(limit) {
             let d = d?;
             let h = &d.header;

@@ -14,7 +14,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, reason: impl Into<String>) -> ApiError {
-        ApiError { status, reason: reason.into() }
+        ApiError {
+            status,
+            reason: reason.into(),
+        }
     }
     pub fn bad_request(reason: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, reason)

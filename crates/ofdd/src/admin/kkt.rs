@@ -72,7 +72,9 @@ pub fn parse_rn(rn: &str) -> Result<Rn, ApiError> {
 
 fn check_text(field: &str, value: &str) -> Result<(), ApiError> {
     if value.chars().count() > MAX_TEXT {
-        return Err(ApiError::unprocessable(format!("{field}: longer than {MAX_TEXT} characters")));
+        return Err(ApiError::unprocessable(format!(
+            "{field}: longer than {MAX_TEXT} characters"
+        )));
     }
     Ok(())
 }
@@ -81,21 +83,36 @@ fn check_inn(inn: &str) -> Result<(), ApiError> {
     verify_inn(inn.as_bytes()).map_err(|e| ApiError::unprocessable(format!("inn {inn:?}: {e}")))
 }
 
-pub async fn register(State(s): State<AppState>, body: Result<Json<RegisterBody>, JsonRejection>) -> Result<impl IntoResponse, ApiError> {
+pub async fn register(
+    State(s): State<AppState>,
+    body: Result<Json<RegisterBody>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
     let Json(b) = body?;
     let rn = parse_rn(&b.rn)?;
     check_inn(&b.inn)?;
-    if b.serial.is_empty() || b.serial.len() > 20 || !b.serial.bytes().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(ApiError::unprocessable("serial: 1 to 20 ASCII letters or digits"));
+    if b.serial.is_empty()
+        || b.serial.len() > 20
+        || !b.serial.bytes().all(|c| c.is_ascii_alphanumeric())
+    {
+        return Err(ApiError::unprocessable(
+            "serial: 1 to 20 ASCII letters or digits",
+        ));
     }
     verify_rn(rn.as_bytes(), b.inn.as_bytes(), b.serial.as_bytes())
         .map_err(|e| ApiError::unprocessable(format!("rn {}: {e} (RN check digits are computed from the RN sequence, the INN and the KKT serial)", b.rn)))?;
     let fn_number = b
         .fn_number
         .as_deref()
-        .map(|f| FnNumber::new(f.as_bytes()).map_err(|e| ApiError::unprocessable(format!("fn: {e}"))))
+        .map(|f| {
+            FnNumber::new(f.as_bytes()).map_err(|e| ApiError::unprocessable(format!("fn: {e}")))
+        })
         .transpose()?;
-    for (field, value) in [("name", &b.name), ("address", &b.address), ("place", &b.place), ("tariff", &b.tariff)] {
+    for (field, value) in [
+        ("name", &b.name),
+        ("address", &b.address),
+        ("place", &b.place),
+        ("tariff", &b.tariff),
+    ] {
         check_text(field, value)?;
     }
     if b.name.trim().is_empty() {
@@ -103,7 +120,9 @@ pub async fn register(State(s): State<AppState>, body: Result<Json<RegisterBody>
     }
     let status = b.status.unwrap_or(KktStatus::Registered);
     if status == KktStatus::Deregistered {
-        return Err(ApiError::unprocessable("status: a new register cannot start deregistered"));
+        return Err(ApiError::unprocessable(
+            "status: a new register cannot start deregistered",
+        ));
     }
     let record = s
         .ingest
@@ -128,11 +147,16 @@ pub async fn register(State(s): State<AppState>, body: Result<Json<RegisterBody>
     Ok((StatusCode::CREATED, Json(view(&record))))
 }
 
-pub async fn list(State(s): State<AppState>, q: Result<Query<ListQuery>, QueryRejection>) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(s): State<AppState>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
     let Query(q) = q?;
     let limit = q.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_PAGE {
-        return Err(ApiError::bad_request(format!("limit: must be within 1..={MAX_PAGE}")));
+        return Err(ApiError::bad_request(format!(
+            "limit: must be within 1..={MAX_PAGE}"
+        )));
     }
     if let Some(prefix) = &q.rn {
         if prefix.len() > 16 || !prefix.bytes().all(|c| c.is_ascii_digit()) {
@@ -156,11 +180,17 @@ pub async fn list(State(s): State<AppState>, q: Result<Query<ListQuery>, QueryRe
     })))
 }
 
-pub async fn show(State(s): State<AppState>, Path(rn): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn show(
+    State(s): State<AppState>,
+    Path(rn): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let rn = parse_rn(&rn)?;
     match s.ingest.store().get_register(&rn)? {
         Some(r) => Ok(Json(view(&r))),
-        None => Err(ApiError::not_found(format!("register {} is not in the registry", rn.as_str()))),
+        None => Err(ApiError::not_found(format!(
+            "register {} is not in the registry",
+            rn.as_str()
+        ))),
     }
 }
 
@@ -174,25 +204,34 @@ pub async fn update(
     if let Some(inn) = &b.inn {
         check_inn(inn)?;
     }
-    for (field, value) in [("name", &b.name), ("address", &b.address), ("place", &b.place), ("tariff", &b.tariff)] {
+    for (field, value) in [
+        ("name", &b.name),
+        ("address", &b.address),
+        ("place", &b.place),
+        ("tariff", &b.tariff),
+    ] {
         if let Some(v) = value {
             check_text(field, v)?;
         }
     }
     if b.status == Some(KktStatus::Deregistered) {
-        return Err(ApiError::unprocessable("status: use POST /api/v1/kkt/{rn}/deregister to deregister"));
+        return Err(ApiError::unprocessable(
+            "status: use POST /api/v1/kkt/{rn}/deregister to deregister",
+        ));
     }
     // A changed INN or serial must still match the RN's check digits.
     if b.inn.is_some() || b.serial.is_some() {
-        let current = s
-            .ingest
-            .store()
-            .get_register(&rn)?
-            .ok_or_else(|| ApiError::not_found(format!("register {} is not in the registry", rn.as_str())))?;
+        let current = s.ingest.store().get_register(&rn)?.ok_or_else(|| {
+            ApiError::not_found(format!("register {} is not in the registry", rn.as_str()))
+        })?;
         let inn = b.inn.as_deref().unwrap_or(&current.user_inn);
         let serial = b.serial.as_deref().unwrap_or(&current.kkt_serial);
-        verify_rn(rn.as_bytes(), inn.as_bytes(), serial.as_bytes())
-            .map_err(|e| ApiError::unprocessable(format!("rn {} no longer matches INN and serial: {e}", rn.as_str())))?;
+        verify_rn(rn.as_bytes(), inn.as_bytes(), serial.as_bytes()).map_err(|e| {
+            ApiError::unprocessable(format!(
+                "rn {} no longer matches INN and serial: {e}",
+                rn.as_str()
+            ))
+        })?;
     }
     let patch = KktPatch {
         kkt_serial: b.serial,
@@ -205,19 +244,37 @@ pub async fn update(
         status: b.status,
         encrypted: None,
     };
-    let record = s.ingest.store().update(rn, patch, u64::from(unix_now())).await?;
+    let record = s
+        .ingest
+        .store()
+        .update(rn, patch, u64::from(unix_now()))
+        .await?;
     Ok(Json(view(&record)))
 }
 
-pub async fn deregister(State(s): State<AppState>, Path(rn): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn deregister(
+    State(s): State<AppState>,
+    Path(rn): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let rn = parse_rn(&rn)?;
-    let record = s.ingest.store().deregister(rn, u64::from(unix_now())).await?;
+    let record = s
+        .ingest
+        .store()
+        .deregister(rn, u64::from(unix_now()))
+        .await?;
     Ok(Json(view(&record)))
 }
 
-pub async fn token(State(s): State<AppState>, Path(rn): Path<String>) -> Result<impl IntoResponse, ApiError> {
+pub async fn token(
+    State(s): State<AppState>,
+    Path(rn): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
     let rn = parse_rn(&rn)?;
-    let issued = s.ingest.store().issue_token(rn, u64::from(unix_now())).await?;
+    let issued = s
+        .ingest
+        .store()
+        .issue_token(rn, u64::from(unix_now()))
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -229,12 +286,15 @@ pub async fn token(State(s): State<AppState>, Path(rn): Path<String>) -> Result<
     ))
 }
 
-pub async fn status(State(s): State<AppState>, Path(rn): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn status(
+    State(s): State<AppState>,
+    Path(rn): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let rn = parse_rn(&rn)?;
     let store = s.ingest.store();
-    let record = store
-        .get_register(&rn)?
-        .ok_or_else(|| ApiError::not_found(format!("register {} is not in the registry", rn.as_str())))?;
+    let record = store.get_register(&rn)?.ok_or_else(|| {
+        ApiError::not_found(format!("register {} is not in the registry", rn.as_str()))
+    })?;
     let cfg = &s.ingest.config().liveness;
     let live = store.liveness_of(&rn);
     let now = unix_now();

@@ -41,7 +41,10 @@ pub fn router(ingest: Arc<Ingest>) -> Router {
         .route("/documents/{fn}/{fd}/raw", get(documents::raw))
         .route("/liveness", get(liveness))
         .fallback(|| async { ApiError::not_found("no such API endpoint") })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_bearer));
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_bearer,
+        ));
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -55,7 +58,13 @@ pub fn router(ingest: Arc<Ingest>) -> Router {
 /// Refresh the gauges that are computed from the store (liveness, FN trouble), then render.
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     refresh_gauges(&s.ingest);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.ingest.metrics().render())
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s.ingest.metrics().render(),
+    )
 }
 
 /// Liveness and health counts are a memory scan of the store's index (milliseconds for a
@@ -64,10 +73,20 @@ pub fn refresh_gauges(ingest: &Ingest) {
     let cfg = &ingest.config().liveness;
     let store = ingest.store();
     let m = ingest.metrics();
-    let counts = store.liveness_counts(u64::from(unix_now()), u64::from(cfg.yellow_after_secs), u64::from(cfg.red_after_secs));
-    m.liveness.with_label_values(&["green"]).set(counts.green as i64);
-    m.liveness.with_label_values(&["yellow"]).set(counts.yellow as i64);
-    m.liveness.with_label_values(&["red"]).set(counts.red as i64);
+    let counts = store.liveness_counts(
+        u64::from(unix_now()),
+        u64::from(cfg.yellow_after_secs),
+        u64::from(cfg.red_after_secs),
+    );
+    m.liveness
+        .with_label_values(&["green"])
+        .set(counts.green as i64);
+    m.liveness
+        .with_label_values(&["yellow"])
+        .set(counts.yellow as i64);
+    m.liveness
+        .with_label_values(&["red"])
+        .set(counts.red as i64);
     let h = store.health_counts();
     for (kind, n) in [
         ("untransmitted", h.untransmitted),
@@ -84,7 +103,11 @@ pub fn refresh_gauges(ingest: &Ingest) {
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     match s.ingest.store().outbox_cursor("readyz-probe") {
         Ok(_) => (StatusCode::OK, "ready\n").into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("store unavailable: {e}\n")).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("store unavailable: {e}\n"),
+        )
+            .into_response(),
     }
 }
 
@@ -92,7 +115,11 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
 async fn liveness(State(s): State<AppState>) -> impl IntoResponse {
     let cfg = &s.ingest.config().liveness;
     let store = s.ingest.store();
-    let c = store.liveness_counts(u64::from(unix_now()), u64::from(cfg.yellow_after_secs), u64::from(cfg.red_after_secs));
+    let c = store.liveness_counts(
+        u64::from(unix_now()),
+        u64::from(cfg.yellow_after_secs),
+        u64::from(cfg.red_after_secs),
+    );
     let h = store.health_counts();
     axum::Json(json!({
         "green": c.green, "yellow": c.yellow, "red": c.red, "deregistered": c.deregistered,

@@ -40,7 +40,10 @@ impl TestDaemon {
         let mut cfg = test_config(dir.path());
         f(&mut cfg);
         let daemon = Daemon::start(cfg).await.expect("daemon starts");
-        TestDaemon { daemon: Some(daemon), dir }
+        TestDaemon {
+            daemon: Some(daemon),
+            dir,
+        }
     }
 
     pub fn d(&self) -> &Daemon {
@@ -52,7 +55,10 @@ impl TestDaemon {
     }
 
     pub fn admin(&self) -> Admin {
-        Admin { base: format!("http://{}", self.d().admin_addr), token: Some(TOKEN.to_string()) }
+        Admin {
+            base: format!("http://{}", self.d().admin_addr),
+            token: Some(TOKEN.to_string()),
+        }
     }
 
     pub async fn stop(mut self) {
@@ -75,7 +81,8 @@ pub struct HttpAnswer {
 
 impl HttpAnswer {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -126,10 +133,23 @@ impl Admin {
             };
             let mut resp = result.expect("HTTP request");
             let status = resp.status().as_u16();
-            let content_type =
-                resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-            let body = resp.body_mut().with_config().limit(64 << 20).read_to_vec().expect("body");
-            HttpAnswer { status, content_type, body }
+            let content_type = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let body = resp
+                .body_mut()
+                .with_config()
+                .limit(64 << 20)
+                .read_to_vec()
+                .expect("body");
+            HttpAnswer {
+                status,
+                content_type,
+                body,
+            }
         })
         .await
         .unwrap()
@@ -154,7 +174,9 @@ pub fn metric(text: &str, series: &str) -> f64 {
         .filter(|l| !l.starts_with('#'))
         .find_map(|l| {
             let (name, value) = l.rsplit_once(' ')?;
-            (name == series).then(|| value.parse::<f64>().ok()).flatten()
+            (name == series)
+                .then(|| value.parse::<f64>().ok())
+                .flatten()
         })
         .unwrap_or(0.0)
 }
@@ -166,16 +188,24 @@ pub struct Kkt {
 }
 
 pub fn now() -> u32 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as u32
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as u32
 }
 
 impl Kkt {
     pub fn new(seed: u64) -> Kkt {
-        Kkt { id: KktIdentity::generate(seed), next_fd: 1 }
+        Kkt {
+            id: KktIdentity::generate(seed),
+            next_fd: 1,
+        }
     }
 
     pub fn fn_str(&self) -> String {
-        String::from_utf8_lossy(&self.id.fn_number).trim_end().to_string()
+        String::from_utf8_lossy(&self.id.fn_number)
+            .trim_end()
+            .to_string()
     }
 
     pub fn rn_str(&self) -> String {
@@ -203,7 +233,9 @@ pub struct Link {
 
 impl Link {
     pub async fn connect(addr: SocketAddr) -> Link {
-        Link { stream: TcpStream::connect(addr).await.expect("connect") }
+        Link {
+            stream: TcpStream::connect(addr).await.expect("connect"),
+        }
     }
 
     pub async fn send(&mut self, msg: &[u8]) {
@@ -221,7 +253,10 @@ impl Link {
             self.stream.read_exact(&mut frame[30..]).await.ok()?;
             Some(frame)
         };
-        tokio::time::timeout(Duration::from_secs(10), fut).await.ok().flatten()
+        tokio::time::timeout(Duration::from_secs(10), fut)
+            .await
+            .ok()
+            .flatten()
     }
 
     /// Send and wait for the acknowledgement.
@@ -243,9 +278,17 @@ impl Link {
 /// (FN, FD, response code) of an acknowledgement.
 pub fn ack_of(bytes: &[u8]) -> (String, u32, ResponseCode) {
     let ack = decode_ack(bytes).expect("a well-formed acknowledgement");
-    (String::from_utf8_lossy(ack.fn_number).trim_end().to_string(), ack.fd_number, ack.code)
+    (
+        String::from_utf8_lossy(ack.fn_number)
+            .trim_end()
+            .to_string(),
+        ack.fd_number,
+        ack.code,
+    )
 }
 
 pub fn real_vector() -> &'static [u8] {
-    include_bytes!("../../../../../shared/protocol/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin")
+    include_bytes!(
+        "../../../../../shared/protocol/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin"
+    )
 }
