@@ -1,0 +1,7 @@
+//! Fuzz target `pipeline`: see `fuzz_pipeline` in `../harness.rs` for the input layout and the invariants.
+#![no_main]
+#![allow(dead_code)]
+
+include!("../harness.rs");
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_pipeline(data));
