@@ -10,7 +10,9 @@ use ofd_proto::error::ProtoError;
 use ofd_proto::framing::{FrameLimits, Framing, check_frame};
 use tokio_util::codec::Decoder;
 
+/// Most buffer space reserved ahead of bytes that have not arrived yet (see `decode`).
 pub const MAX_RESERVE_AHEAD: usize = 8 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
     #[error("i/o: {0}")]
@@ -40,9 +42,11 @@ impl Decoder for FrameCodec {
         }
         match check_frame(src, &self.limits).map_err(CodecError::Framing)? {
             Framing::Incomplete { needed } => {
-                // Reserve what the frame still needs, so a large message is read without
-                // repeated reallocation.
-                src.reserve(needed);
+                // Reserve room for what the frame still needs, but never more than
+                // `MAX_RESERVE_AHEAD` at a time: the length comes from the peer, and reserving
+                // all of it would let a 30-byte header pin 64 KiB per connection (thousands of
+                // such connections = gigabytes). Memory now grows only as bytes really arrive.
+                src.reserve(needed.min(MAX_RESERVE_AHEAD));
                 Ok(None)
             }
             Framing::Complete { len } => Ok(Some(src.split_to(len).freeze())),
