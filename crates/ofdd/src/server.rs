@@ -218,6 +218,13 @@ async fn serve(
     };
     // Best effort: deliver the FIN after the last acknowledgement.
     conn.shutdown().await;
-    info!(%peer, outcome, answered, secs = started.elapsed().as_secs_f64(), "connection ended");
+    if answered > 0 {
+        info!(%peer, outcome, answered, secs = started.elapsed().as_secs_f64(), "connection ended");
+    } else {
+        // A connection that got no answer is garbage, a scan, a flood or a dead link: anyone
+        // can open those at will, so they must not each cost a log line (broken frames are
+        // already logged, rate-limited, by `log_framing_error`; all are counted in metrics).
+        debug!(%peer, outcome, secs = started.elapsed().as_secs_f64(), "connection ended without an answer");
+    }
     outcome
 }
