@@ -483,10 +483,9 @@ fn rules() -> &'static Rules {
             *slot = match dict::lookup(tag) {
                 None => Rule { field, ..UNKNOWN },
                 Some(info) => {
-                    let (min, max) = if info.fixed {
-                        (info.max_len, info.max_len)
-                    } else {
-                        (info.min_len, info.max_len)
+                    let (min, max) = match limits(info) {
+                        (true, _, max) => (max, max),
+                        (false, min, max) => (min, max),
                     };
                     let (lo, hi, kind) = match info.ty {
                         ValueType::Byte => (0, 1, Kind::Simple),
@@ -534,7 +533,7 @@ fn check_slow(t: &Tlv<'_>, kind: Kind, doc_type: DocType) -> Result<(), ProtoErr
 /// must be present.
 fn check_stlv(t: &Tlv<'_>, depth: usize, required: Option<&[u16; 3]>) -> Result<(), ProtoError> {
     if let Some(info) = dict::lookup(t.tag) {
-        check_len(t, info.fixed, info.min_len, info.max_len)?;
+        check_len(t, limits(info))?;
     }
     if depth >= MAX_DEPTH {
         return Err(ProtoError::TooDeep {
@@ -571,7 +570,18 @@ fn check_stlv(t: &Tlv<'_>, depth: usize, required: Option<&[u16; 3]>) -> Result<
     Ok(())
 }
 
-fn check_len(t: &Tlv<'_>, fixed: bool, min: u16, max: u16) -> Result<(), ProtoError> {
+/// `(fixed, min, max)` length limits enforced for a tag. Where the dictionary's limits are a best
+/// guess (`uncertain` in tags.toml) none are: a guessed limit must never make a real device's
+/// document fail control. Type-implied sizes (U32 = 4, VLN ≤ 8, …) still apply.
+fn limits(info: &dict::TagInfo) -> (bool, u16, u16) {
+    if dict::uncertain().contains(&info.tag) {
+        (false, 0, u16::MAX)
+    } else {
+        (info.fixed, info.min_len, info.max_len)
+    }
+}
+
+fn check_len(t: &Tlv<'_>, (fixed, min, max): (bool, u16, u16)) -> Result<(), ProtoError> {
     let (tag, len) = (t.tag, t.value.len());
     if fixed && len != usize::from(max) {
         return Err(ProtoError::TagWrongLength {
@@ -602,15 +612,13 @@ fn check_value(t: &Tlv<'_>) -> Result<(), ProtoError> {
         ValueType::Byte => read_byte(t.value).map(drop).map_err(value_err),
         ValueType::U16 => read_u16(t.value).map(drop).map_err(value_err),
         ValueType::U32 | ValueType::UnixTime => read_u32(t.value).map(drop).map_err(value_err),
-        ValueType::String | ValueType::Bytes => {
-            check_len(t, info.fixed, info.min_len, info.max_len)
-        }
+        ValueType::String | ValueType::Bytes => check_len(t, limits(info)),
         ValueType::Vln => {
-            check_len(t, info.fixed, info.min_len, info.max_len)?;
+            check_len(t, limits(info))?;
             read_vln(t.value).map(drop).map_err(value_err)
         }
         ValueType::Fvln => {
-            check_len(t, info.fixed, info.min_len, info.max_len)?;
+            check_len(t, limits(info))?;
             Fvln::read(t.value).map(drop).map_err(value_err)
         }
         ValueType::Stlv => check_stlv(t, 0, None),

@@ -225,18 +225,10 @@ fn dictionary_lengths_and_types() {
     check(&set_tag(&raw, 1056, &[])).unwrap();
 
     let receipt = build(DocType::Receipt);
-    // Minimum lengths: the ФПО 1078 of an acknowledgement (16..=18 in the dictionary).
-    let min = ofd_proto::dict::lookup(1078).unwrap().min_len;
-    assert!(min > 0);
-    fails(
-        &set_tag(&build(DocType::OperatorAck), 1078, &[0; 10]),
-        ProtoError::TagTooShort {
-            tag: 1078,
-            len: 10,
-            min,
-        },
-        FLK,
-    );
+    // The ФПО 1078's length (16..=18 by source) is a guess (`uncertain`), so it is not enforced:
+    // a shorter one passes control.
+    assert!(ofd_proto::dict::uncertain().contains(&1078));
+    check(&set_tag(&build(DocType::OperatorAck), 1078, &[0; 10])).unwrap();
     fails(
         &set_tag(&receipt, 1020, &[1; 7]),
         ProtoError::TagTooLong {
@@ -735,4 +727,52 @@ fn frame_breakage_closes() {
     let mut b = no_crc.clone();
     b[24..26].copy_from_slice(&[0, 0]);
     close(&b, "bad_body_length");
+}
+
+/// A tag whose dictionary limits are a guess (`uncertain` in tags.toml) is not held to them: a
+/// long value passes control, while a certain tag's limit still holds.
+#[test]
+fn guessed_limits_do_not_reject() {
+    use ofd_proto::builder::{DocSpec, KktIdentity, build_message};
+    use ofd_proto::doctype::DocType;
+    use ofd_proto::message::parse_message;
+    use ofd_proto::validate::{ValidationConfig, validate};
+
+    let guessed = *ofd_proto::dict::uncertain()
+        .iter()
+        .find(|t| {
+            let i = ofd_proto::dict::lookup(**t).unwrap();
+            i.ty == ofd_proto::value::ValueType::String && i.docs.contains(&3) && i.max_len < 300
+        })
+        .expect("an uncertain top-level string tag of receipts");
+    let now = 1_700_000_000;
+    let id = KktIdentity::generate(5);
+    let mut msg = Vec::new();
+    build_message(&id, &DocSpec::new(DocType::Receipt, 1, now - 10), &mut msg).unwrap();
+    // Append the tag with a value over its guessed limit inside the document, then re-seal.
+    let long = vec![b'x'; usize::from(ofd_proto::dict::lookup(guessed).unwrap().max_len) + 20];
+    let grown = append_top_level(&msg, guessed, &long);
+    let m = parse_message(&grown).unwrap();
+    validate(&m, &ValidationConfig::default(), now).expect("guessed limit must not reject");
+}
+
+/// Insert one top-level TLV at the end of the document and fix lengths and the container CRC.
+fn append_top_level(msg: &[u8], tag: u16, value: &[u8]) -> Vec<u8> {
+    use ofd_proto::container::seal;
+    use ofd_proto::message::parse_message;
+    let m = parse_message(msg).unwrap();
+    let (doc, trailer) = m.document().unwrap();
+    let mut payload = Vec::new();
+    let start = ofd_proto::tlv::begin_stlv(&mut payload, doc.tag);
+    payload.extend_from_slice(doc.value);
+    ofd_proto::tlv::write_tlv(&mut payload, tag, value);
+    ofd_proto::tlv::end_stlv(&mut payload, start);
+    payload.extend_from_slice(trailer);
+    let mut out = msg[..62].to_vec();
+    out.extend_from_slice(&payload);
+    let container_len = (out.len() - 30) as u16;
+    out[24..26].copy_from_slice(&container_len.to_le_bytes());
+    out[30..32].copy_from_slice(&container_len.to_le_bytes());
+    seal(&mut out[30..]).unwrap();
+    out
 }
