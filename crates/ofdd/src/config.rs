@@ -37,6 +37,8 @@ pub struct Config {
     pub validation: ValidationConfig,
     pub liveness: Liveness,
     pub store: StoreConfig,
+    /// Optional export of accepted documents downstream (off by default).
+    pub export: ExportConfig,
 }
 
 /// Protection against slow, flaky and hostile links (SIM modems are all three).
@@ -98,6 +100,40 @@ pub struct StoreConfig {
     pub max_batch: usize,
 }
 
+/// Downstream export of the document log (see [`crate::export`]).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportConfig {
+    pub nats: NatsExport,
+}
+
+/// `[export.nats]`: publish every stored document to a NATS JetStream stream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NatsExport {
+    /// Run the exporter. Off by default: the outbox is kept either way, so turning it on later
+    /// exports everything stored since the data directory was created.
+    pub enabled: bool,
+    /// NATS server URL(s), comma-separated (`nats://`, `tls://`; `user:password@` allowed).
+    pub url: String,
+    /// JetStream stream, created with the settings below if it does not exist.
+    pub stream: String,
+    /// Documents go to `<subject_prefix>.<doc type>`; the stream is created on `<prefix>.>`.
+    pub subject_prefix: String,
+    /// Name of the persisted outbox cursor (a new name exports everything again).
+    pub cursor: String,
+    /// JetStream de-duplication window for the `FN:FD` message ids (used when creating the stream).
+    pub duplicate_window_secs: u64,
+    /// Stream replicas (used when creating the stream; 3 on a NATS cluster).
+    pub replicas: usize,
+    /// Most documents published before their acknowledgements are awaited and the cursor saved.
+    pub batch: usize,
+    /// How long to wait for a JetStream acknowledgement (and for connecting).
+    pub ack_timeout_secs: u64,
+    /// Ceiling of the exponential back-off while NATS is unreachable.
+    pub max_backoff_secs: u64,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -112,6 +148,7 @@ impl Default for Config {
             validation: ValidationConfig::default(),
             liveness: Liveness::default(),
             store: StoreConfig::default(),
+            export: ExportConfig::default(),
         }
     }
 }
@@ -132,25 +169,52 @@ impl Default for Limits {
 impl Default for Operator {
     fn default() -> Self {
         // A syntactically valid INN (check digits verify) for development setups.
-        Operator { inn: "7704358518".into(), signer_key: None }
+        Operator {
+            inn: "7704358518".into(),
+            signer_key: None,
+        }
     }
 }
 
 impl Default for Admission {
     fn default() -> Self {
-        Admission { accept_unknown_fn: true, refuse_code: 10, acknowledge_encrypted: false }
+        Admission {
+            accept_unknown_fn: true,
+            refuse_code: 10,
+            acknowledge_encrypted: false,
+        }
     }
 }
 
 impl Default for Liveness {
     fn default() -> Self {
-        Liveness { yellow_after_secs: 86_400, red_after_secs: 3 * 86_400 }
+        Liveness {
+            yellow_after_secs: 86_400,
+            red_after_secs: 3 * 86_400,
+        }
     }
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig { max_batch: 1024 }
+    }
+}
+
+impl Default for NatsExport {
+    fn default() -> Self {
+        NatsExport {
+            enabled: false,
+            url: "nats://127.0.0.1:4222".into(),
+            stream: "OFD".into(),
+            subject_prefix: "ofd.documents".into(),
+            cursor: "nats".into(),
+            duplicate_window_secs: 86_400,
+            replicas: 1,
+            batch: 256,
+            ack_timeout_secs: 10,
+            max_backoff_secs: 30,
+        }
     }
 }
 
@@ -161,7 +225,8 @@ impl Config {
             Some(p) => {
                 let text = std::fs::read_to_string(p)
                     .with_context(|| format!("cannot read config file {}", p.display()))?;
-                toml::from_str(&text).with_context(|| format!("invalid config file {}", p.display()))?
+                toml::from_str(&text)
+                    .with_context(|| format!("invalid config file {}", p.display()))?
             }
             None => Config::default(),
         };
@@ -180,16 +245,32 @@ impl Config {
 
     /// Reject settings that would make the daemon misbehave, with a reason an operator can act on.
     pub fn check(&self) -> anyhow::Result<()> {
-        ofd_proto::checks::verify_inn(self.operator.inn.as_bytes())
-            .map_err(|e| anyhow::anyhow!("operator.inn {:?} is not a valid INN: {e}", self.operator.inn))?;
-        anyhow::ensure!(self.limits.max_connections > 0, "limits.max_connections must be > 0");
-        anyhow::ensure!(self.limits.max_connections_per_ip > 0, "limits.max_connections_per_ip must be > 0");
+        ofd_proto::checks::verify_inn(self.operator.inn.as_bytes()).map_err(|e| {
+            anyhow::anyhow!(
+                "operator.inn {:?} is not a valid INN: {e}",
+                self.operator.inn
+            )
+        })?;
+        anyhow::ensure!(
+            self.limits.max_connections > 0,
+            "limits.max_connections must be > 0"
+        );
+        anyhow::ensure!(
+            self.limits.max_connections_per_ip > 0,
+            "limits.max_connections_per_ip must be > 0"
+        );
         anyhow::ensure!(
             (64..=65_535).contains(&self.limits.max_message_bytes),
             "limits.max_message_bytes must be within 64..=65535"
         );
-        anyhow::ensure!(self.limits.idle_timeout_secs > 0, "limits.idle_timeout_secs must be > 0");
-        anyhow::ensure!(self.limits.message_deadline_secs > 0, "limits.message_deadline_secs must be > 0");
+        anyhow::ensure!(
+            self.limits.idle_timeout_secs > 0,
+            "limits.idle_timeout_secs must be > 0"
+        );
+        anyhow::ensure!(
+            self.limits.message_deadline_secs > 0,
+            "limits.message_deadline_secs must be > 0"
+        );
         anyhow::ensure!(
             self.liveness.yellow_after_secs < self.liveness.red_after_secs,
             "liveness.yellow_after_secs must be below liveness.red_after_secs"
@@ -201,6 +282,9 @@ impl Config {
         );
         if let Some(t) = &self.admin_token {
             anyhow::ensure!(t.len() >= 16, "admin token must be at least 16 characters");
+        }
+        if self.export.nats.enabled {
+            crate::export::check(&self.export.nats)?;
         }
         Ok(())
     }

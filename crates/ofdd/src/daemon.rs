@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::shutdown::{self, ShutdownTrigger};
-use crate::{admin, server};
+use crate::{admin, export, server};
 
 /// A running daemon.
 pub struct Daemon {
@@ -26,6 +26,8 @@ pub struct Daemon {
     trigger: ShutdownTrigger,
     ingest_task: JoinHandle<()>,
     admin_task: JoinHandle<()>,
+    /// The NATS exporter, when `[export.nats]` is enabled.
+    export_task: Option<JoinHandle<()>>,
 }
 
 impl Daemon {
@@ -58,8 +60,20 @@ impl Daemon {
                 warn!(error = %e, "admin API stopped");
             }
         });
+        let export_task =
+            cfg.export.nats.enabled.then(|| {
+                export::spawn(ingest.clone(), cfg.export.nats.clone(), trigger.subscribe())
+            });
         info!(ingest = %ingest_addr, admin = %admin_addr, data = %cfg.data.display(), "ofdd started");
-        Ok(Daemon { ingest_addr, admin_addr, ingest, trigger, ingest_task, admin_task })
+        Ok(Daemon {
+            ingest_addr,
+            admin_addr,
+            ingest,
+            trigger,
+            ingest_task,
+            admin_task,
+            export_task,
+        })
     }
 
     /// Stop accepting, let open connections finish their messages, then flush and close the store.
@@ -67,6 +81,10 @@ impl Daemon {
         self.trigger.trigger();
         let _ = self.ingest_task.await;
         let _ = self.admin_task.await;
+        // The exporter reads the store: it stops before the store closes.
+        if let Some(t) = self.export_task {
+            let _ = t.await;
+        }
         self.ingest.close()?;
         info!("ofdd stopped");
         Ok(())

@@ -17,6 +17,7 @@ pub mod connection;
 pub mod daemon;
 pub mod decode;
 pub mod decrypt;
+pub mod export;
 pub mod ingest;
 pub mod kkt_cli;
 pub mod logging;

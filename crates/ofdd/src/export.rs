@@ -1,0 +1,626 @@
+//! Export of the document log to a NATS JetStream stream: the shared, replicated record that
+//! downstream systems (tax reporting, customer portals, analytics) read instead of the nodes.
+//!
+//! # Where documents come from
+//!
+//! The store gives every stored document an outbox sequence number in the same synced batch as
+//! the document itself (`ofd-store`'s `outbox`), and keeps exporters' positions as named cursors.
+//! The exporter reads the outbox after its cursor, publishes, and moves the cursor only past
+//! documents JetStream has acknowledged. The outbox is the buffer: while NATS is down nothing is
+//! dropped and the ingest path is not slowed, the backlog just grows (`ofd_export_lag` = outbox
+//! head − cursor), and it drains in order once NATS is back.
+//!
+//! # Delivery: at least once, made exactly once by the stream
+//!
+//! A batch of up to `batch` documents is published back to back, then the acknowledgements are
+//! awaited in order, then the cursor is saved (one synced write per batch) just past the last
+//! document acknowledged without a gap. A crash, a timeout or a lost connection between a publish
+//! and the cursor write means those documents are published again. Every message carries the
+//! JetStream message id `Nats-Msg-Id: <FN>:<FD>`, so JetStream drops a repeat inside the stream's
+//! *duplicate window* (`duplicate_window_secs`, 24 h by default, set when the exporter creates
+//! the stream) and acknowledges it as a duplicate. The same id also removes the copy a second
+//! node exports when a register resent one document through a load balancer to two nodes.
+//! Publishes go out in outbox order on one connection and a failed batch is retried from its
+//! first unacknowledged document, so one node's documents appear in the stream in commit order.
+//!
+//! # Message format
+//!
+//! * subject `<subject_prefix>.<doc type>` (`ofd.documents.receipt`, `ofd.documents.shift_close`,
+//!   … the labels of [`DocType::label`]; `unknown` for a type code the protocol crate does not
+//!   know), so consumers subscribe to exactly the document types they need;
+//! * body: **the message exactly as the fiscal drive sent it** (session header, container,
+//!   document), byte for byte what `GET /api/v1/documents/{fn}/{fd}/raw` returns. That is the
+//!   legally meaningful original, signed by the FN's fiscal sign; any rendering (FNS JSON, CSV)
+//!   can be derived from it at any time with `ofd-proto` and would only double the size and tie
+//!   the stream to one version of the renderer. Encrypted bodies stay encrypted;
+//! * headers, so routing and filtering need no parsing:
+//!
+//! | header | value |
+//! |---|---|
+//! | `Nats-Msg-Id` | `<FN>:<FD>`, the de-duplication key |
+//! | `Ofd-Fn`, `Ofd-Fd` | fiscal drive number (16 digits), document number |
+//! | `Ofd-Rn` | the register's registration number (absent while the FN is bound to no register) |
+//! | `Ofd-Doc-Type`, `Ofd-Doc-Type-Code` | type label as in the subject, and its numeric code |
+//! | `Ofd-Ffd` | format version code (tag 1209), `0` when unknown (encrypted) |
+//! | `Ofd-Doc-Time` | document time (tag 1012), unix seconds of the register's local clock |
+//! | `Ofd-Received-At` | when ofdd received it, unix milliseconds (UTC) |
+//! | `Ofd-Shift` | shift number, when the document has one |
+//! | `Ofd-Outcome` | `accepted`, or `encrypted_unacknowledged` for an encrypted body no decryptor could read |
+//! | `Ofd-Encrypted`, `Ofd-Unknown-Fn` | `true`/`false`: body encrypted; FN bound to no register when stored |
+//! | `Ofd-Outbox-Seq` | the exporting node's outbox sequence number (diagnostics only) |
+//!
+//! # Failure handling
+//!
+//! Connecting, creating the stream, publishing or awaiting an acknowledgement may fail; each
+//! failure backs off exponentially (200 ms doubling up to `max_backoff_secs`) and retries from the
+//! saved cursor. The NATS client reconnects on its own with the same back-off. A document the
+//! outbox names but the store cannot return is a corrupt store: the exporter stops advancing
+//! (the lag alert fires) rather than skip a document the register was told is safe.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow, bail, ensure};
+use async_nats::connection::State;
+use async_nats::jetstream::{self, message::PublishMessage, stream};
+use async_nats::{ConnectOptions, Event, HeaderMap, ServerAddr};
+use ofd_proto::doctype::DocType;
+use ofd_store::{DocFlags, Outcome, StoredDocument};
+use tokio::task::JoinHandle;
+use tracing::{debug, error, info, warn};
+
+use crate::config::NatsExport;
+use crate::ingest::Ingest;
+use crate::shutdown::Shutdown;
+
+/// How often an idle exporter looks at the outbox head (an atomic load), and how finely waits are
+/// sliced so the lag gauge stays current and shutdown is noticed promptly.
+const TICK: Duration = Duration::from_millis(50);
+/// First retry delay; doubled per consecutive failure up to `max_backoff_secs`.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+
+/// Reject an `[export.nats]` section that could not work, with the key at fault.
+pub fn check(cfg: &NatsExport) -> anyhow::Result<()> {
+    servers(&cfg.url)?;
+    ensure!(
+        !cfg.stream.is_empty()
+            && cfg.stream.len() <= 255
+            && !cfg
+                .stream
+                .chars()
+                .any(|c| c.is_whitespace() || matches!(c, '.' | '*' | '>' | '/' | '\\')),
+        "export.nats.stream {:?} is not a valid stream name (no spaces, '.', '*', '>', '/' or '\\')",
+        cfg.stream
+    );
+    ensure!(
+        !cfg.subject_prefix.is_empty()
+            && cfg.subject_prefix.split('.').all(|t| !t.is_empty()
+                && !t
+                    .chars()
+                    .any(|c| c.is_whitespace() || matches!(c, '*' | '>'))),
+        "export.nats.subject_prefix {:?} is not a plain subject (dot-separated non-empty tokens without spaces or wildcards)",
+        cfg.subject_prefix
+    );
+    ensure!(
+        (1..=128).contains(&cfg.cursor.len()),
+        "export.nats.cursor must be 1..=128 bytes"
+    );
+    ensure!(
+        cfg.duplicate_window_secs > 0,
+        "export.nats.duplicate_window_secs must be > 0"
+    );
+    ensure!(
+        (1..=5).contains(&cfg.replicas),
+        "export.nats.replicas must be within 1..=5"
+    );
+    ensure!(
+        (1..=10_000).contains(&cfg.batch),
+        "export.nats.batch must be within 1..=10000"
+    );
+    ensure!(
+        cfg.ack_timeout_secs > 0,
+        "export.nats.ack_timeout_secs must be > 0"
+    );
+    ensure!(
+        cfg.max_backoff_secs > 0,
+        "export.nats.max_backoff_secs must be > 0"
+    );
+    Ok(())
+}
+
+/// The comma-separated server list of `export.nats.url`.
+fn servers(url: &str) -> anyhow::Result<Vec<ServerAddr>> {
+    let list: Vec<ServerAddr> = url
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ServerAddr>()
+                .map_err(|e| anyhow!("export.nats.url: {s:?}: {e}"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    ensure!(!list.is_empty(), "export.nats.url names no server");
+    Ok(list)
+}
+
+/// Subject of a document: `<prefix>.<type label>`.
+pub fn subject(prefix: &str, doc_type: u8) -> String {
+    let label = DocType::from_u8(doc_type).map_or("unknown", DocType::label);
+    format!("{prefix}.{label}")
+}
+
+/// The JetStream message id, `<FN>:<FD>`: what makes a republish harmless.
+pub fn message_id(doc: &StoredDocument) -> String {
+    format!("{}:{}", doc.key.fn_number.as_str(), doc.key.fd)
+}
+
+fn outcome_label(o: Outcome) -> String {
+    match o {
+        Outcome::Accepted => "accepted".into(),
+        Outcome::EncryptedUnacknowledged => "encrypted_unacknowledged".into(),
+        Outcome::Rejected { code } => format!("rejected:{code}"),
+    }
+}
+
+/// The headers of a document's message (see the module documentation).
+pub fn headers(doc: &StoredDocument, outbox_seq: u64) -> HeaderMap {
+    let h = &doc.header;
+    let mut m = HeaderMap::new();
+    m.insert("Nats-Msg-Id", message_id(doc).as_str());
+    m.insert("Ofd-Fn", doc.key.fn_number.as_str());
+    m.insert("Ofd-Fd", doc.key.fd.to_string().as_str());
+    if let Some(rn) = &h.rn {
+        m.insert("Ofd-Rn", rn.as_str());
+    }
+    m.insert(
+        "Ofd-Doc-Type",
+        DocType::from_u8(h.doc_type).map_or("unknown", DocType::label),
+    );
+    m.insert("Ofd-Doc-Type-Code", h.doc_type.to_string().as_str());
+    m.insert("Ofd-Ffd", h.ffd.to_string().as_str());
+    m.insert("Ofd-Doc-Time", h.doc_time.to_string().as_str());
+    m.insert("Ofd-Received-At", h.received_at_ms.to_string().as_str());
+    if let Some(shift) = h.shift {
+        m.insert("Ofd-Shift", shift.to_string().as_str());
+    }
+    m.insert("Ofd-Outcome", outcome_label(h.outcome).as_str());
+    m.insert(
+        "Ofd-Encrypted",
+        if h.flags.contains(DocFlags::ENCRYPTED) {
+            "true"
+        } else {
+            "false"
+        },
+    );
+    m.insert(
+        "Ofd-Unknown-Fn",
+        if h.flags.contains(DocFlags::UNKNOWN_FN) {
+            "true"
+        } else {
+            "false"
+        },
+    );
+    m.insert("Ofd-Outbox-Seq", outbox_seq.to_string().as_str());
+    m
+}
+
+/// Delay before retry number `failures` (1-based): 200 ms doubling, capped.
+fn backoff(failures: u32, cap: Duration) -> Duration {
+    FIRST_BACKOFF
+        .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
+        .min(cap)
+}
+
+/// Start the exporter; it runs until `shutdown` and must be awaited before the store closes.
+pub fn spawn(ingest: Arc<Ingest>, cfg: NatsExport, shutdown: Shutdown) -> JoinHandle<()> {
+    tokio::spawn(
+        Exporter {
+            ingest,
+            cfg,
+            shutdown,
+            cursor: None,
+            link: None,
+        }
+        .run(),
+    )
+}
+
+/// A connection and the stream's readiness on it.
+struct Link {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    /// The stream was found or created on this connection (re-checked after any failure, so a
+    /// stream deleted under a running exporter is recreated).
+    stream_ready: bool,
+}
+
+struct Exporter {
+    ingest: Arc<Ingest>,
+    cfg: NatsExport,
+    shutdown: Shutdown,
+    /// Last outbox sequence exported (`None` until read from the store).
+    cursor: Option<u64>,
+    link: Option<Link>,
+}
+
+/// What one round achieved.
+enum Round {
+    /// Nothing new in the outbox.
+    Idle,
+    /// Documents acknowledged by JetStream (repeats it dropped as duplicates included).
+    Exported,
+}
+
+impl Exporter {
+    async fn run(mut self) {
+        info!(url = %self.cfg.url, stream = %self.cfg.stream, cursor = %self.cfg.cursor, "NATS exporter started");
+        let cap = Duration::from_secs(self.cfg.max_backoff_secs);
+        let mut failures: u32 = 0;
+        while !self.shutdown.is_shutdown() {
+            match self.round().await {
+                Ok(Round::Exported) => failures = 0,
+                Ok(Round::Idle) => {
+                    failures = 0;
+                    self.wait(TICK).await;
+                }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    let delay = backoff(failures, cap);
+                    warn!(
+                        error = format!("{e:#}"),
+                        failures,
+                        retry_in_ms = delay.as_millis() as u64,
+                        lag = self.lag(),
+                        "export to NATS failed; documents stay in the outbox"
+                    );
+                    if let Some(link) = self.link.as_mut() {
+                        link.stream_ready = false;
+                    }
+                    self.wait(delay).await;
+                }
+            }
+        }
+        self.update_lag();
+        if let Some(link) = self.link.take() {
+            // Publishes are all acknowledged or abandoned by now; flushing is best effort.
+            let _ = tokio::time::timeout(Duration::from_secs(1), link.client.flush()).await;
+        }
+        info!(
+            cursor = self.cursor.unwrap_or(0),
+            lag = self.lag(),
+            "NATS exporter stopped"
+        );
+    }
+
+    /// Sleep up to `d`, in ticks that keep the lag gauge current; returns early on shutdown.
+    async fn wait(&mut self, d: Duration) {
+        let deadline = tokio::time::Instant::now() + d;
+        loop {
+            self.update_lag();
+            let now = tokio::time::Instant::now();
+            if now >= deadline || self.shutdown.is_shutdown() {
+                return;
+            }
+            let step = (deadline - now).min(TICK.saturating_mul(4));
+            tokio::select! {
+                _ = tokio::time::sleep(step) => {}
+                _ = self.shutdown.recv() => return,
+            }
+        }
+    }
+
+    fn lag(&self) -> u64 {
+        let head = self.ingest.store().outbox_head();
+        match self.cursor {
+            Some(c) => head.saturating_sub(c),
+            // Not read yet: the saved cursor, or the whole outbox if even that fails.
+            None => head.saturating_sub(
+                self.ingest
+                    .store()
+                    .outbox_cursor(&self.cfg.cursor)
+                    .unwrap_or(0),
+            ),
+        }
+    }
+
+    fn update_lag(&self) {
+        self.ingest
+            .metrics()
+            .export_lag
+            .set(i64::try_from(self.lag()).unwrap_or(i64::MAX));
+    }
+
+    async fn round(&mut self) -> anyhow::Result<Round> {
+        let cursor = match self.cursor {
+            Some(c) => c,
+            None => {
+                let c = self
+                    .ingest
+                    .store()
+                    .outbox_cursor(&self.cfg.cursor)
+                    .context("reading the export cursor")?;
+                self.cursor = Some(c);
+                c
+            }
+        };
+        if self.ingest.store().outbox_head() <= cursor {
+            return Ok(Round::Idle);
+        }
+        self.connect().await?;
+        let link = self
+            .link
+            .as_mut()
+            .ok_or_else(|| anyhow!("no NATS connection"))?;
+        if link.client.connection_state() != State::Connected {
+            bail!("not connected to NATS (reconnecting)");
+        }
+        if !link.stream_ready {
+            ensure_stream(&link.js, &self.cfg).await?;
+            link.stream_ready = true;
+        }
+
+        let docs = read_batch(self.ingest.clone(), cursor, self.cfg.batch).await?;
+        if docs.is_empty() {
+            return Ok(Round::Idle);
+        }
+
+        // Publish the whole batch, then collect the acknowledgements in order.
+        let mut pending = Vec::with_capacity(docs.len());
+        let mut publish_error = None;
+        for (seq, doc) in docs {
+            let subject = subject(&self.cfg.subject_prefix, doc.header.doc_type);
+            let msg = PublishMessage::build()
+                .headers(headers(&doc, seq))
+                .payload(doc.raw.into());
+            match link.js.send_publish(subject, msg).await {
+                Ok(ack) => pending.push((seq, ack)),
+                Err(e) => {
+                    publish_error = Some(
+                        anyhow::Error::new(e).context(format!("publishing outbox entry {seq}")),
+                    );
+                    break;
+                }
+            }
+        }
+        let mut acked = cursor;
+        let mut duplicates = 0usize;
+        let mut ack_error = None;
+        for (seq, ack) in pending {
+            match ack.await {
+                Ok(a) => {
+                    acked = seq;
+                    duplicates += usize::from(a.duplicate);
+                }
+                Err(e) => {
+                    ack_error = Some(
+                        anyhow::Error::new(e)
+                            .context(format!("JetStream acknowledgement of outbox entry {seq}")),
+                    );
+                    break;
+                }
+            }
+        }
+        if acked > cursor {
+            save_cursor(self.ingest.clone(), self.cfg.cursor.clone(), acked).await?;
+            self.cursor = Some(acked);
+            self.update_lag();
+            debug!(
+                from = cursor + 1,
+                to = acked,
+                duplicates,
+                "exported to NATS"
+            );
+        }
+        match ack_error.or(publish_error) {
+            Some(e) => Err(e),
+            None => Ok(Round::Exported),
+        }
+    }
+
+    /// Connect once; afterwards the client reconnects by itself.
+    async fn connect(&mut self) -> anyhow::Result<()> {
+        if self.link.is_some() {
+            return Ok(());
+        }
+        let servers = servers(&self.cfg.url)?;
+        let timeout = Duration::from_secs(self.cfg.ack_timeout_secs);
+        let cap = Duration::from_secs(self.cfg.max_backoff_secs);
+        let mut opts = ConnectOptions::new()
+            .name("ofdd-exporter")
+            .connection_timeout(timeout)
+            .request_timeout(Some(timeout))
+            .reconnect_delay_callback(move |attempts| {
+                backoff(u32::try_from(attempts).unwrap_or(u32::MAX), cap)
+            })
+            .event_callback(|event| async move {
+                match event {
+                    Event::Connected => info!("NATS exporter connected"),
+                    Event::Disconnected => warn!("NATS exporter disconnected; reconnecting"),
+                    other => debug!(event = %other, "NATS client event"),
+                }
+            });
+        // The client reads no credentials from the URL itself: pass them on.
+        if let Some(addr) = servers.iter().find(|s| s.has_user_pass()) {
+            match (addr.username(), addr.password()) {
+                (Some(user), Some(pass)) => {
+                    opts = opts.user_and_password(user.to_string(), pass.to_string())
+                }
+                (Some(token), None) => opts = opts.token(token.to_string()),
+                _ => {}
+            }
+        }
+        let client = opts
+            .connect(servers)
+            .await
+            .with_context(|| format!("connecting to NATS at {}", redact(&self.cfg.url)))?;
+        let js = jetstream::ContextBuilder::new()
+            .timeout(timeout)
+            .max_ack_inflight(self.cfg.batch)
+            .build(client.clone());
+        self.link = Some(Link {
+            client,
+            js,
+            stream_ready: false,
+        });
+        Ok(())
+    }
+}
+
+/// The URL list without passwords, for logs.
+fn redact(url: &str) -> String {
+    url.split(',')
+        .map(|s| match s.split_once('@') {
+            Some((creds, host)) => {
+                let scheme = creds.split_once("://").map_or("", |(scheme, _)| scheme);
+                if scheme.is_empty() {
+                    format!("***@{host}")
+                } else {
+                    format!("{scheme}://***@{host}")
+                }
+            }
+            None => s.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Find the stream, or create it for our subjects with the configured de-duplication window.
+async fn ensure_stream(js: &jetstream::Context, cfg: &NatsExport) -> anyhow::Result<()> {
+    let window = Duration::from_secs(cfg.duplicate_window_secs);
+    let config = stream::Config {
+        name: cfg.stream.clone(),
+        subjects: vec![format!("{}.>", cfg.subject_prefix)],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        num_replicas: cfg.replicas,
+        duplicate_window: window,
+        ..Default::default()
+    };
+    let stream = js
+        .get_or_create_stream(config)
+        .await
+        .with_context(|| format!("finding or creating JetStream stream {}", cfg.stream))?;
+    let info = stream.cached_info();
+    if info.config.duplicate_window != window {
+        // An existing stream keeps its settings: the operator's, not ours.
+        warn!(
+            stream = %cfg.stream,
+            stream_window_secs = info.config.duplicate_window.as_secs(),
+            configured_secs = cfg.duplicate_window_secs,
+            "the stream's duplicate window differs from export.nats.duplicate_window_secs; republished documents older than the stream's window are not de-duplicated"
+        );
+    }
+    Ok(())
+}
+
+/// Up to `limit` outbox entries after `cursor`, with their documents (RocksDB reads, off the
+/// async threads).
+async fn read_batch(
+    ingest: Arc<Ingest>,
+    cursor: u64,
+    limit: usize,
+) -> anyhow::Result<Vec<(u64, StoredDocument)>> {
+    tokio::task::spawn_blocking(move || {
+        let store = ingest.store();
+        let entries = store
+            .outbox_read(cursor, limit)
+            .context("reading the outbox")?;
+        let mut docs = Vec::with_capacity(entries.len());
+        for e in entries {
+            match store
+                .get(&e.key.fn_number, e.key.fd)
+                .context("reading an outboxed document")?
+            {
+                Some(doc) => docs.push((e.seq, doc)),
+                None => {
+                    error!(
+                        seq = e.seq,
+                        fn_number = e.key.fn_number.as_str(),
+                        fd = e.key.fd,
+                        "outbox names a document the store does not have; export stalled"
+                    );
+                    if docs.is_empty() {
+                        bail!(
+                            "outbox entry {} names FN {} FD {}, which is not in the store",
+                            e.seq,
+                            e.key.fn_number.as_str(),
+                            e.key.fd
+                        );
+                    }
+                    // Export what precedes it; the next round stops here.
+                    break;
+                }
+            }
+        }
+        Ok(docs)
+    })
+    .await
+    .context("outbox reader task")?
+}
+
+/// Persist the cursor (a synced write, off the async threads).
+async fn save_cursor(ingest: Arc<Ingest>, name: String, seq: u64) -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(move || ingest.store().set_outbox_cursor(&name, seq))
+        .await
+        .context("cursor writer task")?
+        .context("saving the export cursor")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_pass_the_check() {
+        check(&NatsExport::default()).unwrap();
+    }
+
+    #[test]
+    fn bad_settings_name_their_key() {
+        let bad = |f: fn(&mut NatsExport)| {
+            let mut c = NatsExport::default();
+            f(&mut c);
+            check(&c).unwrap_err().to_string()
+        };
+        assert!(bad(|c| c.url = " , ".into()).contains("export.nats.url"));
+        assert!(bad(|c| c.url = "nats://host:notaport".into()).contains("export.nats.url"));
+        assert!(bad(|c| c.stream = "OFD.docs".into()).contains("export.nats.stream"));
+        assert!(bad(|c| c.subject_prefix = "ofd..documents".into()).contains("subject_prefix"));
+        assert!(bad(|c| c.subject_prefix = "ofd.>".into()).contains("subject_prefix"));
+        assert!(bad(|c| c.cursor = String::new()).contains("export.nats.cursor"));
+        assert!(bad(|c| c.batch = 0).contains("export.nats.batch"));
+        assert!(bad(|c| c.replicas = 7).contains("export.nats.replicas"));
+        assert!(bad(|c| c.duplicate_window_secs = 0).contains("duplicate_window_secs"));
+    }
+
+    #[test]
+    fn several_servers_parse() {
+        assert_eq!(servers("nats://a:4222, tls://b:4443,c").unwrap().len(), 3);
+    }
+
+    #[test]
+    fn subjects_follow_the_type_labels() {
+        assert_eq!(subject("ofd.documents", 3), "ofd.documents.receipt");
+        assert_eq!(subject("ofd.documents", 1), "ofd.documents.registration");
+        assert_eq!(subject("x", 200), "x.unknown");
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let cap = Duration::from_secs(30);
+        assert_eq!(backoff(1, cap), Duration::from_millis(200));
+        assert_eq!(backoff(2, cap), Duration::from_millis(400));
+        assert_eq!(backoff(5, cap), Duration::from_millis(3200));
+        assert_eq!(backoff(12, cap), cap);
+        assert_eq!(backoff(u32::MAX, cap), cap);
+    }
+
+    #[test]
+    fn passwords_stay_out_of_logs() {
+        assert_eq!(
+            redact("nats://u:secret@h:4222,nats://h2"),
+            "nats://***@h:4222,nats://h2"
+        );
+        assert_eq!(redact("tok@h"), "***@h");
+    }
+}
