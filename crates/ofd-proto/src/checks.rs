@@ -39,7 +39,10 @@ pub fn verify_inn(inn: &[u8]) -> Result<(), CheckError> {
             if d10 == inn[9] - b'0' {
                 Ok(())
             } else {
-                Err(CheckError::Mismatch { expected: u32::from(d10), found: u32::from(inn[9] - b'0') })
+                Err(CheckError::Mismatch {
+                    expected: u32::from(d10),
+                    found: u32::from(inn[9] - b'0'),
+                })
             }
         }
         12 => {
@@ -47,9 +50,16 @@ pub fn verify_inn(inn: &[u8]) -> Result<(), CheckError> {
             let d12 = weighted(&inn[..11], &[3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8]);
             let expected = u32::from(d11) * 10 + u32::from(d12);
             let found = u32::from(inn[10] - b'0') * 10 + u32::from(inn[11] - b'0');
-            if expected == found { Ok(()) } else { Err(CheckError::Mismatch { expected, found }) }
+            if expected == found {
+                Ok(())
+            } else {
+                Err(CheckError::Mismatch { expected, found })
+            }
         }
-        got => Err(CheckError::Length { expected: "10 or 12", got }),
+        got => Err(CheckError::Length {
+            expected: "10 or 12",
+            got,
+        }),
     }
 }
 
@@ -72,13 +82,24 @@ pub fn rn_check_digits(rn_prefix10: &[u8], inn: &[u8], serial: &[u8]) -> Option<
 /// Verify a 16-digit RN (trimmed ASCII) against the user INN and the KKT serial number.
 pub fn verify_rn(rn: &[u8], inn: &[u8], serial: &[u8]) -> Result<(), CheckError> {
     if rn.len() != 16 {
-        return Err(CheckError::Length { expected: "16", got: rn.len() });
+        return Err(CheckError::Length {
+            expected: "16",
+            got: rn.len(),
+        });
     }
     digits(rn)?;
-    let expected = rn_check_digits(&rn[..10], inn, serial)
-        .ok_or(CheckError::Length { expected: "INN ≤ 12 and serial ≤ 20", got: inn.len().max(serial.len()) })?;
-    let found = rn[10..].iter().fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
-    if expected == found { Ok(()) } else { Err(CheckError::Mismatch { expected, found }) }
+    let expected = rn_check_digits(&rn[..10], inn, serial).ok_or(CheckError::Length {
+        expected: "INN ≤ 12 and serial ≤ 20",
+        got: inn.len().max(serial.len()),
+    })?;
+    let found = rn[10..]
+        .iter()
+        .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
+    if expected == found {
+        Ok(())
+    } else {
+        Err(CheckError::Mismatch { expected, found })
+    }
 }
 
 /// Build a valid 16-digit RN from a 10-digit sequence number, the user INN and the KKT serial.
@@ -147,7 +168,13 @@ mod tests {
         verify_inn(b"504404744207").unwrap();
         // The real vector's cashier INN fails the 12-digit checksum (NOTES §9).
         assert!(verify_inn(b"771234567890").is_err());
-        assert_eq!(verify_inn(b"77022032"), Err(CheckError::Length { expected: "10 or 12", got: 8 }));
+        assert_eq!(
+            verify_inn(b"77022032"),
+            Err(CheckError::Length {
+                expected: "10 or 12",
+                got: 8
+            })
+        );
         assert_eq!(verify_inn(b"77022O3276"), Err(CheckError::NotDigit(5)));
     }
 

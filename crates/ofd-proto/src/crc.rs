@@ -45,7 +45,10 @@ mod tests {
         let data: Vec<u8> = (0..1000u32).map(|i| (i * 31 + 7) as u8).collect();
         for len in [0, 1, 15, 16, 17, 434, 1000] {
             assert_eq!(crc16(&data[..len]), CCITT_FALSE.checksum(&data[..len]));
-            assert_eq!(crc16_parts(&[&data[..len / 3], &data[len / 3..len]]), CCITT_FALSE.checksum(&data[..len]));
+            assert_eq!(
+                crc16_parts(&[&data[..len / 3], &data[len / 3..len]]),
+                CCITT_FALSE.checksum(&data[..len])
+            );
         }
     }
 

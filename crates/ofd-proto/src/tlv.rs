@@ -36,8 +36,15 @@ pub enum TlvError {
     #[error("truncated TLV head at offset {offset}: {available} byte(s) left, 4 needed")]
     TruncatedHead { offset: usize, available: usize },
     /// The declared length runs past the end of the enclosing value.
-    #[error("tag {tag} at offset {offset} declares {len} byte(s), only {available} left in its parent")]
-    Overrun { tag: u16, offset: usize, len: u16, available: usize },
+    #[error(
+        "tag {tag} at offset {offset} declares {len} byte(s), only {available} left in its parent"
+    )]
+    Overrun {
+        tag: u16,
+        offset: usize,
+        len: u16,
+        available: usize,
+    },
 }
 
 /// nom parser for one element; used by [`TlvIter`] and by anything composing larger nom parsers.
@@ -59,7 +66,11 @@ pub struct TlvIter<'a> {
 impl<'a> TlvIter<'a> {
     #[inline]
     pub fn new(bytes: &'a [u8]) -> Self {
-        TlvIter { rest: bytes, offset: 0, failed: false }
+        TlvIter {
+            rest: bytes,
+            offset: 0,
+            failed: false,
+        }
     }
 
     /// Offset of the next element relative to the start of the sequence.
@@ -93,7 +104,10 @@ impl<'a> Iterator for TlvIter<'a> {
         let available = self.rest.len();
         let [t0, t1, l0, l1, after_head @ ..] = self.rest else {
             self.failed = true;
-            return Some(Err(TlvError::TruncatedHead { offset: self.offset, available }));
+            return Some(Err(TlvError::TruncatedHead {
+                offset: self.offset,
+                available,
+            }));
         };
         let tag = u16::from_le_bytes([*t0, *t1]);
         let len = u16::from_le_bytes([*l0, *l1]);
@@ -105,7 +119,12 @@ impl<'a> Iterator for TlvIter<'a> {
             }
             None => {
                 self.failed = true;
-                Some(Err(TlvError::Overrun { tag, offset: self.offset, len, available: available - 4 }))
+                Some(Err(TlvError::Overrun {
+                    tag,
+                    offset: self.offset,
+                    len,
+                    available: available - 4,
+                }))
             }
         }
     }
@@ -115,7 +134,9 @@ impl<'a> Iterator for TlvIter<'a> {
 /// that care validate the sequence first.
 #[inline]
 pub fn find(bytes: &[u8], tag: u16) -> Option<Tlv<'_>> {
-    TlvIter::new(bytes).map_while(Result::ok).find(|t| t.tag == tag)
+    TlvIter::new(bytes)
+        .map_while(Result::ok)
+        .find(|t| t.tag == tag)
 }
 
 /// Append one TLV to `out` (used by encoders and the builder).
@@ -157,7 +178,13 @@ mod tests {
         let items: Vec<_> = TlvIter::new(&doc).collect::<Result<_, _>>().unwrap();
         assert_eq!(items.len(), 3);
         assert_eq!(items[1].tag, 1059);
-        assert_eq!(items[2].children().next().unwrap().unwrap(), Tlv { tag: 1079, value: &[200] });
+        assert_eq!(
+            items[2].children().next().unwrap().unwrap(),
+            Tlv {
+                tag: 1079,
+                value: &[200]
+            }
+        );
         assert_eq!(find(&doc, 1040).unwrap().value, &7u32.to_le_bytes());
     }
 
@@ -170,12 +197,20 @@ mod tests {
         assert!(it.next().unwrap().is_ok());
         assert_eq!(
             it.next().unwrap(),
-            Err(TlvError::Overrun { tag: 1040, offset: 6, len: 9, available: 1 })
+            Err(TlvError::Overrun {
+                tag: 1040,
+                offset: 6,
+                len: 9,
+                available: 1
+            })
         );
         assert!(it.next().is_none());
         assert_eq!(
             TlvIter::new(&[1, 0, 0]).next().unwrap(),
-            Err(TlvError::TruncatedHead { offset: 0, available: 3 })
+            Err(TlvError::TruncatedHead {
+                offset: 0,
+                available: 3
+            })
         );
     }
 }

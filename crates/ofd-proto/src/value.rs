@@ -9,7 +9,11 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ValueError {
     #[error("length {got} is not allowed for {kind} (allowed: {allowed})")]
-    Length { kind: &'static str, got: usize, allowed: &'static str },
+    Length {
+        kind: &'static str,
+        got: usize,
+        allowed: &'static str,
+    },
     #[error("FVLN scale {0} exceeds the mantissa's digits")]
     Scale(u8),
 }
@@ -35,7 +39,11 @@ pub fn read_byte(v: &[u8]) -> Result<u8, ValueError> {
     match v {
         [] => Ok(0),
         [b] => Ok(*b),
-        _ => Err(ValueError::Length { kind: "byte", got: v.len(), allowed: "0 or 1" }),
+        _ => Err(ValueError::Length {
+            kind: "byte",
+            got: v.len(),
+            allowed: "0 or 1",
+        }),
     }
 }
 
@@ -44,7 +52,11 @@ pub fn read_byte(v: &[u8]) -> Result<u8, ValueError> {
 pub fn read_u16(v: &[u8]) -> Result<u16, ValueError> {
     match v {
         [a, b] => Ok(u16::from_le_bytes([*a, *b])),
-        _ => Err(ValueError::Length { kind: "U16", got: v.len(), allowed: "2" }),
+        _ => Err(ValueError::Length {
+            kind: "U16",
+            got: v.len(),
+            allowed: "2",
+        }),
     }
 }
 
@@ -53,7 +65,11 @@ pub fn read_u16(v: &[u8]) -> Result<u16, ValueError> {
 pub fn read_u32(v: &[u8]) -> Result<u32, ValueError> {
     match v {
         [a, b, c, d] => Ok(u32::from_le_bytes([*a, *b, *c, *d])),
-        _ => Err(ValueError::Length { kind: "U32", got: v.len(), allowed: "4" }),
+        _ => Err(ValueError::Length {
+            kind: "U32",
+            got: v.len(),
+            allowed: "4",
+        }),
     }
 }
 
@@ -62,9 +78,15 @@ pub fn read_u32(v: &[u8]) -> Result<u32, ValueError> {
 #[inline]
 pub fn read_vln(v: &[u8]) -> Result<u64, ValueError> {
     if v.len() > 8 {
-        return Err(ValueError::Length { kind: "VLN", got: v.len(), allowed: "0..=8" });
+        return Err(ValueError::Length {
+            kind: "VLN",
+            got: v.len(),
+            allowed: "0..=8",
+        });
     }
-    Ok(v.iter().rev().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
+    Ok(v.iter()
+        .rev()
+        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
 }
 
 /// Minimal VLN encoding of `n` (no high zero bytes; zero is one zero byte).
@@ -84,16 +106,25 @@ pub struct Fvln {
 
 impl Fvln {
     pub fn read(v: &[u8]) -> Result<Fvln, ValueError> {
-        let (&scale, rest) = v
-            .split_first()
-            .ok_or(ValueError::Length { kind: "FVLN", got: 0, allowed: "1..=9" })?;
+        let (&scale, rest) = v.split_first().ok_or(ValueError::Length {
+            kind: "FVLN",
+            got: 0,
+            allowed: "1..=9",
+        })?;
         if rest.len() > 8 {
-            return Err(ValueError::Length { kind: "FVLN", got: v.len(), allowed: "1..=9" });
+            return Err(ValueError::Length {
+                kind: "FVLN",
+                got: v.len(),
+                allowed: "1..=9",
+            });
         }
         if scale > 19 {
             return Err(ValueError::Scale(scale));
         }
-        Ok(Fvln { scale, mantissa: read_vln(rest)? })
+        Ok(Fvln {
+            scale,
+            mantissa: read_vln(rest)?,
+        })
     }
 
     /// Wire bytes: scale then minimal VLN mantissa.
@@ -113,7 +144,13 @@ impl fmt::Display for Fvln {
         }
         let pow = 10u128.pow(u32::from(self.scale));
         let m = u128::from(self.mantissa);
-        write!(f, "{}.{:0width$}", m / pow, m % pow, width = self.scale as usize)
+        write!(
+            f,
+            "{}.{:0width$}",
+            m / pow,
+            m % pow,
+            width = self.scale as usize
+        )
     }
 }
 
@@ -149,7 +186,10 @@ pub fn encode_cp866(s: &str) -> Vec<u8> {
 /// Strip trailing ASCII spaces (and NULs some firmware pads with).
 #[inline]
 pub fn trim_spaces(v: &[u8]) -> &[u8] {
-    let end = v.iter().rposition(|b| *b != b' ' && *b != 0).map_or(0, |i| i + 1);
+    let end = v
+        .iter()
+        .rposition(|b| *b != b' ' && *b != 0)
+        .map_or(0, |i| i + 1);
     &v[..end]
 }
 
@@ -160,9 +200,22 @@ mod tests {
     #[test]
     fn fvln_example_from_notes() {
         let f = Fvln::read(&[0x02, 0x15, 0xCD, 0x5B, 0x07]).unwrap();
-        assert_eq!(f, Fvln { scale: 2, mantissa: 123_456_789 });
+        assert_eq!(
+            f,
+            Fvln {
+                scale: 2,
+                mantissa: 123_456_789
+            }
+        );
         assert_eq!(f.to_string(), "1234567.89");
-        assert_eq!(Fvln { scale: 3, mantissa: 5 }.to_string(), "0.005");
+        assert_eq!(
+            Fvln {
+                scale: 3,
+                mantissa: 5
+            }
+            .to_string(),
+            "0.005"
+        );
         assert_eq!(Fvln::read(&f.to_bytes()).unwrap(), f);
     }
 
