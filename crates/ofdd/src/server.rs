@@ -59,6 +59,25 @@ impl Drop for IpSlot<'_> {
     }
 }
 
+/// Pending connections the kernel may queue for us. After a restart or a network outage a whole
+/// fleet reconnects at once; the default backlog (128) overflows in that storm, and refused SYNs
+/// turn into seconds of retry delay on every register. (The kernel caps it at
+/// `net.core.somaxconn`; see deploy/README.md.)
+pub const LISTEN_BACKLOG: u32 = 8192;
+
+/// Bind the ingest listener with a deep accept queue and `SO_REUSEADDR` (a restart must not wait
+/// for old connections in TIME_WAIT).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Accept registers until shutdown; returns once every connection task has finished.
 pub async fn run(listener: TcpListener, ingest: Arc<Ingest>, mut shutdown: Shutdown) {
     let limits = ingest.config().limits.clone();
