@@ -204,6 +204,24 @@ pub fn headers(doc: &StoredDocument, outbox_seq: u64) -> HeaderMap {
     m
 }
 
+/// Set `ofd_export_lag` from the store: outbox head − the saved cursor. Meant for scrape time
+/// (the exporter refreshes the gauge itself every few tens of milliseconds); a no-op while the
+/// exporter is off, so the gauge stays 0 there.
+pub fn refresh_lag(ingest: &Ingest) {
+    let cfg = &ingest.config().export.nats;
+    if !cfg.enabled {
+        return;
+    }
+    let store = ingest.store();
+    if let Ok(cursor) = store.outbox_cursor(&cfg.cursor) {
+        let lag = store.outbox_head().saturating_sub(cursor);
+        ingest
+            .metrics()
+            .export_lag
+            .set(i64::try_from(lag).unwrap_or(i64::MAX));
+    }
+}
+
 /// Delay before retry number `failures` (1-based): 200 ms doubling, capped.
 fn backoff(failures: u32, cap: Duration) -> Duration {
     FIRST_BACKOFF
@@ -241,6 +259,16 @@ struct Exporter {
     /// Last outbox sequence exported (`None` until read from the store).
     cursor: Option<u64>,
     link: Option<Link>,
+}
+
+/// The outcome of publishing one batch.
+struct Batch {
+    /// Last outbox sequence acknowledged without a gap before it (the cursor, if none).
+    acked: u64,
+    /// Acknowledged as repeats JetStream had already stored.
+    duplicates: usize,
+    /// What stopped the batch early, if anything.
+    error: Option<anyhow::Error>,
 }
 
 /// What one round achieved.
@@ -346,6 +374,34 @@ impl Exporter {
         if self.ingest.store().outbox_head() <= cursor {
             return Ok(Round::Idle);
         }
+        // Shutdown may cut connecting and publishing short (what was published but not saved is
+        // published again at the next start, and de-duplicated); never the cursor write below.
+        let mut stop = self.shutdown.clone();
+        let batch = tokio::select! {
+            b = self.publish_next(cursor) => b?,
+            _ = stop.recv() => return Ok(Round::Idle),
+        };
+        if batch.acked > cursor {
+            save_cursor(self.ingest.clone(), self.cfg.cursor.clone(), batch.acked).await?;
+            self.cursor = Some(batch.acked);
+            self.update_lag();
+            debug!(
+                from = cursor + 1,
+                to = batch.acked,
+                duplicates = batch.duplicates,
+                "exported to NATS"
+            );
+        }
+        match batch.error {
+            Some(e) => Err(e),
+            None if batch.acked > cursor => Ok(Round::Exported),
+            None => Ok(Round::Idle),
+        }
+    }
+
+    /// Connect if needed, then publish the documents after `cursor` (one batch) and await their
+    /// acknowledgements in order.
+    async fn publish_next(&mut self, cursor: u64) -> anyhow::Result<Batch> {
         self.connect().await?;
         let link = self
             .link
@@ -358,11 +414,7 @@ impl Exporter {
             ensure_stream(&link.js, &self.cfg).await?;
             link.stream_ready = true;
         }
-
         let docs = read_batch(self.ingest.clone(), cursor, self.cfg.batch).await?;
-        if docs.is_empty() {
-            return Ok(Round::Idle);
-        }
 
         // Publish the whole batch, then collect the acknowledgements in order.
         let mut pending = Vec::with_capacity(docs.len());
@@ -382,17 +434,21 @@ impl Exporter {
                 }
             }
         }
-        let mut acked = cursor;
-        let mut duplicates = 0usize;
-        let mut ack_error = None;
+        let mut batch = Batch {
+            acked: cursor,
+            duplicates: 0,
+            error: None,
+        };
         for (seq, ack) in pending {
+            // The first failure ends the batch (each wait is bounded by the ack timeout); the
+            // cursor stops before it and everything from there is published again.
             match ack.await {
                 Ok(a) => {
-                    acked = seq;
-                    duplicates += usize::from(a.duplicate);
+                    batch.acked = seq;
+                    batch.duplicates += usize::from(a.duplicate);
                 }
                 Err(e) => {
-                    ack_error = Some(
+                    batch.error = Some(
                         anyhow::Error::new(e)
                             .context(format!("JetStream acknowledgement of outbox entry {seq}")),
                     );
@@ -400,21 +456,8 @@ impl Exporter {
                 }
             }
         }
-        if acked > cursor {
-            save_cursor(self.ingest.clone(), self.cfg.cursor.clone(), acked).await?;
-            self.cursor = Some(acked);
-            self.update_lag();
-            debug!(
-                from = cursor + 1,
-                to = acked,
-                duplicates,
-                "exported to NATS"
-            );
-        }
-        match ack_error.or(publish_error) {
-            Some(e) => Err(e),
-            None => Ok(Round::Exported),
-        }
+        batch.error = batch.error.or(publish_error);
+        Ok(batch)
     }
 
     /// Connect once; afterwards the client reconnects by itself.

@@ -436,3 +436,46 @@ async fn export_starts_when_nats_appears_later() {
     t.stop().await;
     nats.stop();
 }
+
+/// An exporter backing off from an unreachable NATS does not hold up the daemon's shutdown, and
+/// the cursor it never advanced is still at 0 afterwards (nothing was claimed exported).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_does_not_wait_for_an_unreachable_nats() {
+    let port = free_port();
+    let mut t = TestDaemon::start_with(|c| {
+        c.export.nats = export_config(port);
+        c.export.nats.max_backoff_secs = 30;
+    })
+    .await;
+    let mut link = Link::connect(t.ingest_addr()).await;
+    let mut kkt = Kkt::new(704);
+    send(
+        &mut link,
+        &mut kkt,
+        &[DocType::Registration, DocType::Receipt],
+    )
+    .await;
+    wait_for_lag(
+        &t.admin(),
+        2.0,
+        Duration::from_secs(10),
+        "lag with NATS absent",
+    )
+    .await;
+    // Let the back-off grow past a few seconds.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    drop(link);
+    let daemon = t.daemon.take().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), daemon.shutdown())
+        .await
+        .expect("shutdown finished within 10 s although NATS is unreachable")
+        .unwrap();
+    let store = ofd_store::Store::open(
+        t.dir.path().join("data"),
+        ofd_store::StoreOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(store.outbox_cursor(CURSOR).unwrap(), 0);
+    assert_eq!(store.outbox_head(), 2);
+    store.close();
+}
