@@ -1,0 +1,169 @@
+//! The `ofdd` command line as an operator uses it: the real binary, real files, a real daemon.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::*;
+
+fn ofdd() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ofdd"));
+    c.env_remove("OFDD_ADMIN_TOKEN").env_remove("OFDD_API");
+    c
+}
+
+#[test]
+fn decode_prints_fns_json_of_the_real_vector() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("msg.bin");
+    std::fs::write(&path, real_vector()).unwrap();
+    let out = ofdd().arg("decode").arg(&path).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["container"]["fd"], 1);
+    assert_eq!(
+        v["document"]["fiscalReportCorrection"]["kktRegId"],
+        "0000000005008570"
+    );
+    assert_eq!(v["trailer"], "8106a55ae10c4d750000");
+
+    // Hex text on stdin works too.
+    let hex: String = real_vector().iter().map(|b| format!("{b:02x}")).collect();
+    let mut child = ofdd()
+        .args(["decode", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(hex.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+}
+
+#[test]
+fn decode_rejects_bad_input_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broken = real_vector().to_vec();
+    broken[100] ^= 0x55; // inside the document: the container CRC no longer matches
+    let cases: [(&str, Vec<u8>, &str); 3] = [
+        ("garbage", b"hello, world".to_vec(), "invalid message"),
+        ("truncated", real_vector()[..200].to_vec(), "truncated"),
+        ("crc", broken, "CRC"),
+    ];
+    for (name, bytes, needle) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = ofdd().arg("decode").arg(&path).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+    }
+    let out = ofdd().args(["decode", "/no/such/file"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open"));
+}
+
+#[test]
+fn check_config_reports_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[operator]\ninn = \"1234567890\"\n").unwrap();
+    let out = ofdd()
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("operator.inn"));
+    let out = ofdd()
+        .args(["serve", "--data", "/proc/forbidden/place"])
+        .env("OFDD_LISTEN", "127.0.0.1:0")
+        .env("OFDD_ADMIN_LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("data directory"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kkt_commands_drive_the_admin_api() {
+    let t = TestDaemon::start().await;
+    let api = t.admin().base;
+    let kkt = Kkt::new(801);
+    let (rn, serial, inn, fn_s) = (
+        kkt.rn_str(),
+        String::from_utf8_lossy(&kkt.id.kkt_serial).to_string(),
+        String::from_utf8_lossy(&kkt.id.user_inn).to_string(),
+        kkt.fn_str(),
+    );
+    let run = move |args: Vec<String>| {
+        let api = api.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                ofdd()
+                    .arg("kkt")
+                    .args(["--api", &api, "--token", TOKEN])
+                    .args(&args)
+                    .output()
+                    .unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let args = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let out = run(args(&[
+        "register",
+        "--rn",
+        &rn,
+        "--serial",
+        &serial,
+        "--fn",
+        &fn_s,
+        "--inn",
+        &inn,
+        "--name",
+        "ООО Тест",
+        "--connection",
+        "sim",
+    ]))
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["rn"], rn);
+
+    let out = run(args(&["list", "--name", "тест"])).await;
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed["items"][0]["rn"], rn);
+
+    let out = run(args(&["deregister", &rn])).await;
+    assert!(out.status.success());
+    let out = run(args(&["status", &rn])).await;
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["liveness"], "deregistered");
+
+    // A refused call exits 1 with the API's reason.
+    let out = run(args(&["show", "0000000000000000"])).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not in the registry"));
+    t.stop().await;
+}
