@@ -39,8 +39,7 @@ impl Daemon {
         let ingest = Arc::new(Ingest::open(config, metrics)?);
         let cfg = ingest.config().clone();
 
-        let listener = TcpListener::bind(cfg.listen)
-            .await
+        let listener = server::bind(cfg.listen)
             .with_context(|| format!("cannot listen for registers on {}", cfg.listen))?;
         let admin_listener = TcpListener::bind(cfg.admin_listen)
             .await
