@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 include!("../../../fuzz/harness.rs");
 include!("../../../fuzz/gen_seeds.rs");
 
-const TARGETS: [(&str, fn(&[u8])); 5] = [
+/// A harness body: panics only on a broken invariant.
+type Harness = fn(&[u8]);
+
+const TARGETS: [(&str, Harness); 5] = [
     ("framing", fuzz_framing),
     ("tlv", fuzz_tlv),
     ("flk", fuzz_flk),

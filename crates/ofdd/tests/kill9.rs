@@ -113,7 +113,9 @@ impl Register {
     }
 }
 
-type Acked = Vec<((String, u32), Vec<u8>)>;
+/// ((FN, FD), the document's bytes) of an acknowledged document.
+type AckedDoc = ((String, u32), Vec<u8>);
+type Acked = Vec<AckedDoc>;
 
 /// Send and collect acknowledgements until the daemon goes away; returns the register (with
 /// whatever is still unacknowledged) and what was acknowledged.
@@ -173,7 +175,7 @@ async fn read_frame(stream: &mut TcpStream) -> Option<Vec<u8>> {
 
 /// Every (FN, FD) in `docs` is served byte-identical by the daemon behind `admin` (checked by
 /// eight concurrent HTTP clients).
-async fn assert_stored(admin: &Admin, docs: &[((String, u32), Vec<u8>)], when: &str) {
+async fn assert_stored(admin: &Admin, docs: &[AckedDoc], when: &str) {
     let chunk = docs.len().div_ceil(8).max(1);
     let checks: Vec<_> = docs
         .chunks(chunk)
@@ -201,7 +203,7 @@ async fn assert_stored(admin: &Admin, docs: &[((String, u32), Vec<u8>)], when: &
 
 /// The last `n` documents each register had acknowledged: the ones a kill puts most at risk.
 fn last_per_register(acked: &Acked, n: usize) -> Acked {
-    let mut by_fn: HashMap<&str, Vec<&((String, u32), Vec<u8>)>> = HashMap::new();
+    let mut by_fn: HashMap<&str, Vec<&AckedDoc>> = HashMap::new();
     for item in acked {
         by_fn.entry(item.0.0.as_str()).or_default().push(item);
     }

@@ -1235,3 +1235,20 @@ async fn a_connection_flood_does_not_flood_the_log() {
         ours[..ours.len().min(5)].join("\n")
     );
 }
+
+/// The admin API is not exposed by default: its listener is on loopback, the ingest listener is
+/// the only public one.
+#[test]
+fn admin_listener_is_loopback_by_default() {
+    let cfg = ofdd::config::Config::default();
+    assert!(
+        cfg.admin_listen.ip().is_loopback(),
+        "default admin_listen {}",
+        cfg.admin_listen
+    );
+    assert_ne!(cfg.admin_listen.port(), cfg.listen.port());
+    assert!(
+        cfg.admin_token.is_none(),
+        "no built-in token: the API stays disabled (503) until one is set"
+    );
+}
