@@ -97,6 +97,7 @@ pub fn refresh_gauges(ingest: &Ingest) {
     ] {
         m.fn_trouble.with_label_values(&[kind]).set(n as i64);
     }
+    crate::export::refresh_lag(ingest);
 }
 
 /// Ready when the store answers a read.
