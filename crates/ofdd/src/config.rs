@@ -230,15 +230,15 @@ impl Config {
             }
             None => Config::default(),
         };
-        if let Ok(token) = std::env::var("OFDD_ADMIN_TOKEN") {
-            if !token.is_empty() {
-                cfg.admin_token = Some(token);
-            }
+        if let Ok(token) = std::env::var("OFDD_ADMIN_TOKEN")
+            && !token.is_empty()
+        {
+            cfg.admin_token = Some(token);
         }
-        if let Ok(key) = std::env::var("OFDD_SIGNER_KEY") {
-            if !key.is_empty() {
-                cfg.operator.signer_key = Some(key);
-            }
+        if let Ok(key) = std::env::var("OFDD_SIGNER_KEY")
+            && !key.is_empty()
+        {
+            cfg.operator.signer_key = Some(key);
         }
         Ok(cfg)
     }

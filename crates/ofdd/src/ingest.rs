@@ -225,9 +225,9 @@ impl Ingest {
 
     fn begin_parsed(&self, frame: &bytes::Bytes) -> Pending {
         let now = unix_now();
-        let msg = match parse_message_with(&frame, &self.frame_limits) {
+        let msg = match parse_message_with(frame, &self.frame_limits) {
             Ok(m) => m,
-            Err(e) => return self.refuse_unparsed(&frame, &e, now),
+            Err(e) => return self.refuse_unparsed(frame, &e, now),
         };
         let doc_type = msg.doc_type.label();
         let fn_number = FnNumber::new(&msg.session.fn_number).ok();
@@ -263,12 +263,12 @@ impl Ingest {
                 match write.await {
                     Ok(PutOutcome::Stored { .. }) => {
                         self.count(doc_type, result);
-                        if let Some(req) = bind {
-                            if let Err(e) = self.store.bind_fn(req).await {
-                                // The document is durable; the binding can be redone by the next
-                                // registration report or by the operator.
-                                warn!(error = %e, "binding FN to RN failed");
-                            }
+                        if let Some(req) = bind
+                            && let Err(e) = self.store.bind_fn(req).await
+                        {
+                            // The document is durable; the binding can be redone by the next
+                            // registration report or by the operator.
+                            warn!(error = %e, "binding FN to RN failed");
                         }
                         if acknowledge {
                             Response::Ack(ack)

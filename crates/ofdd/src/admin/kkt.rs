@@ -158,10 +158,10 @@ pub async fn list(
             "limit: must be within 1..={MAX_PAGE}"
         )));
     }
-    if let Some(prefix) = &q.rn {
-        if prefix.len() > 16 || !prefix.bytes().all(|c| c.is_ascii_digit()) {
-            return Err(ApiError::bad_request("rn: a prefix of at most 16 digits"));
-        }
+    if let Some(prefix) = &q.rn
+        && (prefix.len() > 16 || !prefix.bytes().all(|c| c.is_ascii_digit()))
+    {
+        return Err(ApiError::bad_request("rn: a prefix of at most 16 digits"));
     }
     let filter = KktFilter {
         status: q.status,

@@ -22,12 +22,13 @@ pub struct TestDaemon {
 }
 
 pub fn test_config(dir: &std::path::Path) -> Config {
-    let mut cfg = Config::default();
-    cfg.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.admin_listen = "127.0.0.1:0".parse().unwrap();
-    cfg.data = dir.join("data");
-    cfg.admin_token = Some(TOKEN.to_string());
-    cfg
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
+        data: dir.join("data"),
+        admin_token: Some(TOKEN.to_string()),
+        ..Config::default()
+    }
 }
 
 impl TestDaemon {
@@ -268,10 +269,10 @@ impl Link {
     /// True if the server closed the connection (EOF) within a few seconds.
     pub async fn closed_by_server(&mut self) -> bool {
         let mut buf = [0u8; 64];
-        match tokio::time::timeout(Duration::from_secs(5), self.stream.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => true,
-            _ => false,
-        }
+        matches!(
+            tokio::time::timeout(Duration::from_secs(5), self.stream.read(&mut buf)).await,
+            Ok(Ok(0)) | Ok(Err(_))
+        )
     }
 }
 
