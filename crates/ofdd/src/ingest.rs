@@ -200,27 +200,12 @@ impl Ingest {
 
     /// First half: everything up to handing the durable write to the group committer.
     pub fn begin(&self, frame: bytes::Bytes) -> Pending {
-        let pending = self.begin_parsed(&frame);
-        match pending {
-            Pending::Document {
-                write,
-                ack,
-                doc_type,
-                result,
-                bind,
-                acknowledge,
-                ..
-            } => Pending::Document {
-                write,
-                ack,
-                doc_type,
-                result,
-                bind,
-                acknowledge,
-                frame,
-            },
-            other => other,
+        let mut pending = self.begin_parsed(&frame);
+        // A pending write keeps its request (a reference count, not a copy) to answer a conflict.
+        if let Pending::Document { frame: slot, .. } = &mut pending {
+            *slot = frame;
         }
+        pending
     }
 
     fn begin_parsed(&self, frame: &bytes::Bytes) -> Pending {

@@ -12,8 +12,7 @@
 mod common;
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -21,60 +20,6 @@ use ofd_proto::ack::{ResponseCode, decode_ack};
 use ofd_proto::doctype::DocType;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-struct Proc {
-    child: Child,
-    ingest: SocketAddr,
-    admin: Admin,
-}
-
-fn free_ports() -> (u16, u16) {
-    let a = TcpListener::bind("127.0.0.1:0").unwrap();
-    let b = TcpListener::bind("127.0.0.1:0").unwrap();
-    (
-        a.local_addr().unwrap().port(),
-        b.local_addr().unwrap().port(),
-    )
-}
-
-async fn spawn_ofdd(data: &std::path::Path) -> Proc {
-    let (p1, p2) = free_ports();
-    let child = Command::new(env!("CARGO_BIN_EXE_ofdd"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{p1}"),
-            "--admin-listen",
-            &format!("127.0.0.1:{p2}"),
-        ])
-        .arg("--data")
-        .arg(data)
-        .env("OFDD_ADMIN_TOKEN", TOKEN)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn ofdd");
-    let admin = Admin {
-        base: format!("http://127.0.0.1:{p2}"),
-        token: Some(TOKEN.into()),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if TcpStream::connect(("127.0.0.1", p1)).await.is_ok()
-            && TcpStream::connect(("127.0.0.1", p2)).await.is_ok()
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "ofdd did not start on {data:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Proc {
-        child,
-        ingest: format!("127.0.0.1:{p1}").parse().unwrap(),
-        admin,
-    }
-}
 
 /// xorshift64*: reproducible kill moments from a printed seed.
 struct Rng(u64);

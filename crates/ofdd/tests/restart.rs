@@ -5,69 +5,10 @@
 mod common;
 
 use std::collections::HashMap;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use ofd_proto::ack::ResponseCode;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Proc {
-    child: Child,
-    ingest: std::net::SocketAddr,
-    admin: Admin,
-}
-
-async fn spawn_ofdd(data: &std::path::Path) -> Proc {
-    let (p1, p2) = (free_port(), free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_ofdd"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{p1}"),
-            "--admin-listen",
-            &format!("127.0.0.1:{p2}"),
-        ])
-        .arg("--data")
-        .arg(data)
-        .env("OFDD_ADMIN_TOKEN", TOKEN)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn ofdd");
-    let admin = Admin {
-        base: format!("http://127.0.0.1:{p2}"),
-        token: Some(TOKEN.into()),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", p1))
-            .await
-            .is_ok()
-            && tokio::net::TcpStream::connect(("127.0.0.1", p2))
-                .await
-                .is_ok()
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "ofdd did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Proc {
-        child,
-        ingest: format!("127.0.0.1:{p1}").parse().unwrap(),
-        admin,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_documents_survive_kill_9() {

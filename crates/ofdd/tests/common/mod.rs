@@ -293,3 +293,72 @@ pub fn real_vector() -> &'static [u8] {
         "../../../../../shared/protocol/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin"
     )
 }
+
+/// A real `ofdd serve` child process on free loopback ports.
+pub struct Proc {
+    pub child: std::process::Child,
+    pub ingest: SocketAddr,
+    pub admin: Admin,
+}
+
+/// Two distinct free loopback ports (both bound at once, so they cannot coincide).
+pub fn free_ports() -> (u16, u16) {
+    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
+}
+
+/// Start the `ofdd` binary on `data` and wait until both listeners accept.
+pub async fn spawn_ofdd(data: &std::path::Path) -> Proc {
+    let (p1, p2) = free_ports();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ofdd"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{p1}"),
+            "--admin-listen",
+            &format!("127.0.0.1:{p2}"),
+        ])
+        .arg("--data")
+        .arg(data)
+        .env("OFDD_ADMIN_TOKEN", TOKEN)
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn ofdd");
+    let admin = Admin {
+        base: format!("http://127.0.0.1:{p2}"),
+        token: Some(TOKEN.into()),
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", p1))
+            .await
+            .is_ok()
+            && tokio::net::TcpStream::connect(("127.0.0.1", p2))
+                .await
+                .is_ok()
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ofdd did not start on {data:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Proc {
+        child,
+        ingest: format!("127.0.0.1:{p1}").parse().unwrap(),
+        admin,
+    }
+}
+
+/// One free loopback port.
+pub fn free_port() -> u16 {
+    free_ports().0
+}
