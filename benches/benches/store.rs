@@ -18,29 +18,12 @@ use ofd_store::{
     StoreOptions,
 };
 
-/// The real 466-byte message (FN 9999078900005488, FD 1, document 11, FFD 1.05).
-const VECTOR_HEX: &str = concat!(
-    "2a08410a81a2000139393939303738393030303035343838b40114000000b401",
-    "2578a50b011009999907890000548800000184ec4c14c20000010004018a0b00",
-    "860111041000393939393037383930303030353438380d041400303030303030",
-    "3030303530303835373020202020fa030c003737303232303332373620201004",
-    "040001000000f40304009855b958350406002104aa1075412004010000ea0301",
-    "0000e90301000055040100015604010000540401000026040100064d04010001",
-    "f5030c00303030303030303030303032180411008e8e8e2090808f8a80922de6",
-    "a5ade2e020f103300031313131343120a32e8caee1aaa2a02c20e3ab2e208ae3",
-    "e1aaaea2e1aaa0ef20a42e32308020aee4a8e120822d323032f9030c00373730",
-    "343335383531382020240408006e616c6f672e72755d0413006578616d706c65",
-    "406578616d706c652e636f6dfd030a0098a5adadaead208a2e2016040a004f4f",
-    "4f20544158434f4da504010002b904010002a4040300322e30a3043100313131",
-    "31343120a32e8caee1aaa2a02c20e3ab2e208ae3e1aaaea2e1aaa0ef0d0aa42e",
-    "32308020aee4a8e120822d323032b3040c00373731323334353637383930c504",
-    "010000b7040100018106a55ae10c4d750000",
-);
-
 fn vector() -> Vec<u8> {
-    (0..VECTOR_HEX.len() / 2)
-        .map(|i| u8::from_str_radix(&VECTOR_HEX[2 * i..2 * i + 2], 16).expect("hex"))
-        .collect()
+    // The real 466-byte message (FN 9999078900005488, FD 1, document 11, FFD 1.05).
+    include_bytes!(
+        "../../../shared/protocol/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin"
+    )
+    .to_vec()
 }
 
 fn find_all(hay: &[u8], needle: &[u8]) -> Vec<usize> {
@@ -231,9 +214,9 @@ fn main() {
             * 1e3
     );
     store.compact().expect("compact");
-    let sst = store.sst_bytes().expect("size");
+    let sst = store.disk_bytes().expect("size");
     println!(
-        "  on disk after compaction: {:.1} MiB SST, {:.0} bytes/document (raw {} + ack {} + 48 header + indexes)",
+        "  on disk after compaction: {:.1} MiB (SST + blob files), {:.0} bytes/document (raw {} + ack {} + 48 header + indexes)",
         sst as f64 / (1 << 20) as f64,
         sst as f64 / total,
         466,

@@ -324,18 +324,23 @@ impl Store {
         Ok(())
     }
 
-    /// Total size of the live SST files, in bytes.
-    pub fn sst_bytes(&self) -> Result<u64, StoreError> {
+    /// Bytes of table and blob files across all column families (documents live in blob
+    /// files since BlobDB was enabled for `docs`, so SST size alone undercounts them).
+    pub fn disk_bytes(&self) -> Result<u64, StoreError> {
+        let shared = &self.inner.shared;
         let mut total = 0;
         for name in crate::options::ALL_CFS {
-            let cf = self.inner.shared.cf(name)?;
-            total += self
-                .inner
-                .shared
-                .db
-                .property_int_value_cf(cf, rocksdb::properties::TOTAL_SST_FILES_SIZE)
-                .map_err(|e| StoreError::db("property", e))?
-                .unwrap_or(0);
+            let cf = shared.cf(name)?;
+            for prop in [
+                "rocksdb.total-sst-files-size",
+                "rocksdb.total-blob-file-size",
+            ] {
+                total += shared
+                    .db
+                    .property_int_value_cf(cf, prop)
+                    .map_err(|e| StoreError::db("property", e))?
+                    .unwrap_or(0);
+            }
         }
         Ok(total)
     }

@@ -409,6 +409,42 @@ impl Ingest {
         }
     }
 
+    /// The admission policy: a deregistered register, or an FN no register is bound to when
+    /// unknown FNs are refused, gets the configured refusal code and an audit record.
+    fn refusal(
+        &self,
+        msg: &Message<'_>,
+        kkt: Option<&Admission>,
+        fn_number: FnNumber,
+        fd: u32,
+        doc_type: &'static str,
+        now: u32,
+    ) -> Option<Pending> {
+        let reason = match kkt {
+            Some(k) if k.status == KktStatus::Deregistered => "register is deregistered",
+            None if !self.config.admission.accept_unknown_fn => {
+                "FN is not bound to a registered KKT"
+            }
+            _ => return None,
+        };
+        let code = ResponseCode::from_u8(self.config.admission.refuse_code);
+        Some(
+            match self.encode(&AckTarget::from(msg), code, msg.raw, now) {
+                Some(ack) => self.audit(
+                    msg.raw,
+                    Some(fn_number),
+                    Some(fd),
+                    &reason,
+                    ack,
+                    doc_type,
+                    "refused",
+                    now,
+                ),
+                None => Pending::Ready(Response::Close("internal")),
+            },
+        )
+    }
+
     /// Admission, then the durable write of an accepted document.
     fn admit_and_store(
         &self,
@@ -427,30 +463,8 @@ impl Ingest {
                 return Pending::Ready(Response::Close("internal"));
             }
         };
-        let refused = match kkt {
-            Some(k) => k.status == KktStatus::Deregistered,
-            None => !self.config.admission.accept_unknown_fn,
-        };
-        if refused {
-            let code = ResponseCode::from_u8(self.config.admission.refuse_code);
-            let reason = if kkt.is_some() {
-                "register is deregistered"
-            } else {
-                "FN is not bound to a registered KKT"
-            };
-            return match self.encode(&AckTarget::from(msg), code, msg.raw, now) {
-                Some(ack) => self.audit(
-                    msg.raw,
-                    Some(fn_number),
-                    Some(doc.fd_number),
-                    &reason,
-                    ack,
-                    doc_type,
-                    "refused",
-                    now,
-                ),
-                None => Pending::Ready(Response::Close("internal")),
-            };
+        if let Some(refused) = self.refusal(msg, kkt, fn_number, doc.fd_number, doc_type, now) {
+            return refused;
         }
         if kkt.is_none() {
             flags = DocFlags(flags.0 | DocFlags::UNKNOWN_FN);
@@ -530,21 +544,9 @@ impl Ingest {
                 let Some(fn_number) = fn_number else {
                     return Pending::Ready(Response::Close("framing_error"));
                 };
-                if kkt.is_some_and(|k| k.status == KktStatus::Deregistered) {
-                    let code = ResponseCode::from_u8(self.config.admission.refuse_code);
-                    return match self.encode(&AckTarget::from(msg), code, msg.raw, now) {
-                        Some(ack) => self.audit(
-                            msg.raw,
-                            Some(fn_number),
-                            Some(msg.container.fd_number),
-                            &"register is deregistered",
-                            ack,
-                            doc_type,
-                            "refused",
-                            now,
-                        ),
-                        None => Pending::Ready(Response::Close("internal")),
-                    };
+                let fd = msg.container.fd_number;
+                if let Some(refused) = self.refusal(msg, kkt, fn_number, fd, doc_type, now) {
+                    return refused;
                 }
                 let acknowledge = self.config.admission.acknowledge_encrypted;
                 let ack = if acknowledge {
