@@ -1,24 +1,34 @@
-//! The committer: one thread that turns queued writes into group-committed, synced batches.
+//! The committer: one thread that turns queued writes into group-committed batches, handing
+//! each written batch to the syncer (`sync.rs`) for its fsync and answers.
 //!
-//! A synced write costs about one fsync (≈ 0.2 ms on the development disk) whatever its size,
-//! so throughput comes from putting many documents into each write. The committer blocks for
-//! the first queued command, then takes whatever else is queued (up to `max_batch`) without
-//! waiting: under light load a put is written alone and answered after one fsync; under heavy
-//! load the batch grows by itself while the previous fsync runs.
+//! A synced write costs about one fsync (≈ 0.2–0.5 ms on the development disk) whatever its
+//! size, so throughput comes from putting many documents into each write. The committer blocks
+//! for the first queued command, then takes whatever else is queued (up to `max_batch`)
+//! without waiting: under light load a put is written alone; under heavy load the batch grows
+//! by itself.
 //!
 //! For a batch of document puts it
-//! 1. looks all keys up in `docs` with one batched multi-get (the bloom filter answers most),
+//! 1. looks all keys up in `docs` with one batched multi-get (the memtable and SST bloom
+//!    filters answer most),
 //! 2. walks the commands in arrival order with an overlay of keys stored earlier in the same
 //!    batch, so two puts of one (FN, FD) in one batch are a store plus a duplicate/conflict,
 //! 3. writes the document, its `by_rn` entry, its `outbox` entry and the register's liveness
-//!    record into one `WriteBatch`, synced,
-//! 4. only then answers the callers and updates the in-memory liveness index and counters.
+//!    record into one `WriteBatch`,
+//! 4. writes it *without* fsync and passes the batch to the syncer, then goes on with the next
+//!    batch while the syncer's fsync runs: building and writing batch N+1 overlaps with the
+//!    fsync of batch N (a two-stage pipeline), and one fsync can cover several batches.
+//!
+//! Nothing is answered here: the syncer answers every command of a batch (stored, duplicate,
+//! conflict, rejected, and per-command errors alike) only after an fsync that covers it. A
+//! written-but-unsynced document is already visible to reads, so a resend that finds it is
+//! answered "duplicate" — and that answer, too, waits for the fsync, so no acknowledgement
+//! ever names a document that is not yet durable.
 //!
 //! If the write fails nothing is answered as stored and no counter moves. Registry mutations
-//! are barriers: the pending batch is committed first, then the mutation alone.
+//! are barriers: the pending batch is written first, then the mutation alone with a synced
+//! write (which also syncs the WAL under the earlier batch).
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
 use std::time::Instant;
 
@@ -27,12 +37,12 @@ use rocksdb::WriteBatch;
 use crate::error::StoreError;
 use crate::keys::{DocKey, LiveKey, Rn, by_rn_key, conflict_key};
 use crate::liveness::LivenessRecord;
-use crate::observer::CommitStats;
 use crate::options::{
     CF_BY_RN, CF_CONFLICTS, CF_DOCS, CF_LIVENESS, CF_META, CF_OUTBOX, CF_REJECTED,
 };
 use crate::record::{self, DocFlags, NewDocument, RejectedMessage};
 use crate::store::{Command, PutOutcome, Reply, Shared, fail_closed};
+use crate::sync::{Syncer, ToSync, Written};
 
 pub(crate) const META_CONFLICT_SEQ: &[u8] = b"conflict_seq";
 
@@ -41,10 +51,12 @@ pub(crate) struct Committer {
     outbox_next: u64,
     rejected_next: u64,
     conflict_next: u64,
+    /// Unsynced writes without fsync: the WAL is synced by the syncer before any answer.
+    unsynced: rocksdb::WriteOptions,
 }
 
 /// A queued write of the current group.
-enum Pending {
+pub(crate) enum Pending {
     Doc(Box<NewDocument>, Reply<PutOutcome>),
     Rejected(Box<RejectedMessage>, Reply<u64>),
 }
@@ -56,18 +68,45 @@ impl Committer {
         rejected_next: u64,
         conflict_next: u64,
     ) -> Self {
+        let mut unsynced = rocksdb::WriteOptions::default();
+        unsynced.set_sync(false);
         Committer {
             shared,
             outbox_next,
             rejected_next,
             conflict_next,
+            unsynced,
         }
     }
 
     pub(crate) fn run(mut self, rx: mpsc::Receiver<Command>) {
+        let (to_sync, syncer) = match Syncer::spawn(self.shared.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the ofd-store syncer; refusing writes");
+                while let Ok(cmd) = rx.recv() {
+                    fail_closed(cmd);
+                }
+                return;
+            }
+        };
+        self.pipeline(&rx, &to_sync);
+        // Everything written so far is synced and answered before the thread ends.
+        let _ = to_sync.send(ToSync::Stop);
+        if syncer.join().is_err() {
+            tracing::error!("ofd-store syncer thread panicked");
+        }
+        // Anything queued after the shutdown request is refused, not dropped silently.
+        while let Ok(cmd) = rx.try_recv() {
+            fail_closed(cmd);
+        }
+        tracing::info!("ofd-store committer stopped");
+    }
+
+    fn pipeline(&mut self, rx: &mpsc::Receiver<Command>, to_sync: &mpsc::Sender<ToSync>) {
         let max = self.shared.max_batch;
         let mut group: Vec<Pending> = Vec::with_capacity(max);
-        'outer: while let Ok(first) = rx.recv() {
+        while let Ok(first) = rx.recv() {
             let started = Instant::now();
             let mut next = Some(first);
             let mut taken = 0usize;
@@ -77,35 +116,35 @@ impl Committer {
                     Command::Doc(d, r) => group.push(Pending::Doc(d, r)),
                     Command::Rejected(m, r) => group.push(Pending::Rejected(m, r)),
                     Command::Registry(op) => {
-                        self.commit_group(&mut group, started);
+                        self.commit_group(&mut group, started, to_sync);
                         self.shared.exec_registry(op);
                     }
                     Command::Shutdown => {
-                        self.commit_group(&mut group, started);
-                        break 'outer;
+                        self.commit_group(&mut group, started, to_sync);
+                        return;
                     }
                 }
                 if taken < max {
                     next = rx.try_recv().ok();
                 }
             }
-            self.commit_group(&mut group, started);
+            self.commit_group(&mut group, started, to_sync);
         }
-        // Anything queued after the shutdown request is refused, not dropped silently.
-        while let Ok(cmd) = rx.try_recv() {
-            fail_closed(cmd);
-        }
-        tracing::info!("ofd-store committer stopped");
     }
 
-    fn commit_group(&mut self, group: &mut Vec<Pending>, started: Instant) {
+    fn commit_group(
+        &mut self,
+        group: &mut Vec<Pending>,
+        started: Instant,
+        to_sync: &mpsc::Sender<ToSync>,
+    ) {
         if group.is_empty() {
             return;
         }
         let pending = std::mem::take(group);
         let shared = self.shared.clone();
         match self.build(&shared, &pending) {
-            Ok(built) => self.finish(&shared, pending, built, started),
+            Ok(built) => self.write(&shared, pending, built, started, to_sync),
             Err(e) => {
                 let msg = e.to_string();
                 for p in pending {
@@ -278,7 +317,15 @@ impl Committer {
         Ok(Res::Put(PutOutcome::Conflict { conflict_seq: seq }))
     }
 
-    fn finish(&mut self, shared: &Shared, pending: Vec<Pending>, built: Built, started: Instant) {
+    /// Writes the batch without fsync and hands it to the syncer, which answers.
+    fn write(
+        &mut self,
+        shared: &Shared,
+        pending: Vec<Pending>,
+        built: Built,
+        started: Instant,
+        to_sync: &mpsc::Sender<ToSync>,
+    ) {
         let Built {
             batch,
             results,
@@ -293,56 +340,46 @@ impl Committer {
         let written = if batch.is_empty() {
             Ok(())
         } else {
-            shared.db.write_opt(batch, &shared.write_opts)
+            shared.db.write_opt(batch, &self.unsynced)
         };
         let write_duration = write_started.elapsed();
-        let ok = written.is_ok();
-        if ok {
+        let mut results = results;
+        if let Err(e) = &written {
+            tracing::error!(error = %e, commands = pending.len(), "ofd-store write failed; nothing in this batch was stored");
+            for r in results.iter_mut() {
+                if r.is_ok() {
+                    *r = Err(StoreError::db("commit", e.clone()));
+                }
+            }
+        } else {
             self.outbox_next = outbox_next;
             self.rejected_next = rejected_next;
             self.conflict_next = conflict_next;
-            shared.outbox_head.store(outbox_next - 1, Ordering::Release);
+            // The next batch starts its liveness records from these, so the index moves now
+            // (in memory only; the records themselves are in the batch just written).
             let mut idx = shared.liveness_write();
             for (k, rec) in liveness {
                 idx.set(k, rec);
             }
         }
-        let commands = pending.len();
-        // Metrics first, so they are recorded by the time any caller sees its answer.
-        shared.observer.on_commit(&CommitStats {
-            stored: if ok { stored } else { 0 },
-            commands,
+        let w = Written {
+            pending,
+            results,
+            ok: written.is_ok(),
+            stored,
             batch_bytes,
             write_duration,
-            commit_duration: started.elapsed(),
-            ok,
-        });
-        let failure = written.err();
-        if let Some(e) = &failure {
-            tracing::error!(error = %e, commands, "ofd-store commit failed; nothing in this batch was stored");
-        }
-        for (p, r) in pending.into_iter().zip(results) {
-            let r = match (&failure, r) {
-                (Some(e), Ok(_)) => Err(StoreError::db("commit", e.clone())),
-                (_, r) => r,
-            };
-            match (p, r) {
-                (Pending::Doc(_, reply), Ok(Res::Put(o))) => reply.send(Ok(o)),
-                (Pending::Rejected(_, reply), Ok(Res::Rejected(seq))) => reply.send(Ok(seq)),
-                (Pending::Doc(_, reply), Err(e)) => reply.send(Err(e)),
-                (Pending::Rejected(_, reply), Err(e)) => reply.send(Err(e)),
-                (Pending::Doc(_, reply), Ok(Res::Rejected(_))) => {
-                    reply.send(Err(StoreError::Internal("result/command mismatch".into())))
-                }
-                (Pending::Rejected(_, reply), Ok(Res::Put(_))) => {
-                    reply.send(Err(StoreError::Internal("result/command mismatch".into())))
-                }
-            }
+            started,
+            outbox_head: self.outbox_next - 1,
+        };
+        if let Err(mpsc::SendError(ToSync::Batch(w))) = to_sync.send(ToSync::Batch(w)) {
+            // The syncer is gone (it panicked): nobody can vouch for durability.
+            w.fail("the syncer stopped");
         }
     }
 }
 
-enum Res {
+pub(crate) enum Res {
     Put(PutOutcome),
     Rejected(u64),
 }

@@ -11,11 +11,14 @@
 //! stored is ever silently replaced** — a resend with the same bytes is a `Duplicate` answered
 //! with the stored acknowledgement, different bytes are a `Conflict` kept aside.
 //!
-//! # Writes: one committer, group commit
+//! # Writes: one committer, group commit, a pipelined fsync
 //!
 //! All writes go to one committer thread (`commit.rs`) that folds whatever is queued into one
-//! `WriteBatch` written with `sync = true` (WAL fsync), and answers each caller only after that.
-//! One fsync costs the same for 1 or 1000 documents, so throughput comes from batch size.
+//! `WriteBatch` and writes it to the WAL and memtables; a second thread, the syncer
+//! (`sync.rs`), fsyncs the WAL for every batch written so far and only then answers each
+//! caller. One fsync costs the same for 1 or 1000 documents, so throughput comes from batch
+//! size; and because the committer builds batch N+1 while batch N is being fsynced, the CPU
+//! work and the disk wait overlap instead of adding up.
 //!
 //! # Column families and key layout
 //!
@@ -42,7 +45,8 @@
 //! adds the missing `by_rn` entries. All integers in keys are big-endian so that byte order is
 //! numeric order. Fixed-width 16-byte FN/RN keep keys prefix-free.
 //!
-//! Compression is LZ4 (LZ4HC on the bottom level); `docs` has whole-key bloom filters.
+//! Compression is LZ4 (none on L0/L1); `docs` values live in blob files (BlobDB) and `docs` has
+//! whole-key bloom filters, in its SSTs and in its memtables.
 //! Unordered writes are not used.
 
 mod admission;
@@ -59,6 +63,7 @@ mod random;
 mod record;
 mod registry;
 mod store;
+mod sync;
 
 pub use admission::Admission;
 pub use error::StoreError;

@@ -1,8 +1,8 @@
 //! `StoreObserver`: the hook through which the daemon turns commit timings into metrics.
 //!
 //! The store has no metrics dependency; the daemon implements this trait (feeding Prometheus
-//! histograms) and passes it to `Store::open_with_observer`. Called on the committer thread
-//! after every write, so implementations must be cheap and must not block.
+//! histograms) and passes it to `Store::open_with_observer`. Called on the syncer thread
+//! after every batch is durable (or has failed), so implementations must be cheap and must not block.
 
 use std::time::Duration;
 
@@ -15,9 +15,12 @@ pub struct CommitStats {
     pub commands: usize,
     /// Bytes in the `WriteBatch`.
     pub batch_bytes: usize,
-    /// Time spent in the RocksDB write, fsync included.
+    /// Time spent in the RocksDB write (WAL append and memtable insert, without fsync).
     pub write_duration: Duration,
-    /// Time from taking the batch off the queue until the write returned.
+    /// Time of the WAL fsync that made this batch durable (one fsync may cover several
+    /// batches; each reports it).
+    pub sync_duration: Duration,
+    /// Time from taking the batch off the queue until it was durable and about to be answered.
     pub commit_duration: Duration,
     /// Whether the write succeeded.
     pub ok: bool,

@@ -52,6 +52,8 @@ pub(crate) struct Shared {
     pub(crate) outbox_head: AtomicU64,
     pub(crate) observer: Arc<dyn StoreObserver>,
     pub(crate) max_batch: usize,
+    /// Whether commits fsync the WAL (`StoreOptions::sync`).
+    pub(crate) sync: bool,
 }
 
 impl Shared {
@@ -199,6 +201,7 @@ impl Store {
             outbox_head: AtomicU64::new(0),
             observer,
             max_batch: opts.max_batch.clamp(1, 65_536),
+            sync: opts.sync,
         };
         let outbox_next = shared.next_seq(CF_OUTBOX)?;
         shared.outbox_head.store(outbox_next - 1, Ordering::Release);

@@ -1,0 +1,158 @@
+//! The syncer: the second stage of the commit pipeline, which makes written batches durable
+//! and only then answers their callers.
+//!
+//! The committer (`commit.rs`) writes each batch to the WAL and memtables without fsync and
+//! queues it here. The syncer takes every batch queued so far, calls one `SyncWAL` (an
+//! `fdatasync` of the WAL files) for all of them, and then answers each command. While it
+//! waits on the disk the committer builds and writes the next batch, so the CPU work of batch
+//! N+1 overlaps the fsync of batch N, and under load one fsync covers several batches.
+//!
+//! `SyncWAL` covers every write that returned before it was called (RocksDB syncs all live
+//! WAL files up to the current one), and every batch here was written before it was queued —
+//! that is the whole durability argument. If the sync fails, every command of the round gets
+//! an error and no counter moves; RocksDB then refuses further writes (a failed WAL sync is a
+//! fatal background error), so nothing written after it can be acknowledged either.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::commit::{Pending, Res};
+use crate::error::StoreError;
+use crate::observer::CommitStats;
+use crate::store::Shared;
+
+/// A batch the committer has written (or failed to write), waiting for its fsync.
+pub(crate) struct Written {
+    pub(crate) pending: Vec<Pending>,
+    /// One result per pending command, in order; `Ok` ones become answers after the sync.
+    pub(crate) results: Vec<Result<Res, StoreError>>,
+    /// Whether the (unsynced) write succeeded.
+    pub(crate) ok: bool,
+    pub(crate) stored: usize,
+    pub(crate) batch_bytes: usize,
+    pub(crate) write_duration: Duration,
+    /// When the committer took the batch's first command off the queue.
+    pub(crate) started: Instant,
+    /// The outbox head after this batch: published to exporters once it is durable.
+    pub(crate) outbox_head: u64,
+}
+
+pub(crate) enum ToSync {
+    Batch(Written),
+    /// Sync and answer everything queued before, then end the thread.
+    Stop,
+}
+
+pub(crate) struct Syncer {
+    shared: Arc<Shared>,
+}
+
+impl Syncer {
+    /// Starts the syncer thread; the committer owns the sender and the join handle.
+    pub(crate) fn spawn(
+        shared: Arc<Shared>,
+    ) -> std::io::Result<(mpsc::Sender<ToSync>, JoinHandle<()>)> {
+        let (tx, rx) = mpsc::channel();
+        let syncer = Syncer { shared };
+        let handle = std::thread::Builder::new()
+            .name("ofd-store-sync".into())
+            .spawn(move || syncer.run(rx))?;
+        Ok((tx, handle))
+    }
+
+    fn run(self, rx: mpsc::Receiver<ToSync>) {
+        let mut round: Vec<Written> = Vec::new();
+        let mut stop = false;
+        while !stop {
+            match rx.recv() {
+                Ok(ToSync::Batch(w)) => round.push(w),
+                Ok(ToSync::Stop) | Err(_) => stop = true,
+            }
+            // Everything else already queued rides on the same fsync.
+            while !stop {
+                match rx.try_recv() {
+                    Ok(ToSync::Batch(w)) => round.push(w),
+                    Ok(ToSync::Stop) | Err(mpsc::TryRecvError::Disconnected) => stop = true,
+                    Err(mpsc::TryRecvError::Empty) => break,
+                }
+            }
+            self.sync_round(&mut round);
+        }
+    }
+
+    fn sync_round(&self, round: &mut Vec<Written>) {
+        if round.is_empty() {
+            return;
+        }
+        let shared = &self.shared;
+        let needs_sync = shared.sync && round.iter().any(|w| w.ok);
+        let sync_started = Instant::now();
+        let synced = if needs_sync {
+            shared
+                .db
+                .flush_wal(true)
+                .map_err(|e| StoreError::db("WAL sync", e))
+        } else {
+            Ok(())
+        };
+        let sync_duration = sync_started.elapsed();
+        if let Err(e) = &synced {
+            tracing::error!(error = %e, batches = round.len(), "ofd-store WAL sync failed; nothing in these batches is acknowledged");
+        }
+        let synced_ok = synced.is_ok();
+        if synced_ok && let Some(head) = round.iter().filter(|w| w.ok).map(|w| w.outbox_head).max()
+        {
+            shared.outbox_head.fetch_max(head, Ordering::AcqRel);
+        }
+        for w in round.drain(..) {
+            let ok = w.ok && synced_ok;
+            // Metrics first, so they are recorded by the time any caller sees its answer.
+            shared.observer.on_commit(&CommitStats {
+                stored: if ok { w.stored } else { 0 },
+                commands: w.pending.len(),
+                batch_bytes: w.batch_bytes,
+                write_duration: w.write_duration,
+                sync_duration,
+                commit_duration: w.started.elapsed(),
+                ok,
+            });
+            match &synced {
+                Ok(()) => w.answer(),
+                Err(e) => w.fail(&e.to_string()),
+            }
+        }
+    }
+}
+
+impl Written {
+    /// Sends each command its result (after a successful sync).
+    fn answer(self) {
+        for (p, r) in self.pending.into_iter().zip(self.results) {
+            match (p, r) {
+                (Pending::Doc(_, reply), Ok(Res::Put(o))) => reply.send(Ok(o)),
+                (Pending::Rejected(_, reply), Ok(Res::Rejected(seq))) => reply.send(Ok(seq)),
+                (Pending::Doc(_, reply), Err(e)) => reply.send(Err(e)),
+                (Pending::Rejected(_, reply), Err(e)) => reply.send(Err(e)),
+                (Pending::Doc(_, reply), Ok(Res::Rejected(_))) => {
+                    reply.send(Err(StoreError::Internal("result/command mismatch".into())))
+                }
+                (Pending::Rejected(_, reply), Ok(Res::Put(_))) => {
+                    reply.send(Err(StoreError::Internal("result/command mismatch".into())))
+                }
+            }
+        }
+    }
+
+    /// Answers every command with an error: durability of this batch cannot be vouched for.
+    pub(crate) fn fail(self, why: &str) {
+        for p in self.pending {
+            let err = StoreError::Internal(format!("batch not durable: {why}"));
+            match p {
+                Pending::Doc(_, r) => r.send(Err(err)),
+                Pending::Rejected(_, r) => r.send(Err(err)),
+            }
+        }
+    }
+}
