@@ -52,6 +52,6 @@ commits, docs = float(commits), float(docs)
 per = docs / commits if commits else 0
 print(f"{d['docs_per_s']:.0f} docs/s  p50 {d['p50_ms']:.1f} ms  p99 {d['p99_ms']:.1f} ms  "
       f"p99.9 {d.get('p999_ms', float('nan')):.1f} ms  errors {d['errors']['total']}  "
-      f"acked {n}  ofdd {cpu_us:.1f} µs CPU/doc  {disk:.0f} B written/doc  "
+      f"acked {n}  reconnects {d.get('reconnects', 0)}  ofdd {cpu_us:.1f} µs CPU/doc  {disk:.0f} B written/doc  "
       f"{per:.0f} docs/commit  peak RSS {int(rss) / 1024:.0f} MiB")
 EOF
