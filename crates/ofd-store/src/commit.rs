@@ -61,6 +61,16 @@ pub(crate) enum Pending {
     Rejected(Box<RejectedMessage>, Reply<u64>),
 }
 
+impl Pending {
+    /// Answers this command with `err`.
+    pub(crate) fn fail(self, err: StoreError) {
+        match self {
+            Pending::Doc(_, r) => r.send(Err(err)),
+            Pending::Rejected(_, r) => r.send(Err(err)),
+        }
+    }
+}
+
 impl Committer {
     pub(crate) fn new(
         shared: Arc<Shared>,
@@ -148,11 +158,7 @@ impl Committer {
             Err(e) => {
                 let msg = e.to_string();
                 for p in pending {
-                    let err = StoreError::Internal(format!("batch not written: {msg}"));
-                    match p {
-                        Pending::Doc(_, r) => r.send(Err(err)),
-                        Pending::Rejected(_, r) => r.send(Err(err)),
-                    }
+                    p.fail(StoreError::Internal(format!("batch not written: {msg}")));
                 }
             }
         }
@@ -328,7 +334,7 @@ impl Committer {
     ) {
         let Built {
             batch,
-            results,
+            mut results,
             liveness,
             outbox_next,
             rejected_next,
@@ -343,7 +349,6 @@ impl Committer {
             shared.db.write_opt(batch, &self.unsynced)
         };
         let write_duration = write_started.elapsed();
-        let mut results = results;
         if let Err(e) = &written {
             tracing::error!(error = %e, commands = pending.len(), "ofd-store write failed; nothing in this batch was stored");
             for r in results.iter_mut() {

@@ -148,11 +148,7 @@ impl Written {
     /// Answers every command with an error: durability of this batch cannot be vouched for.
     pub(crate) fn fail(self, why: &str) {
         for p in self.pending {
-            let err = StoreError::Internal(format!("batch not durable: {why}"));
-            match p {
-                Pending::Doc(_, r) => r.send(Err(err)),
-                Pending::Rejected(_, r) => r.send(Err(err)),
-            }
+            p.fail(StoreError::Internal(format!("batch not durable: {why}")));
         }
     }
 }
