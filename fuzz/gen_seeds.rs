@@ -15,7 +15,7 @@ use ofd_proto::session::CrcMode;
 
 /// The real 466-byte registration-change report (FN 9999078900005488, FD 1).
 pub const REAL_VECTOR: &[u8] = include_bytes!(
-    "../../shared/protocol/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin"
+    "../proto-spec/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin"
 );
 
 /// A fixed document time inside every harness's window.

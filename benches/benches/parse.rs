@@ -13,7 +13,7 @@ use ofd_proto::message::parse_message;
 use ofd_proto::validate::{ValidationConfig, validate};
 
 const VECTOR: &[u8] = include_bytes!(
-    "../../../shared/protocol/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin"
+    "../../proto-spec/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin"
 );
 
 fn parse_validate(raw: &[u8], cfg: &ValidationConfig, now: u32) -> u32 {

@@ -1,7 +1,7 @@
 //! Group-commit throughput of `ofd-store`: many concurrent writers, every put synced.
 //!
 //! 256 tokio tasks (2 worker threads) each put their share of realistic 466-byte documents
-//! (the real registration-change vector from `shared/protocol/vectors`, with a distinct FN, FD,
+//! (the real registration-change vector from `proto-spec/vectors`, with a distinct FN, FD,
 //! time, fiscal sign and message MAC per document) and await the synced answer. Prints docs/s,
 //! the average batch the committer wrote per fsync, and bytes on disk per document after a full
 //! compaction (LZ4, LZ4HC at the bottom level).
@@ -21,7 +21,7 @@ use ofd_store::{
 fn vector() -> Vec<u8> {
     // The real 466-byte message (FN 9999078900005488, FD 1, document 11, FFD 1.05).
     include_bytes!(
-        "../../../shared/protocol/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin"
+        "../../proto-spec/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin"
     )
     .to_vec()
 }

@@ -57,7 +57,7 @@ fn allocations<R>(f: impl FnOnce() -> R) -> (usize, R) {
 }
 
 const VECTOR: &[u8] = include_bytes!(
-    "../../../../shared/protocol/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin"
+    "../../../proto-spec/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin"
 );
 
 #[test]

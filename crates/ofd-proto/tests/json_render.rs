@@ -10,7 +10,7 @@ use serde_json::json;
 fn real_vector() -> Vec<u8> {
     // The real 466-byte message (FN 9999078900005488, FD 1, document 11, FFD 1.05).
     include_bytes!(
-        "../../../../shared/protocol/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin"
+        "../../../proto-spec/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin"
     )
     .to_vec()
 }

@@ -1,5 +1,5 @@
 //! The real 466-byte registration-change report (document 11, FFD 1.05) from
-//! `/work/shared/protocol/vectors`: decodes to exactly the values in its README, both CRCs and
+//! `proto-spec/vectors`: decodes to exactly the values in its README, both CRCs and
 //! the RN check digits verify, ФЛК accepts it (including its cashier INN that fails its
 //! checksum), and re-encoding its parts reproduces every byte.
 
@@ -15,7 +15,7 @@ use ofd_proto::validate::{ValidationConfig, validate};
 use ofd_proto::value::{Cp866, read_byte, read_u32};
 
 const VECTOR: &[u8] = include_bytes!(
-    "../../../../shared/protocol/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin"
+    "../../../proto-spec/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin"
 );
 const TIME: u32 = 1_488_541_080;
 

@@ -290,7 +290,7 @@ pub fn ack_of(bytes: &[u8]) -> (String, u32, ResponseCode) {
 
 pub fn real_vector() -> &'static [u8] {
     include_bytes!(
-        "../../../../../shared/protocol/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin"
+        "../../../../proto-spec/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin"
     )
 }
 
