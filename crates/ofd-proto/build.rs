@@ -91,6 +91,7 @@ fn parse(text: &str) -> Result<Vec<Tag>, String> {
                 "desc",
                 "array",
                 "uncertain",
+                "differs",
             ]
             .contains(&k.as_str())
             {

@@ -24,6 +24,12 @@
 //!   bytes, so nothing is silently lost or invented;
 //! - a TLV sequence that stops parsing: the elements before the fault, plus
 //!   `"tlvError": "<message>"` in the object where it happened.
+//!
+//! A document rendered together with the trailer that followed it in the message
+//! ([`to_fns_json_with_trailer`], [`message_to_fns_json`]) also carries, in the root object, the
+//! two keys other FNS-JSON producers add: `messageFiscalSign` (the message fiscal sign, ФПС, as
+//! a number: [`message_fiscal_sign`]) and `rawData` (base64 of the document TLV followed by the
+//! ФПС: [`raw_data`]).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -31,20 +37,109 @@ use serde_json::{Map, Number, Value};
 
 use crate::dict;
 use crate::doctype::DocType;
-use crate::tlv::{Tlv, TlvIter};
+use crate::error::ProtoError;
+use crate::message::Message;
+use crate::tlv::{Tlv, TlvIter, write_tlv};
 use crate::value::{Cp866, Fvln, ValueType, read_byte, read_u16, read_u32, read_vln, trim_spaces};
 
 /// Tag of the document fiscal sign (ФПД), rendered as a number.
 const FISCAL_SIGN: u16 = 1077;
 /// Key added to an object whose TLV sequence is malformed.
 pub const TLV_ERROR_KEY: &str = "tlvError";
+/// Key of the message fiscal sign (ФПС) in the root object, see [`message_fiscal_sign`].
+pub const MESSAGE_FISCAL_SIGN_KEY: &str = "messageFiscalSign";
+/// Key of the document's binary form, base64, in the root object, see [`raw_data`].
+pub const RAW_DATA_KEY: &str = "rawData";
+/// Length of the message fiscal sign at the head of a request's trailer: `81 06` and the FN's
+/// 6-byte message MAC (the two bytes after it, `00 00` in real messages, are not part of it).
+pub const MESSAGE_FISCAL_SIGN_LEN: usize = 8;
 
 /// Render `document` (the outer TLV, whose value is the document's STLV) of type `doc_type` as
 /// FNS JSON: `{"<root>": {"code": doc_type, …}}`.
 pub fn to_fns_json(doc_type: u8, document: Tlv<'_>) -> Value {
+    wrap(doc_type, render_body(doc_type, document))
+}
+
+/// [`to_fns_json`] of a document as received, with the `trailer` that followed its TLV in the
+/// container (see [`Message::document`]): the root object also holds `messageFiscalSign` (when
+/// the trailer carries one) and `rawData`, as other FNS-JSON producers write them.
+pub fn to_fns_json_with_trailer(doc_type: u8, document: Tlv<'_>, trailer: &[u8]) -> Value {
+    let mut body = render_body(doc_type, document);
+    if let Some(sign) = message_fiscal_sign(trailer) {
+        body.insert(MESSAGE_FISCAL_SIGN_KEY.to_owned(), Value::from(sign));
+    }
+    if let Some(raw) = raw_data(document, trailer) {
+        body.insert(RAW_DATA_KEY.to_owned(), Value::String(BASE64.encode(raw)));
+    }
+    wrap(doc_type, body)
+}
+
+/// The FNS JSON of a parsed message's document, with `messageFiscalSign` and `rawData`
+/// ([`to_fns_json_with_trailer`]). Fails only where [`Message::document`] does (no document TLV,
+/// or one whose tag is not the container's document type); an encrypted payload is not TLV and
+/// must not be rendered.
+pub fn message_to_fns_json(msg: &Message<'_>) -> Result<Value, ProtoError> {
+    let (document, trailer) = msg.document()?;
+    Ok(to_fns_json_with_trailer(
+        msg.doc_type.as_u8(),
+        document,
+        trailer,
+    ))
+}
+
+/// The message fiscal sign (ФПС) as FNS JSON writes it: the first [`MESSAGE_FISCAL_SIGN_LEN`]
+/// bytes of the trailer — `81 06` followed by the FN's 6-byte message MAC — read as one
+/// **big-endian** u64. `None` when the trailer is shorter (there is no ФПС to render).
+///
+/// Sources: chayleaf/coop-fd (`fiscal-data/src/lib.rs`, `Document::from_bytes`, keeps the 8
+/// bytes after the document TLV as the message fiscal sign; `fiscal-data/src/json.rs`,
+/// `fiscal_sign_8_opt`, writes `messageFiscalSign` as `u64::from_be_bytes` of them), and the FNS
+/// JSON that operators serve, as quoted in public code: every `messageFiscalSign` found there is
+/// `0x8106…` (9297239341736763000 ≈ `0x81066DEC24019E78`, 9297368881396023000 ≈
+/// `0x8106E3BCF1617ED8`; such values exceed 2^53 and are often printed rounded). yandex/ofd
+/// (`ofd/protocol.py`, `ProtocolPacker.unpack_container_message`) reads the same bytes as a
+/// little-endian VLN instead, which would put `0x81` in the low byte: no published value looks
+/// like that, so it is not followed. The real vector's trailer `81 06 A5 5A E1 0C 4D 75 00 00`
+/// gives `0x8106A55AE10C4D75` = 9297300290494287221.
+pub fn message_fiscal_sign(trailer: &[u8]) -> Option<u64> {
+    let sign: [u8; MESSAGE_FISCAL_SIGN_LEN] =
+        trailer.get(..MESSAGE_FISCAL_SIGN_LEN)?.try_into().ok()?;
+    Some(u64::from_be_bytes(sign))
+}
+
+/// The bytes FNS JSON's `rawData` holds: the document TLV as received (tag, length, value)
+/// followed by the message fiscal sign (the trailer's first [`MESSAGE_FISCAL_SIGN_LEN`] bytes),
+/// or by nothing when the trailer carries none. `None` only for a value longer than a TLV can
+/// hold (never for a parsed document).
+///
+/// This is the layout both reference producers use, rather than the whole session frame:
+/// yandex/ofd writes `rawData` as base64 of the document TLV with the fiscal sign appended
+/// (`ofd/protocol.py`, `ProtocolPacker.unpack_container_message`; its README: the fiscal sign "is
+/// appended at the end of rawData"), and chayleaf/coop-fd reads `rawData` back as a document TLV
+/// followed by exactly 8 bytes of message fiscal sign (`fiscal-data/src/lib.rs`,
+/// `Document::from_bytes`), which a frame with its session and container headers would not
+/// parse as. The whole frame stays available byte for byte where the message is stored.
+pub fn raw_data(document: Tlv<'_>, trailer: &[u8]) -> Option<Vec<u8>> {
+    if u16::try_from(document.value.len()).is_err() {
+        return None;
+    }
+    let sign = trailer.get(..MESSAGE_FISCAL_SIGN_LEN).unwrap_or(&[]);
+    let mut out = Vec::with_capacity(4 + document.value.len() + sign.len());
+    write_tlv(&mut out, document.tag, document.value);
+    out.extend_from_slice(sign);
+    Some(out)
+}
+
+/// The root object's content: `"code"` and the rendered TLVs.
+fn render_body(doc_type: u8, document: Tlv<'_>) -> Map<String, Value> {
     let mut body = Map::new();
     body.insert("code".to_owned(), Value::from(doc_type));
     render_sequence(document.value, &mut body);
+    body
+}
+
+/// `{"<root of doc_type>": body}`.
+fn wrap(doc_type: u8, body: Map<String, Value>) -> Value {
     let root = match DocType::from_u8(doc_type) {
         Some(t) => t.json_root().to_owned(),
         None => format!("document{doc_type}"),
@@ -197,6 +292,59 @@ mod tests {
             mantissa: 1_234_567_890_123_456_789,
         });
         assert_eq!(v, Value::String("12345678901234567.89".to_owned()));
+    }
+
+    #[test]
+    fn message_fiscal_sign_is_the_first_eight_trailer_bytes_big_endian() {
+        let trailer = [0x81, 0x06, 0xA5, 0x5A, 0xE1, 0x0C, 0x4D, 0x75, 0x00, 0x00];
+        assert_eq!(message_fiscal_sign(&trailer), Some(0x8106_A55A_E10C_4D75));
+        assert_eq!(
+            message_fiscal_sign(&trailer),
+            Some(9_297_300_290_494_287_221)
+        );
+        assert_eq!(
+            message_fiscal_sign(&trailer[..8]),
+            Some(0x8106_A55A_E10C_4D75)
+        );
+        assert_eq!(message_fiscal_sign(&trailer[..7]), None);
+        assert_eq!(message_fiscal_sign(&[]), None);
+    }
+
+    #[test]
+    fn raw_data_is_the_document_tlv_then_the_message_fiscal_sign() {
+        let document = Tlv {
+            tag: 3,
+            value: &[0x10, 0x04, 0x01, 0x00, 0x07],
+        };
+        let trailer = [0x81, 0x06, 1, 2, 3, 4, 5, 6, 0x00, 0x00];
+        assert_eq!(
+            raw_data(document, &trailer),
+            Some(vec![
+                3, 0, 5, 0, 0x10, 0x04, 0x01, 0x00, 0x07, 0x81, 0x06, 1, 2, 3, 4, 5, 6
+            ])
+        );
+        // No ФПС: the document alone, and no messageFiscalSign key.
+        assert_eq!(
+            raw_data(document, &[0x81, 0x06]),
+            Some(vec![3, 0, 5, 0, 0x10, 0x04, 0x01, 0x00, 0x07])
+        );
+        let json = to_fns_json_with_trailer(3, document, &[]);
+        assert!(
+            json["receipt"].get(MESSAGE_FISCAL_SIGN_KEY).is_none(),
+            "{json}"
+        );
+        assert_eq!(json["receipt"][RAW_DATA_KEY], "AwAFABAEAQAH");
+        let long = vec![0; usize::from(u16::MAX) + 1];
+        assert_eq!(
+            raw_data(
+                Tlv {
+                    tag: 3,
+                    value: &long
+                },
+                &trailer
+            ),
+            None
+        );
     }
 
     #[test]

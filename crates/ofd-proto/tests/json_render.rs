@@ -1,7 +1,12 @@
 //! FNS JSON rendering: the real vector end to end, a hand-built receipt, and malformed input.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use ofd_proto::dict;
-use ofd_proto::json::{to_fns_json, to_fns_json_string};
+use ofd_proto::json::{
+    MESSAGE_FISCAL_SIGN_KEY, RAW_DATA_KEY, message_to_fns_json, to_fns_json, to_fns_json_string,
+    to_fns_json_with_trailer,
+};
 use ofd_proto::message::parse_message;
 use ofd_proto::tlv::{Tlv, TlvIter, begin_stlv, end_stlv, write_tlv};
 use ofd_proto::value::{Fvln, encode_cp866, vln_bytes};
@@ -273,4 +278,119 @@ fn unknown_document_type_gets_a_generic_root() {
     assert_eq!(got, json!({"document99": {"code": 99}}));
     let ack = to_fns_json(7, Tlv { tag: 7, value: &[] });
     assert_eq!(ack, json!({"operatorAck": {"code": 7}}));
+}
+
+/// `messageFiscalSign`: the trailer's `81 06` + 6-byte MAC read big-endian, as coop-fd and the
+/// operators' FNS JSON write it; `rawData`: base64 of the document TLV followed by those 8 bytes.
+#[test]
+fn real_vector_carries_message_fiscal_sign_and_raw_data() {
+    let frame = real_vector();
+    let msg = parse_message(&frame).unwrap();
+    let (document, trailer) = msg.document().unwrap();
+    assert_eq!(
+        trailer,
+        [0x81, 0x06, 0xA5, 0x5A, 0xE1, 0x0C, 0x4D, 0x75, 0x00, 0x00]
+    );
+
+    let got = message_to_fns_json(&msg).expect("the real vector renders");
+    assert_eq!(got, to_fns_json_with_trailer(11, document, trailer));
+    let body = &got["fiscalReportCorrection"];
+    assert_eq!(body[MESSAGE_FISCAL_SIGN_KEY], 0x8106_A55A_E10C_4D75u64);
+    assert_eq!(body[MESSAGE_FISCAL_SIGN_KEY], 9_297_300_290_494_287_221u64);
+
+    // 30-byte session header + 32-byte container header, then the 394-byte document TLV.
+    let raw = BASE64
+        .decode(body[RAW_DATA_KEY].as_str().expect("rawData is a string"))
+        .expect("standard base64 with padding");
+    assert_eq!(raw.len(), 394 + 8);
+    assert_eq!(raw, frame[62..62 + 394 + 8]);
+    assert_eq!(raw[..4], [11, 0, 0x86, 0x01], "document 11, 390 bytes");
+
+    // Everything else is the plain rendering.
+    let mut rest = got.clone();
+    let obj = rest["fiscalReportCorrection"].as_object_mut().unwrap();
+    obj.remove(MESSAGE_FISCAL_SIGN_KEY);
+    obj.remove(RAW_DATA_KEY);
+    assert_eq!(rest, to_fns_json(11, document));
+}
+
+#[test]
+fn ffd12_vector_message_fiscal_sign() {
+    let frame = include_bytes!(
+        "../../../proto-spec/vectors/registration-change-ffd12-fn9999078902013267-fd1.bin"
+    );
+    let msg = parse_message(frame).unwrap();
+    let got = message_to_fns_json(&msg).unwrap();
+    let body = &got["fiscalReportCorrection"];
+    // Trailer 81 06 33 DE D3 11 F3 15 00 00.
+    assert_eq!(body[MESSAGE_FISCAL_SIGN_KEY], 0x8106_33DE_D311_F315u64);
+    assert_eq!(body["documentFdVersion"], 4);
+    assert_eq!(body["usageConditionSigns"], 0x140);
+    let raw = BASE64.decode(body[RAW_DATA_KEY].as_str().unwrap()).unwrap();
+    assert_eq!(raw, frame[62..frame.len() - 2]);
+}
+
+/// Names taken from tags-reference.json (issue 14): the counters of a shift-close report and the
+/// FFD 1.2 marking-check result of a receipt.
+#[test]
+fn counters_and_marking_tags_use_the_reference_names() {
+    let mut doc = Vec::new();
+    let reports = begin_stlv(&mut doc, 1194);
+    write_tlv(&mut doc, 1134, &3u32.to_le_bytes());
+    let sell = begin_stlv(&mut doc, 1129);
+    write_tlv(&mut doc, 1135, &3u32.to_le_bytes());
+    vln(&mut doc, 1136, 1000);
+    vln(&mut doc, 1138, 2500);
+    vln(&mut doc, 1139, 500);
+    vln(&mut doc, 1183, 0);
+    end_stlv(&mut doc, sell);
+    let corrections = begin_stlv(&mut doc, 1133);
+    write_tlv(&mut doc, 1144, &1u32.to_le_bytes());
+    let sell_return = begin_stlv(&mut doc, 1232);
+    write_tlv(&mut doc, 1135, &1u32.to_le_bytes());
+    vln(&mut doc, 1136, 70);
+    end_stlv(&mut doc, sell_return);
+    end_stlv(&mut doc, corrections);
+    end_stlv(&mut doc, reports);
+    write_tlv(&mut doc, 1118, &3u32.to_le_bytes());
+    write_tlv(&mut doc, 2104, &0u32.to_le_bytes());
+
+    let got = to_fns_json(
+        5,
+        Tlv {
+            tag: 5,
+            value: &doc,
+        },
+    );
+    assert_eq!(
+        got,
+        json!({"closeShift": {
+            "code": 5,
+            "shiftSumReports": {
+                "totalReceiptBsoCount": 3,
+                "sellOper": {"receiptBsoCount": 3, "cashSum": 1000, "ecashSum": 2500,
+                             "tax18Sum": 500, "taxFreeSum": 0},
+                "receiptCorrection": {
+                    "receiptCorrectionCount": 1,
+                    "sellReturnCorrection": {"receiptBsoCount": 1, "cashSum": 70},
+                },
+            },
+            "receiptQuantity": 3,
+            "undeliveredNotificationsNumber": 0,
+        }})
+    );
+
+    let mut receipt = Vec::new();
+    write_tlv(&mut receipt, 2107, &[0]);
+    let got = to_fns_json(
+        3,
+        Tlv {
+            tag: 3,
+            value: &receipt,
+        },
+    );
+    assert_eq!(
+        got,
+        json!({"receipt": {"code": 3, "checkingLabeledProdResult": 0}})
+    );
 }
