@@ -13,14 +13,14 @@
 // bit 0 of it to ask for the frame to be *resealed* (lengths and both CRCs recomputed), so the
 // fuzzer reaches the document checks instead of dying at a CRC.
 
-use ofd_proto::ack::{AckTarget, ResponseCode, decode_ack, encode_ack};
+use ofd_proto::ack::{AckContent, AckTarget, ResponseCode, decode_ack, encode_ack, encode_ack_with};
 use ofd_proto::container;
 use ofd_proto::doctype::DocType;
 use ofd_proto::error::{Disposition, ProtoError};
 use ofd_proto::framing::{FrameLimits, Framing, check_frame};
 use ofd_proto::message::parse_message;
 use ofd_proto::session::{SESSION_HEADER_LEN, SessionHeader};
-use ofd_proto::sign::{FPO_LEN, HmacSigner, Signer};
+use ofd_proto::sign::{FPO_LEN, HmacSigner, MAC_LEN, OperatorSeal, Signer};
 use ofd_proto::tlv::{TlvError, TlvIter, parse_tlv, write_tlv};
 use ofd_proto::validate::{ValidationConfig, validate};
 
@@ -338,10 +338,9 @@ pub fn fuzz_flk(data: &[u8]) {
                 assert_eq!(d.fd_number, m.container.fd_number);
                 assert_eq!(d.fn_number, m.session.fn_number);
                 assert_eq!(d.fn_number, m.container_fn);
-                assert!(
-                    d.time >= cfg.min_time
-                        && d.time <= FUZZ_NOW.saturating_add(cfg.max_future_secs)
-                );
+                assert!(d.time.is_some_and(|t| {
+                    t >= cfg.min_time && t <= FUZZ_NOW.saturating_add(cfg.max_future_secs)
+                }) || (d.time.is_none() && m.doc_type.is_marking()));
                 let (tlv, trailer) = document.expect("validate succeeded, so the document decodes");
                 assert_eq!((tlv, trailer), (d.tlv, d.trailer));
                 if let Some(rn) = d.rn {
@@ -384,10 +383,10 @@ pub fn fuzz_flk(data: &[u8]) {
 // be consistent (document 7, the signed part a prefix of the document), and re-encoding it with
 // `encode_ack` (a signer that replays its ФПО) must decode to the same fields.
 
-struct ReplaySigner([u8; FPO_LEN]);
+struct ReplaySigner(OperatorSeal);
 
 impl Signer for ReplaySigner {
-    fn sign(&self, _parts: &[&[u8]]) -> [u8; FPO_LEN] {
+    fn seal(&self, _parts: &[&[u8]]) -> OperatorSeal {
         self.0
     }
 }
@@ -401,22 +400,34 @@ pub fn fuzz_ack(data: &[u8]) {
             return;
         }
     };
-    assert_eq!(a.message.doc_type, DocType::OperatorAck);
+    assert_eq!(a.container.doc_type, DocType::OperatorAck.as_u8());
     assert_eq!(ResponseCode::from_u8(a.code.as_u8()), a.code);
-    let (doc, _) = a.message.document().expect("a decoded ack has a document");
-    assert!(doc.value.starts_with(a.signed_document));
-    let Ok(fpo) = <[u8; FPO_LEN]>::try_from(a.fpo) else {
+    let [before, after] = a.sealed_parts();
+    assert!(a.document.starts_with(before) && a.document.ends_with(after));
+    let target = a.target().expect("a whole message has a session header");
+    let (Ok(fpo), Some(Ok(mac))) = (
+        <[u8; FPO_LEN]>::try_from(a.fpo),
+        a.message_mac().map(<[u8; MAC_LEN]>::try_from),
+    ) else {
         return;
     };
-    let target = AckTarget::from(&a.message);
+    let seal = OperatorSeal {
+        fpo,
+        service2: a.container.service2,
+        mac,
+    };
     let mut out = Vec::new();
-    if encode_ack(
+    let content = AckContent {
+        code: a.code,
+        time: a.time,
+        operator_message: a.operator_message,
+    };
+    if encode_ack_with(
         &target,
-        a.code,
+        &content,
         a.operator_inn,
-        a.time,
         b"",
-        &ReplaySigner(fpo),
+        &ReplaySigner(seal),
         &mut out,
     )
     .is_err()
@@ -427,10 +438,13 @@ pub fn fuzz_ack(data: &[u8]) {
     assert_eq!(b.code, a.code);
     assert_eq!(b.time, a.time);
     assert_eq!(b.fpo, a.fpo);
+    assert_eq!(b.message_mac(), a.message_mac());
+    assert_eq!(b.container.service2, a.container.service2);
+    assert_eq!(b.operator_message, a.operator_message);
     assert_eq!(b.operator_inn, a.operator_inn);
-    assert_eq!(b.fd_number, a.message.container.fd_number);
-    assert_eq!(b.fn_number, &a.message.session.fn_number[..]);
-    assert_eq!(AckTarget::from(&b.message), target);
+    assert_eq!(b.fd_number, a.container.fd_number);
+    assert_eq!(b.fn_number, &target.fn_ascii[..]);
+    assert_eq!(b.target(), Some(target));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -498,10 +512,12 @@ pub fn fuzz_pipeline(data: &[u8]) {
                 assert_eq!(a.fd_number, target.fd_number);
                 assert_eq!(a.fn_number, &target.fn_ascii[..]);
                 assert_eq!(a.operator_inn, FUZZ_OPERATOR_INN);
-                assert_eq!(AckTarget::from(&a.message), target);
+                assert_eq!(a.target(), Some(target));
+                let [before, after] = a.sealed_parts();
+                let mac = a.message_mac().expect("our answer has the 82 06 trailer");
                 assert!(
-                    signer.verify(&[frame, a.signed_document], a.fpo),
-                    "ФПО does not verify"
+                    signer.verify(&[frame, before, after], a.fpo, &a.container.service2, mac),
+                    "the seal does not verify"
                 );
             }
             // The answer copies the request's container FN; a request whose BCD is broken gets

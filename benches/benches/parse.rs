@@ -12,9 +12,8 @@ use ofd_proto::framing::{FrameLimits, check_frame};
 use ofd_proto::message::parse_message;
 use ofd_proto::validate::{ValidationConfig, validate};
 
-const VECTOR: &[u8] = include_bytes!(
-    "../../proto-spec/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin"
-);
+const VECTOR: &[u8] =
+    include_bytes!("../../proto-spec/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin");
 
 fn parse_validate(raw: &[u8], cfg: &ValidationConfig, now: u32) -> u32 {
     let m = parse_message(raw).expect("valid message");

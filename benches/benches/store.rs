@@ -20,10 +20,8 @@ use ofd_store::{
 
 fn vector() -> Vec<u8> {
     // The real 466-byte message (FN 9999078900005488, FD 1, document 11, FFD 1.05).
-    include_bytes!(
-        "../../proto-spec/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin"
-    )
-    .to_vec()
+    include_bytes!("../../proto-spec/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin")
+        .to_vec()
 }
 
 fn find_all(hay: &[u8], needle: &[u8]) -> Vec<usize> {

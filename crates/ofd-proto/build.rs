@@ -11,6 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+#[path = "build/forms.rs"]
+mod forms;
+
 /// Tag ranges covered by the O(1) index; `src/dict.rs` mirrors these constants.
 const RANGES: [(u16, u16); 2] = [(1000, 1399), (2000, 2399)];
 /// Document types a tag may be listed under (NOTES §4).
@@ -41,8 +44,22 @@ fn main() {
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", spec_path.display()));
     let tags = parse(&text).unwrap_or_else(|e| panic!("{}: {e}", spec_path.display()));
     let code = generate(&tags);
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("tags.rs");
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let out = out_dir.join("tags.rs");
     std::fs::write(&out, code).unwrap_or_else(|e| panic!("cannot write {}: {e}", out.display()));
+
+    // The mandatory-tag tables of every document form, checked against the dictionary.
+    let forms_path = manifest.join("../../proto-spec/forms.toml");
+    println!("cargo:rerun-if-changed={}", forms_path.display());
+    println!("cargo:rerun-if-changed=build/forms.rs");
+    let text = std::fs::read_to_string(&forms_path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", forms_path.display()));
+    let known = |tag: u16| tags.iter().any(|t| t.tag == tag);
+    let parsed = forms::parse(&text, &DOC_TYPES, &known)
+        .unwrap_or_else(|e| panic!("{}: {e}", forms_path.display()));
+    let out = out_dir.join("forms.rs");
+    std::fs::write(&out, forms::generate(&parsed))
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", out.display()));
 }
 
 fn parse(text: &str) -> Result<Vec<Tag>, String> {

@@ -15,7 +15,7 @@
 //! daemon's encrypted path.
 
 use crate::checks::{make_inn, make_rn};
-use crate::container::{CONTAINER_VERSION, ContainerHeader, MESSAGE_TYPE, ascii_to_bcd};
+use crate::container::{CONTAINER_VERSION, ContainerHeader, REQUEST_MESSAGE_TYPE, ascii_to_bcd};
 use crate::doctype::{DocType, FfdVersion};
 use crate::error::ProtoError;
 use crate::message::{begin_message, finish_message};
@@ -84,7 +84,7 @@ pub struct DocSpec {
     pub time: u32,
     /// Shift number (1038).
     pub shift: u32,
-    /// Items (1059) in receipts and БСО (and FFD 1.2 corrections).
+    /// Items (1059) in receipts and БСО (and FFD 1.2 corrections; at least one in FFD 1.2).
     pub items: u16,
     /// Registration reports: write 1056 = 1. Other documents: an opaque body instead of the TLV.
     pub encrypted: bool,
@@ -161,7 +161,7 @@ pub fn build_message(
     let container = ContainerHeader {
         len: 0,
         crc: 0,
-        message_type: MESSAGE_TYPE,
+        message_type: REQUEST_MESSAGE_TYPE,
         doc_type: spec.doc_type.as_u8(),
         version: CONTAINER_VERSION,
         service1: [0x10, 0x09],
@@ -174,7 +174,16 @@ pub fn build_message(
 
 fn write_document(id: &KktIdentity, spec: &DocSpec, seed: u64, out: &mut Vec<u8>) {
     use DocType::*;
+    if spec.doc_type == OperatorAck {
+        // Not a fiscal document: none of the common head below, no ФПД.
+        return write_operator_ack(id, spec, seed, out);
+    }
+    if spec.doc_type.is_marking() {
+        // FFD 1.2 marking exchange: its own tables, no common head (no 1209, no 1040).
+        return write_marking(id, spec, seed, out);
+    }
     let modern = spec.ffd != FfdVersion::V1_0;
+    let v12 = spec.ffd == FfdVersion::V1_2;
     // Common head: FFD version, identifiers, number, time, shift.
     if modern {
         write_byte(out, 1209, spec.ffd.tag_value());
@@ -182,14 +191,14 @@ fn write_document(id: &KktIdentity, spec: &DocSpec, seed: u64, out: &mut Vec<u8>
     write_tlv(out, 1041, &id.fn_number);
     write_tlv(out, 1040, &spec.fd_number.to_le_bytes());
     write_tlv(out, 1012, &spec.time.to_le_bytes());
-    if spec.doc_type != OperatorAck {
-        write_padded(out, 1037, &id.rn, 20);
-        write_padded(out, 1018, &id.user_inn, 12);
-    }
+    write_padded(out, 1037, &id.rn, 20);
+    write_padded(out, 1018, &id.user_inn, 12);
     match spec.doc_type {
         Registration | RegistrationChange => {
             if modern {
-                write_byte(out, 1221, 0);
+                if !v12 {
+                    write_byte(out, 1221, 0);
+                }
                 write_tlv(out, 1188, b"3.0");
                 write_byte(out, 1189, spec.ffd.tag_value());
                 write_tlv(out, 1013, &id.kkt_serial);
@@ -199,11 +208,20 @@ fn write_document(id: &KktIdentity, spec: &DocSpec, seed: u64, out: &mut Vec<u8>
             write_cp866(out, 1009, &id.address);
             write_byte(out, 1062, 0b0000_0001);
             write_byte(out, 1002, 0);
-            write_byte(out, 1110, 0);
-            write_byte(out, 1109, 0);
+            if v12 {
+                // FFD 1.2 (table 87): the 1290 bit field replaces 1108/1109/1110/1221.
+                write_tlv(out, 1290, &0u32.to_le_bytes());
+                write_byte(out, 1190, spec.ffd.tag_value());
+                write_tlv(out, 1213, &KEY_RESOURCE_DAYS.to_le_bytes());
+            } else {
+                write_byte(out, 1110, 0);
+                write_byte(out, 1109, 0);
+            }
             write_byte(out, 1056, u8::from(spec.encrypted));
             write_byte(out, 1001, 0);
-            write_byte(out, 1108, 0);
+            if !v12 {
+                write_byte(out, 1108, 0);
+            }
             write_cp866(out, 1021, &id.cashier);
             write_padded(out, 1017, &id.operator_inn, 12);
             write_tlv(out, 1046, b"OOO TAXCOM");
@@ -224,11 +242,19 @@ fn write_document(id: &KktIdentity, spec: &DocSpec, seed: u64, out: &mut Vec<u8>
             if modern {
                 write_cp866(out, 1187, &id.place);
             }
+            if v12 {
+                write_tlv(out, 1188, b"3.0");
+                write_byte(out, 1189, spec.ffd.tag_value());
+            }
         }
         CurrentState => {
             write_tlv(out, 1038, &spec.shift.to_le_bytes());
             write_byte(out, 1002, 0);
             write_untransmitted(out, spec);
+            if v12 {
+                write_tlv(out, 1213, &KEY_RESOURCE_DAYS.to_le_bytes());
+                write_counters(out, 1157, seed);
+            }
         }
         ShiftClose => {
             write_tlv(out, 1038, &spec.shift.to_le_bytes());
@@ -241,6 +267,11 @@ fn write_document(id: &KktIdentity, spec: &DocSpec, seed: u64, out: &mut Vec<u8>
             write_byte(out, 1051, 0);
             write_byte(out, 1052, 0);
             write_byte(out, 1050, 0);
+            if v12 {
+                write_tlv(out, 1213, &KEY_RESOURCE_DAYS.to_le_bytes());
+                write_counters(out, 1194, seed);
+                write_counters(out, 1157, seed ^ 1);
+            }
         }
         FnClose => {
             write_cp866(out, 1048, &id.user_name);
@@ -249,55 +280,116 @@ fn write_document(id: &KktIdentity, spec: &DocSpec, seed: u64, out: &mut Vec<u8>
             if modern {
                 write_cp866(out, 1187, &id.place);
             }
+            if v12 {
+                write_tlv(out, 1038, &spec.shift.to_le_bytes());
+                write_counters(out, 1157, seed);
+            }
         }
         Receipt | Bso | ReceiptCorrection | BsoCorrection => write_receipt(id, spec, seed, out),
-        OperatorAck => {
-            write_padded(out, 1017, &id.operator_inn, 12);
-            let msg = begin_stlv(out, 1068);
-            write_byte(out, 1022, 0);
-            end_stlv(out, msg);
-            let mut fpo = [0u8; 18];
-            for (i, chunk) in fpo.chunks_mut(8).enumerate() {
-                let word = mix(seed ^ (i as u64 + 7)).to_le_bytes();
-                chunk.copy_from_slice(&word[..chunk.len()]);
-            }
-            write_tlv(out, 1078, &fpo);
-            return;
-        }
+        OperatorAck
+        | MarkingRequest
+        | MarkingNotification
+        | MarkingResponse
+        | MarkingNotificationReceipt => {}
+    }
+    // Fiscal sign of the document (ФПД), 6 bytes.
+    write_tlv(out, 1077, &mix(seed ^ 2).to_be_bytes()[..6]);
+}
+
+/// Document 7 as a production operator writes it (`crate::ack`): 1017, 1078 (`88 06` + 6 bytes),
+/// 1041, 1040, 1012, 1068 {1022 = 0}.
+fn write_operator_ack(id: &KktIdentity, spec: &DocSpec, seed: u64, out: &mut Vec<u8>) {
+    write_padded(out, 1017, &id.operator_inn, 12);
+    let mut fpo = [0x88, 0x06, 0, 0, 0, 0, 0, 0];
+    fpo[2..].copy_from_slice(&mix(seed ^ 7).to_le_bytes()[..6]);
+    write_tlv(out, 1078, &fpo);
+    write_tlv(out, 1041, &id.fn_number);
+    write_tlv(out, 1040, &spec.fd_number.to_le_bytes());
+    write_tlv(out, 1012, &spec.time.to_le_bytes());
+    let msg = begin_stlv(out, 1068);
+    write_byte(out, 1022, 0);
+    end_stlv(out, msg);
+}
+
+/// Days of FN key resource reported in FFD 1.2 documents (1213).
+const KEY_RESOURCE_DAYS: u16 = 410;
+
+/// A counters STLV (1157 FN totals, 1194 shift totals): the receipt count and the "income"
+/// operation counters.
+fn write_counters(out: &mut Vec<u8>, tag: u16, seed: u64) {
+    let receipts = u32::try_from(seed % 5_000).unwrap_or(0);
+    let counters = begin_stlv(out, tag);
+    write_tlv(out, 1134, &receipts.to_le_bytes());
+    let income = begin_stlv(out, 1129);
+    write_tlv(out, 1135, &receipts.to_le_bytes());
+    write_vln(out, 1136, seed % 10_000_000);
+    end_stlv(out, income);
+    end_stlv(out, counters);
+}
+
+/// The FFD 1.2 marking documents by their own tables (FFD 1.2 tables 127–133): 81 request and
+/// 83 answer about a marking code, 82 notification of a sale and 84 its receipt. None carries
+/// 1209 or 1040; 1012 only 82 and 84; 1041 only 81 and 82; the ФПД only 81 and 82.
+fn write_marking(id: &KktIdentity, spec: &DocSpec, seed: u64, out: &mut Vec<u8>) {
+    use DocType::*;
+    let number = spec.fd_number.to_le_bytes();
+    match spec.doc_type {
         MarkingRequest => {
-            write_tlv(out, 2001, &spec.fd_number.to_le_bytes());
-            write_marking_code(out, seed);
-            write_byte(out, 2100, 5);
+            write_tlv(out, 2001, &number);
+            write_padded(out, 1018, &id.user_inn, 12);
+            write_tlv(out, 2114, &spec.time.to_le_bytes());
+            write_tlv(out, 1041, &id.fn_number);
+            write_byte(out, 2004, 0b1111);
             write_byte(out, 2003, 1);
+            write_byte(out, 2100, 5);
+            write_marking_code(out, seed);
             write_byte(out, 2102, 0);
             write_tlv(out, 1023, &[0, 1]);
             write_byte(out, 2108, 0);
         }
         MarkingNotification => {
-            write_tlv(out, 2002, &spec.fd_number.to_le_bytes());
+            write_tlv(out, 2002, &number);
+            write_tlv(out, 1012, &spec.time.to_le_bytes());
+            write_tlv(out, 1041, &id.fn_number);
+            write_padded(out, 1018, &id.user_inn, 12);
+            write_byte(out, 1055, 0b0000_0001);
+            write_byte(out, 1054, 1);
+            write_byte(out, 2116, 0);
             for i in 0..spec.items.max(1) {
                 let item = begin_stlv(out, 2007);
                 write_marking_code(out, seed ^ u64::from(i));
                 write_byte(out, 2100, 5);
-                write_byte(out, 2003, 1);
+                write_byte(out, 2102, 0);
+                write_byte(out, 2110, 2);
+                write_byte(out, 2106, 0);
+                write_byte(out, 1214, 4);
+                write_cp866(out, 1030, "Молоко 3,2 %");
+                write_vln(out, 1079, 8_990);
                 write_tlv(out, 1023, &[0, 1]);
+                write_vln(out, 1043, 8_990);
+                write_byte(out, 1199, 2);
+                write_vln(out, 1200, 817);
                 end_stlv(out, item);
             }
         }
         MarkingResponse => {
-            write_tlv(out, 2001, &spec.fd_number.to_le_bytes());
-            write_byte(out, 2005, 0b1111);
+            write_tlv(out, 2001, &number);
+            write_tlv(out, 2114, &spec.time.to_le_bytes());
             write_byte(out, 2105, 0);
+            write_byte(out, 2005, 0b1111);
             write_byte(out, 2109, 1);
         }
         MarkingNotificationReceipt => {
-            write_tlv(out, 2002, &spec.fd_number.to_le_bytes());
-            write_byte(out, 2006, 0);
+            write_tlv(out, 2002, &number);
+            write_tlv(out, 1012, &spec.time.to_le_bytes());
             write_byte(out, 2111, 0);
+            write_byte(out, 2006, 0);
         }
+        _ => {}
     }
-    // Fiscal sign of the document (ФПД), 6 bytes.
-    write_tlv(out, 1077, &mix(seed ^ 2).to_be_bytes()[..6]);
+    if matches!(spec.doc_type, MarkingRequest | MarkingNotification) {
+        write_tlv(out, 1077, &mix(seed ^ 2).to_be_bytes()[..6]);
+    }
 }
 
 fn write_untransmitted(out: &mut Vec<u8>, spec: &DocSpec) {
@@ -337,7 +429,9 @@ fn write_receipt(id: &KktIdentity, spec: &DocSpec, seed: u64, out: &mut Vec<u8>)
     if correction {
         write_byte(out, 1173, 0); // self-initiated correction
         let basis = begin_stlv(out, 1174);
-        write_cp866(out, 1177, "Акт сверки");
+        if spec.ffd != FfdVersion::V1_2 {
+            write_cp866(out, 1177, "Акт сверки"); // gone in FFD 1.2
+        }
         write_tlv(out, 1178, &spec.time.saturating_sub(86_400).to_le_bytes());
         write_tlv(out, 1179, b"17/2");
         end_stlv(out, basis);
@@ -347,7 +441,12 @@ fn write_receipt(id: &KktIdentity, spec: &DocSpec, seed: u64, out: &mut Vec<u8>)
     let mut total: u64 = 0;
     let (mut vat20, mut vat10) = (0u64, 0u64);
     let mut rng = seed;
-    let items = if with_items { spec.items } else { 0 };
+    let items = match (with_items, spec.ffd) {
+        (false, _) => 0,
+        // FFD 1.2 (tables 96, 120): a receipt always has at least one item.
+        (true, FfdVersion::V1_2) => spec.items.max(1),
+        (true, _) => spec.items,
+    };
     for i in 0..items {
         rng = mix(rng);
         let price = 1_000 + rng % 99_000; // 10.00 ..= 999.99 ₽

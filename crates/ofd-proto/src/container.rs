@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | 0 | 2 | length, u16 LE (whole container) |
 //! | 2 | 2 | CRC, u16 LE, over bytes 0–1 then 4..end |
-//! | 4 | 1 | message type `0xA5` |
+//! | 4 | 1 | message type: `0xA5` FN → operator, `0x5A` operator → FN |
 //! | 5 | 1 | document type |
 //! | 6 | 1 | container version `1` |
 //! | 7 | 2 | service data 1 |
@@ -22,8 +22,10 @@ use crate::error::ProtoError;
 
 /// Container header length.
 pub const CONTAINER_HEADER_LEN: usize = 32;
-/// The only message type seen in the wild.
-pub const MESSAGE_TYPE: u8 = 0xA5;
+/// Message type of a request, FN → operator (every captured request).
+pub const REQUEST_MESSAGE_TYPE: u8 = 0xA5;
+/// Message type of an answer, operator → FN (both captured production acknowledgements).
+pub const ANSWER_MESSAGE_TYPE: u8 = 0x5A;
 /// The only container version seen in the wild.
 pub const CONTAINER_VERSION: u8 = 1;
 /// FD numbers are 24-bit on the wire.
@@ -198,7 +200,7 @@ mod tests {
         let h = ContainerHeader {
             len: 40,
             crc: 0x1234,
-            message_type: MESSAGE_TYPE,
+            message_type: REQUEST_MESSAGE_TYPE,
             doc_type: 3,
             version: 1,
             service1: [0x10, 0x09],
@@ -222,7 +224,7 @@ mod tests {
     #[test]
     fn seal_writes_length_and_crc() {
         let mut c = vec![0u8; 40];
-        c[4] = MESSAGE_TYPE;
+        c[4] = REQUEST_MESSAGE_TYPE;
         seal(&mut c).unwrap();
         let h = ContainerHeader::decode(&c).unwrap();
         assert_eq!(h.len, 40);

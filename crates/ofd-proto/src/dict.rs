@@ -101,7 +101,7 @@ mod tests {
         assert!(quantity.allowed_in(1059));
         assert_eq!(lookup(1059).unwrap().ty, ValueType::Stlv);
         assert_eq!(lookup(1037).unwrap().max_len, 20);
-        assert_eq!(lookup(1078).map(|t| (t.min_len, t.max_len)), Some((16, 18)));
+        assert_eq!(lookup(1078).map(|t| (t.min_len, t.max_len)), Some((8, 18)));
         assert_eq!(lookup(2000).map(|t| t.name), Some("labelCode"));
     }
 

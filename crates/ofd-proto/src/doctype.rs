@@ -95,7 +95,7 @@ impl DocType {
             Registration => "fiscalReport",
             RegistrationChange => "fiscalReportCorrection",
             ShiftOpen => "openShift",
-            CurrentState => "currentFiscalReport",
+            CurrentState => "currentStateReport",
             Receipt => "receipt",
             ReceiptCorrection => "receiptCorrection",
             Bso => "bso",

@@ -16,6 +16,7 @@
 
 use crate::ack::ResponseCode;
 use crate::checks::CheckError;
+use crate::doctype::FfdVersion;
 use crate::tlv::TlvError;
 use crate::value::ValueError;
 
@@ -52,6 +53,64 @@ impl std::fmt::Display for FnText {
 impl std::fmt::Debug for FnText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "\"{self}\"")
+    }
+}
+
+/// Up to eight tag numbers without allocating (the tags a document lacks; more are counted).
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct TagList {
+    tags: [u16; 8],
+    len: u8,
+    /// Tags beyond the eight kept.
+    more: u16,
+}
+
+impl TagList {
+    /// Add a tag (kept while there is room, counted after).
+    pub fn push(&mut self, tag: u16) {
+        match self.tags.get_mut(usize::from(self.len)) {
+            Some(slot) => {
+                *slot = tag;
+                self.len += 1;
+            }
+            None => self.more = self.more.saturating_add(1),
+        }
+    }
+
+    /// The tags kept, in the order pushed.
+    pub fn as_slice(&self) -> &[u16] {
+        self.tags.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+}
+
+impl<const N: usize> From<[u16; N]> for TagList {
+    fn from(tags: [u16; N]) -> TagList {
+        let mut list = TagList::default();
+        for t in tags {
+            list.push(t);
+        }
+        list
+    }
+}
+
+impl std::fmt::Display for TagList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, t) in self.as_slice().iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{t}")?;
+        }
+        if self.more > 0 {
+            write!(f, " and {} more", self.more)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for TagList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{self}]")
     }
 }
 
@@ -129,6 +188,13 @@ pub enum ProtoError {
     /// A mandatory tag is missing from the document.
     #[error("document type {doc_type}: mandatory tag {tag} missing")]
     MissingTag { doc_type: u8, tag: u16 },
+    /// Several mandatory tags are missing (all of them named, in the form's order).
+    #[error("document type {doc_type} (FFD {ffd}): mandatory tags {tags} missing")]
+    MissingTags {
+        doc_type: u8,
+        ffd: FfdVersion,
+        tags: TagList,
+    },
     /// A mandatory tag is missing inside an STLV (e.g. an item 1059 without 1043).
     #[error("tag {parent}: mandatory nested tag {tag} missing")]
     MissingNestedTag { parent: u16, tag: u16 },
@@ -222,6 +288,7 @@ impl ProtoError {
             DocTypeMismatch { .. }
             | UnexpectedDocType { .. }
             | MissingTag { .. }
+            | MissingTags { .. }
             | MissingNestedTag { .. }
             | TagTooLong { .. }
             | TagTooShort { .. }
@@ -260,7 +327,7 @@ impl ProtoError {
             BadBcd { .. } => "bad_bcd",
             Tlv(_) | TooDeep { .. } => "bad_tlv",
             DocTypeMismatch { .. } | UnexpectedDocType { .. } => "doc_type_mismatch",
-            MissingTag { .. } | MissingNestedTag { .. } => "missing_tag",
+            MissingTag { .. } | MissingTags { .. } | MissingNestedTag { .. } => "missing_tag",
             TagTooLong { .. } | TagTooShort { .. } | TagWrongLength { .. } => "tag_length",
             Value { .. } => "bad_value",
             BadFormat { .. } => "bad_format",

@@ -12,7 +12,7 @@
 //!
 //! The data path, in module order:
 //! [`framing`] (is a whole frame buffered?) → [`message`] (session + container headers, CRCs,
-//! borrowed document) → [`validate`] (ФЛК against [`dict`]) → [`ack`] (the answer).
+//! borrowed document) → [`validate`] (ФЛК against [`dict`] and [`forms`]) → [`ack`] (the answer).
 
 pub mod ack;
 pub mod builder;
@@ -22,6 +22,7 @@ pub mod crc;
 pub mod dict;
 pub mod doctype;
 pub mod error;
+pub mod forms;
 pub mod framing;
 pub mod json;
 pub mod message;

@@ -11,7 +11,7 @@
 //! writes both headers around a payload with lengths and CRCs filled in.
 
 use crate::container::{
-    self, CONTAINER_HEADER_LEN, CONTAINER_VERSION, ContainerHeader, MESSAGE_TYPE,
+    self, CONTAINER_HEADER_LEN, CONTAINER_VERSION, ContainerHeader, REQUEST_MESSAGE_TYPE,
 };
 use crate::doctype::DocType;
 use crate::error::ProtoError;
@@ -45,25 +45,38 @@ impl<'a> Message<'a> {
     /// Read the outer document TLV (its tag must equal the container's document type) and the
     /// trailing bytes after it (the message fiscal sign, kept byte-for-byte).
     pub fn document(&self) -> Result<(Tlv<'a>, &'a [u8]), ProtoError> {
-        let mut iter = TlvIter::new(self.payload);
-        let tlv = match iter.next() {
-            Some(item) => item?,
-            None => {
-                return Err(ProtoError::Tlv(TlvError::TruncatedHead {
-                    offset: 0,
-                    available: 0,
-                }));
-            }
-        };
-        let trailer = self.payload.get(iter.offset()..).unwrap_or(&[]);
-        if tlv.tag != u16::from(self.container.doc_type) {
-            return Err(ProtoError::DocTypeMismatch {
-                container: self.container.doc_type,
-                document: tlv.tag,
-            });
-        }
-        Ok((tlv, trailer))
+        read_document(self.payload, self.doc_type)
     }
+}
+
+impl<'a> Container<'a> {
+    /// The outer document TLV and the trailer, as [`Message::document`].
+    pub fn document(&self) -> Result<(Tlv<'a>, &'a [u8]), ProtoError> {
+        read_document(self.payload, self.doc_type)
+    }
+}
+
+/// The outer document TLV of a container payload (its tag must equal the container's document
+/// type) and the trailing bytes after it.
+fn read_document(payload: &[u8], doc_type: DocType) -> Result<(Tlv<'_>, &[u8]), ProtoError> {
+    let mut iter = TlvIter::new(payload);
+    let tlv = match iter.next() {
+        Some(item) => item?,
+        None => {
+            return Err(ProtoError::Tlv(TlvError::TruncatedHead {
+                offset: 0,
+                available: 0,
+            }));
+        }
+    };
+    let trailer = payload.get(iter.offset()..).unwrap_or(&[]);
+    if tlv.tag != u16::from(doc_type.as_u8()) {
+        return Err(ProtoError::DocTypeMismatch {
+            container: doc_type.as_u8(),
+            document: tlv.tag,
+        });
+    }
+    Ok((tlv, trailer))
 }
 
 /// Parse one complete frame (exactly the bytes [`crate::framing::check_frame`] delimited) with
@@ -77,8 +90,30 @@ pub fn parse_message_with<'a>(
     frame: &'a [u8],
     limits: &FrameLimits,
 ) -> Result<Message<'a>, ProtoError> {
-    let (session, body) = split_frame(frame, limits)?;
+    let (session, body) = parse_session(frame, limits)?;
+    let Container {
+        header: container,
+        doc_type,
+        fn_ascii: container_fn,
+        payload,
+    } = parse_container(body, &[REQUEST_MESSAGE_TYPE])?;
+    Ok(Message {
+        raw: frame,
+        session,
+        container,
+        doc_type,
+        container_fn,
+        payload,
+    })
+}
 
+/// The session-level checks: the header, the frame's length, the session CRC in the mode the
+/// flags name, and the container flag. Returns the header and the body (the container).
+pub fn parse_session<'a>(
+    frame: &'a [u8],
+    limits: &FrameLimits,
+) -> Result<(SessionHeader, &'a [u8]), ProtoError> {
+    let (session, body) = split_frame(frame, limits)?;
     let mode = session.flags.crc_mode()?;
     if mode != CrcMode::None {
         let expected = session.compute_crc(body)?;
@@ -94,39 +129,58 @@ pub fn parse_message_with<'a>(
             flags: session.flags.0,
         });
     }
-    let container = ContainerHeader::decode(body)?;
-    if container.len != session.body_len {
+    Ok((session, body))
+}
+
+/// A container (session body) that passed the container-level checks, borrowing its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Container<'a> {
+    pub header: ContainerHeader,
+    /// The container's document type, known to be valid.
+    pub doc_type: DocType,
+    /// The BCD FN number unpacked to ASCII (nibble `F` → space).
+    pub fn_ascii: [u8; 16],
+    /// Bytes after the 32-byte header.
+    pub payload: &'a [u8],
+}
+
+/// The checks every container gets, request or answer: its length field equals its size, its
+/// CRC verifies, its message type is one of `message_types` (a request must be `0xA5`; the
+/// acknowledgement decoder also takes the operator's `0x5A`), its version is 1, its document
+/// type is known and its BCD FN is decimal. Checked in that order.
+pub fn parse_container<'a>(
+    body: &'a [u8],
+    message_types: &[u8],
+) -> Result<Container<'a>, ProtoError> {
+    let header = ContainerHeader::decode(body)?;
+    if usize::from(header.len) != body.len() {
         return Err(ProtoError::ContainerLength {
-            container: container.len,
-            body: session.body_len,
+            container: header.len,
+            body: u16::try_from(body.len()).unwrap_or(u16::MAX),
         });
     }
     let expected =
         container::compute_crc(body).ok_or(ProtoError::ContainerTooShort { len: body.len() })?;
-    if expected != container.crc {
+    if expected != header.crc {
         return Err(ProtoError::ContainerCrc {
             expected,
-            found: container.crc,
+            found: header.crc,
         });
     }
-
-    if container.message_type != MESSAGE_TYPE {
-        return Err(ProtoError::UnknownMessageType(container.message_type));
+    if !message_types.contains(&header.message_type) {
+        return Err(ProtoError::UnknownMessageType(header.message_type));
     }
-    if container.version != CONTAINER_VERSION {
-        return Err(ProtoError::UnknownContainerVersion(container.version));
+    if header.version != CONTAINER_VERSION {
+        return Err(ProtoError::UnknownContainerVersion(header.version));
     }
-    let doc_type = DocType::from_u8(container.doc_type)
-        .ok_or(ProtoError::UnknownDocType(container.doc_type))?;
-    let container_fn = container::bcd_to_ascii(&container.fn_bcd)?;
-    let payload = body.get(CONTAINER_HEADER_LEN..).unwrap_or(&[]);
-    Ok(Message {
-        raw: frame,
-        session,
-        container,
+    let doc_type =
+        DocType::from_u8(header.doc_type).ok_or(ProtoError::UnknownDocType(header.doc_type))?;
+    let fn_ascii = container::bcd_to_ascii(&header.fn_bcd)?;
+    Ok(Container {
+        header,
         doc_type,
-        container_fn,
-        payload,
+        fn_ascii,
+        payload: body.get(CONTAINER_HEADER_LEN..).unwrap_or(&[]),
     })
 }
 
@@ -255,7 +309,7 @@ mod tests {
         let container = ContainerHeader {
             len: 0,
             crc: 0,
-            message_type: MESSAGE_TYPE,
+            message_type: REQUEST_MESSAGE_TYPE,
             doc_type,
             version: 1,
             service1: [0x10, 0x09],

@@ -17,7 +17,8 @@
 use crate::checks::{CheckError, verify_inn, verify_rn};
 use crate::dict;
 use crate::doctype::{DocType, FfdVersion};
-use crate::error::{FnText, ProtoError};
+use crate::error::{FnText, ProtoError, TagList};
+use crate::forms;
 use crate::message::Message;
 use crate::tlv::Tlv;
 use crate::value::{Cp866, Fvln, ValueType, read_byte, read_u16, read_u32, read_vln, trim_spaces};
@@ -82,14 +83,17 @@ pub struct FnHealth {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Document<'a> {
     pub doc_type: DocType,
-    /// From tag 1209 (absent → 1.0).
+    /// From tag 1209 (absent → 1.0); always 1.2 for marking documents (81–84), which exist only
+    /// there and carry no 1209.
     pub ffd: FfdVersion,
-    /// Tag 1041 as on the wire (a test drive may end in a space).
+    /// Tag 1041 as on the wire (a test drive may end in a space); the session header's FN for
+    /// the marking documents whose form has no 1041 (83, 84).
     pub fn_number: [u8; 16],
-    /// Tag 1040.
+    /// Tag 1040; the container's FD number for marking documents (their forms have no 1040).
     pub fd_number: u32,
-    /// Tag 1012 (register local time, unix seconds).
-    pub time: u32,
+    /// Tag 1012 (register local time, unix seconds). `None` only for the marking documents
+    /// whose form has no time (81, 83).
+    pub time: Option<u32>,
     /// Tag 1037, trailing spaces trimmed.
     pub rn: Option<&'a [u8]>,
     /// Tag 1018, trimmed; a `00`-left-padded 10-digit INN is normalised to its 10 digits.
@@ -129,63 +133,36 @@ impl Document<'_> {
     }
 }
 
-/// Tags FFD 1.0 documents lack (NOTES §5).
-const FFD10_EXEMPT: [u16; 6] = [1209, 1221, 1188, 1189, 1013, 1187];
-
-const REGISTRATION: &[u16] = &[
-    1209, 1221, 1188, 1189, 1013, 1048, 1018, 1062, 1012, 1037, 1002, 1110, 1109, 1056, 1001, 1108,
-    1040, 1041, 1021, 1187, 1017, 1077,
-];
-const SHIFT_OPEN: &[u16] = &[1209, 1018, 1012, 1038, 1037, 1041, 1040, 1077];
-const CURRENT_STATE: &[u16] = &[
-    1209, 1018, 1012, 1002, 1116, 1097, 1098, 1037, 1041, 1040, 1077,
-];
-const RECEIPT: &[u16] = &[
-    1209, 1042, 1012, 1038, 1054, 1055, 1037, 1041, 1040, 1020, 1077,
-];
-const CORRECTION: &[u16] = &[
-    1209, 1173, 1174, 1018, 1042, 1012, 1038, 1054, 1055, 1021, 1037, 1041, 1020, 1040, 1077,
-];
-const SHIFT_CLOSE: &[u16] = &[
-    1209, 1018, 1012, 1038, 1118, 1111, 1097, 1098, 1053, 1051, 1052, 1050, 1037, 1041, 1040, 1077,
-];
-const FN_CLOSE: &[u16] = &[1209, 1048, 1187, 1018, 1021, 1012, 1037, 1041, 1040, 1077];
-const OPERATOR_ACK: &[u16] = &[1017, 1041, 1040, 1012, 1068, 1078];
-/// FFD 1.2 marking documents: only what the cross-checks and the time window need [?].
-const MARKING: &[u16] = &[1209, 1041, 1040, 1012];
-
-/// Mandatory top-level tags of a document type (FFD 1.05 / 1.1 lists; FFD 1.0 drops
-/// [`FFD10_EXEMPT`]). Document 11 additionally needs 1101 or 1205.
+/// Mandatory top-level tags of a document type in FFD 1.05 / 1.1 (FFD 1.0 drops the tags it
+/// did not have; FFD 1.2 has its own tables): the form [`forms::form`] gives for 1.05.
+/// Document 11 additionally needs 1101 or 1205.
 pub fn mandatory_tags(doc_type: DocType) -> &'static [u16] {
-    use DocType::*;
-    match doc_type {
-        Registration | RegistrationChange => REGISTRATION,
-        ShiftOpen => SHIFT_OPEN,
-        CurrentState => CURRENT_STATE,
-        Receipt | Bso => RECEIPT,
-        ReceiptCorrection | BsoCorrection => CORRECTION,
-        ShiftClose => SHIFT_CLOSE,
-        FnClose => FN_CLOSE,
-        OperatorAck => OPERATOR_ACK,
-        MarkingRequest | MarkingNotification | MarkingResponse | MarkingNotificationReceipt => {
-            MARKING
-        }
-    }
+    forms::form(doc_type, FfdVersion::V1_05).mandatory
 }
 
-/// Mandatory tags inside each item 1059 of a receipt / БСО.
+/// Mandatory tags inside each item 1059 of a receipt / БСО (FFD 1.05 / 1.1).
 pub const ITEM_MANDATORY: [u16; 3] = [1030, 1023, 1043];
-/// Mandatory tags inside the correction basis 1174.
+/// Mandatory tags inside the correction basis 1174 (FFD 1.05 / 1.1).
 pub const CORRECTION_BASIS_MANDATORY: [u16; 3] = [1177, 1178, 1179];
 
-/// Presence of tags 1000..=1319 (every mandatory tag lives there), one bit each.
+/// Presence of tags 1000..=1399 and 2000..=2399 (the dictionary's ranges, where every
+/// mandatory tag lives), one bit each.
 #[derive(Default)]
-struct Seen([u64; 5]);
+struct Seen([u64; 13]);
 
 impl Seen {
     #[inline]
+    fn index(tag: u16) -> Option<usize> {
+        match tag {
+            1000..=1399 => Some(usize::from(tag - 1000)),
+            2000..=2399 => Some(usize::from(tag - 2000) + 400),
+            _ => None,
+        }
+    }
+
+    #[inline]
     fn set(&mut self, tag: u16) {
-        if let Some(i) = tag.checked_sub(1000).map(usize::from)
+        if let Some(i) = Self::index(tag)
             && let Some(word) = self.0.get_mut(i / 64)
         {
             *word |= 1 << (i % 64);
@@ -194,11 +171,66 @@ impl Seen {
 
     #[inline]
     fn has(&self, tag: u16) -> bool {
-        tag.checked_sub(1000)
-            .map(usize::from)
+        Self::index(tag)
             .and_then(|i| self.0.get(i / 64).map(|w| w & (1 << (i % 64)) != 0))
             .unwrap_or(false)
     }
+}
+
+/// The STLVs whose children some form makes mandatory (1059 items, 1174 correction basis, 1068),
+/// each with the union of those children over every form (at most 8). The walk records, per
+/// parent, which of them *every* occurrence holds; the version's form is applied after the walk,
+/// because 1209 may come anywhere in the document.
+struct Watched {
+    parents: [(u16, [u16; 8], usize); 4],
+    len: usize,
+}
+
+fn watched() -> &'static Watched {
+    static WATCHED: std::sync::OnceLock<Watched> = std::sync::OnceLock::new();
+    WATCHED.get_or_init(|| {
+        let mut w = Watched {
+            parents: [(0, [0; 8], 0); 4],
+            len: 0,
+        };
+        for n in forms::all().iter().flat_map(|f| f.nested) {
+            let slot = match w.parents[..w.len].iter().position(|p| p.0 == n.parent) {
+                Some(i) => i,
+                None if w.len < w.parents.len() => {
+                    w.parents[w.len].0 = n.parent;
+                    w.len += 1;
+                    w.len - 1
+                }
+                None => continue, // build.rs keeps this to a handful; see the test below
+            };
+            let (_, children, count) = &mut w.parents[slot];
+            for &c in n.mandatory {
+                if !children[..*count].contains(&c) && *count < children.len() {
+                    children[*count] = c;
+                    *count += 1;
+                }
+            }
+        }
+        w
+    })
+}
+
+impl Watched {
+    /// The watched children of `parent`, if it is watched.
+    #[inline]
+    fn children(&self, parent: u16) -> Option<(usize, &[u16])> {
+        self.parents[..self.len]
+            .iter()
+            .position(|p| p.0 == parent)
+            .map(|i| (i, &self.parents[i].1[..self.parents[i].2]))
+    }
+}
+
+/// Per watched parent: how many occurrences, and which watched children all of them hold.
+#[derive(Clone, Copy)]
+struct NestedSeen {
+    count: u32,
+    all_have: u8,
 }
 
 /// Run ФЛК on a parsed message. `now` is the current unix time (the crate reads no clock).
@@ -215,13 +247,23 @@ pub fn validate<'a>(
     // cost of ФЛК): each element is checked against a precomputed per-tag rule, and the fields
     // the summary needs are dropped into slots by index; they are decoded after the loop.
     let rules = rules();
+    let watched = watched();
+    let mut nested = [NestedSeen {
+        count: 0,
+        all_have: u8::MAX,
+    }; 4];
     let mut seen = Seen::default();
     let mut slots: [Option<&'a [u8]>; FIELDS.len() + 1] = [None; FIELDS.len() + 1];
     for item in tlv.children() {
         let t = item?;
         let rule = rules.get(t.tag);
         if !rule.fast_ok(t.value) {
-            check_slow(&t, rule.kind, doc_type)?;
+            let watch = watched.children(t.tag);
+            let found = check_slow(&t, rule.kind, watch.map(|(_, w)| w))?;
+            if let Some(n) = watch.and_then(|(i, _)| nested.get_mut(i)) {
+                n.count += 1;
+                n.all_have &= found;
+            }
         }
         seen.set(t.tag);
         if let Some(slot) = slots.get_mut(usize::from(rule.field)) {
@@ -257,6 +299,7 @@ pub fn validate<'a>(
         v1226,
         v1228,
         v1016,
+        v1173,
     ] = slots;
     let ffd_raw = byte_at(1209, v1209)?;
     let fn_tag = v1041;
@@ -289,33 +332,61 @@ pub fn validate<'a>(
         .map(|v| u8::from(v.is_some_and(|v| verify_inn(trim_spaces(v)).is_err())))
         .sum::<u8>();
 
-    // FFD version and mandatory tags.
+    // FFD version, then the form of this document type in it: nested, then top-level tags.
     let ffd = match ffd_raw {
         None => FfdVersion::V1_0,
         Some(v) => FfdVersion::from_tag_value(v).ok_or(ProtoError::UnknownFfdVersion(v))?,
     };
-    for &tag in mandatory_tags(doc_type) {
-        let exempt = ffd == FfdVersion::V1_0 && FFD10_EXEMPT.contains(&tag);
-        if !(seen.has(tag) || exempt) {
+    let form = forms::form(doc_type, ffd);
+    for rule in form.nested {
+        let Some((i, watch)) = watched.children(rule.parent) else {
+            continue;
+        };
+        let Some(n) = nested.get(i).filter(|n| n.count > 0) else {
+            continue; // the parent itself is absent: a top-level rule's business
+        };
+        check_children(rule.parent, rule.mandatory, watch, n.all_have)?;
+    }
+    // FFD 1.2 correction by order of the tax authority (1173 = 1): its basis names the order.
+    if forms::judged_as(doc_type, ffd) == FfdVersion::V1_2
+        && doc_type.is_correction()
+        && byte_at(1173, v1173)? == Some(1)
+        && let Some((i, watch)) = watched.children(1174)
+        && let Some(n) = nested.get(i).filter(|n| n.count > 0)
+    {
+        check_children(1174, &[1179], watch, n.all_have)?;
+    }
+    let mut missing = TagList::default();
+    for &tag in form.mandatory {
+        if !seen.has(tag) {
+            missing.push(tag);
+        }
+    }
+    for group in form.any_of {
+        if !group.iter().any(|&t| seen.has(t)) {
+            missing.push(group.first().copied().unwrap_or_default());
+        }
+    }
+    match missing.as_slice() {
+        [] => {}
+        &[tag] => {
             return Err(ProtoError::MissingTag {
                 doc_type: doc_u8,
                 tag,
             });
         }
+        _ => {
+            return Err(ProtoError::MissingTags {
+                doc_type: doc_u8,
+                ffd,
+                tags: missing,
+            });
+        }
     }
-    if doc_type == DocType::RegistrationChange && !seen.has(1101) && !seen.has(1205) {
-        return Err(ProtoError::MissingTag {
-            doc_type: doc_u8,
-            tag: 1101,
-        });
-    }
-    let missing = |tag| ProtoError::MissingTag {
-        doc_type: doc_u8,
-        tag,
-    };
-    let fn_tag = fn_tag.ok_or(missing(1041))?;
-    let fd_number = fd.ok_or(missing(1040))?;
-    let time = time.ok_or(missing(1012))?;
+    // Marking documents without 1041 / 1040 / 1012 in their form: the session's FN, the
+    // container's FD number, no time.
+    let fn_tag = fn_tag.unwrap_or(&msg.session.fn_number);
+    let fd_number = fd.unwrap_or(msg.container.fd_number);
 
     // FN: format, then session == container == 1041.
     let fn_number = check_fn_format(fn_tag)?;
@@ -353,15 +424,18 @@ pub fn validate<'a>(
         verify_rn(rn, inn, serial).map_err(ProtoError::BadRn)?;
     }
 
-    // Time window: 1012 always, 1098 unless zero ("none").
-    check_time(1012, time, cfg, now)?;
+    // Time window: 1012 when present (always, but in marking documents 81 and 83), 1098 unless
+    // zero ("none").
+    if let Some(time) = time {
+        check_time(1012, time, cfg, now)?;
+    }
     if let Some(t) = health.first_untransmitted_time {
         check_time(1098, t, cfg, now)?;
     }
 
     Ok(Document {
         doc_type,
-        ffd,
+        ffd: forms::judged_as(doc_type, ffd),
         fn_number,
         fd_number,
         time,
@@ -382,6 +456,26 @@ pub fn validate<'a>(
     })
 }
 
+/// Every `mandatory` child must be among the watched children that every occurrence of
+/// `parent` holds (`all_have`, one bit per `watch` entry).
+fn check_children(
+    parent: u16,
+    mandatory: &[u16],
+    watch: &[u16],
+    all_have: u8,
+) -> Result<(), ProtoError> {
+    for &tag in mandatory {
+        let held = watch
+            .iter()
+            .position(|&w| w == tag)
+            .is_some_and(|bit| all_have & (1 << bit) != 0);
+        if !held {
+            return Err(ProtoError::MissingNestedTag { parent, tag });
+        }
+    }
+    Ok(())
+}
+
 #[inline]
 fn byte_at(tag: u16, v: Option<&[u8]>) -> Result<Option<u8>, ProtoError> {
     v.map(|v| read_byte(v).map_err(|err| ProtoError::Value { tag, err }))
@@ -400,11 +494,11 @@ fn flag_at(tag: u16, v: Option<&[u8]>) -> Result<bool, ProtoError> {
 }
 
 /// Tags whose values the summary needs, each with a slot (slot 0 collects everything else).
-/// The last four are the cashier / supplier / buyer / transfer-operator INNs, whose check digits
-/// are only counted, never enforced (NOTES §9).
-const FIELDS: [u16; 26] = [
+/// Then the cashier / supplier / buyer / transfer-operator INNs, whose check digits are only
+/// counted, never enforced (real devices send unverified values there), and the correction type.
+const FIELDS: [u16; 27] = [
     1209, 1041, 1040, 1012, 1037, 1018, 1017, 1013, 1048, 1009, 1187, 1038, 1056, 1077, 1020, 1097,
-    1098, 1116, 1053, 1050, 1051, 1052, 1203, 1226, 1228, 1016,
+    1098, 1116, 1053, 1050, 1051, 1052, 1203, 1226, 1228, 1016, 1173,
 ];
 
 fn field_slot(tag: u16) -> u8 {
@@ -509,29 +603,22 @@ fn rules() -> &'static Rules {
     })
 }
 
-/// Everything the fast rule did not settle: STLVs (content, nesting, and the nested mandatory
-/// tags of items and correction bases), unknown tags, and values that broke the fast rule (to
-/// name the specific error).
+/// Everything the fast rule did not settle: STLVs (content, nesting), unknown tags, and values
+/// that broke the fast rule (to name the specific error). For a watched STLV (see [`Watched`])
+/// returns which of its watched children it holds, one bit each.
 #[cold]
 #[inline(never)]
-fn check_slow(t: &Tlv<'_>, kind: Kind, doc_type: DocType) -> Result<(), ProtoError> {
+fn check_slow(t: &Tlv<'_>, kind: Kind, watch: Option<&[u16]>) -> Result<u8, ProtoError> {
     match kind {
-        Kind::Unknown => Ok(()),
-        Kind::Stlv => {
-            let required = match t.tag {
-                1059 if doc_type.is_receipt_like() => Some(&ITEM_MANDATORY),
-                1174 if doc_type.is_correction() => Some(&CORRECTION_BASIS_MANDATORY),
-                _ => None,
-            };
-            check_stlv(t, 0, required)
-        }
-        Kind::Simple | Kind::Fvln => check_value(t),
+        Kind::Unknown => Ok(0),
+        Kind::Stlv => check_stlv(t, 0, watch),
+        Kind::Simple | Kind::Fvln => check_value(t).map(|()| 0),
     }
 }
 
-/// An STLV: its own length, then each child (fast rule first), recursively; `required` children
-/// must be present.
-fn check_stlv(t: &Tlv<'_>, depth: usize, required: Option<&[u16; 3]>) -> Result<(), ProtoError> {
+/// An STLV: its own length, then each child (fast rule first), recursively. Returns which of the
+/// `watch` children are present, one bit each.
+fn check_stlv(t: &Tlv<'_>, depth: usize, watch: Option<&[u16]>) -> Result<u8, ProtoError> {
     if let Some(info) = dict::lookup(t.tag) {
         check_len(t, limits(info))?;
     }
@@ -542,32 +629,24 @@ fn check_stlv(t: &Tlv<'_>, depth: usize, required: Option<&[u16; 3]>) -> Result<
         });
     }
     let rules = rules();
-    let mut found = [false; 3];
+    let mut found = 0u8;
     for child in t.children() {
         let c = child?;
         let rule = rules.get(c.tag);
         if !rule.fast_ok(c.value) {
             match rule.kind {
                 Kind::Unknown => {}
-                Kind::Stlv => check_stlv(&c, depth + 1, None)?,
+                Kind::Stlv => drop(check_stlv(&c, depth + 1, None)?),
                 Kind::Simple | Kind::Fvln => check_value(&c)?,
             }
         }
-        if let Some(required) = required {
-            for (slot, want) in found.iter_mut().zip(required) {
-                *slot |= c.tag == *want;
+        if let Some(watch) = watch {
+            for (bit, want) in watch.iter().enumerate() {
+                found |= u8::from(c.tag == *want) << bit;
             }
         }
     }
-    if let Some(required) = required
-        && let Some(i) = found.iter().position(|f| !f)
-    {
-        return Err(ProtoError::MissingNestedTag {
-            parent: t.tag,
-            tag: required[i],
-        });
-    }
-    Ok(())
+    Ok(found)
 }
 
 /// `(fixed, min, max)` length limits enforced for a tag. Where the dictionary's limits are a best
@@ -621,7 +700,7 @@ fn check_value(t: &Tlv<'_>) -> Result<(), ProtoError> {
             check_len(t, limits(info))?;
             Fvln::read(t.value).map(drop).map_err(value_err)
         }
-        ValueType::Stlv => check_stlv(t, 0, None),
+        ValueType::Stlv => check_stlv(t, 0, None).map(drop),
     }
 }
 
@@ -711,11 +790,22 @@ mod tests {
     #[test]
     fn seen_bits() {
         let mut s = Seen::default();
-        for t in [1000, 1041, 1319, 999, 1320, 2000] {
+        for t in [1000, 1041, 1399, 999, 1400, 2000, 2399, 2400] {
             s.set(t);
         }
-        assert!(s.has(1000) && s.has(1041) && s.has(1319));
-        assert!(!s.has(999) && !s.has(1320) && !s.has(2000) && !s.has(1040));
+        assert!(s.has(1000) && s.has(1041) && s.has(1399) && s.has(2000) && s.has(2399));
+        assert!(!s.has(999) && !s.has(1400) && !s.has(2400) && !s.has(1040) && !s.has(2001));
+    }
+
+    #[test]
+    fn watched_parents_hold_every_nested_rule() {
+        let w = watched();
+        for n in forms::all().iter().flat_map(|f| f.nested) {
+            let (_, children) = w.children(n.parent).expect("parent watched");
+            for c in n.mandatory {
+                assert!(children.contains(c), "{} in {}", c, n.parent);
+            }
+        }
     }
 
     #[test]

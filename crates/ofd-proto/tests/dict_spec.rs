@@ -162,7 +162,7 @@ fn lengths_are_sane_for_each_type() {
     assert_eq!(len(1037), Some((20, 20, true)));
     assert_eq!(len(1041), Some((16, 16, true)));
     assert_eq!(len(1077), Some((6, 6, true)));
-    assert_eq!(len(1078), Some((16, 18, false)));
+    assert_eq!(len(1078), Some((8, 18, false)));
     assert_eq!(len(1048).map(|l| l.1), Some(256));
     assert_eq!(len(1009).map(|l| l.1), Some(256));
     assert_eq!(len(1030).map(|l| l.1), Some(128));

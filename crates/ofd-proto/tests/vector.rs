@@ -131,7 +131,7 @@ fn passes_flk_with_its_bad_cashier_inn() {
     assert_eq!(d.ffd, FfdVersion::V1_05);
     assert_eq!(&d.fn_number, b"9999078900005488");
     assert_eq!(d.fd_number, 1);
-    assert_eq!(d.time, TIME);
+    assert_eq!(d.time, Some(TIME));
     assert_eq!(d.rn, Some(&b"0000000005008570"[..]));
     assert_eq!(d.user_inn, Some(&b"7702203276"[..]));
     assert_eq!(d.kkt_serial, Some(&b"000000000002"[..]));

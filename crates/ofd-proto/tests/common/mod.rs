@@ -99,3 +99,21 @@ pub fn drop_tag(frame: &[u8], tag: u16) -> Vec<u8> {
         &[],
     )
 }
+
+/// Remove `nested` from every `parent` STLV.
+pub fn drop_nested(raw: &[u8], parent: u16, nested: u16) -> Vec<u8> {
+    edit_doc(
+        raw,
+        |k| {
+            if k.tag != parent {
+                return Some(vec![(k.tag, k.value.to_vec())]);
+            }
+            let mut v = Vec::new();
+            for c in k.children().map(Result::unwrap).filter(|c| c.tag != nested) {
+                write_tlv(&mut v, c.tag, c.value);
+            }
+            Some(vec![(k.tag, v)])
+        },
+        &[],
+    )
+}
