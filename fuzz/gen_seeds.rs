@@ -18,6 +18,26 @@ pub const REAL_VECTOR: &[u8] = include_bytes!(
     "../proto-spec/vectors/fiscal-report-correction-fn9999078900005488-fd1.bin"
 );
 
+/// The real FFD 1.2 registration change a production operator refused with code 14.
+pub const FFD12_VECTOR: &[u8] = include_bytes!(
+    "../proto-spec/vectors/registration-change-ffd12-fn9999078902013267-fd1.bin"
+);
+/// The production operator's answers to FD 1 and FD 2 of that drive (containers only).
+pub const CAPTURED_ACKS: [(&str, &[u8]); 2] = [
+    (
+        "code14",
+        include_bytes!(
+            "../proto-spec/vectors/operator-ack-container-fn9999078902013267-fd1-code14.bin"
+        ),
+    ),
+    (
+        "code0",
+        include_bytes!(
+            "../proto-spec/vectors/operator-ack-container-fn9999078902013267-fd2-code0.bin"
+        ),
+    ),
+];
+
 /// A fixed document time inside every harness's window.
 const SEED_TIME: u32 = FUZZ_NOW - 3600;
 
@@ -72,6 +92,17 @@ fn seed_messages() -> Vec<(String, Vec<u8>)> {
         ..DocSpec::new(DocType::Receipt, 6, SEED_TIME)
     };
     out.push(("receipt-encrypted".to_string(), seed_message(5, &spec)));
+    for (i, doc_type) in DocType::ALL.into_iter().enumerate() {
+        let spec = DocSpec {
+            ffd: FfdVersion::V1_2,
+            items: 2,
+            ..DocSpec::new(doc_type, 40 + i as u32, SEED_TIME)
+        };
+        out.push((
+            format!("{}-ffd12-all", doc_type.label()),
+            seed_message(40 + i as u64, &spec),
+        ));
+    }
     let spec = DocSpec {
         untransmitted: 4,
         ..DocSpec::new(DocType::ShiftClose, 20, SEED_TIME)
@@ -156,6 +187,30 @@ pub fn fuzz_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         "seed-stream-4".to_string(),
         with_mode(0, &stream),
     ));
+
+    // The real FFD 1.2 report ФЛК refuses (code 14), as the production operator did.
+    for target in ["flk", "pipeline"] {
+        seeds.push((
+            target,
+            "seed-real-vector-ffd12-refused".to_string(),
+            with_mode(0, FFD12_VECTOR),
+        ));
+    }
+    seeds.push(("tlv", "seed-real-vector-ffd12".to_string(), FFD12_VECTOR[62..].to_vec()));
+
+    // The production operator's answers, with the session header the capture did not keep.
+    for (label, container) in CAPTURED_ACKS {
+        let session = ofd_proto::session::SessionHeader {
+            p_version: [0x01, 0x20],
+            fn_number: *b"9999078902013267",
+            body_len: container.len() as u16,
+            flags: ofd_proto::session::Flags(0x0014),
+            crc: 0,
+        };
+        let mut frame = session.encode(container).expect("a valid header").to_vec();
+        frame.extend_from_slice(container);
+        seeds.push(("ack", format!("seed-captured-{label}"), with_mode(0, &frame)));
+    }
 
     // Acknowledgements of every code, addressed to a few requests.
     let signer = HmacSigner::new(b"seed operator key");
