@@ -1,12 +1,19 @@
-//! `ofdd decode`: a captured message (raw bytes or hex text, from a file or stdin) → pretty FNS
-//! JSON on stdout, with the session and container headers alongside. Invalid input exits
-//! non-zero with the protocol error that names what is wrong — the same check the daemon runs.
+//! `ofdd decode`: a captured message (raw bytes or hex text, from a file or stdin) → pretty JSON
+//! on stdout. A register's request is shown as FNS JSON with the session and container headers
+//! alongside; an operator's acknowledgement (document 7, whole or as a container alone, which is
+//! what captures often keep) as its decoded fields. Invalid input exits non-zero with the
+//! protocol error that names what is wrong — the same check the daemon runs.
 
 use std::io::Read;
 
 use anyhow::{Context, bail};
+use ofd_proto::ack::{Ack, ResponseCode, decode_ack, decode_ack_container};
+use ofd_proto::container::{ANSWER_MESSAGE_TYPE, ContainerHeader};
+use ofd_proto::doctype::DocType;
 use ofd_proto::framing::{FrameLimits, Framing, check_frame};
 use ofd_proto::message::parse_message;
+use ofd_proto::session::{SESSION_HEADER_LEN, SIGNATURE, SessionHeader};
+use ofd_proto::tlv::TlvIter;
 use ofd_proto::validate::{ValidationConfig, validate};
 use serde_json::json;
 
@@ -69,6 +76,9 @@ fn unhex(input: &[u8]) -> Option<Vec<u8>> {
 
 /// Decode one message to a JSON report; errors name the protocol rule broken.
 pub fn decode(bytes: &[u8], check: bool, now: u32) -> anyhow::Result<serde_json::Value> {
+    if !bytes.starts_with(&SIGNATURE) {
+        return decode_container(bytes);
+    }
     let len = match check_frame(bytes, &FrameLimits::default()).context("invalid message")? {
         Framing::Complete { len } => len,
         Framing::Incomplete { needed } => bail!("truncated message: {needed} more byte(s) needed"),
@@ -79,36 +89,97 @@ pub fn decode(bytes: &[u8], check: bool, now: u32) -> anyhow::Result<serde_json:
             bytes.len() - len
         );
     }
+    if is_answer(bytes.get(SESSION_HEADER_LEN..).unwrap_or_default()) {
+        let ack = decode_ack(bytes).context("invalid acknowledgement")?;
+        return Ok(ack_report(&ack));
+    }
     let msg = parse_message(bytes).context("invalid message")?;
-    let (tlv, trailer) = msg.document().context("invalid document")?;
     if check {
         validate(&msg, &ValidationConfig::default(), now).context("format-logic control failed")?;
     }
-    let s = &msg.session;
-    let c = &msg.container;
+    let (_, trailer) = msg.document().context("invalid document")?;
+    let document = ofd_proto::json::message_to_fns_json(&msg).context("invalid document")?;
     Ok(json!({
-        "session": {
-            "p_version": hex(&s.p_version),
-            "fn": String::from_utf8_lossy(&s.fn_number),
-            "body_len": s.body_len,
-            "flags": format!("0x{:04x}", s.flags.0),
-            "crc": format!("0x{:04x}", s.crc),
-        },
-        "container": {
-            "len": c.len,
-            "crc": format!("0x{:04x}", c.crc),
-            "message_type": format!("0x{:02x}", c.message_type),
-            "doc_type": c.doc_type,
-            "version": c.version,
-            "service1": hex(&c.service1),
-            "fn_bcd": hex(&c.fn_bcd),
-            "fd": c.fd_number,
-            "service2": hex(&c.service2),
-        },
+        "kind": "request",
+        "session": session_json(&msg.session),
+        "container": container_json(&msg.container),
         "validated": check,
-        "document": ofd_proto::json::to_fns_json(c.doc_type, tlv),
+        "document": document,
         "trailer": hex(trailer),
     }))
+}
+
+/// An operator's answer: message type `0x5A` or document 7 in the container header.
+fn is_answer(container: &[u8]) -> bool {
+    ContainerHeader::decode(container).is_ok_and(|c| {
+        c.message_type == ANSWER_MESSAGE_TYPE || c.doc_type == DocType::OperatorAck.as_u8()
+    })
+}
+
+/// Input without a session header: only an acknowledgement's container is decoded that way.
+fn decode_container(bytes: &[u8]) -> anyhow::Result<serde_json::Value> {
+    if !is_answer(bytes) {
+        bail!(
+            "invalid message: neither a session header (2A 08 41 0A) nor an operator \
+             acknowledgement's container"
+        );
+    }
+    let ack = decode_ack_container(bytes).context("invalid acknowledgement container")?;
+    Ok(ack_report(&ack))
+}
+
+fn ack_report(a: &Ack<'_>) -> serde_json::Value {
+    let code_meaning = match a.code {
+        ResponseCode::Accepted => "accepted",
+        ResponseCode::NotRecognised => "message not recognised",
+        ResponseCode::FormatLogic => "format-logic control (ФЛК) failed",
+        ResponseCode::Other(_) => "other",
+    };
+    let tags: Vec<u16> = TlvIter::new(a.document)
+        .map_while(|t| t.ok().map(|t| t.tag))
+        .collect();
+    json!({
+        "kind": "acknowledgement",
+        "session": a.session.as_ref().map(session_json),
+        "container": container_json(&a.container),
+        "ack": {
+            "fn": String::from_utf8_lossy(a.fn_number),
+            "fd": a.fd_number,
+            "time": a.time,
+            "code": a.code.as_u8(),
+            "code_meaning": code_meaning,
+            "operator_inn": String::from_utf8_lossy(a.operator_inn),
+            "fpo": hex(a.fpo),
+            "operator_message": a.operator_message,
+            "tags": tags,
+            "trailer": hex(a.trailer),
+            "message_mac": a.message_mac().map(hex),
+        },
+    })
+}
+
+fn session_json(s: &SessionHeader) -> serde_json::Value {
+    json!({
+        "p_version": hex(&s.p_version),
+        "fn": String::from_utf8_lossy(&s.fn_number),
+        "body_len": s.body_len,
+        "flags": format!("0x{:04x}", s.flags.0),
+        "crc": format!("0x{:04x}", s.crc),
+    })
+}
+
+fn container_json(c: &ContainerHeader) -> serde_json::Value {
+    json!({
+        "len": c.len,
+        "crc": format!("0x{:04x}", c.crc),
+        "message_type": format!("0x{:02x}", c.message_type),
+        "doc_type": c.doc_type,
+        "version": c.version,
+        "service1": hex(&c.service1),
+        "fn_bcd": hex(&c.fn_bcd),
+        "fd": c.fd_number,
+        "service2": hex(&c.service2),
+    })
 }
 
 fn hex(b: &[u8]) -> String {

@@ -502,7 +502,9 @@ impl Ingest {
             ffd: doc.ffd.tag_value(),
             outcome: Outcome::Accepted,
             flags,
-            doc_time: doc.time,
+            // Marking documents 81 and 83 carry no time: received now is the register's sign
+            // of life.
+            doc_time: doc.time.unwrap_or(now),
             shift: doc.shift_number,
             health: health_of(doc),
             raw: msg.raw.to_vec(),

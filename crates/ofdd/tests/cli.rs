@@ -51,6 +51,59 @@ fn decode_prints_fns_json_of_the_real_vector() {
 }
 
 #[test]
+fn decode_prints_the_captured_operator_answers_and_the_ffd12_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (request, ack14) = ffd12_vector();
+    // A production operator's answer, container only (as the capture kept it).
+    let path = dir.path().join("ack.bin");
+    std::fs::write(&path, ack14).unwrap();
+    let out = ofdd().arg("decode").arg(&path).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kind"], "acknowledgement");
+    assert_eq!(v["session"], serde_json::Value::Null);
+    assert_eq!(v["container"]["message_type"], "0x5a");
+    let a = &v["ack"];
+    assert_eq!(a["fn"], "9999078902013267");
+    assert_eq!(a["fd"], 1);
+    assert_eq!(a["time"], 0x66E6_C930);
+    assert_eq!(a["code"], 14);
+    assert_eq!(a["operator_inn"], "7704211201");
+    assert_eq!(
+        a["tags"],
+        serde_json::json!([1017, 1078, 1041, 1040, 1012, 1068])
+    );
+    assert_eq!(a["fpo"].as_str().unwrap().len(), 16);
+    assert_eq!(a["message_mac"].as_str().unwrap().len(), 12);
+
+    // The FFD 1.2 request it answered: ФЛК names what the 1.2 table misses.
+    let path = dir.path().join("req.bin");
+    std::fs::write(&path, request).unwrap();
+    let out = ofdd().arg("decode").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1048, 1009"), "{err}");
+    let out = ofdd()
+        .arg("decode")
+        .arg("--no-validate")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kind"], "request");
+    assert!(v["document"]["fiscalReportCorrection"]["messageFiscalSign"].is_u64());
+}
+
+#[test]
 fn decode_rejects_bad_input_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let mut broken = real_vector().to_vec();

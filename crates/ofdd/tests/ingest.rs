@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use ofd_proto::ack::ResponseCode;
-use ofd_proto::doctype::DocType;
+use ofd_proto::doctype::{DocType, FfdVersion};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_vector_is_acknowledged_and_served_raw() {
@@ -310,6 +310,83 @@ async fn conflicting_resend_is_kept_apart_and_answered_14() {
             "ofd_documents_total{doc_type=\"receipt\",result=\"conflict\"}"
         ),
         1.0
+    );
+    t.stop().await;
+}
+
+/// The real FFD 1.2 registration change (no 1048, no 1009) over real TCP: code 14, as the
+/// production operator answered it, in an answer laid out like the operator's byte for byte
+/// except the crypto module's values and the clock; the audit record names both tags.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffd12_report_the_production_operator_refused_is_refused_alike() {
+    // The capture's operator (its INN is configuration, not a crypto value).
+    let t = TestDaemon::start_with(|c| c.operator.inn = "7704211201".into()).await;
+    let (request, theirs) = ffd12_vector();
+    let mut link = Link::connect(t.ingest_addr()).await;
+    let ours = link.exchange(request).await;
+    assert_eq!(
+        ack_of(&ours),
+        ("9999078902013267".to_string(), 1, ResponseCode::FormatLogic)
+    );
+    let ours_c = &ours[30..];
+    assert_eq!(ours_c.len(), theirs.len());
+    let decoded = ofd_proto::ack::decode_ack(&ours).unwrap();
+    let fpo_at = 32 + 4 + 16 + 4;
+    let time_at = 32 + 4 + 16 + 12 + 20 + 8 + 4;
+    let same_except = |i: usize| {
+        (2..4).contains(&i) // CRC
+            || (20..32).contains(&i) // service data 2
+            || (fpo_at + 2..fpo_at + 8).contains(&i) // ФПО
+            || (time_at..time_at + 4).contains(&i) // 1012, the operator's clock
+            || (theirs.len() - 8..theirs.len() - 2).contains(&i) // message MAC
+    };
+    let differing: Vec<usize> = (0..theirs.len())
+        .filter(|&i| ours_c[i] != theirs[i])
+        .collect();
+    assert!(
+        differing.iter().all(|&i| same_except(i)),
+        "layout differs at {differing:?}"
+    );
+    assert_eq!(decoded.time.to_le_bytes(), ours_c[time_at..time_at + 4]);
+    let audit = t.d().ingest.store().rejected_read(0, 10).unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].1.raw, request);
+    assert!(
+        audit[0].1.reason.contains("1048, 1009"),
+        "{}",
+        audit[0].1.reason
+    );
+    // A resend gets the same answer again (refusals are not stored, so it is re-signed, but
+    // with the same code and layout).
+    assert_eq!(
+        ack_of(&link.exchange(request).await).2,
+        ResponseCode::FormatLogic
+    );
+    t.stop().await;
+}
+
+/// Valid FFD 1.2 documents of every type a register sends get code 0 over real TCP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn valid_ffd12_documents_of_every_type_get_code_0() {
+    let t = TestDaemon::start().await;
+    let mut kkt = Kkt::new(1212);
+    let mut link = Link::connect(t.ingest_addr()).await;
+    for doc_type in DocType::ALL {
+        if doc_type == DocType::OperatorAck {
+            continue; // the operator's own document, never a register's
+        }
+        let msg = kkt.doc_ffd(doc_type, FfdVersion::V1_2);
+        let (_, fd, code) = ack_of(&link.exchange(&msg).await);
+        assert_eq!(code, ResponseCode::Accepted, "{doc_type}");
+        assert_eq!(fd, kkt.next_fd - 1, "{doc_type}");
+    }
+    assert!(
+        t.d()
+            .ingest
+            .store()
+            .rejected_read(0, 10)
+            .unwrap()
+            .is_empty()
     );
     t.stop().await;
 }

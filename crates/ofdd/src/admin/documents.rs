@@ -9,6 +9,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use ofd_proto::json::message_to_fns_json;
 use ofd_proto::message::parse_message;
 use ofd_store::{DocFlags, FnNumber, Outcome, RegisterQuery, StoredDocument};
 use serde::Deserialize;
@@ -81,13 +82,10 @@ pub async fn one(
     let doc = fetch(&s, &fn_s, &fd_s)?;
     let mut out = summary(&doc);
     // Encrypted bodies are not TLV: they are served raw only.
-    let document =
-        match parse_message(&doc.raw).and_then(|m| m.document().map(|d| (m.doc_type, d.0))) {
-            Ok((doc_type, tlv)) if !doc.header.flags.contains(DocFlags::ENCRYPTED) => {
-                ofd_proto::json::to_fns_json(doc_type.as_u8(), tlv)
-            }
-            _ => Value::Null,
-        };
+    let document = match parse_message(&doc.raw).and_then(|m| message_to_fns_json(&m)) {
+        Ok(json) if !doc.header.flags.contains(DocFlags::ENCRYPTED) => json,
+        _ => Value::Null,
+    };
     out["document"] = document;
     out["ack"] = Value::String(B64.encode(&doc.ack));
     Ok(Json(out))

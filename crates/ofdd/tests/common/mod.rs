@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ofd_proto::ack::{ResponseCode, decode_ack};
 use ofd_proto::builder::{DocSpec, KktIdentity, build_message};
-use ofd_proto::doctype::DocType;
+use ofd_proto::doctype::{DocType, FfdVersion};
 use ofdd::config::Config;
 use ofdd::daemon::Daemon;
 use serde_json::Value;
@@ -225,6 +225,18 @@ impl Kkt {
     pub fn receipt(&mut self) -> Vec<u8> {
         self.doc_at(DocType::Receipt, now() - 60)
     }
+
+    /// The next document of `doc_type` in FFD `ffd`, a minute old.
+    pub fn doc_ffd(&mut self, doc_type: DocType, ffd: FfdVersion) -> Vec<u8> {
+        let spec = DocSpec {
+            ffd,
+            ..DocSpec::new(doc_type, self.next_fd, now() - 60)
+        };
+        self.next_fd += 1;
+        let mut out = Vec::new();
+        build_message(&self.id, &spec, &mut out).expect("builder");
+        out
+    }
 }
 
 /// A register's TCP link.
@@ -285,6 +297,19 @@ pub fn ack_of(bytes: &[u8]) -> (String, u32, ResponseCode) {
             .to_string(),
         ack.fd_number,
         ack.code,
+    )
+}
+
+/// The real FFD 1.2 registration change a production operator answered with code 14, and that
+/// answer's container (origin: `proto-spec/vectors/README.md`).
+pub fn ffd12_vector() -> (&'static [u8], &'static [u8]) {
+    (
+        include_bytes!(
+            "../../../../proto-spec/vectors/registration-change-ffd12-fn9999078902013267-fd1.bin"
+        ),
+        include_bytes!(
+            "../../../../proto-spec/vectors/operator-ack-container-fn9999078902013267-fd1-code14.bin"
+        ),
     )
 }
 
