@@ -6,11 +6,17 @@
 //! phase and before the tokio runtime exists, on one keep-alive connection, and its time is not
 //! part of any measurement. A register that already exists (409, e.g. a rerun with the same seed)
 //! is fine; any other refusal stops the run with the daemon's reason.
+//!
+//! Kazakh registers (`--protocol kz`) are registered with `POST /api/v1/kz/kkm`, which answers
+//! each with its system ID and first token ([`register_kz_kkm`], the one place that knows that
+//! contract).
 
 use std::time::{Duration, Instant};
 
 use ofd_proto::builder::KktIdentity;
 use serde_json::json;
+
+use crate::kz::{KzCredential, KzRegistration};
 
 /// What pre-registration did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -62,11 +68,7 @@ pub fn register_fleet(
     progress: bool,
 ) -> Result<Registered, AdminError> {
     let url = format!("{}/api/v1/kkt", base.trim_end_matches('/'));
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into();
+    let agent = agent();
     let auth = format!("Bearer {token}");
     let mut done = Registered::default();
     let mut last_report = Instant::now();
@@ -100,6 +102,80 @@ pub fn register_fleet(
         }
     }
     Ok(done)
+}
+
+/// The blocking HTTP client both registrations use.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// Register one Kazakh register: `POST {base}/api/v1/kz/kkm` with `reg` as JSON →
+/// `201 {"system_id": u32, "token": u32}`. The whole contract with the daemon is here.
+pub fn register_kz_kkm(
+    agent: &ureq::Agent,
+    base: &str,
+    auth: &str,
+    reg: &KzRegistration,
+) -> Result<KzCredential, AdminError> {
+    #[derive(serde::Deserialize)]
+    struct Created {
+        system_id: u32,
+        token: u32,
+    }
+    let url = format!("{}/api/v1/kz/kkm", base.trim_end_matches('/'));
+    let rn = reg.registration_number.clone();
+    let transport = |reason: String| AdminError::Transport {
+        rn: rn.clone(),
+        url: url.clone(),
+        reason,
+    };
+    let mut resp = agent
+        .post(&url)
+        .header("Authorization", auth)
+        .send_json(reg)
+        .map_err(|e| transport(e.to_string()))?;
+    let status = resp.status().as_u16();
+    let body = resp.body_mut().read_to_string().unwrap_or_default();
+    if !matches!(status, 200 | 201) {
+        return Err(AdminError::Refused {
+            rn,
+            url,
+            status,
+            body: body.chars().take(500).collect(),
+        });
+    }
+    let created: Created = serde_json::from_str(&body)
+        .map_err(|e| transport(format!("unexpected answer {body:.200}: {e}")))?;
+    Ok(KzCredential {
+        system_id: created.system_id,
+        token: created.token,
+        reqnum: None,
+    })
+}
+
+/// Register a whole Kazakh fleet at `base`, returning each register's system ID and token.
+pub fn register_kz_fleet(
+    base: &str,
+    token: &str,
+    regs: &[KzRegistration],
+    progress: bool,
+) -> Result<Vec<KzCredential>, AdminError> {
+    let agent = agent();
+    let auth = format!("Bearer {token}");
+    let mut fleet = Vec::with_capacity(regs.len());
+    let mut last_report = Instant::now();
+    for (i, reg) in regs.iter().enumerate() {
+        fleet.push(register_kz_kkm(&agent, base, &auth, reg)?);
+        if progress && last_report.elapsed() >= Duration::from_secs(1) {
+            eprintln!("ofd-load: registered {}/{} KKMs", i + 1, regs.len());
+            last_report = Instant::now();
+        }
+    }
+    Ok(fleet)
 }
 
 #[cfg(test)]

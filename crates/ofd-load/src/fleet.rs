@@ -11,11 +11,15 @@
 //! Building is the expensive part of a document; [`Register::build_next`] writes into a buffer the
 //! caller reuses, so the hot path allocates nothing once the buffers have grown.
 
+use ofd_proto::ack::{ResponseCode, decode_ack};
 use ofd_proto::builder::{DocSpec, KktIdentity, build_message};
 use ofd_proto::doctype::{DocType, FfdVersion};
 use ofd_proto::error::ProtoError;
+use ofd_proto::framing::{FrameLimits, Framing, check_frame};
 use ofd_proto::session::CrcMode;
 
+use crate::link::{Dialect, Issued};
+use crate::report::{ErrorKind, Stats};
 use crate::rng::Rng;
 
 /// Largest FD number the container can carry (3 bytes).
@@ -161,6 +165,88 @@ impl Register {
             fd_number: spec.fd_number,
             doc_type: spec.doc_type,
         })
+    }
+}
+
+/// The FN–OFD protocol for a worker's registers: their documents round robin, acknowledgements
+/// checked for code 0 and the right FN and FD.
+#[derive(Debug)]
+pub struct FnDialect {
+    registers: Vec<Register>,
+    next_register: usize,
+    limits: FrameLimits,
+    /// Keep acknowledged (FN, FD) pairs for `--acked-out`.
+    keep_acked: bool,
+}
+
+impl FnDialect {
+    pub fn new(registers: Vec<Register>, keep_acked: bool) -> FnDialect {
+        FnDialect {
+            registers,
+            next_register: 0,
+            limits: FrameLimits {
+                accept_unknown_p_version: true,
+                ..FrameLimits::default()
+            },
+            keep_acked,
+        }
+    }
+}
+
+impl Dialect for FnDialect {
+    type Sent = Built;
+
+    /// The next document of the next register (round robin).
+    fn issue(&mut self, time: u32, buf: &mut Vec<u8>) -> Result<Issued<Built>, ErrorKind> {
+        let count = self.registers.len();
+        for _ in 0..count {
+            let i = self.next_register % count;
+            self.next_register = self.next_register.wrapping_add(1);
+            let Some(register) = self.registers.get_mut(i) else {
+                break;
+            };
+            if !register.exhausted() {
+                return register
+                    .build_next(time, buf)
+                    .map(Issued::Send)
+                    .map_err(|_| ErrorKind::Build);
+            }
+        }
+        // No register, or every FN is out of FD numbers: a fleet-model limit, counted as such.
+        Err(ErrorKind::Build)
+    }
+
+    fn frame(&self, buf: &[u8]) -> Result<Option<usize>, ErrorKind> {
+        match check_frame(buf, &self.limits) {
+            Ok(Framing::Complete { len }) => Ok(Some(len)),
+            Ok(Framing::Incomplete { .. }) => Ok(None),
+            Err(_) => Err(ErrorKind::Framing),
+        }
+    }
+
+    fn check(
+        &mut self,
+        frame: &[u8],
+        sent: &Built,
+        _retry: bool,
+        stats: &mut Stats,
+    ) -> Result<u8, ErrorKind> {
+        match decode_ack(frame) {
+            Err(_) => Err(ErrorKind::Decode),
+            Ok(ack) if ack.fn_number != sent.fn_number => Err(ErrorKind::FnMismatch),
+            Ok(ack) if ack.fd_number != sent.fd_number => Err(ErrorKind::FdMismatch),
+            Ok(ack) => match ack.code {
+                ResponseCode::Accepted => {
+                    if self.keep_acked {
+                        stats.acked_pairs.push((sent.fn_number, sent.fd_number));
+                    }
+                    Ok(sent.doc_type.as_u8())
+                }
+                ResponseCode::NotRecognised => Err(ErrorKind::Code11),
+                ResponseCode::FormatLogic => Err(ErrorKind::Code14),
+                ResponseCode::Other(_) => Err(ErrorKind::CodeOther),
+            },
+        }
     }
 }
 

@@ -10,13 +10,18 @@
 //! otherwise, and measures open-loop latency from the *scheduled* send time so a stalled daemon
 //! cannot hide its stalls (no coordinated omission).
 //!
-//! Module map: [`fleet`] (identities and the day), [`schedule`] (tickets, rate and deadlines),
-//! [`link`] (one connection's behaviour per [`profile`]), [`report`] (histograms and output),
+//! With `--protocol kz` the fleet is of Kazakh registers speaking KKM–OFD 2.0.x instead ([`kz`]):
+//! the same link profiles, schedule, checks and report, another [`link::Dialect`].
+//!
+//! Module map: [`fleet`] (identities and the day), [`kz`] (the Kazakh fleet), [`schedule`]
+//! (tickets, rate and deadlines), [`link`] (one connection's behaviour per [`profile`]),
+//! [`report`] (histograms and output),
 //! [`target`] (the loopback guard), [`admin`] (pre-registration through the admin API),
 //! [`progress`] (the stderr progress line). The binary's `main.rs` is only the CLI.
 
 pub mod admin;
 pub mod fleet;
+pub mod kz;
 pub mod link;
 pub mod profile;
 pub mod progress;
@@ -32,11 +37,13 @@ use std::time::Duration;
 
 use tokio::time::{Instant, sleep_until, timeout_at};
 
-pub use profile::{Profile, SimLink};
+pub use kz::{KzCredential, KzOptions};
+pub use profile::{Profile, Protocol, SimLink};
 pub use report::{ErrorKind, Report};
 
-use fleet::Register;
-use link::{LinkConfig, Worker};
+use fleet::{FnDialect, Register};
+use kz::KzDialect;
+use link::{Dialect, LinkConfig, Worker};
 use report::{RunInfo, Stats};
 use schedule::Schedule;
 use target::TargetError;
@@ -53,7 +60,9 @@ pub struct Config {
     /// Ingest `HOST:PORT`.
     pub target: String,
     pub allow_remote: bool,
+    pub protocol: Protocol,
     pub profile: Profile,
+    /// Simulated registers (`kz`: the size of `kz.fleet`, this is ignored).
     pub registers: usize,
     /// Concurrent connections (capped at `registers`: one FN never uses two connections).
     pub connections: usize,
@@ -84,6 +93,8 @@ pub struct Config {
     /// Build every document before the clock starts (needs `documents`), so the measurement
     /// excludes the builder. Costs about 1.2 KB of memory per document.
     pub prebuild: bool,
+    /// `--protocol kz`: the fleet and its session.
+    pub kz: KzOptions,
 }
 
 impl Config {
@@ -91,6 +102,7 @@ impl Config {
         Config {
             target: target.into(),
             allow_remote: false,
+            protocol: Protocol::Fn,
             profile,
             registers: 256,
             connections: 256,
@@ -110,6 +122,7 @@ impl Config {
             progress: false,
             clock: None,
             prebuild: false,
+            kz: KzOptions::default(),
         }
     }
 }
@@ -129,22 +142,75 @@ pub enum LoadError {
 pub async fn run(cfg: Config) -> Result<Report, LoadError> {
     let addr = target::resolve_target(&cfg.target, cfg.allow_remote)?;
     check(&cfg)?;
+    let registers = match cfg.protocol {
+        Protocol::Fn => cfg.registers,
+        Protocol::Kz => cfg.kz.fleet.len(),
+    };
+    let connections = cfg.connections.min(registers);
+    // Each worker owns registers w, w + C, w + 2C, … so a register always uses the same
+    // connection.
+    let share = |w: usize| (w..registers).step_by(connections);
+    let worker_seed = |w: usize| cfg.seed ^ (w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    match cfg.protocol {
+        Protocol::Fn => {
+            let keep_acked = cfg.acked_out.is_some();
+            let dialects = (0..connections)
+                .map(|w| {
+                    let regs = share(w).map(|i| Register::new(cfg.seed, i)).collect();
+                    FnDialect::new(regs, keep_acked)
+                })
+                .collect();
+            let (report, stats, _) = drive(&cfg, addr, registers, dialects).await;
+            if let Some(path) = &cfg.acked_out {
+                write_acked(path, &stats.acked_pairs).map_err(|err| LoadError::AckedOut {
+                    path: path.clone(),
+                    err,
+                })?;
+            }
+            Ok(report)
+        }
+        Protocol::Kz => {
+            let offline = cfg.profile == Profile::Sim;
+            let dialects = (0..connections)
+                .map(|w| {
+                    let fleet: Vec<KzCredential> = share(w)
+                        .filter_map(|i| cfg.kz.fleet.get(i).copied())
+                        .collect();
+                    KzDialect::new(&fleet, &cfg.kz, offline, worker_seed(w))
+                })
+                .collect();
+            let (mut report, _, dialects) = drive(&cfg, addr, registers, dialects).await;
+            let mut after: Vec<KzCredential> =
+                dialects.iter().flat_map(KzDialect::credentials).collect();
+            // Back in the fleet's order.
+            let order: std::collections::HashMap<u32, usize> = cfg
+                .kz
+                .fleet
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.system_id, i))
+                .collect();
+            after.sort_by_key(|c| order.get(&c.system_id).copied().unwrap_or(usize::MAX));
+            report.kz_fleet_after = after;
+            Ok(report)
+        }
+    }
+}
+
+/// Run one worker per dialect (connection) against the schedule; merge their statistics.
+async fn drive<D: Dialect>(
+    cfg: &Config,
+    addr: std::net::SocketAddr,
+    registers: usize,
+    dialects: Vec<D>,
+) -> (Report, Stats, Vec<D>) {
     let single = matches!(cfg.profile, Profile::OneShot | Profile::Idle);
     let pipeline = if single { 1 } else { cfg.pipeline };
-    let connections = cfg.connections.min(cfg.registers);
+    let connections = dialects.len();
     let duration = match (cfg.duration, cfg.documents) {
         (None, None) => Some(Duration::from_secs(10)),
         (d, _) => d,
     };
-
-    // Each worker owns registers w, w + C, w + 2C, … so an FN always uses the same connection.
-    let mut slices: Vec<Vec<Register>> = (0..connections).map(|_| Vec::new()).collect();
-    for i in 0..cfg.registers {
-        if let Some(slice) = slices.get_mut(i % connections) {
-            slice.push(Register::new(cfg.seed, i));
-        }
-    }
-
     let link = Arc::new(LinkConfig {
         addr,
         profile: cfg.profile,
@@ -156,7 +222,7 @@ pub async fn run(cfg: Config) -> Result<Report, LoadError> {
         keep_acked: cfg.acked_out.is_some(),
         clock: cfg.clock,
     });
-    let mut workers: Vec<Worker> = Vec::with_capacity(connections);
+    let mut workers: Vec<Worker<D>> = Vec::with_capacity(connections);
     // The schedule is created after prebuilding, so the workers get a placeholder until then.
     let placeholder = Arc::new(Schedule::new(
         Instant::now(),
@@ -165,9 +231,9 @@ pub async fn run(cfg: Config) -> Result<Report, LoadError> {
         Instant::now(),
         None,
     ));
-    for (w, registers) in slices.into_iter().enumerate() {
+    for (w, dialect) in dialects.into_iter().enumerate() {
         let seed = cfg.seed ^ (w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let mut worker = Worker::new(link.clone(), placeholder.clone(), registers, seed);
+        let mut worker = Worker::new(link.clone(), placeholder.clone(), dialect, seed);
         if let (true, Some(n)) = (cfg.prebuild, cfg.documents) {
             let c = connections as u64;
             worker.prebuild(n / c + u64::from((w as u64) < n % c));
@@ -199,17 +265,20 @@ pub async fn run(cfg: Config) -> Result<Report, LoadError> {
                 }
             }
             worker.close();
-            (worker.stats, finished)
+            let stats = std::mem::take(&mut worker.stats);
+            (stats, finished, worker.into_dialect())
         }));
     }
 
     let mut stats = Stats::default();
     let mut hit_hard_deadline = false;
+    let mut dialects = Vec::with_capacity(connections);
     for task in tasks {
         match task.await {
-            Ok((s, finished)) => {
+            Ok((s, finished, dialect)) => {
                 stats.merge(s);
                 hit_hard_deadline |= !finished;
+                dialects.push(dialect);
             }
             // A worker panicked: a bug, but the others' figures are still worth reporting.
             Err(_) => stats.errors.add(ErrorKind::Build),
@@ -220,22 +289,18 @@ pub async fn run(cfg: Config) -> Result<Report, LoadError> {
         p.abort();
     }
 
-    if let Some(path) = &cfg.acked_out {
-        write_acked(path, &stats.acked_pairs).map_err(|err| LoadError::AckedOut {
-            path: path.clone(),
-            err,
-        })?;
-    }
     let info = RunInfo {
+        protocol: cfg.protocol,
         profile: cfg.profile.to_string(),
         target: addr.to_string(),
-        registers: cfg.registers,
+        registers,
         connections,
         pipeline,
         rate: cfg.rate,
         seed: cfg.seed,
     };
-    Ok(Report::new(info, &stats, elapsed, hit_hard_deadline))
+    let report = Report::new(info, &stats, elapsed, hit_hard_deadline);
+    (report, stats, dialects)
 }
 
 fn check(cfg: &Config) -> Result<(), LoadError> {
@@ -271,9 +336,32 @@ fn check(cfg: &Config) -> Result<(), LoadError> {
     if cfg.profile == Profile::Idle && cfg.duration.is_none() {
         return bad("the idle profile holds connections for --duration: give one");
     }
-    let p = [cfg.sim.drop_mid_message, cfg.sim.drop_before_ack];
+    let p = [
+        cfg.sim.drop_mid_message,
+        cfg.sim.drop_before_ack,
+        cfg.kz.placement_chance,
+        cfg.kz.offline_chance,
+    ];
     if p.iter().any(|p| !(0.0..=1.0).contains(p)) {
-        return bad("drop probabilities must be within 0..=1");
+        return bad("probabilities (drops, placements, offline) must be within 0..=1");
+    }
+    if cfg.protocol == Protocol::Kz {
+        if cfg.kz.fleet.is_empty() {
+            return bad(
+                "--protocol kz needs a fleet: --register-via (admin API) or --kz-fleet FILE",
+            );
+        }
+        if cfg.prebuild {
+            return bad(
+                "--prebuild is for --protocol fn (a KKM's next token comes with the answer)",
+            );
+        }
+        if cfg.acked_out.is_some() {
+            return bad("--acked-out is for --protocol fn");
+        }
+        if cfg.kz.offline_max == 0 {
+            return bad("--kz-offline-max must be at least 1");
+        }
     }
     Ok(())
 }

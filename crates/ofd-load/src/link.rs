@@ -14,6 +14,11 @@
 //!
 //! Messages are built into pooled buffers, so after warm-up a document costs one build and no
 //! allocation; in `wired` all documents ready at once go out in one write.
+//!
+//! What a request is and how its answer is checked is the [`Dialect`]'s business: FN–OFD
+//! ([`crate::fleet::FnDialect`]: documents and acknowledgements) or KKM–OFD of Kazakhstan
+//! ([`crate::kz::KzDialect`]: requests with TOKEN and REQNUM, answers with result codes). The
+//! worker owns the link: schedule, window, resends, drops, timeouts and statistics.
 
 use std::collections::VecDeque;
 use std::io;
@@ -22,13 +27,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use ofd_proto::ack::{ResponseCode, decode_ack};
-use ofd_proto::framing::{FrameLimits, Framing, check_frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
-use crate::fleet::{Built, Register};
 use crate::profile::{Profile, SimLink};
 use crate::report::{ErrorKind, Stats};
 use crate::rng::Rng;
@@ -53,6 +55,72 @@ pub struct LinkConfig {
     pub clock: Option<u32>,
 }
 
+/// What [`Dialect::issue`] did with a schedule ticket.
+#[derive(Debug)]
+pub enum Issued<S> {
+    /// A request is in the buffer; check its answer against this.
+    Send(S),
+    /// The ticket was used without sending anything now (kz: a ticket queued offline, sent later
+    /// by [`Dialect::replay`]).
+    Queued,
+    /// Like `Queued`, and a register has just lost its link (`sim` then drops an idle
+    /// connection).
+    WentOffline,
+}
+
+/// One protocol's side of a link: what the next request is and whether an answer is right.
+///
+/// A worker calls [`Dialect::replay`] and [`Dialect::issue`] to fill its window, frames the
+/// answer stream with [`Dialect::frame`] and checks every answer, in order, with
+/// [`Dialect::check`]. Resends after a drop are the worker's: the same bytes again.
+pub trait Dialect: Send + 'static {
+    /// What an answer is checked against, kept with the request while it is outstanding.
+    type Sent: Send + 'static;
+
+    /// A request owed to a ticket taken earlier (kz: the offline queue, replayed in order), built
+    /// into `buf`, or `None` if there is none to send now.
+    fn replay(&mut self, time: u32, buf: &mut Vec<u8>) -> Option<Result<Self::Sent, ErrorKind>> {
+        let _ = (time, buf);
+        None
+    }
+
+    /// Whether [`Dialect::issue`] can build a request now (kz: some register has nothing
+    /// outstanding). A worker takes a schedule ticket only when it can.
+    fn can_issue(&self) -> bool {
+        true
+    }
+
+    /// Build the request of one schedule ticket into `buf` (cleared first).
+    fn issue(&mut self, time: u32, buf: &mut Vec<u8>) -> Result<Issued<Self::Sent>, ErrorKind>;
+
+    /// The schedule has no more tickets (kz: end offline periods so their queues are replayed).
+    fn flush(&mut self) {}
+
+    /// Tickets taken whose requests are not built yet (kz: queued offline).
+    fn owed(&self) -> usize {
+        0
+    }
+
+    /// Is a whole answer at the start of `buf`? `Ok(Some(len))`: yes; `Ok(None)`: need more;
+    /// `Err` (framing): the stream is broken.
+    fn frame(&self, buf: &[u8]) -> Result<Option<usize>, ErrorKind>;
+
+    /// Check one answer against what was sent; `Ok` carries the byte `by_type` counts it under.
+    /// `retry`: the request had been written completely before (this answer is to a resend).
+    fn check(
+        &mut self,
+        frame: &[u8],
+        sent: &Self::Sent,
+        retry: bool,
+        stats: &mut Stats,
+    ) -> Result<u8, ErrorKind>;
+
+    /// The request was given up after too many attempts.
+    fn abandon(&mut self, sent: &Self::Sent) {
+        let _ = sent;
+    }
+}
+
 /// Why a connection went away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Down {
@@ -64,9 +132,9 @@ enum Down {
 
 /// A document sent and not yet acknowledged.
 #[derive(Debug)]
-struct InFlight {
+struct InFlight<S> {
     buf: Vec<u8>,
-    built: Built,
+    sent: S,
     /// Latency is measured from here: the due time (open loop) or the first write (closed loop).
     start: Instant,
     attempts: u32,
@@ -74,27 +142,27 @@ struct InFlight {
     ever_written: bool,
     /// Closed loop: latency starts when the document enters the window, not when it was built.
     closed_loop: bool,
+    /// The latest send repeats a complete earlier one (its answer is the daemon's stored one).
+    duplicate: bool,
 }
 
 /// A document built and waiting for its due time.
 #[derive(Debug)]
-struct Ready {
-    doc: InFlight,
+struct Ready<S> {
+    doc: InFlight<S>,
     due: Instant,
 }
 
-pub struct Worker {
+pub struct Worker<D: Dialect> {
     cfg: Arc<LinkConfig>,
     schedule: Arc<Schedule>,
-    limits: FrameLimits,
-    registers: Vec<Register>,
-    next_register: usize,
+    dialect: D,
     rng: Rng,
     pub stats: Stats,
-    window: VecDeque<InFlight>,
-    ready: Option<Ready>,
+    window: VecDeque<InFlight<D::Sent>>,
+    ready: Option<Ready<D::Sent>>,
     /// `--prebuild`: this worker's documents, built before the run started.
-    prebuilt: VecDeque<(Vec<u8>, Built)>,
+    prebuilt: VecDeque<(Vec<u8>, D::Sent)>,
     /// Send only prebuilt documents.
     prebuilt_only: bool,
     pool: Vec<Vec<u8>>,
@@ -107,19 +175,12 @@ pub struct Worker {
     last_progress: Instant,
     /// `idle` profile: this connection already sent its one document.
     idle_done: bool,
+    /// A register lost its link while nothing was outstanding (`sim` drops the connection).
+    went_offline: bool,
 }
 
-impl Worker {
-    pub fn new(
-        cfg: Arc<LinkConfig>,
-        schedule: Arc<Schedule>,
-        registers: Vec<Register>,
-        seed: u64,
-    ) -> Worker {
-        let limits = FrameLimits {
-            accept_unknown_p_version: true,
-            ..FrameLimits::default()
-        };
+impl<D: Dialect> Worker<D> {
+    pub fn new(cfg: Arc<LinkConfig>, schedule: Arc<Schedule>, dialect: D, seed: u64) -> Worker<D> {
         let mut stats = Stats::default();
         if cfg.keep_acked {
             stats.acked_pairs.reserve(1024);
@@ -127,9 +188,7 @@ impl Worker {
         Worker {
             cfg,
             schedule,
-            limits,
-            registers,
-            next_register: 0,
+            dialect,
             rng: Rng::new(seed),
             stats,
             window: VecDeque::new(),
@@ -143,13 +202,22 @@ impl Worker {
             dropped: false,
             last_progress: Instant::now(),
             idle_done: false,
+            went_offline: false,
         }
     }
 
     /// Documents scheduled and not yet answered (counted as such when the hard deadline cuts
     /// the run).
     pub fn unfinished(&self) -> usize {
-        self.window.len() + usize::from(self.ready.is_some()) + self.prebuilt.len()
+        self.window.len()
+            + usize::from(self.ready.is_some())
+            + self.prebuilt.len()
+            + self.dialect.owed()
+    }
+
+    /// The dialect, after the run (kz: the registers' tokens to use next).
+    pub fn into_dialect(self) -> D {
+        self.dialect
     }
 
     /// Attach the run's schedule (created once prebuilding is done).
@@ -172,6 +240,15 @@ impl Worker {
         loop {
             if self.ready.is_none() && self.window.len() < pipeline && !self.idle_done {
                 self.ready = self.prepare();
+            }
+            if std::mem::take(&mut self.went_offline)
+                && self.cfg.profile == Profile::Sim
+                && self.window.is_empty()
+                && self.conn.is_some()
+            {
+                // The register's link is gone: the connection goes, and comes back to replay.
+                self.close();
+                self.dropped = true;
             }
             if self.ready.is_none() && self.window.is_empty() {
                 if self.cfg.profile == Profile::Idle && self.idle_done {
@@ -239,64 +316,97 @@ impl Worker {
         }
     }
 
-    /// Take a ticket and build (or, with `--prebuild`, take) the next document.
-    fn prepare(&mut self) -> Option<Ready> {
+    /// Take a ticket and build (or, with `--prebuild`, take) the next document; or build one
+    /// owed to an earlier ticket (the dialect's replay).
+    fn prepare(&mut self) -> Option<Ready<D::Sent>> {
         let now = Instant::now();
+        if let Some(ready) = self.replay(now) {
+            return Some(ready);
+        }
         if self.prebuilt_only && self.prebuilt.is_empty() {
             // This worker's share is sent; the remaining tickets belong to the others.
             return None;
         }
-        let ticket = self.schedule.take(now)?;
-        self.stats.issued += 1;
-        if self.cfg.profile == Profile::Idle {
-            self.idle_done = true;
-        }
-        let (buf, built) = match self.prebuilt.pop_front() {
-            Some(doc) => doc,
-            None => {
-                let mut buf = self.pool.pop().unwrap_or_default();
-                let time = self.cfg.clock.unwrap_or_else(unix_now);
-                match self.build_into(time, &mut buf) {
-                    Ok(built) => (buf, built),
-                    Err(kind) => {
-                        self.error(kind);
-                        return None;
+        loop {
+            if !self.dialect.can_issue() {
+                return None;
+            }
+            let Some(ticket) = self.schedule.take(now) else {
+                self.dialect.flush();
+                return self.replay(now);
+            };
+            self.stats.issued += 1;
+            if self.cfg.profile == Profile::Idle {
+                self.idle_done = true;
+            }
+            let (buf, sent) = match self.prebuilt.pop_front() {
+                Some(doc) => doc,
+                None => {
+                    let mut buf = self.pool.pop().unwrap_or_default();
+                    let time = self.cfg.clock.unwrap_or_else(unix_now);
+                    match self.dialect.issue(time, &mut buf) {
+                        Ok(Issued::Send(sent)) => (buf, sent),
+                        Ok(queued) => {
+                            self.went_offline |= matches!(queued, Issued::WentOffline);
+                            self.recycle(buf);
+                            if let Some(ready) = self.replay(now) {
+                                return Some(ready);
+                            }
+                            continue;
+                        }
+                        Err(kind) => {
+                            self.error(kind);
+                            return None;
+                        }
                     }
                 }
-            }
-        };
-        // Closed-loop `sim`: the modem's link delay before the document goes out.
-        let due = match ticket.due {
-            Some(due) => due,
-            None if self.cfg.profile == Profile::Sim => now + self.link_delay(),
-            None => now,
-        };
-        let doc = InFlight {
-            buf,
-            built,
-            start: due,
-            attempts: 0,
-            ever_written: false,
-            closed_loop: ticket.due.is_none(),
-        };
-        Some(Ready { doc, due })
+            };
+            // Closed-loop `sim`: the modem's link delay before the document goes out.
+            let due = match ticket.due {
+                Some(due) => due,
+                None if self.cfg.profile == Profile::Sim => now + self.link_delay(),
+                None => now,
+            };
+            let doc = InFlight {
+                buf,
+                sent,
+                start: due,
+                attempts: 0,
+                ever_written: false,
+                closed_loop: ticket.due.is_none(),
+                duplicate: false,
+            };
+            return Some(Ready { doc, due });
+        }
     }
 
-    /// Build the next document of the next register (round robin) into `buf`.
-    fn build_into(&mut self, time: u32, buf: &mut Vec<u8>) -> Result<Built, ErrorKind> {
-        let count = self.registers.len();
-        for _ in 0..count {
-            let i = self.next_register % count;
-            self.next_register = self.next_register.wrapping_add(1);
-            let Some(register) = self.registers.get_mut(i) else {
-                break;
-            };
-            if !register.exhausted() {
-                return register.build_next(time, buf).map_err(|_| ErrorKind::Build);
+    /// A request owed to an earlier ticket, due now; latency counts from its send.
+    fn replay(&mut self, now: Instant) -> Option<Ready<D::Sent>> {
+        let mut buf = self.pool.pop().unwrap_or_default();
+        let time = self.cfg.clock.unwrap_or_else(unix_now);
+        match self.dialect.replay(time, &mut buf) {
+            Some(Ok(sent)) => Some(Ready {
+                doc: InFlight {
+                    buf,
+                    sent,
+                    start: now,
+                    attempts: 0,
+                    ever_written: false,
+                    closed_loop: true,
+                    duplicate: false,
+                },
+                due: now,
+            }),
+            Some(Err(kind)) => {
+                self.error(kind);
+                self.recycle(buf);
+                None
+            }
+            None => {
+                self.recycle(buf);
+                None
             }
         }
-        // No register, or every FN is out of FD numbers: a fleet-model limit, counted as such.
-        Err(ErrorKind::Build)
     }
 
     /// `--prebuild`: build this worker's whole share of the run now, before the clock starts,
@@ -306,8 +416,13 @@ impl Worker {
         let time = self.cfg.clock.unwrap_or_else(unix_now);
         for _ in 0..documents {
             let mut buf = Vec::new();
-            match self.build_into(time, &mut buf) {
-                Ok(built) => self.prebuilt.push_back((buf, built)),
+            match self.dialect.issue(time, &mut buf) {
+                Ok(Issued::Send(sent)) => self.prebuilt.push_back((buf, sent)),
+                // A dialect that queues cannot be prebuilt (refused by the run's checks).
+                Ok(Issued::Queued | Issued::WentOffline) => {
+                    self.error(ErrorKind::Build);
+                    break;
+                }
                 Err(kind) => {
                     self.error(kind);
                     break;
@@ -381,18 +496,20 @@ impl Worker {
     async fn resend_window(&mut self) -> Result<(), Down> {
         let max = self.cfg.max_attempts;
         let before = self.window.len();
+        let mut kept = VecDeque::with_capacity(self.window.len());
         let mut gave_up = Vec::new();
-        self.window.retain_mut(|doc| {
+        for doc in self.window.drain(..) {
             if doc.attempts >= max {
-                gave_up.push(std::mem::take(&mut doc.buf));
-                false
+                gave_up.push(doc);
             } else {
-                true
+                kept.push_back(doc);
             }
-        });
-        for buf in gave_up {
+        }
+        self.window = kept;
+        for doc in gave_up {
             self.error(ErrorKind::GaveUp);
-            self.recycle(buf);
+            self.dialect.abandon(&doc.sent);
+            self.recycle(doc.buf);
         }
         debug_assert!(self.window.len() <= before);
         for i in 0..self.window.len() {
@@ -402,6 +519,7 @@ impl Worker {
             doc.attempts += 1;
             self.stats.resends += 1;
             if doc.ever_written {
+                doc.duplicate = true;
                 self.stats.duplicates += 1;
             }
             self.write_doc(i).await?;
@@ -451,7 +569,7 @@ impl Worker {
         Ok(())
     }
 
-    fn push_window(&mut self, mut doc: InFlight) {
+    fn push_window(&mut self, mut doc: InFlight<D::Sent>) {
         let now = Instant::now();
         if self.window.is_empty() {
             self.last_progress = now;
@@ -528,15 +646,15 @@ impl Worker {
         let mut consumed = 0;
         let mut result = Ok(());
         while let Some(rest) = buf.get(consumed..) {
-            match check_frame(rest, &self.limits) {
-                Ok(Framing::Complete { len }) => {
+            match self.dialect.frame(rest) {
+                Ok(Some(len)) => {
                     let frame = rest.get(..len).unwrap_or(rest);
                     self.on_ack(frame);
                     consumed += len;
                 }
-                Ok(Framing::Incomplete { .. }) => break,
-                Err(_) => {
-                    result = Err(Down::Error(ErrorKind::Framing));
+                Ok(None) => break,
+                Err(kind) => {
+                    result = Err(Down::Error(kind));
                     break;
                 }
             }
@@ -554,27 +672,14 @@ impl Worker {
             self.error(ErrorKind::UnexpectedAck);
             return;
         };
-        let verdict = match decode_ack(frame) {
-            Err(_) => Err(ErrorKind::Decode),
-            Ok(ack) if ack.fn_number != doc.built.fn_number => Err(ErrorKind::FnMismatch),
-            Ok(ack) if ack.fd_number != doc.built.fd_number => Err(ErrorKind::FdMismatch),
-            Ok(ack) => match ack.code {
-                ResponseCode::Accepted => Ok(()),
-                ResponseCode::NotRecognised => Err(ErrorKind::Code11),
-                ResponseCode::FormatLogic => Err(ErrorKind::Code14),
-                ResponseCode::Other(_) => Err(ErrorKind::CodeOther),
-            },
-        };
-        match verdict {
-            Ok(()) => {
+        match self
+            .dialect
+            .check(frame, &doc.sent, doc.duplicate, &mut self.stats)
+        {
+            Ok(type_byte) => {
                 self.stats
-                    .record_ack(now.saturating_duration_since(doc.start), doc.built.doc_type);
+                    .record_ack(now.saturating_duration_since(doc.start), type_byte);
                 self.schedule.acked.fetch_add(1, Ordering::Relaxed);
-                if self.cfg.keep_acked {
-                    self.stats
-                        .acked_pairs
-                        .push((doc.built.fn_number, doc.built.fd_number));
-                }
             }
             Err(kind) => self.error(kind),
         }

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use ofd_load::{Config, Profile, SimLink};
+use ofd_load::{Config, KzOptions, Profile, Protocol, SimLink};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,12 +23,17 @@ struct Cli {
     /// Ingest address of the daemon (loopback only unless --allow-remote).
     #[arg(long, default_value = "127.0.0.1:7777")]
     target: String,
+    /// Protocol of the simulated fleet: fn (FN–OFD, Russia) or kz (KKM–OFD 2.0.x, Kazakhstan:
+    /// system IDs and tokens from --register-via or --kz-fleet).
+    #[arg(long, default_value = "fn")]
+    protocol: Protocol,
     /// Link profile: wired (persistent, whole messages), sim (latency, segments, drops and
     /// resends), one-shot (a connection per document), idle (send one document per connection,
     /// then hold it open for --duration).
     #[arg(long, default_value = "wired")]
     profile: Profile,
-    /// Simulated registers (each its own FN, RN and INN).
+    /// Simulated registers (each its own FN, RN and INN; kz: KKMs to register with
+    /// --register-via — with --kz-fleet the file says how many).
     #[arg(long, default_value_t = 256)]
     registers: usize,
     /// Concurrent connections [default: registers for sim and idle, else min(registers, 256)].
@@ -64,8 +69,38 @@ struct Cli {
     #[arg(long)]
     register_via: Option<String>,
     /// Admin bearer token for --register-via.
-    #[arg(long, env = "OFDD_ADMIN_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        visible_alias = "admin-token",
+        env = "OFDD_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
     token: Option<String>,
+    /// kz: the fleet's system IDs and tokens, one JSON object {"system_id": …, "token": …} per
+    /// line (registered elsewhere, e.g. on an operator's test server). Rewritten after the run
+    /// with the tokens and REQNUMs the registers hold then, so the next run continues.
+    #[arg(long)]
+    kz_fleet: Option<PathBuf>,
+    /// kz: with --register-via, write the registered fleet (JSON lines) to this file too.
+    #[arg(long)]
+    kz_fleet_out: Option<PathBuf>,
+    /// kz: a KKM closes its shift after this many tickets (0: never).
+    #[arg(long, default_value_t = 100)]
+    kz_shift_tickets: u32,
+    /// kz: probability that a request is a money placement (deposit or withdrawal).
+    #[arg(long, default_value_t = 0.03)]
+    kz_placements: f64,
+    /// kz: only require increasing ticket numbers per KKM, not consecutive ones (for servers
+    /// that do not number 1, 2, 3, … per register as ofdd does).
+    #[arg(long)]
+    kz_loose_numbering: bool,
+    /// kz, sim: probability per ticket that a KKM goes offline (it then numbers and queues
+    /// tickets itself and replays them in order when the link is back).
+    #[arg(long, default_value_t = 0.01)]
+    sim_offline: f64,
+    /// kz, sim: most tickets a KKM queues in one offline period.
+    #[arg(long, default_value_t = 8)]
+    kz_offline_max: u32,
     /// After --duration, how long outstanding documents may still be answered (hard deadline).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     grace: Duration,
@@ -154,23 +189,49 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
         now.as_secs() % 1_000_000
     });
     let per_register = matches!(cli.profile, Profile::Sim | Profile::Idle);
-    let connections = cli.connections.unwrap_or(if per_register {
-        cli.registers
-    } else {
-        cli.registers.min(256)
-    });
-    let ramp = cli.ramp.unwrap_or_else(|| {
-        let extra = connections.saturating_sub(1000) as u64;
-        Duration::from_micros(extra * 100).min(Duration::from_secs(5))
-    });
-    let nofile = ofd_load::raise_nofile_limit();
-    if (connections as u64) + 64 > nofile && !cli.quiet {
-        eprintln!(
-            "ofd-load: warning: {connections} connections but only {nofile} open files allowed (ulimit -n)"
-        );
-    }
 
-    if let Some(url) = &cli.register_via {
+    let mut kz_fleet = Vec::new();
+    if cli.protocol == Protocol::Kz {
+        kz_fleet = match (&cli.register_via, &cli.kz_fleet) {
+            (Some(_), Some(_)) => return Err("give --register-via or --kz-fleet, not both".into()),
+            (None, None) => {
+                return Err(
+                    "--protocol kz needs a fleet: --register-via URL (with --admin-token) or --kz-fleet FILE"
+                        .into(),
+                );
+            }
+            (None, Some(path)) => ofd_load::kz::read_fleet(path)?,
+            (Some(url), None) => {
+                let token = cli
+                    .token
+                    .as_deref()
+                    .ok_or("--register-via needs --admin-token (or OFDD_ADMIN_TOKEN)")?;
+                let regs = ofd_load::kz::registrations(seed, cli.registers);
+                let fleet = ofd_load::admin::register_kz_fleet(url, token, &regs, !cli.quiet)
+                    .map_err(|e| e.to_string())?;
+                if !cli.quiet {
+                    eprintln!("ofd-load: registered {} KKMs", fleet.len());
+                }
+                if let Some(out) = &cli.kz_fleet_out {
+                    ofd_load::kz::write_fleet(out, &fleet)
+                        .map_err(|e| format!("writing {}: {e}", out.display()))?;
+                }
+                fleet
+            }
+        };
+    }
+    let registers = if cli.protocol == Protocol::Kz {
+        kz_fleet.len()
+    } else {
+        cli.registers
+    };
+    let connections = cli.connections.unwrap_or(if per_register {
+        registers
+    } else {
+        registers.min(256)
+    });
+
+    if let (Protocol::Fn, Some(url)) = (cli.protocol, &cli.register_via) {
         let token = cli
             .token
             .as_deref()
@@ -192,9 +253,21 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
         }
     }
 
+    let ramp = cli.ramp.unwrap_or_else(|| {
+        let extra = connections.saturating_sub(1000) as u64;
+        Duration::from_micros(extra * 100).min(Duration::from_secs(5))
+    });
+    let nofile = ofd_load::raise_nofile_limit();
+    if (connections as u64) + 64 > nofile && !cli.quiet {
+        eprintln!(
+            "ofd-load: warning: {connections} connections but only {nofile} open files allowed (ulimit -n)"
+        );
+    }
+
     let cfg = Config {
         allow_remote: cli.allow_remote,
-        registers: cli.registers,
+        protocol: cli.protocol,
+        registers,
         connections,
         duration: cli.duration,
         documents: cli.documents,
@@ -216,6 +289,15 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
         ramp,
         progress: !cli.quiet,
         prebuild: cli.prebuild,
+        kz: KzOptions {
+            fleet: kz_fleet,
+            shift_tickets: cli.kz_shift_tickets,
+            placement_chance: cli.kz_placements,
+            offline_chance: cli.sim_offline,
+            offline_max: cli.kz_offline_max,
+            consecutive: !cli.kz_loose_numbering,
+            ..KzOptions::default()
+        },
         ..Config::new(cli.target, cli.profile)
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -225,6 +307,12 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
     let report = runtime
         .block_on(ofd_load::run(cfg))
         .map_err(|e| e.to_string())?;
+    // The registers' tokens and REQNUMs now: the next run must start from them.
+    let fleet_file = cli.kz_fleet.as_ref().or(cli.kz_fleet_out.as_ref());
+    if let (Protocol::Kz, Some(path)) = (cli.protocol, fleet_file) {
+        ofd_load::kz::write_fleet(path, &report.kz_fleet_after)
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
     if cli.json {
         println!("{}", report.to_json());
     } else {

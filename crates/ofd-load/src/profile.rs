@@ -61,6 +61,54 @@ impl std::str::FromStr for Profile {
     }
 }
 
+/// Which protocol the simulated registers speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Protocol {
+    /// FN–OFD (Russia): fiscal documents from an FN, acknowledgements.
+    #[default]
+    Fn,
+    /// KKM–OFD 2.0.x (Kazakhstan): requests with system ID, TOKEN and REQNUM, result codes.
+    Kz,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Fn => "fn",
+            Protocol::Kz => "kz",
+        }
+    }
+
+    /// The report's `by_type` key of type byte `t` (FN document type; KZ command label).
+    pub fn type_label(self, t: usize) -> String {
+        match self {
+            Protocol::Fn => t.to_string(),
+            Protocol::Kz => i32::try_from(t)
+                .ok()
+                .and_then(ofd_kz::Command::from_wire)
+                .map_or_else(|| t.to_string(), |c| c.label().to_owned()),
+        }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "fn" => Ok(Protocol::Fn),
+            "kz" => Ok(Protocol::Kz),
+            other => Err(format!("unknown protocol {other:?} (fn, kz)")),
+        }
+    }
+}
+
 /// Parameters of the `sim` link.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SimLink {

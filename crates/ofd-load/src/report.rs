@@ -11,9 +11,10 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use ofd_proto::doctype::DocType;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
+
+use crate::profile::Protocol;
 
 /// Longest latency the histogram records exactly (larger values are clamped to it).
 const MAX_LATENCY_US: u64 = 3_600_000_000;
@@ -52,10 +53,31 @@ pub enum ErrorKind {
     UnackedAtDeadline,
     /// The builder refused a document (a bug in the fleet model).
     Build,
+    /// KZ: the answer's header names another system ID than the request.
+    KzIdMismatch,
+    /// KZ: the answer's REQNUM is not the request's.
+    KzReqnumMismatch,
+    /// KZ: the answer's command is not the request's.
+    KzCommandMismatch,
+    /// KZ: a ticket answered OK without a ticket number, or with one that is not the next of its
+    /// register (a retry numbered twice, a ticket lost or numbered out of order).
+    KzTicketNumber,
+    /// KZ result code 1 (unknown system ID).
+    KzCode1,
+    /// KZ result code 2 (wrong token: a rotation was not followed).
+    KzCode2,
+    /// KZ result codes 8 and 9 (a retry refused: another token, another command).
+    KzCode8Or9,
+    /// KZ result code 11 (the shift has been open too long).
+    KzCode11,
+    /// KZ result code 254 (service temporarily unavailable).
+    KzCode254,
+    /// Any other non-zero KZ result code (3, 4, 5, 13, 14, 15, …).
+    KzCodeOther,
 }
 
 impl ErrorKind {
-    pub const COUNT: usize = 15;
+    pub const COUNT: usize = 25;
     pub const ALL: [ErrorKind; ErrorKind::COUNT] = [
         ErrorKind::Connect,
         ErrorKind::Io,
@@ -72,6 +94,16 @@ impl ErrorKind {
         ErrorKind::GaveUp,
         ErrorKind::UnackedAtDeadline,
         ErrorKind::Build,
+        ErrorKind::KzIdMismatch,
+        ErrorKind::KzReqnumMismatch,
+        ErrorKind::KzCommandMismatch,
+        ErrorKind::KzTicketNumber,
+        ErrorKind::KzCode1,
+        ErrorKind::KzCode2,
+        ErrorKind::KzCode8Or9,
+        ErrorKind::KzCode11,
+        ErrorKind::KzCode254,
+        ErrorKind::KzCodeOther,
     ];
 
     pub fn label(self) -> &'static str {
@@ -91,6 +123,16 @@ impl ErrorKind {
             ErrorKind::GaveUp => "gave_up",
             ErrorKind::UnackedAtDeadline => "unacked_at_deadline",
             ErrorKind::Build => "build",
+            ErrorKind::KzIdMismatch => "kz_id_mismatch",
+            ErrorKind::KzReqnumMismatch => "kz_reqnum_mismatch",
+            ErrorKind::KzCommandMismatch => "kz_command_mismatch",
+            ErrorKind::KzTicketNumber => "kz_ticket_number",
+            ErrorKind::KzCode1 => "kz_code_1",
+            ErrorKind::KzCode2 => "kz_code_2",
+            ErrorKind::KzCode8Or9 => "kz_code_8_9",
+            ErrorKind::KzCode11 => "kz_code_11",
+            ErrorKind::KzCode254 => "kz_code_254",
+            ErrorKind::KzCodeOther => "kz_code_other",
         }
     }
 }
@@ -130,6 +172,33 @@ impl Serialize for Errors {
     }
 }
 
+/// What only a Kazakh (KKM–OFD) run counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct KzCounters {
+    /// Tickets answered OK with the register's next ticket number.
+    pub tickets: u64,
+    /// Answers that carried a new token, adopted for the register's next request.
+    pub token_rotations: u64,
+    /// Periods a register spent offline (`sim`), each ended by a replay.
+    pub offline_periods: u64,
+    /// Tickets numbered by the register offline (`offline_ticket_number`), replayed in order and
+    /// answered OK.
+    pub offline_tickets: u64,
+    /// Answers to a resend with the same TOKEN and REQNUM (the server's stored answer), all OK
+    /// and numbered as the first attempt would have been.
+    pub retries_answered: u64,
+}
+
+impl KzCounters {
+    fn merge(&mut self, o: &KzCounters) {
+        self.tickets += o.tickets;
+        self.token_rotations += o.token_rotations;
+        self.offline_periods += o.offline_periods;
+        self.offline_tickets += o.offline_tickets;
+        self.retries_answered += o.retries_answered;
+    }
+}
+
 /// One worker's measurements.
 #[derive(Debug, Clone)]
 pub struct Stats {
@@ -154,6 +223,7 @@ pub struct Stats {
     pub by_type: [u64; 256],
     /// Acknowledged (FN, FD) pairs, kept only for `--acked-out`.
     pub acked_pairs: Vec<([u8; 16], u32)>,
+    pub kz: KzCounters,
 }
 
 impl Default for Stats {
@@ -170,6 +240,7 @@ impl Default for Stats {
             bytes_sent: 0,
             by_type: [0; 256],
             acked_pairs: Vec::new(),
+            kz: KzCounters::default(),
         }
     }
 }
@@ -181,14 +252,14 @@ fn new_histogram() -> Histogram<u64> {
 }
 
 impl Stats {
-    /// Record one acknowledged document.
-    pub fn record_ack(&mut self, latency: Duration, doc_type: DocType) {
+    /// Record one acknowledged document (`type_byte`: FN document type, KZ command code).
+    pub fn record_ack(&mut self, latency: Duration, type_byte: u8) {
         let us = u64::try_from(latency.as_micros())
             .unwrap_or(MAX_LATENCY_US)
             .clamp(1, MAX_LATENCY_US);
         self.latency.saturating_record(us);
         self.acked += 1;
-        self.by_type[usize::from(doc_type.as_u8())] += 1;
+        self.by_type[usize::from(type_byte)] += 1;
     }
 
     pub fn merge(&mut self, other: Stats) {
@@ -206,12 +277,15 @@ impl Stats {
             *a += b;
         }
         self.acked_pairs.extend(other.acked_pairs);
+        self.kz.merge(&other.kz);
     }
 }
 
 /// The result of a run. With `--json` this is printed as exactly one JSON object.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// `fn` (FN–OFD) or `kz` (KKM–OFD of Kazakhstan).
+    pub protocol: String,
     pub profile: String,
     pub target: String,
     pub registers: usize,
@@ -239,15 +313,31 @@ pub struct Report {
     pub connects: u64,
     pub bytes_sent: u64,
     pub mib_per_s: f64,
-    /// Acknowledged documents by type (`"3"`: receipts, …).
+    /// Acknowledged documents by type (`"3"`: receipts, …; kz: by command, `"ticket"`, …).
     pub by_type: BTreeMap<String, u64>,
+    /// Kazakh runs only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kz: Option<KzSummary>,
     /// The run hit its hard deadline with documents outstanding.
     pub hit_hard_deadline: bool,
+    /// Kazakh runs: every register's system ID, token and REQNUM at the end (what its next
+    /// session must use; `--kz-fleet` is rewritten with it).
+    #[serde(skip)]
+    pub kz_fleet_after: Vec<crate::kz::KzCredential>,
+}
+
+/// The Kazakh part of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct KzSummary {
+    #[serde(flatten)]
+    pub counters: KzCounters,
+    pub tickets_per_s: f64,
 }
 
 /// Run parameters echoed in the report.
 #[derive(Debug, Clone)]
 pub struct RunInfo {
+    pub protocol: Protocol,
     pub profile: String,
     pub target: String,
     pub registers: usize,
@@ -275,9 +365,14 @@ impl Report {
             .iter()
             .enumerate()
             .filter(|(_, n)| **n > 0)
-            .map(|(t, n)| (t.to_string(), *n))
+            .map(|(t, n)| (info.protocol.type_label(t), *n))
             .collect();
+        let kz = (info.protocol == Protocol::Kz).then(|| KzSummary {
+            counters: stats.kz,
+            tickets_per_s: per_s(stats.kz.tickets as f64),
+        });
         Report {
+            protocol: info.protocol.to_string(),
             profile: info.profile,
             target: info.target,
             registers: info.registers,
@@ -303,7 +398,9 @@ impl Report {
             bytes_sent: stats.bytes_sent,
             mib_per_s: per_s(stats.bytes_sent as f64) / (1024.0 * 1024.0),
             by_type,
+            kz,
             hit_hard_deadline,
+            kz_fleet_after: Vec::new(),
         }
     }
 
@@ -326,8 +423,14 @@ impl Report {
         };
         let _ = writeln!(
             s,
-            "ofd-load: {} profile → {}, {} registers on {} connections, pipeline {}, {rate}, seed {}",
-            self.profile, self.target, self.registers, self.connections, self.pipeline, self.seed
+            "ofd-load: {} {} profile → {}, {} registers on {} connections, pipeline {}, {rate}, seed {}",
+            self.protocol,
+            self.profile,
+            self.target,
+            self.registers,
+            self.connections,
+            self.pipeline,
+            self.seed
         );
         let _ = writeln!(
             s,
@@ -350,6 +453,19 @@ impl Report {
             .map(|(t, n)| format!("{t}:{n}"))
             .collect();
         let _ = writeln!(s, "  by type    {}", types.join(" "));
+        if let Some(kz) = &self.kz {
+            let c = kz.counters;
+            let _ = writeln!(
+                s,
+                "  kz         {} tickets ({:.0}/s), {} token rotations followed, {} retries answered, {} offline tickets replayed in {} periods",
+                c.tickets,
+                kz.tickets_per_s,
+                c.token_rotations,
+                c.retries_answered,
+                c.offline_tickets,
+                c.offline_periods
+            );
+        }
         if self.errors.total() == 0 {
             let _ = writeln!(s, "  errors     none");
         } else {
@@ -378,9 +494,11 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ofd_proto::doctype::DocType;
 
     fn info() -> RunInfo {
         RunInfo {
+            protocol: Protocol::Fn,
             profile: "wired".into(),
             target: "127.0.0.1:1".into(),
             registers: 1,
@@ -396,9 +514,9 @@ mod tests {
         let mut a = Stats::default();
         let mut b = Stats::default();
         for i in 1..=1000u64 {
-            a.record_ack(Duration::from_micros(i * 10), DocType::Receipt);
+            a.record_ack(Duration::from_micros(i * 10), DocType::Receipt.as_u8());
         }
-        b.record_ack(Duration::from_secs(2), DocType::ShiftOpen);
+        b.record_ack(Duration::from_secs(2), DocType::ShiftOpen.as_u8());
         b.errors.add(ErrorKind::Code14);
         a.issued = 1000;
         b.issued = 2;
