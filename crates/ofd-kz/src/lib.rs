@@ -26,6 +26,7 @@ pub mod decision;
 pub mod error;
 pub mod framing;
 pub mod header;
+pub mod iin;
 pub mod money;
 pub mod policy;
 pub mod qr;

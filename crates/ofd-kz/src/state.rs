@@ -40,6 +40,15 @@ pub struct RegInfo {
     pub org_okved: String,
     pub pos_title: String,
     pub pos_address: String,
+    /// The register's model, as registered (informational; not sent).
+    #[serde(default)]
+    pub model: String,
+    /// Year of manufacture, 0 if not given (informational; not sent).
+    #[serde(default)]
+    pub year: u16,
+    /// How it reaches the operator: `sim`, `wired`, … (informational; not sent).
+    #[serde(default)]
+    pub connection: String,
 }
 
 /// The last request that passed the token check: what a retry is compared with.

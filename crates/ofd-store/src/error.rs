@@ -85,6 +85,10 @@ pub enum StoreError {
     /// An operation on an RN the registry does not know.
     #[error("register {rn} is not in the registry")]
     RegisterNotFound { rn: Rn },
+
+    /// An operation on something else that does not exist (a Kazakh register's system ID, …).
+    #[error("{0} not found")]
+    NotFound(String),
 }
 
 impl StoreError {

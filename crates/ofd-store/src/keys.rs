@@ -206,6 +206,8 @@ pub(crate) fn conflict_key(key: &DocKey, seq: u64) -> [u8; 28] {
 pub enum LiveKey {
     Rn(Rn),
     Fn(FnNumber),
+    /// A Kazakh register, by system ID.
+    Kz(u32),
 }
 
 impl LiveKey {
@@ -220,6 +222,10 @@ impl LiveKey {
                 k[0] = b'F';
                 k[1..].copy_from_slice(&f.0);
             }
+            LiveKey::Kz(id) => {
+                k[0] = b'K';
+                k[1..5].copy_from_slice(&id.to_be_bytes());
+            }
         }
         k
     }
@@ -229,6 +235,12 @@ impl LiveKey {
         match tag {
             b'R' => Rn::from_key(rest).map(LiveKey::Rn),
             b'F' => FnNumber::from_key(rest).map(LiveKey::Fn),
+            b'K' => match rest {
+                [a, b, c, d, pad @ ..] if pad.iter().all(|&x| x == 0) => {
+                    Some(LiveKey::Kz(u32::from_be_bytes([*a, *b, *c, *d])))
+                }
+                _ => None,
+            },
             _ => None,
         }
     }

@@ -32,7 +32,8 @@
 //! | `fn_index` | `FN(16)` | `RN(16)` |
 //! | `liveness` | `'R' \| RN` or `'F' \| FN` | fixed 37-byte liveness record |
 //! | `outbox` | `seq(u64 BE)` | `FN \| FD` |
-//! | `meta` | `cursor/<name>`, `conflict_seq` | `u64 BE` |
+//! | `meta` | `cursor/<name>`, `conflict_seq`, `kz_next_id` | `u64 BE` (`u32` for the ID) |
+//! | `kz_kkm`, `kz_log` | Kazakh registers by system ID, their exchanges | see `kz.rs` |
 //!
 //! Why `docs` is keyed by FN and not by RN: the FN and FD are in every message's clear-text
 //! headers, while the RN is inside the document body — unknown for an encrypted body and for an
@@ -54,6 +55,7 @@ mod commit;
 mod error;
 mod future;
 mod keys;
+mod kz;
 mod liveness;
 mod observer;
 mod options;
@@ -69,6 +71,7 @@ pub use admission::Admission;
 pub use error::StoreError;
 pub use future::{PutFuture, StoreFuture};
 pub use keys::{DocKey, FnNumber, KeyError, Rn};
+pub use kz::{FIRST_SYSTEM_ID, KzExchange, KzLogEntry, KzRecord};
 pub use liveness::{HealthCounts, LivenessCounts, LivenessRecord};
 pub use observer::{CommitStats, StoreObserver};
 pub use options::StoreOptions;
@@ -82,6 +85,11 @@ pub use registry::{
     KktPage, KktPatch, KktRecord, KktStatus, NewKkt,
 };
 pub use store::{PutOutcome, Store};
+
+/// Fills `buf` with random bytes from the kernel (for secrets: tokens, salts).
+pub fn random_bytes(buf: &mut [u8]) -> Result<(), StoreError> {
+    random::fill(buf)
+}
 
 #[cfg(test)]
 mod assert_traits {

@@ -75,6 +75,25 @@ impl LivenessRecord {
     }
 
     /// Folds one newly stored document in.
+    /// A Kazakh register's exchange at daemon time `received` (Unix seconds), with the
+    /// register's own time of the document (`doc_time`) and its shift, if any.
+    pub(crate) fn apply_exchange(&mut self, received: u32, doc_time: u32, shift: Option<u32>) {
+        self.last_received_at = self.last_received_at.max(received);
+        let day = doc_time / 86_400;
+        if day > self.day || self.docs_today == 0 {
+            self.day = day;
+            self.docs_today = 1;
+        } else if day == self.day {
+            self.docs_today = self.docs_today.saturating_add(1);
+        }
+        if doc_time >= self.last_doc_time {
+            self.last_doc_time = doc_time;
+            if let Some(s) = shift {
+                self.shift = s;
+            }
+        }
+    }
+
     pub(crate) fn apply(&mut self, doc: &NewDocument) {
         let received = u32::try_from(doc.received_at_ms / 1000).unwrap_or(u32::MAX);
         self.last_received_at = self.last_received_at.max(received);
@@ -336,6 +355,11 @@ impl crate::Store {
     }
 
     /// The liveness record of an FN whose register is not known yet.
+    /// The liveness record of a Kazakh register.
+    pub fn liveness_of_kz(&self, system_id: u32) -> Option<LivenessRecord> {
+        self.shared().liveness_read().get(&LiveKey::Kz(system_id))
+    }
+
     pub fn liveness_of_unbound_fn(&self, fn_number: &crate::FnNumber) -> Option<LivenessRecord> {
         self.shared().liveness_read().get(&LiveKey::Fn(*fn_number))
     }

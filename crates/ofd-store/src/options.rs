@@ -23,8 +23,10 @@ pub(crate) const CF_FN_INDEX: &str = "fn_index";
 pub(crate) const CF_LIVENESS: &str = "liveness";
 pub(crate) const CF_OUTBOX: &str = "outbox";
 pub(crate) const CF_META: &str = "meta";
+pub(crate) const CF_KZ_KKM: &str = "kz_kkm";
+pub(crate) const CF_KZ_LOG: &str = "kz_log";
 
-pub(crate) const ALL_CFS: [&str; 9] = [
+pub(crate) const ALL_CFS: [&str; 11] = [
     CF_DOCS,
     CF_BY_RN,
     CF_CONFLICTS,
@@ -34,6 +36,8 @@ pub(crate) const ALL_CFS: [&str; 9] = [
     CF_LIVENESS,
     CF_OUTBOX,
     CF_META,
+    CF_KZ_KKM,
+    CF_KZ_LOG,
 ];
 
 /// How to open the store.
@@ -142,7 +146,7 @@ impl StoreOptions {
                         // stays mostly in cache, and an insert's search is one level shorter.
                         o.set_write_buffer_size(4 << 20);
                     }
-                    CF_FN_INDEX | CF_REGISTRY | CF_CONFLICTS => {
+                    CF_FN_INDEX | CF_REGISTRY | CF_CONFLICTS | CF_KZ_KKM => {
                         table.set_bloom_filter(10.0, false);
                         o.set_write_buffer_size(16 << 20);
                     }

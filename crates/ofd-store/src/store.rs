@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     pub(crate) max_batch: usize,
     /// Whether commits fsync the WAL (`StoreOptions::sync`).
     pub(crate) sync: bool,
+    /// Held while a Kazakh register's system ID is issued (`kz.rs`).
+    pub(crate) kz_issue: Mutex<()>,
 }
 
 impl Shared {
@@ -202,6 +204,7 @@ impl Store {
             observer,
             max_batch: opts.max_batch.clamp(1, 65_536),
             sync: opts.sync,
+            kz_issue: Mutex::new(()),
         };
         let outbox_next = shared.next_seq(CF_OUTBOX)?;
         shared.outbox_head.store(outbox_next - 1, Ordering::Release);

@@ -39,6 +39,67 @@ pub struct Config {
     pub store: StoreConfig,
     /// Optional export of accepted documents downstream (off by default).
     pub export: ExportConfig,
+    /// Kazakh registers (KKM–OFD protocol 2.0.x) on the same ingest port.
+    pub kz: KzConfig,
+}
+
+/// `[kz]`: the KKM–OFD protocol of Kazakhstan, served on the ingest port next to FN–OFD (a
+/// connection's first byte tells them apart: `2A` FN–OFD, `A2` KKM–OFD).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KzConfig {
+    /// Serve Kazakh registers. When off, their connections are closed like any garbage.
+    pub enabled: bool,
+    /// When answers carry a new token (TICKET, CLOSE_SHIFT, MONEY_PLACEMENT only): `never`,
+    /// `always`, or `every` with `rotate_every` = N.
+    pub token_rotation: String,
+    /// N for `token_rotation = "every"`.
+    pub rotate_every: u32,
+    /// How long a shift may stay open before tickets get code 11 (the protocol's 24 h).
+    pub open_shift_limit_secs: u64,
+    /// The public receipt check's base URL, the start of every QR code's text. Set the
+    /// operator's own; the default is a placeholder that resolves nowhere.
+    pub qr_base_url: String,
+    /// Registers' local time offset east of UTC, seconds (Kazakhstan: +5 h).
+    pub utc_offset_secs: i32,
+    /// Largest KKM message, header included.
+    pub max_message_bytes: u32,
+}
+
+impl Default for KzConfig {
+    fn default() -> Self {
+        KzConfig {
+            enabled: true,
+            token_rotation: "never".into(),
+            rotate_every: 1,
+            open_shift_limit_secs: 24 * 3600,
+            qr_base_url: ofd_kz::Policy::default().qr_base_url,
+            utc_offset_secs: 5 * 3600,
+            max_message_bytes: 256 * 1024,
+        }
+    }
+}
+
+impl KzConfig {
+    /// The protocol crate's policy, or why the settings make none.
+    pub fn policy(&self) -> anyhow::Result<ofd_kz::Policy> {
+        use ofd_kz::TokenRotation;
+        let rotation = match self.token_rotation.as_str() {
+            "never" => TokenRotation::Never,
+            "always" => TokenRotation::Always,
+            "every" if self.rotate_every >= 1 => TokenRotation::EveryN(self.rotate_every),
+            "every" => anyhow::bail!("kz.rotate_every must be 1 or more"),
+            other => anyhow::bail!(
+                "kz.token_rotation {other:?}: expected \"never\", \"always\" or \"every\""
+            ),
+        };
+        Ok(ofd_kz::Policy {
+            rotation,
+            open_shift_limit_secs: self.open_shift_limit_secs,
+            qr_base_url: self.qr_base_url.clone(),
+            utc_offset_secs: self.utc_offset_secs,
+        })
+    }
 }
 
 /// Protection against slow, flaky and hostile links (SIM modems are all three).
@@ -149,6 +210,7 @@ impl Default for Config {
             liveness: Liveness::default(),
             store: StoreConfig::default(),
             export: ExportConfig::default(),
+            kz: KzConfig::default(),
         }
     }
 }
@@ -274,6 +336,11 @@ impl Config {
         anyhow::ensure!(
             self.liveness.yellow_after_secs < self.liveness.red_after_secs,
             "liveness.yellow_after_secs must be below liveness.red_after_secs"
+        );
+        self.kz.policy()?;
+        anyhow::ensure!(
+            (64..=16 << 20).contains(&self.kz.max_message_bytes),
+            "kz.max_message_bytes must be within 64..=16777216"
         );
         anyhow::ensure!(self.store.max_batch > 0, "store.max_batch must be > 0");
         anyhow::ensure!(

@@ -10,13 +10,13 @@
 use std::io;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::codec::Decoder;
 
-use crate::codec::{CodecError, FrameCodec};
+use crate::codec::{CodecError, Frame, FrameCodec, Protocol};
 
 /// Why reading stopped.
 #[derive(Debug, thiserror::Error)]
@@ -38,8 +38,7 @@ impl ReadError {
             ReadError::Idle(_) => "idle_timeout",
             ReadError::Deadline(_) => "slowloris",
             ReadError::Truncated(_) => "truncated",
-            ReadError::Codec(CodecError::Io(_)) => "io_error",
-            ReadError::Codec(CodecError::Framing(e)) => e.reason(),
+            ReadError::Codec(e) => e.reason(),
         }
     }
 }
@@ -84,7 +83,7 @@ impl Connection {
     ///
     /// Returns `Ok(false)` on a clean end of stream between messages (including a half-close
     /// after the last message: the caller still answers what it has).
-    pub async fn read_frames(&mut self, frames: &mut Vec<Bytes>) -> Result<bool, ReadError> {
+    pub async fn read_frames(&mut self, frames: &mut Vec<Frame>) -> Result<bool, ReadError> {
         loop {
             while let Some(frame) = self.codec.decode(&mut self.read_buf)? {
                 frames.push(frame);
@@ -129,6 +128,11 @@ impl Connection {
                 Ok(Ok(n)) => self.bytes_read += n as u64,
             }
         }
+    }
+
+    /// The protocol the peer speaks, once its first byte arrived.
+    pub fn protocol(&self) -> Option<Protocol> {
+        self.codec.protocol()
     }
 
     /// Queue bytes for the next flush.

@@ -76,6 +76,9 @@ fn unhex(input: &[u8]) -> Option<Vec<u8>> {
 
 /// Decode one message to a JSON report; errors name the protocol rule broken.
 pub fn decode(bytes: &[u8], check: bool, now: u32) -> anyhow::Result<serde_json::Value> {
+    if bytes.starts_with(&ofd_kz::header::APPCODE_BYTES) {
+        return decode_kz(bytes);
+    }
     if !bytes.starts_with(&SIGNATURE) {
         return decode_container(bytes);
     }
@@ -106,6 +109,43 @@ pub fn decode(bytes: &[u8], check: bool, now: u32) -> anyhow::Result<serde_json:
         "validated": check,
         "document": document,
         "trailer": hex(trailer),
+    }))
+}
+
+/// A KKM–OFD (Kazakhstan) message: the header, and the body read as a request and as an answer
+/// (the bytes do not say which; a field that does not fit shows as a decoding error).
+fn decode_kz(bytes: &[u8]) -> anyhow::Result<serde_json::Value> {
+    let limits = ofd_kz::FrameLimits {
+        max_size: u32::try_from(MAX_INPUT).unwrap_or(u32::MAX),
+    };
+    match ofd_kz::check_frame(bytes, &limits).context("invalid KKM–OFD message")? {
+        ofd_kz::Framing::Complete { len } if len == bytes.len() => {}
+        ofd_kz::Framing::Complete { len } => bail!(
+            "{} trailing byte(s) after the KKM–OFD message (one message expected)",
+            bytes.len() - len
+        ),
+        ofd_kz::Framing::Incomplete { needed } => {
+            bail!("truncated KKM–OFD message: {needed} more byte(s) needed")
+        }
+    }
+    let (h, _) = ofd_kz::split_frame(bytes).context("invalid KKM–OFD message")?;
+    let as_request = ofd_kz::codec::decode_request(bytes);
+    let as_answer = ofd_kz::codec::decode_response(bytes);
+    let show = |r: Result<String, String>| match r {
+        Ok(v) => json!({ "decoded": v }),
+        Err(e) => json!({ "error": e }),
+    };
+    Ok(json!({
+        "kind": "kkm",
+        "header": {
+            "version": h.version,
+            "size": h.size,
+            "id": h.id,
+            "token": h.token,
+            "reqnum": h.reqnum,
+        },
+        "as_request": show(as_request.map(|(_, r)| format!("{r:#?}")).map_err(|e| e.to_string())),
+        "as_answer": show(as_answer.map(|(_, r)| format!("{r:#?}")).map_err(|e| e.to_string())),
     }))
 }
 

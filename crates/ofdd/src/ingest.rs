@@ -90,6 +90,8 @@ pub struct Ingest {
     frame_limits: FrameLimits,
     operator_inn: Vec<u8>,
     log_gate: LogGate,
+    /// Kazakh registers on the same port (`kz.rs`).
+    kz: crate::kz::KzIngest,
 }
 
 /// Feeds the store's commit statistics into Prometheus.
@@ -149,7 +151,11 @@ impl Ingest {
         decryptor: Box<dyn Decryptor>,
     ) -> Ingest {
         let max_body = u16::try_from(config.limits.max_message_bytes).unwrap_or(u16::MAX);
+        // `Config::check` has accepted the policy before the daemon starts.
+        let policy = config.kz.policy().unwrap_or_default();
+        let kz = crate::kz::KzIngest::new(store.clone(), policy, metrics.clone());
         Ingest {
+            kz,
             frame_limits: FrameLimits {
                 max_body,
                 ..FrameLimits::default()
@@ -180,6 +186,11 @@ impl Ingest {
         &self.store
     }
 
+    /// The Kazakh pipeline.
+    pub fn kz(&self) -> &crate::kz::KzIngest {
+        &self.kz
+    }
+
     pub fn frame_limits(&self) -> FrameLimits {
         self.frame_limits
     }
@@ -195,6 +206,13 @@ impl Ingest {
     pub fn log_framing_error(&self, peer: std::net::SocketAddr, err: &ProtoError) {
         if self.log_gate.allow() {
             warn!(%peer, reason = err.reason(), error = %err, "broken frame; connection closed");
+        }
+    }
+
+    /// Log a broken KKM–OFD frame, rate-limited like FN–OFD ones.
+    pub fn log_kz_framing_error(&self, peer: std::net::SocketAddr, err: &ofd_kz::KzError) {
+        if self.log_gate.allow() {
+            warn!(%peer, reason = err.reason(), error = %err, "broken KKM frame; connection closed");
         }
     }
 
@@ -645,7 +663,7 @@ pub fn unix_now() -> u32 {
     u32::try_from(secs).unwrap_or(u32::MAX)
 }
 
-fn unix_now_ms() -> u64 {
+pub fn unix_now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

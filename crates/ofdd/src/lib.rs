@@ -20,6 +20,7 @@ pub mod decrypt;
 pub mod export;
 pub mod ingest;
 pub mod kkt_cli;
+pub mod kz;
 pub mod logging;
 pub mod metrics;
 pub mod server;

@@ -39,6 +39,11 @@ pub struct Metrics {
     pub bytes_received: IntCounter,
     /// Accepted documents not yet exported (outbox head − exporter cursor).
     pub export_lag: IntGauge,
+    /// `{command, result}`: Kazakh (KKM–OFD) requests by command and result code name.
+    pub kz_requests: IntCounterVec,
+    /// `{event}`: what Kazakh exchanges did (tickets, shifts, money placements, offline periods,
+    /// token rotations).
+    pub kz_events: IntCounterVec,
 }
 
 impl Metrics {
@@ -123,6 +128,22 @@ impl Metrics {
             "Accepted documents not yet exported downstream",
         )
         .expect("valid metric");
+        let kz_requests = IntCounterVec::new(
+            Opts::new(
+                "ofd_kz_requests_total",
+                "Kazakh KKM–OFD requests answered, by command and result code",
+            ),
+            &["command", "result"],
+        )
+        .expect("valid metric");
+        let kz_events = IntCounterVec::new(
+            Opts::new(
+                "ofd_kz_events_total",
+                "What Kazakh exchanges did: tickets, shifts, money placements, offline periods, token rotations",
+            ),
+            &["event"],
+        )
+        .expect("valid metric");
 
         for c in [
             Box::new(documents.clone()) as Box<dyn prometheus::core::Collector>,
@@ -136,6 +157,8 @@ impl Metrics {
             Box::new(fn_trouble.clone()),
             Box::new(bytes_received.clone()),
             Box::new(export_lag.clone()),
+            Box::new(kz_requests.clone()),
+            Box::new(kz_events.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -150,6 +173,11 @@ impl Metrics {
         // see a missing series where they should see zero.
         for state in ["green", "yellow", "red"] {
             liveness.with_label_values(&[state]).set(0);
+        }
+        // Kazakh series exist from the first scrape too (the dashboard reads them).
+        kz_requests.with_label_values(&["ticket", "ok"]).inc_by(0);
+        for event in ["ticket", "shift_closed", "offline_period", "token_rotated"] {
+            kz_events.with_label_values(&[event]).inc_by(0);
         }
         for kind in [
             "untransmitted",
@@ -174,6 +202,8 @@ impl Metrics {
             fn_trouble,
             bytes_received,
             export_lag,
+            kz_requests,
+            kz_events,
         }
     }
 

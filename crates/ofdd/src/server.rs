@@ -19,7 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
-use crate::codec::FrameCodec;
+use crate::codec::{Frame, FrameCodec, Protocol};
 use crate::connection::{Connection, ReadError};
 use crate::ingest::{Ingest, Response};
 use crate::shutdown::Shutdown;
@@ -138,6 +138,12 @@ pub async fn run(listener: TcpListener, ingest: Arc<Ingest>, mut shutdown: Shutd
     while tasks.join_next().await.is_some() {}
 }
 
+/// One frame on its way to an answer.
+enum Step {
+    Fn(crate::ingest::Pending),
+    Kz(Bytes),
+}
+
 /// Serve one connection; returns its outcome label.
 async fn serve(
     stream: TcpStream,
@@ -147,7 +153,10 @@ async fn serve(
 ) -> &'static str {
     let _ = stream.set_nodelay(true);
     let limits = &ingest.config().limits;
-    let codec = FrameCodec::new(ingest.frame_limits());
+    let kz_limits = ingest.config().kz.enabled.then(|| ofd_kz::FrameLimits {
+        max_size: ingest.config().kz.max_message_bytes,
+    });
+    let codec = FrameCodec::new(ingest.frame_limits(), kz_limits);
     let mut conn = Connection::new(
         stream,
         codec,
@@ -157,7 +166,7 @@ async fn serve(
     );
     let metrics = ingest.metrics();
     let started = Instant::now();
-    let mut frames: Vec<Bytes> = Vec::new();
+    let mut frames: Vec<Frame> = Vec::new();
     let mut pending = Vec::new();
     let mut answered: u64 = 0;
 
@@ -174,6 +183,11 @@ async fn serve(
                 if let ReadError::Codec(crate::codec::CodecError::Framing(err)) = &e {
                     metrics.frames_rejected.with_label_values(&[label]).inc();
                     ingest.log_framing_error(peer, err);
+                    break "framing_error";
+                }
+                if let ReadError::Codec(crate::codec::CodecError::KzFraming(err)) = &e {
+                    metrics.frames_rejected.with_label_values(&[label]).inc();
+                    ingest.log_kz_framing_error(peer, err);
                     break "framing_error";
                 }
                 if matches!(e, ReadError::Deadline(_)) {
@@ -196,13 +210,17 @@ async fn serve(
             .bytes_received
             .inc_by(std::mem::take(&mut conn.bytes_read));
 
-        // Start every frame before awaiting any: their store writes share a group commit.
+        // Start every FN–OFD frame before awaiting any: their store writes share a group
+        // commit. A KKM–OFD frame's answer depends on the state its predecessor left, so each
+        // is decided in turn, in order, when its answer is due.
         pending.clear();
-        pending.extend(
-            frames
-                .drain(..)
-                .map(|frame| (Instant::now(), ingest.begin(frame))),
-        );
+        pending.extend(frames.drain(..).map(|frame| {
+            let step = match frame.protocol {
+                Protocol::Fn => Step::Fn(ingest.begin(frame.bytes)),
+                Protocol::Kz => Step::Kz(frame.bytes),
+            };
+            (Instant::now(), step)
+        }));
 
         let mut close: Option<&'static str> = None;
         for (frame_done, p) in pending.drain(..) {
@@ -212,7 +230,11 @@ async fn serve(
                 // stored acknowledgement.
                 continue;
             }
-            match ingest.finish(p).await {
+            let response = match p {
+                Step::Fn(p) => ingest.finish(p).await,
+                Step::Kz(frame) => ingest.kz().answer(frame).await,
+            };
+            match response {
                 Response::Ack(bytes) => {
                     conn.queue(&bytes);
                     answered += 1;

@@ -104,6 +104,33 @@ fn decode_prints_the_captured_operator_answers_and_the_ffd12_refusal() {
 }
 
 #[test]
+fn decode_detects_a_kkm_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut kkm = ofd_kz::builder::Kkm::new(22_656, 777);
+    let time = ofd_kz::time::LocalDateTime::from_unix(1_700_000_000, 5 * 3600);
+    let frame = kkm.frame(&ofd_kz::builder::TicketSpec::sample(1, time).request());
+    let path = dir.path().join("kkm.bin");
+    std::fs::write(&path, &frame).unwrap();
+    let out = ofdd().arg("decode").arg(&path).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kind"], "kkm");
+    assert_eq!(v["header"]["id"], 22_656);
+    assert_eq!(v["header"]["token"], 777);
+    let req = v["as_request"]["decoded"].as_str().unwrap();
+    assert!(req.contains("ticket: Some("), "{req}");
+    // A truncated one is refused with the KKM–OFD reason.
+    std::fs::write(&path, &frame[..frame.len() - 1]).unwrap();
+    let out = ofdd().arg("decode").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("truncated KKM–OFD message"));
+}
+
+#[test]
 fn decode_rejects_bad_input_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let mut broken = real_vector().to_vec();

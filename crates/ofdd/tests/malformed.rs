@@ -1137,7 +1137,7 @@ async fn http_on_the_ingest_port_gets_no_http_answer() {
 fn a_header_alone_does_not_reserve_its_announced_body() {
     use ofdd::codec::{FrameCodec, MAX_RESERVE_AHEAD};
     use tokio_util::codec::Decoder;
-    let mut codec = FrameCodec::new(ofd_proto::framing::FrameLimits::default());
+    let mut codec = FrameCodec::new(ofd_proto::framing::FrameLimits::default(), None);
     let mut buf = bytes::BytesMut::with_capacity(4096);
     buf.extend_from_slice(&bare_header(u16::MAX, 0x14));
     assert!(codec.decode(&mut buf).expect("a valid header").is_none());
@@ -1152,7 +1152,11 @@ fn a_header_alone_does_not_reserve_its_announced_body() {
         assert!(codec.decode(&mut buf).expect("incomplete").is_none());
         buf.extend_from_slice(piece);
     }
-    let frame = codec.decode(&mut buf).expect("complete").expect("a frame");
+    let frame = codec
+        .decode(&mut buf)
+        .expect("complete")
+        .expect("a frame")
+        .bytes;
     assert_eq!(frame.len(), 30 + usize::from(u16::MAX));
     assert_eq!(&frame[30..], &body[..]);
 }

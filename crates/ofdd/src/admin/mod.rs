@@ -6,6 +6,7 @@ mod auth;
 mod documents;
 mod error;
 mod kkt;
+mod kz;
 
 use std::sync::Arc;
 
@@ -40,6 +41,13 @@ pub fn router(ingest: Arc<Ingest>) -> Router {
         .route("/documents/{fn}/{fd}", get(documents::one))
         .route("/documents/{fn}/{fd}/raw", get(documents::raw))
         .route("/liveness", get(liveness))
+        .route("/kz/kkm", post(kz::register).get(kz::list))
+        .route("/kz/kkm/{id}", get(kz::show))
+        .route("/kz/kkm/{id}/token", post(kz::token))
+        .route("/kz/kkm/{id}/status", post(kz::set_status))
+        .route("/kz/kkm/{id}/exchanges", get(kz::exchanges))
+        .route("/kz/kkm/{id}/tickets", get(kz::tickets))
+        .route("/kz/kkm/{id}/reports", get(kz::reports))
         .fallback(|| async { ApiError::not_found("no such API endpoint") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -338,8 +338,14 @@ pub fn free_ports() -> (u16, u16) {
 
 /// Start the `ofdd` binary on `data` and wait until both listeners accept.
 pub async fn spawn_ofdd(data: &std::path::Path) -> Proc {
+    spawn_ofdd_env(data, &[]).await
+}
+
+/// [`spawn_ofdd`] with extra environment variables (e.g. `OFDD_CONFIG`).
+pub async fn spawn_ofdd_env(data: &std::path::Path, env: &[(&str, &std::ffi::OsStr)]) -> Proc {
     let (p1, p2) = free_ports();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_ofdd"))
+        .envs(env.iter().copied())
         .args([
             "serve",
             "--listen",

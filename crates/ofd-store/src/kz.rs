@@ -1,0 +1,417 @@
+//! Kazakh registers (KKM–OFD protocol 2.0.x): the register table keyed by system ID and the
+//! log of every exchange, byte for byte.
+//!
+//! The protocol's server is stateful (ticket numbers, shifts, cash, the token and the retry
+//! marker), and that state must be durable **before** the answer that depends on it leaves:
+//! a rotated token that is answered but lost in a crash would lock the register out, and a
+//! ticket number answered twice would be a fiscal error. So every exchange is one synced
+//! `WriteBatch`: the register's new state and the answer a retry must get, the log entry
+//! (request and answer), and the register's liveness record.
+//!
+//! The state itself is opaque here (the daemon serialises `ofd_kz::RegisterFacts`): this crate
+//! stores bytes and does not know the protocol. Exchanges of one register must be serialised by
+//! the caller (the daemon holds a per-register lock around read → decide → commit → answer);
+//! that is also what makes the per-register log sequence a plain read-modify-write.
+//!
+//! Writes here do not go through the document committer: they are few per register and
+//! stateful, and RocksDB groups concurrent synced writers into one WAL write and fsync by
+//! itself. A write is a `WriteBatch` with the store's write options (synced).
+//!
+//! | CF | key | value |
+//! |---|---|---|
+//! | `kz_kkm` | `system_id(u32 BE)` | `1 \| created_ms(u64) \| log_next(u64) \| state_len(u32) \| state \| last_answer` |
+//! | `kz_log` | `system_id(u32 BE) \| seq(u64 BE)` | `1 \| time_ms(u64) \| command \| code \| ticket(u64) \| shift(u32) \| req_len(u32) \| request \| answer` |
+//! | `meta` | `kz_next_id` | `u32 BE`, the next system ID to issue |
+
+use std::sync::PoisonError;
+
+use rocksdb::{Direction, IteratorMode, WriteBatch};
+
+use crate::error::StoreError;
+use crate::keys::LiveKey;
+use crate::options::{CF_KZ_KKM, CF_KZ_LOG, CF_LIVENESS, CF_META};
+use crate::store::Store;
+
+const META_KZ_NEXT_ID: &[u8] = b"kz_next_id";
+/// The first system ID issued (IDs look like the operators' portals show them: five digits).
+pub const FIRST_SYSTEM_ID: u32 = 10_001;
+const RECORD_VERSION: u8 = 1;
+
+/// A Kazakh register as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KzRecord {
+    pub system_id: u32,
+    pub created_at_ms: u64,
+    /// The sequence number the next log entry of this register gets (from 1).
+    pub log_next: u64,
+    /// The protocol state (opaque: the daemon's serialised `RegisterFacts`).
+    pub state: Vec<u8>,
+    /// The answer to the last state-changing request: what a retry of it gets, byte for byte.
+    pub last_answer: Vec<u8>,
+}
+
+/// One exchange to make durable.
+#[derive(Debug, Clone, Copy)]
+pub struct KzExchange<'a> {
+    pub system_id: u32,
+    /// The register's new state and the answer a retry must get; `None` keeps both as they are
+    /// (an answer that changed nothing, e.g. a wrong token).
+    pub state: Option<&'a [u8]>,
+    pub request: &'a [u8],
+    pub answer: &'a [u8],
+    /// Daemon clock when the request arrived.
+    pub received_at_ms: u64,
+    pub command: u8,
+    pub code: u8,
+    /// The ticket number the answer assigned, if any.
+    pub ticket_number: Option<u64>,
+    /// The shift the exchange belongs to, if any.
+    pub shift: Option<u32>,
+    /// The register's own document time (local time as Unix seconds) for liveness, if the
+    /// request carried one; the receipt time otherwise.
+    pub doc_time: Option<u32>,
+}
+
+/// One logged exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KzLogEntry {
+    pub system_id: u32,
+    pub seq: u64,
+    pub received_at_ms: u64,
+    pub command: u8,
+    pub code: u8,
+    pub ticket_number: Option<u64>,
+    pub shift: Option<u32>,
+    pub request: Vec<u8>,
+    pub answer: Vec<u8>,
+}
+
+fn log_key(system_id: u32, seq: u64) -> [u8; 12] {
+    let mut k = [0u8; 12];
+    k[..4].copy_from_slice(&system_id.to_be_bytes());
+    k[4..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn encode_record(r: &KzRecord) -> Result<Vec<u8>, StoreError> {
+    let state_len = u32::try_from(r.state.len())
+        .map_err(|_| StoreError::InvalidInput("KZ register state over 4 GiB".into()))?;
+    let mut v = Vec::with_capacity(21 + r.state.len() + r.last_answer.len());
+    v.push(RECORD_VERSION);
+    v.extend_from_slice(&r.created_at_ms.to_be_bytes());
+    v.extend_from_slice(&r.log_next.to_be_bytes());
+    v.extend_from_slice(&state_len.to_be_bytes());
+    v.extend_from_slice(&r.state);
+    v.extend_from_slice(&r.last_answer);
+    Ok(v)
+}
+
+/// Reads big-endian integers off the front of a slice; `None` when it runs out.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = self.0.split_at_checked(n)?;
+        self.0 = rest;
+        Some(head)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1)?.first().copied()
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+}
+
+fn decode_record(system_id: u32, v: &[u8]) -> Option<KzRecord> {
+    let mut r = Reader(v);
+    if r.u8()? != RECORD_VERSION {
+        return None;
+    }
+    let created_at_ms = r.u64()?;
+    let log_next = r.u64()?;
+    let state_len = usize::try_from(r.u32()?).ok()?;
+    let state = r.take(state_len)?.to_vec();
+    Some(KzRecord {
+        system_id,
+        created_at_ms,
+        log_next,
+        state,
+        last_answer: r.0.to_vec(),
+    })
+}
+
+fn encode_log(x: &KzExchange<'_>) -> Result<Vec<u8>, StoreError> {
+    let req_len = u32::try_from(x.request.len())
+        .map_err(|_| StoreError::InvalidInput("KZ request over 4 GiB".into()))?;
+    let mut v = Vec::with_capacity(31 + x.request.len() + x.answer.len());
+    v.push(RECORD_VERSION);
+    v.extend_from_slice(&x.received_at_ms.to_be_bytes());
+    v.push(x.command);
+    v.push(x.code);
+    v.extend_from_slice(&x.ticket_number.unwrap_or(0).to_be_bytes());
+    v.extend_from_slice(&x.shift.unwrap_or(0).to_be_bytes());
+    v.extend_from_slice(&req_len.to_be_bytes());
+    v.extend_from_slice(x.request);
+    v.extend_from_slice(x.answer);
+    Ok(v)
+}
+
+fn decode_log(key: &[u8], v: &[u8]) -> Option<KzLogEntry> {
+    let mut k = Reader(key);
+    let (system_id, seq) = (k.u32()?, k.u64()?);
+    let mut r = Reader(v);
+    if r.u8()? != RECORD_VERSION {
+        return None;
+    }
+    let received_at_ms = r.u64()?;
+    let command = r.u8()?;
+    let code = r.u8()?;
+    let ticket = r.u64()?;
+    let shift = r.u32()?;
+    let req_len = usize::try_from(r.u32()?).ok()?;
+    let request = r.take(req_len)?.to_vec();
+    Some(KzLogEntry {
+        system_id,
+        seq,
+        received_at_ms,
+        command,
+        code,
+        ticket_number: (ticket != 0).then_some(ticket),
+        shift: (shift != 0).then_some(shift),
+        request,
+        answer: r.0.to_vec(),
+    })
+}
+
+impl Store {
+    /// Registers a new Kazakh register: issues the next system ID, asks `make_state` for its
+    /// initial state (which names the ID), and stores both durably. Returns the ID.
+    pub fn kz_create(
+        &self,
+        created_at_ms: u64,
+        make_state: impl FnOnce(u32) -> Vec<u8>,
+    ) -> Result<u32, StoreError> {
+        let shared = self.shared();
+        // IDs are issued one at a time (registration is rare; this is not the ingest path).
+        let _issuing = shared
+            .kz_issue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let meta = shared.cf(CF_META)?;
+        let next = match shared
+            .db
+            .get_cf(meta, META_KZ_NEXT_ID)
+            .map_err(|e| StoreError::db("kz_next_id read", e))?
+        {
+            Some(v) => u32::from_be_bytes(v.as_slice().try_into().map_err(|_| {
+                StoreError::CorruptRecord {
+                    cf: CF_META,
+                    what: "kz_next_id",
+                    key: "kz_next_id".into(),
+                    reason: "not 4 bytes".into(),
+                }
+            })?),
+            None => FIRST_SYSTEM_ID,
+        };
+        let following = next
+            .checked_add(1)
+            .ok_or_else(|| StoreError::InvalidInput("system IDs exhausted".into()))?;
+        let record = KzRecord {
+            system_id: next,
+            created_at_ms,
+            log_next: 1,
+            state: make_state(next),
+            last_answer: Vec::new(),
+        };
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            shared.cf(CF_KZ_KKM)?,
+            next.to_be_bytes(),
+            encode_record(&record)?,
+        );
+        batch.put_cf(meta, META_KZ_NEXT_ID, following.to_be_bytes());
+        shared.write(batch)?;
+        Ok(next)
+    }
+
+    /// The register with this system ID.
+    pub fn kz_get(&self, system_id: u32) -> Result<Option<KzRecord>, StoreError> {
+        let shared = self.shared();
+        let Some(v) = shared
+            .db
+            .get_cf(shared.cf(CF_KZ_KKM)?, system_id.to_be_bytes())
+            .map_err(|e| StoreError::db("kz_kkm read", e))?
+        else {
+            return Ok(None);
+        };
+        decode_record(system_id, &v)
+            .map(Some)
+            .ok_or_else(|| StoreError::CorruptRecord {
+                cf: CF_KZ_KKM,
+                what: "KZ register",
+                key: system_id.to_string(),
+                reason: "undecodable record".into(),
+            })
+    }
+
+    /// Replaces a register's state outside an exchange (the operator issuing a token, blocking,
+    /// deregistering), durably. The stored answer for retries is kept.
+    pub fn kz_put_state(&self, system_id: u32, state: &[u8]) -> Result<(), StoreError> {
+        let shared = self.shared();
+        let mut record = self
+            .kz_get(system_id)?
+            .ok_or_else(|| StoreError::NotFound(format!("KZ register {system_id}")))?;
+        record.state = state.to_vec();
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            shared.cf(CF_KZ_KKM)?,
+            system_id.to_be_bytes(),
+            encode_record(&record)?,
+        );
+        shared.write(batch)
+    }
+
+    /// Makes one exchange durable (state, retry answer, log entry, liveness) and returns its
+    /// log sequence number. The caller sends the answer only after this returns `Ok`.
+    pub fn kz_commit(&self, x: &KzExchange<'_>) -> Result<u64, StoreError> {
+        let shared = self.shared();
+        let mut record = self
+            .kz_get(x.system_id)?
+            .ok_or_else(|| StoreError::NotFound(format!("KZ register {}", x.system_id)))?;
+        let seq = record.log_next;
+        record.log_next += 1;
+        if let Some(state) = x.state {
+            record.state = state.to_vec();
+            record.last_answer = x.answer.to_vec();
+        }
+        let received = u32::try_from(x.received_at_ms / 1000).unwrap_or(u32::MAX);
+        let key = LiveKey::Kz(x.system_id);
+        let mut live = shared.liveness_read().get(&key).unwrap_or_default();
+        live.apply_exchange(received, x.doc_time.unwrap_or(received), x.shift);
+
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            shared.cf(CF_KZ_KKM)?,
+            x.system_id.to_be_bytes(),
+            encode_record(&record)?,
+        );
+        batch.put_cf(
+            shared.cf(CF_KZ_LOG)?,
+            log_key(x.system_id, seq),
+            encode_log(x)?,
+        );
+        batch.put_cf(shared.cf(CF_LIVENESS)?, key.encode(), live.encode());
+        shared.write(batch)?;
+        shared.liveness_write().set(key, live);
+        Ok(seq)
+    }
+
+    /// Registers in system-ID order, from `after` (exclusive), at most `limit`.
+    pub fn kz_list(&self, after: Option<u32>, limit: usize) -> Result<Vec<KzRecord>, StoreError> {
+        let shared = self.shared();
+        let start = after.map_or(0, |a| a.saturating_add(1)).to_be_bytes();
+        let iter = shared.db.iterator_cf(
+            shared.cf(CF_KZ_KKM)?,
+            IteratorMode::From(&start, Direction::Forward),
+        );
+        let mut out = Vec::new();
+        for item in iter {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = item.map_err(|e| StoreError::db("kz_kkm scan", e))?;
+            let id = <[u8; 4]>::try_from(&*k).map(u32::from_be_bytes).ok();
+            match id.and_then(|id| decode_record(id, &v)) {
+                Some(r) => out.push(r),
+                None => {
+                    return Err(StoreError::CorruptRecord {
+                        cf: CF_KZ_KKM,
+                        what: "KZ register",
+                        key: crate::error::hex(&k),
+                        reason: "undecodable record".into(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A register's exchanges in order, after log sequence `after` (exclusive), at most `limit`.
+    pub fn kz_log(
+        &self,
+        system_id: u32,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<KzLogEntry>, StoreError> {
+        let shared = self.shared();
+        let start = log_key(system_id, after.saturating_add(1));
+        let iter = shared.db.iterator_cf(
+            shared.cf(CF_KZ_LOG)?,
+            IteratorMode::From(&start, Direction::Forward),
+        );
+        let mut out = Vec::new();
+        for item in iter {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = item.map_err(|e| StoreError::db("kz_log scan", e))?;
+            if k.get(..4) != Some(&system_id.to_be_bytes()[..]) {
+                break;
+            }
+            out.push(decode_log(&k, &v).ok_or_else(|| StoreError::CorruptRecord {
+                cf: CF_KZ_LOG,
+                what: "KZ log entry",
+                key: crate::error::hex(&k),
+                reason: "undecodable entry".into(),
+            })?);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_and_log_round_trip() {
+        let r = KzRecord {
+            system_id: 10_001,
+            created_at_ms: 5,
+            log_next: 7,
+            state: b"{\"s\":1}".to_vec(),
+            last_answer: vec![0xA2, 0x81, 1],
+        };
+        assert_eq!(decode_record(10_001, &encode_record(&r).unwrap()), Some(r));
+        assert_eq!(decode_record(1, &[2, 0, 0]), None);
+        let x = KzExchange {
+            system_id: 9,
+            state: None,
+            request: b"req",
+            answer: b"ans",
+            received_at_ms: 1_700_000_000_000,
+            command: 1,
+            code: 0,
+            ticket_number: Some(42),
+            shift: Some(3),
+            doc_time: None,
+        };
+        let e = decode_log(&log_key(9, 4), &encode_log(&x).unwrap()).unwrap();
+        assert_eq!(
+            (
+                e.system_id,
+                e.seq,
+                e.ticket_number,
+                e.shift,
+                &e.request[..],
+                &e.answer[..]
+            ),
+            (9, 4, Some(42), Some(3), &b"req"[..], &b"ans"[..])
+        );
+        assert_eq!(decode_log(&log_key(9, 4), &[1, 2]), None);
+    }
+}

@@ -1,0 +1,326 @@
+//! The Kazakh pipeline: one KKM–OFD frame → the register's state → `ofd_kz::decide` → durable
+//! state and log → the answer.
+//!
+//! All protocol rules live in `ofd-kz` (a pure function); this module only moves state between
+//! the store and that function, in the one order that keeps a register safe: **the new state
+//! (token, ticket number, shift, cash) and the answer a retry must get are durable before the
+//! answer is sent.** A crash before the write loses an answer the KKM never saw (it retries
+//! with the same TOKEN and REQNUM, and the old state answers it afresh); a crash after it leaves
+//! the stored answer for that retry, byte for byte. Either way the KKM's last token works.
+//!
+//! Requests of one register are serialised by a striped lock (read → decide → write → answer),
+//! because the decision depends on the state the previous request left; different registers
+//! proceed in parallel, and their synced writes share fsyncs inside RocksDB.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ofd_kz::{Decision, Event, Input, Policy, RegisterFacts, split_frame};
+use ofd_store::{KzExchange, Store, StoreError};
+use tokio::sync::Mutex;
+use tracing::{error, warn};
+
+use crate::ingest::{Response, unix_now, unix_now_ms};
+use crate::metrics::Metrics;
+
+/// Lock stripes: requests of registers whose IDs share a stripe wait for each other.
+const STRIPES: usize = 256;
+
+pub struct KzIngest {
+    store: Store,
+    policy: Policy,
+    metrics: Arc<Metrics>,
+    stripes: Box<[Mutex<()>; STRIPES]>,
+}
+
+/// Why an operator action on a register failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KzAdminError {
+    #[error("no Kazakh register with system ID {0}")]
+    NotFound(u32),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("register {0}: stored state unreadable: {1}")]
+    BadState(u32, String),
+}
+
+impl KzIngest {
+    pub fn new(store: Store, policy: Policy, metrics: Arc<Metrics>) -> KzIngest {
+        KzIngest {
+            store,
+            policy,
+            metrics,
+            stripes: Box::new(std::array::from_fn(|_| Mutex::new(()))),
+        }
+    }
+
+    fn stripe(&self, system_id: u32) -> &Mutex<()> {
+        &self.stripes[usize::try_from(system_id).unwrap_or(0) % STRIPES]
+    }
+
+    /// Answer one whole frame (as `ofd_kz::check_frame` delimited it).
+    pub async fn answer(&self, frame: Bytes) -> Response {
+        let (header, body) = match split_frame(&frame) {
+            Ok(split) => split,
+            // The codec already framed it, so this is unreachable in practice; close anyway.
+            Err(e) => return Response::Close(e.reason()),
+        };
+        let _serial = self.stripe(header.id).lock().await;
+        let received_at_ms = unix_now_ms();
+        let record = match self.store.kz_get(header.id) {
+            Ok(r) => r,
+            Err(e) => {
+                error!(system_id = header.id, error = %e, "reading a KZ register failed");
+                return self.unavailable(header, body).await;
+            }
+        };
+        let facts = match record.as_ref().map(|r| decode_state(header.id, &r.state)) {
+            None => None,
+            Some(Ok(f)) => Some(f),
+            Some(Err(e)) => {
+                error!(system_id = header.id, error = %e, "a KZ register's state is unreadable");
+                return self.unavailable(header, body).await;
+            }
+        };
+        let decision = ofd_kz::decide(&Input {
+            header,
+            body,
+            register: facts.as_ref(),
+            policy: &self.policy,
+            now: u64::from(unix_now()),
+            store_available: true,
+            fresh_token: fresh_token(),
+        });
+        let answer = match decision {
+            Decision::Retry => {
+                self.count("retry", "retry");
+                return match record {
+                    Some(r) if !r.last_answer.is_empty() => Response::Ack(r.last_answer),
+                    // A retry needs a stored answer; decide() only says Retry when the state
+                    // records the exchange, which is written together with its answer.
+                    _ => Response::Close("kz_retry_without_answer"),
+                };
+            }
+            Decision::Answer(a) => a,
+        };
+        let command = answer.command.map_or("unknown", |c| c.label());
+        self.count(command, answer.code.label());
+        if record.is_some() {
+            let state = match answer.state.as_ref().map(serde_json::to_vec).transpose() {
+                Ok(s) => s,
+                Err(e) => {
+                    error!(system_id = header.id, error = %e, "encoding a KZ state failed");
+                    return Response::Close("store_error");
+                }
+            };
+            let (ticket_number, shift) = ticket_and_shift(&answer.events, answer.state.as_ref());
+            let x = OwnedExchange {
+                system_id: header.id,
+                state,
+                request: frame.clone(),
+                answer: answer.bytes.clone(),
+                received_at_ms,
+                command: u8::try_from(answer.command.map_or(255, |c| c.wire())).unwrap_or(255),
+                code: u8::try_from(answer.code.wire()).unwrap_or(255),
+                ticket_number,
+                shift,
+            };
+            let store = self.store.clone();
+            let written = tokio::task::spawn_blocking(move || store.kz_commit(&x.borrow())).await;
+            match written {
+                Ok(Ok(_seq)) => {}
+                Ok(Err(e)) => {
+                    // Not durable: say nothing; the KKM retries with the same TOKEN and REQNUM
+                    // and is answered from the state that is.
+                    error!(system_id = header.id, error = %e, "KZ exchange not stored; no answer sent");
+                    self.count(command, "store_error");
+                    return Response::Close("store_error");
+                }
+                Err(e) => {
+                    error!(error = %e, "KZ store task failed");
+                    return Response::Close("store_error");
+                }
+            }
+        }
+        self.observe(&answer.events);
+        Response::Ack(answer.bytes)
+    }
+
+    /// The store cannot be read: the protocol's 254 ("temporarily unavailable"), nothing kept.
+    async fn unavailable(&self, header: ofd_kz::Header, body: &[u8]) -> Response {
+        let decision = ofd_kz::decide(&Input {
+            header,
+            body,
+            register: None,
+            policy: &self.policy,
+            now: u64::from(unix_now()),
+            store_available: false,
+            fresh_token: 0,
+        });
+        match decision.answer() {
+            Some(a) => {
+                self.count("unknown", a.code.label());
+                Response::Ack(a.bytes.clone())
+            }
+            None => Response::Close("store_error"),
+        }
+    }
+
+    fn count(&self, command: &str, result: &str) {
+        self.metrics
+            .kz_requests
+            .with_label_values(&[command, result])
+            .inc();
+    }
+
+    fn observe(&self, events: &[Event]) {
+        for e in events {
+            let label = match e {
+                Event::TicketAccepted { .. } => "ticket",
+                Event::ShiftOpened { .. } => "shift_opened",
+                Event::ShiftClosed {
+                    device_report_agrees: Some(false),
+                    ..
+                } => {
+                    warn!("a KKM's own Z report disagrees with the server's");
+                    "z_report_disagrees"
+                }
+                Event::ShiftClosed { .. } => "shift_closed",
+                Event::MoneyPlaced { .. } => "money_placement",
+                Event::OfflinePeriod { .. } => "offline_period",
+                Event::TokenRotated { .. } => "token_rotated",
+            };
+            self.metrics.kz_events.with_label_values(&[label]).inc();
+        }
+    }
+
+    /// Register a new KKM: issue its system ID and first token, durably. Returns both.
+    pub fn register(&self, mut reg: ofd_kz::RegInfo) -> Result<(u32, u32), KzAdminError> {
+        let token = fresh_token();
+        let mut encode_error = None;
+        let id = self.store.kz_create(unix_now_ms(), |id| {
+            reg.kkm_id = id.to_string();
+            let facts = RegisterFacts::new(reg, token);
+            serde_json::to_vec(&facts).unwrap_or_else(|e| {
+                encode_error = Some(e.to_string());
+                Vec::new()
+            })
+        })?;
+        if let Some(e) = encode_error {
+            return Err(KzAdminError::BadState(id, e));
+        }
+        Ok((id, token))
+    }
+
+    /// The register's current state.
+    pub fn facts(&self, system_id: u32) -> Result<RegisterFacts, KzAdminError> {
+        let record = self
+            .store
+            .kz_get(system_id)?
+            .ok_or(KzAdminError::NotFound(system_id))?;
+        decode_state(system_id, &record.state)
+    }
+
+    /// Change a register's state outside an exchange (new token, block, deregister), under its
+    /// lock and durably. Returns the new state.
+    pub async fn update(
+        &self,
+        system_id: u32,
+        change: impl FnOnce(&mut RegisterFacts),
+    ) -> Result<RegisterFacts, KzAdminError> {
+        let _serial = self.stripe(system_id).lock().await;
+        let mut facts = self.facts(system_id)?;
+        change(&mut facts);
+        let bytes = serde_json::to_vec(&facts)
+            .map_err(|e| KzAdminError::BadState(system_id, e.to_string()))?;
+        self.store.kz_put_state(system_id, &bytes)?;
+        Ok(facts)
+    }
+
+    /// A fresh token for the operator to give the taxpayer ("Создать новый токен").
+    pub async fn issue_token(&self, system_id: u32) -> Result<u32, KzAdminError> {
+        let token = fresh_token();
+        self.update(system_id, |f| {
+            f.token = token;
+            f.answers_since_rotation = 0;
+        })
+        .await?;
+        Ok(token)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+fn decode_state(system_id: u32, state: &[u8]) -> Result<RegisterFacts, KzAdminError> {
+    serde_json::from_slice(state).map_err(|e| KzAdminError::BadState(system_id, e.to_string()))
+}
+
+/// The ticket number an answer assigned and the shift it belongs to.
+fn ticket_and_shift(events: &[Event], state: Option<&RegisterFacts>) -> (Option<u64>, Option<u32>) {
+    let ticket = events.iter().find_map(|e| match e {
+        Event::TicketAccepted {
+            ticket_number,
+            shift_number,
+            ..
+        } => Some((*ticket_number, *shift_number)),
+        _ => None,
+    });
+    let closed = events.iter().find_map(|e| match e {
+        Event::ShiftClosed { shift_number, .. } => Some(*shift_number),
+        _ => None,
+    });
+    match ticket {
+        Some((t, s)) => (Some(t), Some(s)),
+        None => (
+            None,
+            closed.or_else(|| state.and_then(|f| f.shift.as_ref().map(|s| s.number))),
+        ),
+    }
+}
+
+/// A new token: random, never 0 (0 means "no rotation" to the protocol crate).
+fn fresh_token() -> u32 {
+    loop {
+        let mut b = [0u8; 4];
+        if ofd_store::random_bytes(&mut b).is_err() {
+            // The kernel's RNG is gone: no token can be issued safely; 0 rotates nothing.
+            return 0;
+        }
+        let t = u32::from_le_bytes(b) & 0x7FFF_FFFF; // capped at the signed maximum (NOTES)
+        if t != 0 {
+            return t;
+        }
+    }
+}
+
+/// A [`KzExchange`] with owned bytes, to move into the blocking write.
+struct OwnedExchange {
+    system_id: u32,
+    state: Option<Vec<u8>>,
+    request: Bytes,
+    answer: Vec<u8>,
+    received_at_ms: u64,
+    command: u8,
+    code: u8,
+    ticket_number: Option<u64>,
+    shift: Option<u32>,
+}
+
+impl OwnedExchange {
+    fn borrow(&self) -> KzExchange<'_> {
+        KzExchange {
+            system_id: self.system_id,
+            state: self.state.as_deref(),
+            request: &self.request,
+            answer: &self.answer,
+            received_at_ms: self.received_at_ms,
+            command: self.command,
+            code: self.code,
+            ticket_number: self.ticket_number,
+            shift: self.shift,
+            doc_time: None,
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! Kazakh registers (KKM–OFD 2.0.x) against a real daemon over real TCP and RocksDB: registered
+//! through the admin API, then every result code the server gives, byte-identical retries,
+//! token rotation, money placements, offline replay in order, the Z report equal to the sum of
+//! its tickets, the ticket and report queries, and malformed input on the shared ingest port.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use ofd_kz::Header;
+use ofd_kz::builder::{self, Kkm, TicketSpec};
+use ofd_kz::codec::decode_response;
+use ofd_kz::kkm;
+use ofd_kz::time::LocalDateTime;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A KKM's link: one connection, whole answers.
+struct KzLink {
+    stream: TcpStream,
+}
+
+impl KzLink {
+    async fn connect(t: &TestDaemon) -> KzLink {
+        KzLink {
+            stream: TcpStream::connect(t.ingest_addr()).await.unwrap(),
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) -> Vec<u8> {
+        self.stream.write_all(bytes).await.unwrap();
+        self.read().await.expect("an answer")
+    }
+
+    async fn read(&mut self) -> Option<Vec<u8>> {
+        let fut = async {
+            let mut head = [0u8; 18];
+            self.stream.read_exact(&mut head).await.ok()?;
+            let size = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+            let mut frame = head.to_vec();
+            frame.resize(size.max(18), 0);
+            self.stream.read_exact(&mut frame[18..]).await.ok()?;
+            Some(frame)
+        };
+        tokio::time::timeout(Duration::from_secs(10), fut)
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Frame, send, check the echo, adopt a new token; the decoded answer.
+    async fn call(
+        &mut self,
+        kkm: &mut Kkm,
+        req: &kkm::Request,
+    ) -> (Header, kkm::Response, Vec<u8>) {
+        let bytes = self.send(&kkm.frame(req)).await;
+        let (h, resp) = decode_response(&bytes).expect("a well-formed answer");
+        assert_eq!((h.id, h.reqnum), (kkm.id, kkm.reqnum));
+        assert_eq!(resp.command, req.command);
+        kkm.accept(&h);
+        (h, resp, bytes)
+    }
+
+    async fn closed_by_server(&mut self) -> bool {
+        let mut buf = [0u8; 64];
+        matches!(
+            tokio::time::timeout(Duration::from_secs(5), self.stream.read(&mut buf)).await,
+            Ok(Ok(0)) | Ok(Err(_))
+        )
+    }
+}
+
+fn code(resp: &kkm::Response) -> u32 {
+    resp.result.result_code
+}
+
+async fn register(t: &TestDaemon, serial: &str) -> Kkm {
+    let a = t
+        .admin()
+        .post(
+            "/api/v1/kz/kkm",
+            json!({
+                "registration_number": "010100012345",
+                "serial": serial,
+                "iin_bin": "990740002243",
+                "name": "ТОО «Ромашка»",
+                "pos_address": "Алматы, пр. Абая, 1",
+                "model": "SoftKKM",
+                "year": 2024,
+                "connection": "sim",
+            }),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text());
+    let v = a.json();
+    Kkm::new(
+        v["system_id"].as_u64().unwrap() as u32,
+        v["token"].as_u64().unwrap() as u32,
+    )
+}
+
+fn local_now() -> LocalDateTime {
+    LocalDateTime::from_unix(u64::from(now()), 5 * 3600)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kkm_registers_sells_closes_its_shift_and_every_code_is_given() {
+    let t = TestDaemon::start_with(|c| {
+        c.kz.token_rotation = "always".into();
+    })
+    .await;
+    let mut kkm = register(&t, "SN-1").await;
+    let mut link = KzLink::connect(&t).await;
+
+    // INFO: reg info from the registry.
+    let (_, info, _) = link.call(&mut kkm, &builder::info()).await;
+    assert_eq!(code(&info), 0);
+
+    // Tickets: numbered 1, 2, 3…; each answer rotates the token (policy "always") and the KKM
+    // follows it.
+    let mut sold = 0u64;
+    let mut cash = 0u64;
+    for i in 0..5u64 {
+        let spec = TicketSpec::sample(i, local_now());
+        let before = kkm.token;
+        let (h, resp, _) = link.call(&mut kkm, &spec.request()).await;
+        assert_eq!(code(&resp), 0, "{:?}", resp.result);
+        assert_ne!(h.token, before, "the token rotates");
+        let ticket = resp.ticket.unwrap();
+        assert_eq!(ticket.ticket_number, (i + 1).to_string());
+        let qr = String::from_utf8(ticket.qr_code.unwrap_or_default()).unwrap();
+        assert!(qr.contains("010100012345"), "{qr}");
+        sold += spec.total();
+        cash += spec.cash();
+    }
+
+    // A retry of the last request (same TOKEN and REQNUM; the KKM did not see the answer) gets
+    // the stored answer byte for byte, and nothing is applied twice.
+    let spec = TicketSpec::sample(99, local_now());
+    let first = link.send(&kkm.frame(&spec.request())).await;
+    let retry = link.send(&kkm.resend(&spec.request())).await;
+    assert_eq!(first, retry);
+    let (h, resp) = decode_response(&first).unwrap();
+    assert_eq!(resp.ticket.unwrap().ticket_number, "6");
+    sold += spec.total();
+    cash += spec.cash();
+    // 8: the same REQNUM with another token; 9: the same TOKEN and REQNUM, another command.
+    let mut stale = kkm;
+    stale.token ^= 0x55;
+    let (_, r) = decode_response(&link.send(&stale.resend(&builder::info())).await).unwrap();
+    assert_eq!(code(&r), 8);
+    let (_, r) = decode_response(&link.send(&kkm.resend(&builder::info())).await).unwrap();
+    assert_eq!(code(&r), 9);
+    kkm.accept(&h);
+
+    // Money: a deposit, then a withdrawal over the cash in the drawer → 14.
+    let (_, r, _) = link
+        .call(
+            &mut kkm,
+            &builder::money_placement(false, 10_000, local_now()),
+        )
+        .await;
+    assert_eq!(code(&r), 0);
+    cash += 10_000;
+    let (_, r, _) = link
+        .call(
+            &mut kkm,
+            &builder::money_placement(true, cash + 1, local_now()),
+        )
+        .await;
+    assert_eq!(code(&r), 14);
+
+    // Unsupported, unknown, unreadable.
+    let (_, r, _) = link.call(&mut kkm, &builder::nomenclature(0)).await;
+    assert_eq!(code(&r), 5);
+    let unknown = kkm::Request {
+        command: 42,
+        ..kkm::Request::default()
+    };
+    let bytes = link.send(&kkm.frame(&unknown)).await;
+    let (h, r) = decode_response(&bytes).unwrap();
+    assert_eq!(code(&r), 4);
+    kkm.accept(&h);
+    let mut garbage = kkm.frame(&builder::info());
+    let body_at = 18;
+    garbage.truncate(body_at);
+    garbage.extend_from_slice(&[0xFF, 0xFF, 0xFF]);
+    let size = garbage.len() as u32;
+    garbage[4..8].copy_from_slice(&size.to_le_bytes());
+    let (h, r) = decode_response(&link.send(&garbage).await).unwrap();
+    assert_eq!(code(&r), 3);
+    kkm.accept(&h);
+
+    // Close the shift: the Z report's sales equal the sum of the tickets, its cash the drawer.
+    let (_, r, _) = link
+        .call(&mut kkm, &builder::close_shift(local_now(), false))
+        .await;
+    assert_eq!(code(&r), 0, "{:?}", r.result);
+    let z = r.report.unwrap().zx_report.unwrap();
+    let sells = z
+        .ticket_operations
+        .iter()
+        .find(|o| o.operation == 2)
+        .expect("sales in the Z report");
+    assert_eq!(sells.tickets_count, 6);
+    assert_eq!(ofd_kz::money::to_tiyn(&sells.tickets_sum).unwrap(), sold);
+    assert_eq!(ofd_kz::money::to_tiyn(&z.cash_sum).unwrap(), cash);
+
+    // Wrong token → 2; unknown ID → 1.
+    let mut wrong = kkm;
+    wrong.token = wrong.token.wrapping_add(1);
+    let (_, r) = decode_response(&link.send(&wrong.frame(&builder::info())).await).unwrap();
+    assert_eq!(code(&r), 2);
+    let mut nobody = Kkm::new(1, 1);
+    let (_, r) = decode_response(&link.send(&nobody.frame(&builder::info())).await).unwrap();
+    assert_eq!(code(&r), 1);
+
+    // Blocked by the operator → 15; unblocked → served again.
+    let a = t
+        .admin()
+        .post(
+            &format!("/api/v1/kz/kkm/{}/status", kkm.id),
+            json!({"status": "blocked"}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    let (_, r, _) = link.call(&mut kkm, &builder::system(None)).await;
+    assert_eq!(code(&r), 15);
+    t.admin()
+        .post(
+            &format!("/api/v1/kz/kkm/{}/status", kkm.id),
+            json!({"status": "registered"}),
+        )
+        .await;
+    let (_, r, _) = link.call(&mut kkm, &builder::system(None)).await;
+    assert_eq!(code(&r), 0);
+
+    // The queries: six tickets of shift 1, as JSON and CSV; one Z report.
+    let v = t
+        .admin()
+        .get(&format!("/api/v1/kz/kkm/{}/tickets?shift=1", kkm.id))
+        .await
+        .json();
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 6);
+    let listed: u64 = items
+        .iter()
+        .map(|i| i["total_tiyn"].as_u64().unwrap())
+        .sum();
+    assert_eq!(listed, sold);
+    let csv = t
+        .admin()
+        .get(&format!("/api/v1/kz/kkm/{}/tickets?format=csv", kkm.id))
+        .await
+        .text();
+    assert_eq!(csv.lines().count(), 7, "{csv}");
+    let v = t
+        .admin()
+        .get(&format!("/api/v1/kz/kkm/{}/reports", kkm.id))
+        .await
+        .json();
+    assert_eq!(v["z_reports"].as_array().unwrap().len(), 1);
+    assert_eq!(v["z_reports"][0]["cash_tiyn"].as_u64(), Some(cash));
+    let v = t
+        .admin()
+        .get(&format!("/api/v1/kz/kkm/{}", kkm.id))
+        .await
+        .json();
+    assert_eq!(v["liveness"], "green");
+    assert_eq!(v["next_ticket_number"], 7);
+
+    // Every answered request is in the log, byte for byte.
+    let v: Value = t
+        .admin()
+        .get(&format!("/api/v1/kz/kkm/{}/exchanges?limit=1000", kkm.id))
+        .await
+        .json();
+    assert!(v["items"].as_array().unwrap().len() >= 15);
+
+    let m = t.admin().metrics().await;
+    assert_eq!(
+        metric(
+            &m,
+            "ofd_kz_requests_total{command=\"ticket\",result=\"ok\"}"
+        ),
+        6.0
+    );
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_tickets_are_replayed_in_order_and_a_new_token_is_issued() {
+    let t = TestDaemon::start().await;
+    let mut kkm = register(&t, "SN-2").await;
+    let mut link = KzLink::connect(&t).await;
+    let start = local_now();
+    // Offline: the KKM numbered its tickets itself; replayed in order after a SYSTEM with the
+    // offline period.
+    let (_, r, _) = link
+        .call(&mut kkm, &builder::system(Some((start, start))))
+        .await;
+    assert_eq!(code(&r), 0);
+    let mut numbers = Vec::new();
+    for n in 1..=4u32 {
+        let mut spec = TicketSpec::sample(u64::from(n), start);
+        spec.offline_ticket_number = Some(n);
+        let (_, r, _) = link.call(&mut kkm, &spec.request()).await;
+        assert_eq!(code(&r), 0);
+        numbers.push(r.ticket.unwrap().ticket_number);
+    }
+    assert_eq!(numbers, ["1", "2", "3", "4"]);
+
+    // "Создать новый токен": the old token stops working, the new one works.
+    let v = t
+        .admin()
+        .post(&format!("/api/v1/kz/kkm/{}/token", kkm.id), json!({}))
+        .await
+        .json();
+    let new_token = v["token"].as_u64().unwrap() as u32;
+    let (_, r, _) = link.call(&mut kkm, &builder::info()).await;
+    assert_eq!(code(&r), 2);
+    kkm.token = new_token;
+    let (_, r, _) = link.call(&mut kkm, &builder::info()).await;
+    assert_eq!(code(&r), 0);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_kkm_frames_close_only_their_connection() {
+    let t = TestDaemon::start().await;
+    let mut kkm = register(&t, "SN-3").await;
+    let mut good = KzLink::connect(&t).await;
+    let (_, r, _) = good.call(&mut kkm, &builder::info()).await;
+    assert_eq!(code(&r), 0);
+
+    let mut size_small = kkm.frame(&builder::info());
+    size_small[4..8].copy_from_slice(&10u32.to_le_bytes());
+    let mut size_large = kkm.frame(&builder::info());
+    size_large[4..8].copy_from_slice(&(64u32 << 20).to_le_bytes());
+    let cases: [(&str, Vec<u8>); 3] = [
+        ("wrong APPCODE", vec![0xA2, 0x82, 0, 0, 0, 0, 0, 0]),
+        ("SIZE below 18", size_small),
+        ("SIZE above the cap", size_large),
+    ];
+    for (name, bytes) in cases {
+        let mut bad = KzLink::connect(&t).await;
+        bad.stream.write_all(&bytes).await.unwrap();
+        assert!(bad.closed_by_server().await, "{name}");
+    }
+    // The well-behaved KKM is still served.
+    let (_, r, _) = good.call(&mut kkm, &builder::info()).await;
+    assert_eq!(code(&r), 0);
+    let m = t.admin().metrics().await;
+    assert!(metric(&m, "ofd_frames_rejected_total{reason=\"bad_appcode\"}") >= 1.0);
+    // Registration is checked: a bad IIN/BIN is refused with its reason.
+    let a = t
+        .admin()
+        .post(
+            "/api/v1/kz/kkm",
+            json!({"registration_number": "1", "serial": "x", "iin_bin": "990740002244",
+                   "name": "n", "pos_address": "a"}),
+        )
+        .await;
+    assert_eq!(a.status, 422);
+    assert!(a.text().contains("check digit"), "{}", a.text());
+    t.stop().await;
+}
