@@ -62,6 +62,14 @@ pub enum StoreError {
         reason: String,
     },
 
+    /// The store is degraded (disk full, I/O errors, damage) and refuses writes until it has
+    /// healed; the operation did not happen. Returned at once, without queueing.
+    #[error("the store is unavailable ({reason}): {detail}")]
+    Unavailable {
+        reason: crate::health::DegradedReason,
+        detail: String,
+    },
+
     /// The store was closed (or its committer thread is gone); the operation did not happen.
     #[error("the store is closed")]
     Closed,
@@ -97,6 +105,23 @@ impl StoreError {
             }
         } else {
             StoreError::Db { op, source }
+        }
+    }
+}
+
+impl StoreError {
+    /// The health reason this error counts under, for a write-failure metric: `None` for
+    /// errors that are not about the disk (bad input, a closed store, a missing register).
+    pub fn degraded_reason(&self) -> Option<crate::health::DegradedReason> {
+        use crate::health::DegradedReason;
+        match self {
+            StoreError::Unavailable { reason, .. } => Some(*reason),
+            StoreError::Db { source, .. } => Some(DegradedReason::classify(source)),
+            StoreError::Corruption { .. } | StoreError::CorruptRecord { .. } => {
+                Some(DegradedReason::Corruption)
+            }
+            StoreError::Internal(_) => Some(DegradedReason::Other),
+            _ => None,
         }
     }
 }

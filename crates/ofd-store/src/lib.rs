@@ -53,6 +53,8 @@ mod admission;
 mod commit;
 mod error;
 mod future;
+mod heal;
+mod health;
 mod keys;
 mod liveness;
 mod observer;
@@ -64,10 +66,13 @@ mod record;
 mod registry;
 mod store;
 mod sync;
+mod verify;
 
 pub use admission::Admission;
 pub use error::StoreError;
 pub use future::{PutFuture, StoreFuture};
+pub use heal::RESERVE_FILE;
+pub use health::{DegradedReason, HealthEvent, HealthState};
 pub use keys::{DocKey, FnNumber, KeyError, Rn};
 pub use liveness::{HealthCounts, LivenessCounts, LivenessRecord};
 pub use observer::{CommitStats, StoreObserver};
@@ -82,6 +87,7 @@ pub use registry::{
     KktPage, KktPatch, KktRecord, KktStatus, NewKkt,
 };
 pub use store::{PutOutcome, Store};
+pub use verify::CheckReport;
 
 #[cfg(test)]
 mod assert_traits {
