@@ -30,6 +30,27 @@ pub enum Command {
     },
     /// Manage the KKT registry through a running daemon's admin API.
     Kkt(KktArgs),
+    /// Verify or repair a stopped daemon's data directory.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Read every record of every column family with checksums verified (the daemon must be
+    /// stopped). Exit 0: clean; 1: damage found (each problem printed, naming the file).
+    Check {
+        /// RocksDB data directory.
+        #[arg(long, env = "OFDD_DATA")]
+        data: PathBuf,
+    },
+    /// Run RocksDB's repair on the directory (stop the daemon and copy the directory aside
+    /// first), then report how many documents were readable before and are present after.
+    Repair {
+        /// RocksDB data directory.
+        #[arg(long, env = "OFDD_DATA")]
+        data: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

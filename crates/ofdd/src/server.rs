@@ -196,6 +196,12 @@ async fn serve(
             .bytes_received
             .inc_by(std::mem::take(&mut conn.bytes_read));
 
+        // Bounded in-flight documents: on a slow disk this waits, the socket stops being read,
+        // and the register's TCP window closes — memory stays flat.
+        let _in_flight = tokio::select! {
+            p = ingest.admit_in_flight(frames.len()) => p,
+            _ = shutdown.recv() => break "shutdown",
+        };
         // Start every frame before awaiting any: their store writes share a group commit.
         pending.clear();
         pending.extend(
