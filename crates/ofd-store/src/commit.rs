@@ -84,7 +84,11 @@ impl Committer {
         let background_errors = shared
             .db()
             .ok()
-            .and_then(|db| db.property_int_value("rocksdb.background-errors").ok().flatten())
+            .and_then(|db| {
+                db.property_int_value("rocksdb.background-errors")
+                    .ok()
+                    .flatten()
+            })
             .unwrap_or(0);
         Committer {
             shared,

@@ -31,9 +31,9 @@ pub enum StoreError {
 
     /// RocksDB found the database files damaged while opening.
     #[error(
-        "the store at {path} is corrupt ({detail}); stop ofdd, copy the directory aside, then \
-         restore it from a backup or run a repair on the copy (ofd_store::Store::repair, \
-         `ldb repair`) and check the result before serving from it"
+        "the store at {path} is corrupt ({detail}); run `ofdd store check --data {path}`, then \
+         restore a backup or salvage it with `ofdd store repair --data {path} --out NEW_DIR` \
+         (see deploy/README.md, \"When the disk fails\")"
     )]
     CorruptDatabase { path: PathBuf, detail: String },
 

@@ -87,7 +87,7 @@ pub use registry::{
     KktPage, KktPatch, KktRecord, KktStatus, NewKkt,
 };
 pub use store::{PutOutcome, Store};
-pub use verify::CheckReport;
+pub use verify::{CheckReport, SalvageReport};
 
 #[cfg(test)]
 mod assert_traits {

@@ -73,17 +73,15 @@ impl Store {
 
     /// Saves an exporter's position (synced write).
     pub fn set_outbox_cursor(&self, name: &str, seq: u64) -> Result<(), StoreError> {
-
         let shared = self.shared();
         let db = shared.db()?;
-        db
-            .put_cf_opt(
-                db.cf(CF_META)?,
-                cursor_key(name)?,
-                seq.to_be_bytes(),
-                &shared.write_opts,
-            )
-            .map_err(|e| StoreError::db("set cursor", e))
+        db.put_cf_opt(
+            db.cf(CF_META)?,
+            cursor_key(name)?,
+            seq.to_be_bytes(),
+            &shared.write_opts,
+        )
+        .map_err(|e| StoreError::db("set cursor", e))
     }
 
     /// Up to `limit` rejected messages with `seq > after_seq`, in order.

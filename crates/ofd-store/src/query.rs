@@ -88,8 +88,7 @@ impl Store {
         let db = shared.db()?;
         let key = DocKey::new(*fn_number, fd);
         let prefix = key.encode();
-        let mut it = db
-            .raw_iterator_cf_opt(db.cf(CF_CONFLICTS)?, bounded(&prefix));
+        let mut it = db.raw_iterator_cf_opt(db.cf(CF_CONFLICTS)?, bounded(&prefix));
         it.seek(conflict_key(&key, 0));
         let mut out = Vec::new();
         while let Some((k, v)) = it.item() {
@@ -171,14 +170,12 @@ fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
 }
 
 pub(crate) fn get_doc(shared: &Shared, key: &DocKey) -> Result<Option<StoredDocument>, StoreError> {
-        let db = shared.db()?;
+    let db = shared.db()?;
     let kb = key.encode();
-    let Some(v) = db
-        .get_pinned_cf(db.cf(CF_DOCS)?, kb)
-        .map_err(|e| {
-            shared.read_failed(&e);
-            StoreError::db("docs get", e)
-        })?
+    let Some(v) = db.get_pinned_cf(db.cf(CF_DOCS)?, kb).map_err(|e| {
+        shared.read_failed(&e);
+        StoreError::db("docs get", e)
+    })?
     else {
         return Ok(None);
     };
@@ -209,15 +206,10 @@ impl Iterator for DocIter<'_> {
         }
         let Some((k, v)) = self.it.it.item() else {
             self.done = true;
-            return self
-                .it
-                .it
-                .status()
-                .err()
-                .map(|e| {
-                    self.shared.read_failed(&e);
-                    Err(StoreError::db("docs scan", e))
-                });
+            return self.it.it.status().err().map(|e| {
+                self.shared.read_failed(&e);
+                Err(StoreError::db("docs scan", e))
+            });
         };
         let item = match DocKey::decode(k) {
             Some(key) if key.fn_number == self.fn_number && key.fd <= self.last_fd => {

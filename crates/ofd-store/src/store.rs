@@ -151,13 +151,11 @@ impl Shared {
     /// A synced write of a registry change (on the committer thread). A failure degrades the
     /// store just as a failed document batch does.
     pub(crate) fn write(&self, batch: rocksdb::WriteBatch) -> Result<(), StoreError> {
-        self.db()?
-            .write_opt(batch, &self.write_opts)
-            .map_err(|e| {
-                let reason = DegradedReason::classify(&e);
-                self.report(self.health.degrade(reason, e.as_ref().to_owned(), true));
-                StoreError::db("write", e)
-            })
+        self.db()?.write_opt(batch, &self.write_opts).map_err(|e| {
+            let reason = DegradedReason::classify(&e);
+            self.report(self.health.degrade(reason, e.as_ref().to_owned(), true));
+            StoreError::db("write", e)
+        })
     }
 
     pub(crate) fn liveness_read(&self) -> RwLockReadGuard<'_, LivenessIndex> {
@@ -346,17 +344,6 @@ impl Store {
         })
     }
 
-    /// Attempts RocksDB's repair on a damaged store directory (run it on a copy). Not for a
-    /// directory another process has open.
-    pub fn repair(path: impl AsRef<Path>) -> Result<(), StoreError> {
-        let path = path.as_ref();
-        let opts = StoreOptions::default().db_options();
-        DB::repair(&opts, path).map_err(|e| StoreError::Open {
-            path: path.to_path_buf(),
-            detail: e.into_string(),
-        })
-    }
-
     pub(crate) fn shared(&self) -> &Shared {
         &self.inner.shared
     }
@@ -410,6 +397,11 @@ impl Store {
         let path = &self.inner.shared.path;
         crate::heal::disk_space(path)
             .map_err(|e| StoreError::Internal(format!("statvfs {}: {e}", path.display())))
+    }
+
+    /// `put`, blocking the calling thread until the outcome is durable.
+    pub fn put_blocking(&self, doc: NewDocument) -> Result<PutOutcome, StoreError> {
+        self.put(doc).wait()
     }
 
     /// Keeps a message that failed validation, for audit. Resolves to its sequence number.
@@ -508,13 +500,37 @@ pub(crate) fn open_db(path: &Path, opts: &StoreOptions) -> Result<DB, StoreError
         let detail = e.clone().into_string();
         let path = path.to_path_buf();
         match e.kind() {
-            rocksdb::ErrorKind::Corruption => StoreError::CorruptDatabase { path, detail },
+            rocksdb::ErrorKind::Corruption => StoreError::CorruptDatabase {
+                detail: with_log_hint(&path, detail),
+                path,
+            },
             rocksdb::ErrorKind::IOError if detail.contains("LOCK") => {
                 StoreError::Locked { path, detail }
             }
             _ => StoreError::Open { path, detail },
         }
     })
+}
+
+/// RocksDB's open error for a damaged WAL says only "checksum mismatch"; its info log in the
+/// data directory names the file. The last such lines are appended to the error.
+pub(crate) fn with_log_hint(path: &Path, detail: String) -> String {
+    let Ok(log) = std::fs::read_to_string(path.join("LOG")) else {
+        return detail;
+    };
+    let hints: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("Corruption") || l.contains("dropping") || l.contains("corrupt"))
+        .collect();
+    match hints.last() {
+        Some(line) => {
+            let line = line.trim();
+            let start = line.len().saturating_sub(300);
+            let tail = line.get(start..).unwrap_or(line);
+            format!("{detail}; RocksDB's LOG says: {tail}")
+        }
+        None => detail,
+    }
 }
 
 fn load_liveness(shared: &Shared) -> Result<(), StoreError> {

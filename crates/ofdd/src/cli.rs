@@ -44,12 +44,15 @@ pub enum StoreCommand {
         #[arg(long, env = "OFDD_DATA")]
         data: PathBuf,
     },
-    /// Run RocksDB's repair on the directory (stop the daemon and copy the directory aside
-    /// first), then report how many documents were readable before and are present after.
+    /// Salvage a damaged data directory: copy every record that still reads back into a new
+    /// directory (--out), leaving the damaged one untouched, and report what was lost.
     Repair {
-        /// RocksDB data directory.
+        /// The damaged RocksDB data directory (only read).
         #[arg(long, env = "OFDD_DATA")]
         data: PathBuf,
+        /// Where to write the repaired store (must not exist).
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 

@@ -33,9 +33,8 @@ use ofd_proto::sign::{HmacSigner, Signer};
 use ofd_proto::validate::{Document, validate};
 use ofd_store::{
     Admission, CommitStats, DocFlags, FnBindRequest, FnHealth, FnNumber, HealthEvent, KktStatus,
-    NewDocument,
-    Outcome, PutFuture, PutOutcome, RejectedMessage, Rn, Store, StoreFuture, StoreObserver,
-    StoreOptions,
+    NewDocument, Outcome, PutFuture, PutOutcome, RejectedMessage, Rn, Store, StoreFuture,
+    StoreObserver, StoreOptions,
 };
 use tracing::{error, info, warn};
 
@@ -149,11 +148,12 @@ impl Ingest {
             reserve_bytes: config.store.reserve_mib.saturating_mul(1 << 20),
             ..StoreOptions::default()
         };
-        let store =
-            Store::open_with_observer(&config.data, opts, Arc::new(StoreEvents(metrics.clone())))
-                .with_context(|| {
-                    format!("cannot open the data directory {}", config.data.display())
-                })?;
+        let store = Store::open_with_observer(
+            &config.data,
+            opts,
+            Arc::new(StoreEvents(metrics.clone())),
+        )
+        .with_context(|| format!("cannot open the data directory {}", config.data.display()))?;
         let key = match &config.operator.signer_key {
             Some(k) => k.as_bytes().to_vec(),
             None => {
@@ -181,7 +181,10 @@ impl Ingest {
         decryptor: Box<dyn Decryptor>,
     ) -> Ingest {
         let max_body = u16::try_from(config.limits.max_message_bytes).unwrap_or(u16::MAX);
-        let config_in_flight = config.store.max_in_flight.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+        let config_in_flight = config
+            .store
+            .max_in_flight
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
         Ingest {
             frame_limits: FrameLimits {
                 max_body,
@@ -194,9 +197,7 @@ impl Ingest {
             signer,
             decryptor,
             log_gate: LogGate::default(),
-            in_flight: Arc::new(tokio::sync::Semaphore::new(
-                config_in_flight,
-            )),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(config_in_flight)),
         }
     }
 

@@ -13,7 +13,7 @@ use crate::cli::StoreCommand;
 pub fn run(cmd: StoreCommand) -> anyhow::Result<()> {
     match cmd {
         StoreCommand::Check { data } => check(&data),
-        StoreCommand::Repair { data } => repair(&data),
+        StoreCommand::Repair { data, out } => repair(&data, &out),
     }
 }
 
@@ -47,46 +47,42 @@ fn check(data: &Path) -> anyhow::Result<()> {
     }
 }
 
-fn repair(data: &Path) -> anyhow::Result<()> {
-    println!("before repair:");
-    let before = match Store::check(data) {
-        Ok(r) => {
-            print_report(&r);
-            Some(r.documents)
+fn repair(data: &Path, out: &Path) -> anyhow::Result<()> {
+    println!("salvaging {} into {}", data.display(), out.display());
+    let r = Store::salvage(data, out)?;
+    for (cf, n) in &r.copied {
+        println!("  {cf:<10} {n} entries copied");
+    }
+    for p in &r.problems {
+        println!("PROBLEM: {p}");
+    }
+    println!("documents copied: {}", r.documents);
+    if r.lost_documents.is_empty() {
+        println!("no document named by the indexes was lost");
+    } else {
+        println!(
+            "LOST: {} document(s) named by the indexes could not be read:",
+            r.lost_documents.len()
+        );
+        for k in &r.lost_documents {
+            println!("  lost FN|FD {k}");
         }
-        Err(e) => {
-            println!("  the store does not open ({e}); documents before: unknown");
-            None
-        }
-    };
-    Store::repair(data)?;
-    println!("repaired; after repair:");
-    let after = Store::check(data)?;
+    }
+    if r.wal_truncated {
+        println!(
+            "LOST: the WAL was damaged; documents written after the damage were dropped and cannot be counted here — compare with the JetStream stream or a backup"
+        );
+    }
+    println!("checking the result:");
+    let after = Store::check(out)?;
     print_report(&after);
-    let lost_dir = data.join("lost");
-    if let Ok(entries) = std::fs::read_dir(&lost_dir) {
-        for e in entries.flatten() {
-            println!("moved aside by repair: {}", e.path().display());
-        }
-    }
-    match before {
-        Some(b) if b > after.documents => println!(
-            "LOST: {} document(s) readable before are gone ({} → {})",
-            b - after.documents,
-            b,
-            after.documents
-        ),
-        Some(b) => println!(
-            "no readable document lost ({} before, {} after; the count before covers only what read back before the first error)",
-            b, after.documents
-        ),
-        None => println!(
-            "{} documents present after repair (unknown before: compare with your backup)",
-            after.documents
-        ),
-    }
     if !after.is_clean() {
-        bail!("the repaired store still has problems");
+        bail!("the salvaged store still has problems");
     }
+    println!(
+        "OK: {} is clean; stop ofdd, move it in place of {} (keep the damaged copy), start ofdd",
+        out.display(),
+        data.display()
+    );
     Ok(())
 }

@@ -100,8 +100,10 @@ pub fn refresh_gauges(ingest: &Ingest) {
     crate::export::refresh_lag(ingest);
     m.store_healthy.set(i64::from(store.is_healthy()));
     if let Ok((free, size)) = store.disk_space() {
-        m.store_disk_free.set(i64::try_from(free).unwrap_or(i64::MAX));
-        m.store_disk_size.set(i64::try_from(size).unwrap_or(i64::MAX));
+        m.store_disk_free
+            .set(i64::try_from(free).unwrap_or(i64::MAX));
+        m.store_disk_size
+            .set(i64::try_from(size).unwrap_or(i64::MAX));
     }
 }
 
