@@ -159,17 +159,17 @@ impl Committer {
         drop(db);
         if n > self.background_errors {
             self.background_errors = n;
-            let full = !space_back(&self.shared.path, self.shared.opts.reserve_bytes.max(1));
-            let reason = if full {
-                DegradedReason::NoSpace
-            } else {
-                DegradedReason::IoError
-            };
-            self.degrade(
-                reason,
-                format!("RocksDB reported a background error (flush or compaction; {n} so far)"),
-                false,
-            );
+            // The counter says nothing about the error: a probe write does. If RocksDB has
+            // stopped writes, it answers with the background error (classified from its
+            // message); if it recovered by itself, nothing is degraded.
+            if let Err(e) = self.probe() {
+                let reason = e.degraded_reason().unwrap_or(DegradedReason::Other);
+                self.degrade(
+                    reason,
+                    format!("RocksDB background error (flush or compaction): {e}"),
+                    false,
+                );
+            }
         }
     }
 
