@@ -20,6 +20,17 @@
 //! size; and because the committer builds batch N+1 while batch N is being fsynced, the CPU
 //! work and the disk wait overlap instead of adding up.
 //!
+//! # Health: degraded, then healed, never silently failing
+//!
+//! The store is healthy or degraded (`health.rs`): the first failed write, failed WAL fsync,
+//! background error or corruption found on read flips it, puts then fail at once with
+//! `StoreError::Unavailable`, and the observer hears one event per change (plus a reminder a
+//! minute). The committer, the only writer, also heals (`heal.rs`): once a second it checks free
+//! space and a synced probe write, reopening the database in-process when the failure poisoned
+//! it; the handle readers use is swappable for that (`Shared::db`). A failed fsync's batch is
+//! never acknowledged, nor is anything else written to that instance. Offline, `verify.rs`
+//! checks every record and salvages what still reads into a new directory.
+//!
 //! # Column families and key layout
 //!
 //! | CF | key | value |

@@ -29,7 +29,8 @@ pub struct Metrics {
     pub store_commit: Histogram,
     pub store_batch_size: Histogram,
     pub connections_open: IntGauge,
-    /// `{outcome}`: closed, timeout, slowloris, framing, refused_limit, refused_ip_limit, error, shutdown.
+    /// `{outcome}`: closed, timeout, slowloris, framing, refused_limit, refused_ip_limit, error,
+    /// shutdown, store_unavailable (refused while the store is degraded), store_error.
     pub connections_total: IntCounterVec,
     /// `{state}`: green, yellow, red — refreshed at every scrape from the store's liveness index.
     pub liveness: IntGaugeVec,
