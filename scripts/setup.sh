@@ -11,6 +11,9 @@ command -v make >/dev/null 2>&1 || need+=(make)
 # Integration tests of the operations kit run a real Prometheus and a real NATS server.
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
+# The disk-fault tests (crates/ofdd/tests/disk_faults.rs) inject fsync delays and errors with
+# strace; mount (for their tmpfs) is in util-linux, always present.
+command -v strace >/dev/null 2>&1 || need+=(strace)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2

@@ -42,8 +42,9 @@ impl AdmissionMap {
 impl Shared {
     /// Build the map from the column families (on open).
     pub(crate) fn load_admission(&self) -> Result<(), StoreError> {
+        let db = self.db()?;
         let mut registers: HashMap<Rn, (KktStatus, bool)> = HashMap::new();
-        let mut it = self.db.raw_iterator_cf(self.cf(CF_REGISTRY)?);
+        let mut it = db.raw_iterator_cf(db.cf(CF_REGISTRY)?);
         it.seek_to_first();
         while let Some(k) = it.key() {
             let rn = Rn::from_key(k).ok_or_else(|| StoreError::CorruptRecord {
@@ -62,7 +63,7 @@ impl Shared {
             .map_err(|e| StoreError::db("registry scan", e))?;
 
         let mut map = AdmissionMap::default();
-        let mut it = self.db.raw_iterator_cf(self.cf(CF_FN_INDEX)?);
+        let mut it = db.raw_iterator_cf(db.cf(CF_FN_INDEX)?);
         it.seek_to_first();
         while let Some((k, v)) = it.item() {
             if let (Some(f), Some(rn)) = (FnNumber::from_key(k), Rn::from_key(v))

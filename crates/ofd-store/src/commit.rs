@@ -41,18 +41,24 @@ use crate::options::{
     CF_BY_RN, CF_CONFLICTS, CF_DOCS, CF_LIVENESS, CF_META, CF_OUTBOX, CF_REJECTED,
 };
 use crate::record::{self, DocFlags, NewDocument, RejectedMessage};
-use crate::store::{Command, PutOutcome, Reply, Shared, fail_closed};
+use crate::store::{Command, DbRef, PutOutcome, Reply, Seqs, Shared, fail_closed};
 use crate::sync::{Syncer, ToSync, Written};
 
 pub(crate) const META_CONFLICT_SEQ: &[u8] = b"conflict_seq";
 
 pub(crate) struct Committer {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     outbox_next: u64,
     rejected_next: u64,
     conflict_next: u64,
     /// Unsynced writes without fsync: the WAL is synced by the syncer before any answer.
     unsynced: rocksdb::WriteOptions,
+    /// The healer's clock (`heal.rs`).
+    pub(crate) next_tick: Instant,
+    /// When the next reminder is due; `None` while healthy.
+    pub(crate) reminder_at: Option<Instant>,
+    /// `rocksdb.background-errors` as last seen.
+    pub(crate) background_errors: u64,
 }
 
 /// A queued write of the current group.
@@ -72,21 +78,35 @@ impl Pending {
 }
 
 impl Committer {
-    pub(crate) fn new(
-        shared: Arc<Shared>,
-        outbox_next: u64,
-        rejected_next: u64,
-        conflict_next: u64,
-    ) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, seqs: Seqs) -> Self {
         let mut unsynced = rocksdb::WriteOptions::default();
         unsynced.set_sync(false);
+        let background_errors = shared
+            .db()
+            .ok()
+            .and_then(|db| {
+                db.property_int_value("rocksdb.background-errors")
+                    .ok()
+                    .flatten()
+            })
+            .unwrap_or(0);
         Committer {
             shared,
-            outbox_next,
-            rejected_next,
-            conflict_next,
+            outbox_next: seqs.outbox_next,
+            rejected_next: seqs.rejected_next,
+            conflict_next: seqs.conflict_next,
             unsynced,
+            next_tick: Instant::now() + crate::heal::TICK,
+            reminder_at: None,
+            background_errors,
         }
+    }
+
+    /// Takes the sequence counters from a freshly (re)opened database.
+    pub(crate) fn set_seqs(&mut self, seqs: Seqs) {
+        self.outbox_next = seqs.outbox_next;
+        self.rejected_next = seqs.rejected_next;
+        self.conflict_next = seqs.conflict_next;
     }
 
     pub(crate) fn run(mut self, rx: mpsc::Receiver<Command>) {
@@ -116,7 +136,13 @@ impl Committer {
     fn pipeline(&mut self, rx: &mpsc::Receiver<Command>, to_sync: &mpsc::Sender<ToSync>) {
         let max = self.shared.max_batch;
         let mut group: Vec<Pending> = Vec::with_capacity(max);
-        while let Ok(first) = rx.recv() {
+        loop {
+            self.tick(to_sync);
+            let first = match rx.recv_timeout(crate::heal::TICK) {
+                Ok(cmd) => cmd,
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            };
             let started = Instant::now();
             let mut next = Some(first);
             let mut taken = 0usize;
@@ -127,7 +153,12 @@ impl Committer {
                     Command::Rejected(m, r) => group.push(Pending::Rejected(m, r)),
                     Command::Registry(op) => {
                         self.commit_group(&mut group, started, to_sync);
-                        self.shared.exec_registry(op);
+                        if self.shared.health.is_healthy() {
+                            self.shared.exec_registry(op);
+                        } else {
+                            let shared = self.shared.clone();
+                            op.fail(|| shared.unavailable());
+                        }
                     }
                     Command::Shutdown => {
                         self.commit_group(&mut group, started, to_sync);
@@ -153,8 +184,19 @@ impl Committer {
         }
         let pending = std::mem::take(group);
         let shared = self.shared.clone();
-        match self.build(&shared, &pending) {
-            Ok(built) => self.write(&shared, pending, built, started, to_sync),
+        // Queued before the store went degraded: refused now rather than written to a
+        // database that cannot make them durable.
+        let db = match shared.health.is_healthy().then(|| shared.db()) {
+            Some(Ok(db)) => db,
+            Some(Err(e)) => return pending.into_iter().for_each(|p| p.fail(clone_err(&e))),
+            None => {
+                return pending
+                    .into_iter()
+                    .for_each(|p| p.fail(shared.unavailable()));
+            }
+        };
+        match self.build(&shared, &db, &pending) {
+            Ok(built) => self.write(&db, pending, built, started, to_sync),
             Err(e) => {
                 let msg = e.to_string();
                 for p in pending {
@@ -165,12 +207,12 @@ impl Committer {
     }
 
     /// Builds the batch; per-command failures become per-command results.
-    fn build(&self, shared: &Shared, pending: &[Pending]) -> Result<Built, StoreError> {
-        let docs_cf = shared.cf(CF_DOCS)?;
-        let by_rn_cf = shared.cf(CF_BY_RN)?;
-        let outbox_cf = shared.cf(CF_OUTBOX)?;
-        let live_cf = shared.cf(CF_LIVENESS)?;
-        let rejected_cf = shared.cf(CF_REJECTED)?;
+    fn build(&self, shared: &Shared, db: &DbRef, pending: &[Pending]) -> Result<Built, StoreError> {
+        let docs_cf = db.cf(CF_DOCS)?;
+        let by_rn_cf = db.cf(CF_BY_RN)?;
+        let outbox_cf = db.cf(CF_OUTBOX)?;
+        let live_cf = db.cf(CF_LIVENESS)?;
+        let rejected_cf = db.cf(CF_REJECTED)?;
         let keys: Vec<[u8; 20]> = pending
             .iter()
             .filter_map(|p| match p {
@@ -178,7 +220,7 @@ impl Committer {
                 Pending::Rejected(..) => None,
             })
             .collect();
-        let existing = shared.db.batched_multi_get_cf(docs_cf, keys.iter(), false);
+        let existing = db.batched_multi_get_cf(docs_cf, keys.iter(), false);
         let mut existing = existing.into_iter();
 
         let mut b = Built {
@@ -217,7 +259,7 @@ impl Committer {
                             ack: first.ack.clone(),
                         }))
                     }
-                    Some(Pending::Doc(..)) => self.conflict(shared, &mut b, &key, doc),
+                    Some(Pending::Doc(..)) => self.conflict(db, &mut b, &key, doc),
                     _ => Err(StoreError::Internal(
                         "overlay points at a non-document".into(),
                     )),
@@ -228,6 +270,7 @@ impl Committer {
             // 2. Same key already in the database.
             match prior {
                 Some(Err(e)) => {
+                    shared.read_failed(&e);
                     b.results.push(Err(StoreError::db("docs multi_get", e)));
                     continue;
                 }
@@ -238,7 +281,7 @@ impl Committer {
                                 ack: view.ack.to_vec(),
                             }))
                         }
-                        Ok(_) => self.conflict(shared, &mut b, &key, doc),
+                        Ok(_) => self.conflict(db, &mut b, &key, doc),
                         Err(e) => Err(shared.corrupt_doc(&kb, e)),
                     };
                     b.results.push(r);
@@ -298,7 +341,7 @@ impl Committer {
         }
         if b.conflict_next != self.conflict_next {
             b.batch.put_cf(
-                shared.cf(CF_META)?,
+                db.cf(CF_META)?,
                 META_CONFLICT_SEQ,
                 b.conflict_next.to_be_bytes(),
             );
@@ -308,7 +351,7 @@ impl Committer {
 
     fn conflict(
         &self,
-        shared: &Shared,
+        db: &DbRef,
         b: &mut Built,
         key: &DocKey,
         doc: &NewDocument,
@@ -317,7 +360,7 @@ impl Committer {
         let v = record::encode(doc, rn, doc.flags).map_err(StoreError::InvalidInput)?;
         let seq = b.conflict_next;
         b.batch
-            .put_cf(shared.cf(CF_CONFLICTS)?, conflict_key(key, seq), v);
+            .put_cf(db.cf(CF_CONFLICTS)?, conflict_key(key, seq), v);
         b.conflict_next += 1;
         tracing::warn!(fn_number = %key.fn_number, fd = key.fd, seq, "conflicting document kept aside");
         Ok(Res::Put(PutOutcome::Conflict { conflict_seq: seq }))
@@ -326,7 +369,7 @@ impl Committer {
     /// Writes the batch without fsync and hands it to the syncer, which answers.
     fn write(
         &mut self,
-        shared: &Shared,
+        db: &DbRef,
         pending: Vec<Pending>,
         built: Built,
         started: Instant,
@@ -346,11 +389,18 @@ impl Committer {
         let written = if batch.is_empty() {
             Ok(())
         } else {
-            shared.db.write_opt(batch, &self.unsynced)
+            db.write_opt(batch, &self.unsynced)
         };
+        let shared = self.shared.clone();
         let write_duration = write_started.elapsed();
         if let Err(e) = &written {
-            tracing::error!(error = %e, commands = pending.len(), "ofd-store write failed; nothing in this batch was stored");
+            // One health transition (and so one log line) for however many batches fail; a
+            // failed WAL write poisons this instance, so healing reopens it.
+            self.degrade(
+                crate::health::DegradedReason::classify(e),
+                e.to_string(),
+                true,
+            );
             for r in results.iter_mut() {
                 if r.is_ok() {
                     *r = Err(StoreError::db("commit", e.clone()));
@@ -381,6 +431,18 @@ impl Committer {
             // The syncer is gone (it panicked): nobody can vouch for durability.
             w.fail("the syncer stopped");
         }
+    }
+}
+
+/// `StoreError` is not `Clone` (it can hold a RocksDB error); the copies every command of a
+/// refused batch gets.
+fn clone_err(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable { reason, detail } => StoreError::Unavailable {
+            reason: *reason,
+            detail: detail.clone(),
+        },
+        other => StoreError::Internal(other.to_string()),
     }
 }
 

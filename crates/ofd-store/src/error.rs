@@ -31,9 +31,9 @@ pub enum StoreError {
 
     /// RocksDB found the database files damaged while opening.
     #[error(
-        "the store at {path} is corrupt ({detail}); stop ofdd, copy the directory aside, then \
-         restore it from a backup or run a repair on the copy (ofd_store::Store::repair, \
-         `ldb repair`) and check the result before serving from it"
+        "the store at {path} is corrupt ({detail}); run `ofdd store check --data {path}`, then \
+         restore a backup or salvage it with `ofdd store repair --data {path} --out NEW_DIR` \
+         (see deploy/README.md, \"When the disk fails\")"
     )]
     CorruptDatabase { path: PathBuf, detail: String },
 
@@ -60,6 +60,14 @@ pub enum StoreError {
         what: &'static str,
         key: String,
         reason: String,
+    },
+
+    /// The store is degraded (disk full, I/O errors, damage) and refuses writes until it has
+    /// healed; the operation did not happen. Returned at once, without queueing.
+    #[error("the store is unavailable ({reason}): {detail}")]
+    Unavailable {
+        reason: crate::health::DegradedReason,
+        detail: String,
     },
 
     /// The store was closed (or its committer thread is gone); the operation did not happen.
@@ -101,6 +109,23 @@ impl StoreError {
             }
         } else {
             StoreError::Db { op, source }
+        }
+    }
+}
+
+impl StoreError {
+    /// The health reason this error counts under, for a write-failure metric: `None` for
+    /// errors that are not about the disk (bad input, a closed store, a missing register).
+    pub fn degraded_reason(&self) -> Option<crate::health::DegradedReason> {
+        use crate::health::DegradedReason;
+        match self {
+            StoreError::Unavailable { reason, .. } => Some(*reason),
+            StoreError::Db { source, .. } => Some(DegradedReason::classify(source)),
+            StoreError::Corruption { .. } | StoreError::CorruptRecord { .. } => {
+                Some(DegradedReason::Corruption)
+            }
+            StoreError::Internal(_) => Some(DegradedReason::Other),
+            _ => None,
         }
     }
 }

@@ -196,14 +196,14 @@ impl Store {
         make_state: impl FnOnce(u32) -> Vec<u8>,
     ) -> Result<u32, StoreError> {
         let shared = self.shared();
+        let db = shared.db()?;
         // IDs are issued one at a time (registration is rare; this is not the ingest path).
         let _issuing = shared
             .kz_issue
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let meta = shared.cf(CF_META)?;
-        let next = match shared
-            .db
+        let meta = db.cf(CF_META)?;
+        let next = match db
             .get_cf(meta, META_KZ_NEXT_ID)
             .map_err(|e| StoreError::db("kz_next_id read", e))?
         {
@@ -229,7 +229,7 @@ impl Store {
         };
         let mut batch = WriteBatch::default();
         batch.put_cf(
-            shared.cf(CF_KZ_KKM)?,
+            db.cf(CF_KZ_KKM)?,
             next.to_be_bytes(),
             encode_record(&record)?,
         );
@@ -241,9 +241,9 @@ impl Store {
     /// The register with this system ID.
     pub fn kz_get(&self, system_id: u32) -> Result<Option<KzRecord>, StoreError> {
         let shared = self.shared();
-        let Some(v) = shared
-            .db
-            .get_cf(shared.cf(CF_KZ_KKM)?, system_id.to_be_bytes())
+        let db = shared.db()?;
+        let Some(v) = db
+            .get_cf(db.cf(CF_KZ_KKM)?, system_id.to_be_bytes())
             .map_err(|e| StoreError::db("kz_kkm read", e))?
         else {
             return Ok(None);
@@ -262,13 +262,14 @@ impl Store {
     /// deregistering), durably. The stored answer for retries is kept.
     pub fn kz_put_state(&self, system_id: u32, state: &[u8]) -> Result<(), StoreError> {
         let shared = self.shared();
+        let db = shared.db()?;
         let mut record = self
             .kz_get(system_id)?
             .ok_or_else(|| StoreError::NotFound(format!("KZ register {system_id}")))?;
         record.state = state.to_vec();
         let mut batch = WriteBatch::default();
         batch.put_cf(
-            shared.cf(CF_KZ_KKM)?,
+            db.cf(CF_KZ_KKM)?,
             system_id.to_be_bytes(),
             encode_record(&record)?,
         );
@@ -279,6 +280,7 @@ impl Store {
     /// log sequence number. The caller sends the answer only after this returns `Ok`.
     pub fn kz_commit(&self, x: &KzExchange<'_>) -> Result<u64, StoreError> {
         let shared = self.shared();
+        let db = shared.db()?;
         let mut record = self
             .kz_get(x.system_id)?
             .ok_or_else(|| StoreError::NotFound(format!("KZ register {}", x.system_id)))?;
@@ -293,18 +295,18 @@ impl Store {
         let mut live = shared.liveness_read().get(&key).unwrap_or_default();
         live.apply_exchange(received, x.doc_time.unwrap_or(received), x.shift);
 
+        if !shared.health.is_healthy() {
+            // Nothing is stored while the store is degraded (the caller answers 254 or closes).
+            return Err(shared.unavailable());
+        }
         let mut batch = WriteBatch::default();
         batch.put_cf(
-            shared.cf(CF_KZ_KKM)?,
+            db.cf(CF_KZ_KKM)?,
             x.system_id.to_be_bytes(),
             encode_record(&record)?,
         );
-        batch.put_cf(
-            shared.cf(CF_KZ_LOG)?,
-            log_key(x.system_id, seq),
-            encode_log(x)?,
-        );
-        batch.put_cf(shared.cf(CF_LIVENESS)?, key.encode(), live.encode());
+        batch.put_cf(db.cf(CF_KZ_LOG)?, log_key(x.system_id, seq), encode_log(x)?);
+        batch.put_cf(db.cf(CF_LIVENESS)?, key.encode(), live.encode());
         shared.write(batch)?;
         shared.liveness_write().set(key, live);
         Ok(seq)
@@ -313,9 +315,10 @@ impl Store {
     /// Registers in system-ID order, from `after` (exclusive), at most `limit`.
     pub fn kz_list(&self, after: Option<u32>, limit: usize) -> Result<Vec<KzRecord>, StoreError> {
         let shared = self.shared();
+        let db = shared.db()?;
         let start = after.map_or(0, |a| a.saturating_add(1)).to_be_bytes();
-        let iter = shared.db.iterator_cf(
-            shared.cf(CF_KZ_KKM)?,
+        let iter = db.iterator_cf(
+            db.cf(CF_KZ_KKM)?,
             IteratorMode::From(&start, Direction::Forward),
         );
         let mut out = Vec::new();
@@ -348,9 +351,10 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<KzLogEntry>, StoreError> {
         let shared = self.shared();
+        let db = shared.db()?;
         let start = log_key(system_id, after.saturating_add(1));
-        let iter = shared.db.iterator_cf(
-            shared.cf(CF_KZ_LOG)?,
+        let iter = db.iterator_cf(
+            db.cf(CF_KZ_LOG)?,
             IteratorMode::From(&start, Direction::Forward),
         );
         let mut out = Vec::new();

@@ -20,6 +20,17 @@
 //! size; and because the committer builds batch N+1 while batch N is being fsynced, the CPU
 //! work and the disk wait overlap instead of adding up.
 //!
+//! # Health: degraded, then healed, never silently failing
+//!
+//! The store is healthy or degraded (`health.rs`): the first failed write, failed WAL fsync,
+//! background error or corruption found on read flips it, puts then fail at once with
+//! `StoreError::Unavailable`, and the observer hears one event per change (plus a reminder a
+//! minute). The committer, the only writer, also heals (`heal.rs`): once a second it checks free
+//! space and a synced probe write, reopening the database in-process when the failure poisoned
+//! it; the handle readers use is swappable for that (`Shared::db`). A failed fsync's batch is
+//! never acknowledged, nor is anything else written to that instance. Offline, `verify.rs`
+//! checks every record and salvages what still reads into a new directory.
+//!
 //! # Column families and key layout
 //!
 //! | CF | key | value |
@@ -54,6 +65,8 @@ mod admission;
 mod commit;
 mod error;
 mod future;
+mod heal;
+mod health;
 mod keys;
 mod kz;
 mod liveness;
@@ -66,10 +79,13 @@ mod record;
 mod registry;
 mod store;
 mod sync;
+mod verify;
 
 pub use admission::Admission;
 pub use error::StoreError;
 pub use future::{PutFuture, StoreFuture};
+pub use heal::RESERVE_FILE;
+pub use health::{DegradedReason, HealthEvent, HealthState};
 pub use keys::{DocKey, FnNumber, KeyError, Rn};
 pub use kz::{FIRST_SYSTEM_ID, KzExchange, KzLogEntry, KzRecord};
 pub use liveness::{HealthCounts, LivenessCounts, LivenessRecord};
@@ -85,6 +101,7 @@ pub use registry::{
     KktPage, KktPatch, KktRecord, KktStatus, NewKkt,
 };
 pub use store::{PutOutcome, Store};
+pub use verify::{CheckReport, SalvageReport};
 
 /// Fills `buf` with random bytes from the kernel (for secrets: tokens, salts).
 pub fn random_bytes(buf: &mut [u8]) -> Result<(), StoreError> {

@@ -1,4 +1,5 @@
-//! `StoreObserver`: the hook through which the daemon turns commit timings into metrics.
+//! `StoreObserver`: the hook through which the daemon turns commit timings and health changes
+//! into metrics and log lines.
 //!
 //! The store has no metrics dependency; the daemon implements this trait (feeding Prometheus
 //! histograms) and passes it to `Store::open_with_observer`. Called on the syncer thread
@@ -26,9 +27,13 @@ pub struct CommitStats {
     pub ok: bool,
 }
 
-/// Receives commit statistics. All methods have empty defaults.
+/// Receives commit statistics and health changes. All methods have empty defaults.
 pub trait StoreObserver: Send + Sync + 'static {
     fn on_commit(&self, _stats: &CommitStats) {}
+    /// A health transition, or the once-a-minute reminder while degraded. Called from the
+    /// store's committer or syncer thread: cheap, non-blocking. This is where the daemon logs —
+    /// once per change, never once per failed document.
+    fn on_health(&self, _event: &crate::health::HealthEvent) {}
 }
 
 /// The observer used when none is given.

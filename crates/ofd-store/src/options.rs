@@ -54,6 +54,11 @@ pub struct StoreOptions {
     pub block_cache_bytes: usize,
     /// Memtable size of the `docs` column family. Default 64 MiB.
     pub docs_write_buffer_bytes: usize,
+    /// Size of the reserve file kept in the data directory (`ofdd-reserve`), released when the
+    /// disk fills so RocksDB's recovery (flush, manifest write) has room; also the free space
+    /// required, on top of recreating the reserve, before a degraded store resumes. 0 = none.
+    /// Default 0 (the daemon sets its own from its configuration).
+    pub reserve_bytes: u64,
 }
 
 impl Default for StoreOptions {
@@ -64,6 +69,7 @@ impl Default for StoreOptions {
             sync: true,
             block_cache_bytes: 256 << 20,
             docs_write_buffer_bytes: 64 << 20,
+            reserve_bytes: 0,
         }
     }
 }
@@ -80,6 +86,12 @@ impl StoreOptions {
         o.set_keep_log_file_num(5);
         // Required by the vector memtables below; one committer thread writes anyway.
         o.set_allow_concurrent_memtable_write(false);
+        // Damage is refused, not skipped: a checksum mismatch in the WAL stops the open (with
+        // the file named) instead of silently dropping every record after it, which point-in-
+        // time recovery would do — those records were acknowledged. A merely truncated tail
+        // (a crash mid-append, never acknowledged) is still tolerated.
+        o.set_wal_recovery_mode(rocksdb::DBRecoveryMode::TolerateCorruptedTailRecords);
+        o.set_paranoid_checks(true);
         o
     }
 

@@ -36,7 +36,8 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
         let shared = self.shared();
-        let mut it = shared.db.raw_iterator_cf(shared.cf(CF_OUTBOX)?);
+        let db = shared.db()?;
+        let mut it = db.raw_iterator_cf(db.cf(CF_OUTBOX)?);
         it.seek(after_seq.saturating_add(1).to_be_bytes());
         let mut out = Vec::with_capacity(limit.min(4096));
         while out.len() < limit {
@@ -73,15 +74,14 @@ impl Store {
     /// Saves an exporter's position (synced write).
     pub fn set_outbox_cursor(&self, name: &str, seq: u64) -> Result<(), StoreError> {
         let shared = self.shared();
-        shared
-            .db
-            .put_cf_opt(
-                shared.cf(CF_META)?,
-                cursor_key(name)?,
-                seq.to_be_bytes(),
-                &shared.write_opts,
-            )
-            .map_err(|e| StoreError::db("set cursor", e))
+        let db = shared.db()?;
+        db.put_cf_opt(
+            db.cf(CF_META)?,
+            cursor_key(name)?,
+            seq.to_be_bytes(),
+            &shared.write_opts,
+        )
+        .map_err(|e| StoreError::db("set cursor", e))
     }
 
     /// Up to `limit` rejected messages with `seq > after_seq`, in order.
@@ -91,7 +91,8 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(u64, RejectedMessage)>, StoreError> {
         let shared = self.shared();
-        let mut it = shared.db.raw_iterator_cf(shared.cf(CF_REJECTED)?);
+        let db = shared.db()?;
+        let mut it = db.raw_iterator_cf(db.cf(CF_REJECTED)?);
         it.seek(after_seq.saturating_add(1).to_be_bytes());
         let mut out = Vec::new();
         while out.len() < limit {

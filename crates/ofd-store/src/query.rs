@@ -13,7 +13,7 @@ use crate::error::{StoreError, hex};
 use crate::keys::{DocKey, FnNumber, Rn, conflict_key};
 use crate::options::{CF_BY_RN, CF_CONFLICTS, CF_DOCS};
 use crate::record::{self, StoredDocument};
-use crate::store::{Shared, Store};
+use crate::store::{DbRef, Shared, Store};
 
 /// Which of a register's documents to return. Empty = all, in (FN, FD) order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -41,11 +41,10 @@ impl Store {
         fds: RangeInclusive<u32>,
     ) -> Result<DocIter<'_>, StoreError> {
         let shared = self.shared();
+        let db = shared.db()?;
         let start = DocKey::new(*fn_number, *fds.start()).encode();
-        let mut it = shared
-            .db
-            .raw_iterator_cf_opt(shared.cf(CF_DOCS)?, bounded(fn_number.as_bytes()));
-        it.seek(start);
+        let mut it = OwnedIter::new(db, CF_DOCS, bounded(fn_number.as_bytes()))?;
+        it.it.seek(start);
         Ok(DocIter {
             shared,
             it,
@@ -62,20 +61,19 @@ impl Store {
         q: RegisterQuery,
     ) -> Result<RegisterDocIter<'_>, StoreError> {
         let shared = self.shared();
+        let db = shared.db()?;
         let mut prefix = rn.as_bytes().to_vec();
         if let Some(f) = &q.fn_number {
             prefix.extend_from_slice(f.as_bytes());
         }
-        let mut it = shared
-            .db
-            .raw_iterator_cf_opt(shared.cf(CF_BY_RN)?, bounded(&prefix));
+        let mut it = OwnedIter::new(db, CF_BY_RN, bounded(&prefix))?;
         match (&q.fn_number, &q.fd) {
             (Some(_), Some(fd)) => {
                 let mut start = prefix.clone();
                 start.extend_from_slice(&fd.start().to_be_bytes());
-                it.seek(start);
+                it.it.seek(start);
             }
-            _ => it.seek(&prefix),
+            _ => it.it.seek(&prefix),
         }
         Ok(RegisterDocIter { shared, it, q })
     }
@@ -87,11 +85,10 @@ impl Store {
         fd: u32,
     ) -> Result<Vec<(u64, StoredDocument)>, StoreError> {
         let shared = self.shared();
+        let db = shared.db()?;
         let key = DocKey::new(*fn_number, fd);
         let prefix = key.encode();
-        let mut it = shared
-            .db
-            .raw_iterator_cf_opt(shared.cf(CF_CONFLICTS)?, bounded(&prefix));
+        let mut it = db.raw_iterator_cf_opt(db.cf(CF_CONFLICTS)?, bounded(&prefix));
         it.seek(conflict_key(&key, 0));
         let mut out = Vec::new();
         while let Some((k, v)) = it.item() {
@@ -124,6 +121,32 @@ impl Store {
     }
 }
 
+/// A RocksDB iterator together with the database instance it reads, so that a streamed query
+/// keeps that instance open (the healer waits for it before a reopen) without borrowing the
+/// swappable slot in `Shared`.
+struct OwnedIter {
+    // Declared before `_db`: fields drop in order, so the iterator goes first.
+    it: DBRawIteratorWithThreadMode<'static, DB>,
+    _db: DbRef,
+}
+
+impl OwnedIter {
+    fn new(db: DbRef, cf: &'static str, opts: ReadOptions) -> Result<OwnedIter, StoreError> {
+        let it = db.raw_iterator_cf_opt(db.cf(cf)?, opts);
+        // SAFETY: the iterator borrows the `DB` inside `db`'s `Arc`, whose heap address never
+        // moves. `OwnedIter` owns that `Arc` for as long as it owns the iterator and drops the
+        // iterator first (field order), so the borrow never outlives the database; only the
+        // lifetime parameter changes, not the type's layout.
+        let it = unsafe {
+            std::mem::transmute::<
+                DBRawIteratorWithThreadMode<'_, DB>,
+                DBRawIteratorWithThreadMode<'static, DB>,
+            >(it)
+        };
+        Ok(OwnedIter { it, _db: db })
+    }
+}
+
 /// Read options limiting an iterator to keys starting with `prefix`.
 fn bounded(prefix: &[u8]) -> ReadOptions {
     let mut o = ReadOptions::default();
@@ -147,11 +170,12 @@ fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
 }
 
 pub(crate) fn get_doc(shared: &Shared, key: &DocKey) -> Result<Option<StoredDocument>, StoreError> {
+    let db = shared.db()?;
     let kb = key.encode();
-    let Some(v) = shared
-        .db
-        .get_pinned_cf(shared.cf(CF_DOCS)?, kb)
-        .map_err(|e| StoreError::db("docs get", e))?
+    let Some(v) = db.get_pinned_cf(db.cf(CF_DOCS)?, kb).map_err(|e| {
+        shared.read_failed(&e);
+        StoreError::db("docs get", e)
+    })?
     else {
         return Ok(None);
     };
@@ -167,7 +191,7 @@ pub(crate) fn get_doc(shared: &Shared, key: &DocKey) -> Result<Option<StoredDocu
 /// Streams a drive's documents (see `Store::docs_of_fn`).
 pub struct DocIter<'a> {
     shared: &'a Shared,
-    it: DBRawIteratorWithThreadMode<'a, DB>,
+    it: OwnedIter,
     fn_number: FnNumber,
     last_fd: u32,
     done: bool,
@@ -180,13 +204,12 @@ impl Iterator for DocIter<'_> {
         if self.done {
             return None;
         }
-        let Some((k, v)) = self.it.item() else {
+        let Some((k, v)) = self.it.it.item() else {
             self.done = true;
-            return self
-                .it
-                .status()
-                .err()
-                .map(|e| Err(StoreError::db("docs scan", e)));
+            return self.it.it.status().err().map(|e| {
+                self.shared.read_failed(&e);
+                Err(StoreError::db("docs scan", e))
+            });
         };
         let item = match DocKey::decode(k) {
             Some(key) if key.fn_number == self.fn_number && key.fd <= self.last_fd => {
@@ -205,7 +228,7 @@ impl Iterator for DocIter<'_> {
             }
             None => Err(self.shared.corrupt_doc(k, "bad key".into())),
         };
-        self.it.next();
+        self.it.it.next();
         Some(item)
     }
 }
@@ -213,7 +236,7 @@ impl Iterator for DocIter<'_> {
 /// Streams a register's documents (see `Store::docs_of_register`).
 pub struct RegisterDocIter<'a> {
     shared: &'a Shared,
-    it: DBRawIteratorWithThreadMode<'a, DB>,
+    it: OwnedIter,
     q: RegisterQuery,
 }
 
@@ -221,8 +244,9 @@ impl RegisterDocIter<'_> {
     /// The next matching index entry's document key, without reading the document.
     fn next_key(&mut self) -> Option<Result<DocKey, StoreError>> {
         loop {
-            let Some((k, v)) = self.it.item() else {
+            let Some((k, v)) = self.it.it.item() else {
                 return self
+                    .it
                     .it
                     .status()
                     .err()
@@ -239,7 +263,7 @@ impl RegisterDocIter<'_> {
                     key: hex(k),
                     reason: "does not parse".into(),
                 };
-                self.it.next();
+                self.it.it.next();
                 return Some(Err(e));
             };
             if let (Some(_), Some(fd)) = (&self.q.fn_number, &self.q.fd)
@@ -247,7 +271,7 @@ impl RegisterDocIter<'_> {
             {
                 return None;
             }
-            self.it.next();
+            self.it.it.next();
             let keep = self.q.fd.as_ref().is_none_or(|r| r.contains(&key.fd))
                 && self.q.doc_time.as_ref().is_none_or(|r| r.contains(&time))
                 && self.q.shift.is_none_or(|s| shift == Some(s));

@@ -331,11 +331,12 @@ impl Store {
     /// Lists registers in RN order (a scan of the registry; fine for the admin UI).
     pub fn list_registers(&self, filter: &KktFilter) -> Result<KktPage, StoreError> {
         let shared = self.shared();
-        let cf = shared.cf(CF_REGISTRY)?;
+        let db = shared.db()?;
+        let cf = db.cf(CF_REGISTRY)?;
         let limit = filter.limit.clamp(1, 10_000);
         let prefix = filter.rn_prefix.as_deref().unwrap_or("").as_bytes();
         let needle = filter.name_contains.as_ref().map(|s| s.to_lowercase());
-        let mut it = shared.db.raw_iterator_cf(cf);
+        let mut it = db.raw_iterator_cf(cf);
         match &filter.after {
             Some(after) if after.as_bytes().as_slice() >= prefix => {
                 it.seek(after.as_bytes());
@@ -406,9 +407,9 @@ fn check_serial_inn(serial: &str, inn: &str) -> Result<(), StoreError> {
 /// The committer-side implementations.
 impl Shared {
     pub(crate) fn load_kkt(&self, rn: &Rn) -> Result<Option<Stored>, StoreError> {
-        let cf = self.cf(CF_REGISTRY)?;
-        match self
-            .db
+        let db = self.db()?;
+        let cf = db.cf(CF_REGISTRY)?;
+        match db
             .get_pinned_cf(cf, rn.as_bytes())
             .map_err(|e| StoreError::db("registry get", e))?
         {
@@ -418,9 +419,9 @@ impl Shared {
     }
 
     pub(crate) fn rn_of_fn(&self, f: &FnNumber) -> Result<Option<Rn>, StoreError> {
-        let cf = self.cf(CF_FN_INDEX)?;
-        match self
-            .db
+        let db = self.db()?;
+        let cf = db.cf(CF_FN_INDEX)?;
+        match db
             .get_pinned_cf(cf, f.as_bytes())
             .map_err(|e| StoreError::db("fn_index get", e))?
         {
@@ -437,8 +438,9 @@ impl Shared {
     }
 
     fn put_kkt(&self, batch: &mut rocksdb::WriteBatch, s: &Stored) -> Result<(), StoreError> {
+        let db = self.db()?;
         let v = serde_json::to_vec(s).map_err(|e| StoreError::InvalidInput(e.to_string()))?;
-        batch.put_cf(self.cf(CF_REGISTRY)?, s.record.rn.as_bytes(), v);
+        batch.put_cf(db.cf(CF_REGISTRY)?, s.record.rn.as_bytes(), v);
         Ok(())
     }
 
@@ -450,13 +452,14 @@ impl Shared {
         deregistered: bool,
         changes: &mut Vec<(LiveKey, Option<LivenessRecord>)>,
     ) -> Result<(), StoreError> {
+        let db = self.db()?;
         let key = LiveKey::Rn(*rn);
         let current = self.liveness_read().get(&key);
         if let Some(mut rec) = current
             && rec.deregistered() != deregistered
         {
             rec.set_deregistered(deregistered);
-            batch.put_cf(self.cf(CF_LIVENESS)?, key.encode(), rec.encode());
+            batch.put_cf(db.cf(CF_LIVENESS)?, key.encode(), rec.encode());
             changes.push((key, Some(rec)));
         }
         Ok(())
@@ -672,6 +675,7 @@ impl Shared {
         history: &mut Vec<FnBinding>,
         changes: &mut Vec<(LiveKey, Option<LivenessRecord>)>,
     ) -> Result<Option<Rn>, StoreError> {
+        let db = self.db()?;
         let before = self.rn_of_fn(&f)?;
         let mut taken_from = None;
         if let Some(other) = before.filter(|o| o != rn)
@@ -705,7 +709,7 @@ impl Shared {
                 unbound_at: None,
             });
         }
-        batch.put_cf(self.cf(CF_FN_INDEX)?, f.as_bytes(), rn.as_bytes());
+        batch.put_cf(db.cf(CF_FN_INDEX)?, f.as_bytes(), rn.as_bytes());
 
         // Activity recorded under the bare FN now belongs to the RN.
         let fn_key = LiveKey::Fn(f);
@@ -720,16 +724,16 @@ impl Shared {
                 .or_else(|| self.liveness_read().get(&rn_key))
                 .unwrap_or_default();
             merged.merge(&fr);
-            let lcf = self.cf(CF_LIVENESS)?;
+            let lcf = db.cf(CF_LIVENESS)?;
             batch.put_cf(lcf, rn_key.encode(), merged.encode());
             batch.delete_cf(lcf, fn_key.encode());
             changes.push((rn_key, Some(merged)));
             changes.push((fn_key, None));
         }
         // Documents of this FN stored without an RN get their by_rn entries now.
-        let docs = self.cf(CF_DOCS)?;
-        let by_rn = self.cf(CF_BY_RN)?;
-        let mut it = self.db.raw_iterator_cf(docs);
+        let docs = db.cf(CF_DOCS)?;
+        let by_rn = db.cf(CF_BY_RN)?;
+        let mut it = db.raw_iterator_cf(docs);
         it.seek(f.as_bytes());
         while let Some((k, v)) = it.item() {
             if !k.starts_with(f.as_bytes()) {
@@ -752,6 +756,7 @@ impl Shared {
     }
 
     fn do_bind(&self, req: FnBindRequest) -> Result<BindOutcome, StoreError> {
+        let db = self.db()?;
         check_serial_inn(&req.kkt_serial, &req.user_inn)?;
         let old = self.load_kkt(&req.rn)?;
         let created = old.is_none();
@@ -808,7 +813,7 @@ impl Shared {
             if rec.deregistered() {
                 rec.set_deregistered(false);
                 batch.put_cf(
-                    self.cf(CF_LIVENESS)?,
+                    db.cf(CF_LIVENESS)?,
                     LiveKey::Rn(req.rn).encode(),
                     rec.encode(),
                 );

@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 
 use crate::error::StoreError;
 use crate::future::{PutFuture, StoreFuture};
+use crate::health::{DegradedReason, Health, HealthEvent, HealthState};
 use crate::keys::{LiveKey, u64_from_be};
 use crate::liveness::{LivenessIndex, LivenessRecord};
 use crate::observer::{NoObserver, StoreObserver};
@@ -40,10 +41,36 @@ pub(crate) enum Command {
     Shutdown,
 }
 
+/// One open RocksDB instance, as readers hold it for the length of one operation (or one
+/// iterator). The healer can only close the database after every such handle is gone, so a
+/// reader never sees it closed under its feet; while it is being reopened, `Shared::db` answers
+/// `Unavailable` instead of handing out a half-open database.
+#[derive(Clone)]
+pub(crate) struct DbRef(Arc<DB>);
+
+impl std::ops::Deref for DbRef {
+    type Target = DB;
+    fn deref(&self) -> &DB {
+        &self.0
+    }
+}
+
+impl DbRef {
+    pub(crate) fn cf(&self, name: &'static str) -> Result<&ColumnFamily, StoreError> {
+        self.0
+            .cf_handle(name)
+            .ok_or_else(|| StoreError::Internal(format!("column family {name} missing")))
+    }
+}
+
 /// State shared by every `Store` clone and the committer thread.
 pub(crate) struct Shared {
-    pub(crate) db: DB,
+    /// The open database; `None` only while the healer reopens it. Swapped only by the
+    /// committer thread, which is also the only writer, so a batch is always built and written
+    /// against the same instance.
+    db: RwLock<Option<Arc<DB>>>,
     pub(crate) path: PathBuf,
+    pub(crate) opts: StoreOptions,
     pub(crate) write_opts: WriteOptions,
     pub(crate) liveness: RwLock<LivenessIndex>,
     /// FN → register status, for per-message admission without a database read.
@@ -51,6 +78,7 @@ pub(crate) struct Shared {
     /// Last assigned outbox sequence number (0: none yet).
     pub(crate) outbox_head: AtomicU64,
     pub(crate) observer: Arc<dyn StoreObserver>,
+    pub(crate) health: Health,
     pub(crate) max_batch: usize,
     /// Whether commits fsync the WAL (`StoreOptions::sync`).
     pub(crate) sync: bool,
@@ -59,17 +87,77 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn cf(&self, name: &'static str) -> Result<&ColumnFamily, StoreError> {
-        self.db.cf_handle(name).ok_or_else(|| StoreError::Open {
-            path: self.path.clone(),
-            detail: format!("column family {name} missing"),
-        })
+    /// The open database, or `Unavailable` while it is being reopened.
+    pub(crate) fn db(&self) -> Result<DbRef, StoreError> {
+        match &*self.db.read().unwrap_or_else(|p| p.into_inner()) {
+            Some(db) => Ok(DbRef(db.clone())),
+            None => Err(self.unavailable()),
+        }
     }
 
+    /// The error a write gets while degraded (or a read while the database is reopened).
+    pub(crate) fn unavailable(&self) -> StoreError {
+        match self.health.state() {
+            HealthState::Degraded { reason, detail, .. } => {
+                StoreError::Unavailable { reason, detail }
+            }
+            HealthState::Healthy => StoreError::Unavailable {
+                reason: DegradedReason::Other,
+                detail: "the database is being reopened".into(),
+            },
+        }
+    }
+
+    /// Takes the database out for a reopen: waits (up to `wait`) until no reader holds it, then
+    /// closes it. Returns false (leaving it in place) if readers did not let go in time.
+    pub(crate) fn close_db(&self, wait: std::time::Duration) -> bool {
+        let Some(db) = self.db.write().unwrap_or_else(|p| p.into_inner()).take() else {
+            return true;
+        };
+        let deadline = std::time::Instant::now() + wait;
+        while Arc::strong_count(&db) > 1 {
+            if std::time::Instant::now() > deadline {
+                *self.db.write().unwrap_or_else(|p| p.into_inner()) = Some(db);
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        drop(db);
+        true
+    }
+
+    /// Installs a freshly opened database.
+    pub(crate) fn install_db(&self, db: DB) {
+        *self.db.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(db));
+    }
+
+    /// A read found damaged data: the store stops taking writes (and `/readyz` says why) until
+    /// an operator has checked it — corruption does not heal by itself.
+    pub(crate) fn read_failed(&self, e: &rocksdb::Error) {
+        if e.kind() == rocksdb::ErrorKind::Corruption {
+            self.report(self.health.degrade(
+                DegradedReason::Corruption,
+                e.as_ref().to_owned(),
+                false,
+            ));
+        }
+    }
+
+    /// Reports a health transition or reminder to the observer.
+    pub(crate) fn report(&self, event: Option<HealthEvent>) {
+        if let Some(e) = event {
+            self.observer.on_health(&e);
+        }
+    }
+
+    /// A synced write of a registry change (on the committer thread). A failure degrades the
+    /// store just as a failed document batch does.
     pub(crate) fn write(&self, batch: rocksdb::WriteBatch) -> Result<(), StoreError> {
-        self.db
-            .write_opt(batch, &self.write_opts)
-            .map_err(|e| StoreError::db("write", e))
+        self.db()?.write_opt(batch, &self.write_opts).map_err(|e| {
+            let reason = DegradedReason::classify(&e);
+            self.report(self.health.degrade(reason, e.as_ref().to_owned(), true));
+            StoreError::db("write", e)
+        })
     }
 
     pub(crate) fn liveness_read(&self) -> RwLockReadGuard<'_, LivenessIndex> {
@@ -91,9 +179,28 @@ impl Shared {
         }
     }
 
+    /// Rebuilds everything kept in memory from the open database — the sequence counters, the
+    /// outbox head, the liveness index and the admission map — at open and after a reopen
+    /// (when batches written but never made durable may have vanished with the old instance).
+    pub(crate) fn load_state(&self) -> Result<Seqs, StoreError> {
+        let outbox_next = self.next_seq(CF_OUTBOX)?;
+        self.outbox_head.store(outbox_next - 1, Ordering::Release);
+        let seqs = Seqs {
+            outbox_next,
+            rejected_next: self.next_seq(CF_REJECTED)?,
+            conflict_next: self
+                .meta_u64(crate::commit::META_CONFLICT_SEQ)?
+                .unwrap_or(1),
+        };
+        load_liveness(self)?;
+        self.load_admission()?;
+        Ok(seqs)
+    }
+
     /// The key after the last one in `cf`, read as a big-endian u64 (1 when empty).
     fn next_seq(&self, cf: &'static str) -> Result<u64, StoreError> {
-        let mut it = self.db.raw_iterator_cf(self.cf(cf)?);
+        let db = self.db()?;
+        let mut it = db.raw_iterator_cf(db.cf(cf)?);
         it.seek_to_last();
         let last = match it.key() {
             Some(k) => u64_from_be(k).ok_or_else(|| StoreError::CorruptRecord {
@@ -109,9 +216,9 @@ impl Shared {
     }
 
     pub(crate) fn meta_u64(&self, key: &[u8]) -> Result<Option<u64>, StoreError> {
-        match self
-            .db
-            .get_pinned_cf(self.cf(CF_META)?, key)
+        let db = self.db()?;
+        match db
+            .get_pinned_cf(db.cf(CF_META)?, key)
             .map_err(|e| StoreError::db("meta get", e))?
         {
             Some(v) => u64_from_be(&v)
@@ -125,6 +232,13 @@ impl Shared {
             None => Ok(None),
         }
     }
+}
+
+/// The committer's next sequence numbers, derived from the database.
+pub(crate) struct Seqs {
+    pub(crate) outbox_next: u64,
+    pub(crate) rejected_next: u64,
+    pub(crate) conflict_next: u64,
 }
 
 struct Inner {
@@ -195,33 +309,26 @@ impl Store {
         let mut write_opts = WriteOptions::default();
         write_opts.set_sync(opts.sync);
         let shared = Shared {
-            db,
+            db: RwLock::new(Some(Arc::new(db))),
             path: path.clone(),
+            opts: opts.clone(),
             write_opts,
             liveness: RwLock::new(LivenessIndex::default()),
             admission: RwLock::new(crate::admission::AdmissionMap::default()),
             outbox_head: AtomicU64::new(0),
             observer,
+            health: Health::new(),
             max_batch: opts.max_batch.clamp(1, 65_536),
             sync: opts.sync,
             kz_issue: Mutex::new(()),
         };
-        let outbox_next = shared.next_seq(CF_OUTBOX)?;
-        shared.outbox_head.store(outbox_next - 1, Ordering::Release);
-        let rejected_next = shared.next_seq(CF_REJECTED)?;
-        let conflict_next = shared
-            .meta_u64(crate::commit::META_CONFLICT_SEQ)?
-            .unwrap_or(1);
-        load_liveness(&shared)?;
-        shared.load_admission()?;
+        let seqs = shared.load_state()?;
+        if let Err(e) = crate::heal::ensure_reserve(&path, opts.reserve_bytes) {
+            tracing::warn!(error = %e, bytes = opts.reserve_bytes, "cannot create the reserve file (is the disk nearly full?)");
+        }
         let shared = Arc::new(shared);
         let (tx, rx) = mpsc::channel();
-        let committer = crate::commit::Committer::new(
-            shared.clone(),
-            outbox_next,
-            rejected_next,
-            conflict_next,
-        );
+        let committer = crate::commit::Committer::new(shared.clone(), seqs);
         let handle = std::thread::Builder::new()
             .name("ofd-store-commit".into())
             .spawn(move || committer.run(rx))
@@ -237,17 +344,6 @@ impl Store {
                 committer: Mutex::new(Some(handle)),
                 closed: AtomicBool::new(false),
             }),
-        })
-    }
-
-    /// Attempts RocksDB's repair on a damaged store directory (run it on a copy). Not for a
-    /// directory another process has open.
-    pub fn repair(path: impl AsRef<Path>) -> Result<(), StoreError> {
-        let path = path.as_ref();
-        let opts = StoreOptions::default().db_options();
-        DB::repair(&opts, path).map_err(|e| StoreError::Open {
-            path: path.to_path_buf(),
-            detail: e.into_string(),
         })
     }
 
@@ -271,9 +367,39 @@ impl Store {
         StoreFuture::new(rx)
     }
 
-    /// Stores a document durably. Resolves after the batch holding it is synced.
+    /// `submit` for a write that must not queue while the store is degraded: one atomic load
+    /// on the hot path, and an immediate `Unavailable` instead of a wait when it fails.
+    fn submit_write<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> StoreFuture<T> {
+        if self.inner.shared.health.is_healthy() {
+            return self.submit(make);
+        }
+        let (tx, rx) = oneshot::channel();
+        let _ = tx.send(Err(self.inner.shared.unavailable()));
+        StoreFuture::new(rx)
+    }
+
+    /// Stores a document durably. Resolves after the batch holding it is synced; at once with
+    /// `StoreError::Unavailable` while the store is degraded.
     pub fn put(&self, doc: NewDocument) -> PutFuture {
-        self.submit(|r| Command::Doc(Box::new(doc), r))
+        self.submit_write(|r| Command::Doc(Box::new(doc), r))
+    }
+
+    /// Whether the store accepts writes now (one atomic load).
+    pub fn is_healthy(&self) -> bool {
+        self.inner.shared.health.is_healthy()
+    }
+
+    /// Healthy, or degraded with its reason, start and first error.
+    pub fn health(&self) -> HealthState {
+        self.inner.shared.health.state()
+    }
+
+    /// (free, total) bytes of the data directory's file system (statvfs; free as an
+    /// unprivileged process may use it).
+    pub fn disk_space(&self) -> Result<(u64, u64), StoreError> {
+        let path = &self.inner.shared.path;
+        crate::heal::disk_space(path)
+            .map_err(|e| StoreError::Internal(format!("statvfs {}: {e}", path.display())))
     }
 
     /// `put`, blocking the calling thread until the outcome is durable.
@@ -283,7 +409,7 @@ impl Store {
 
     /// Keeps a message that failed validation, for audit. Resolves to its sequence number.
     pub fn put_rejected(&self, msg: RejectedMessage) -> StoreFuture<u64> {
-        self.submit(|r| Command::Rejected(Box::new(msg), r))
+        self.submit_write(|r| Command::Rejected(Box::new(msg), r))
     }
 
     /// `put_rejected`, blocking.
@@ -301,17 +427,11 @@ impl Store {
 
     /// Flushes memtables to SST files (not needed for durability: the WAL is synced).
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.inner
-            .shared
-            .db
-            .flush_wal(true)
+        let db = self.shared().db()?;
+        db.flush_wal(true)
             .map_err(|e| StoreError::db("flush_wal", e))?;
         for name in crate::options::ALL_CFS {
-            let cf = self.inner.shared.cf(name)?;
-            self.inner
-                .shared
-                .db
-                .flush_cf(cf)
+            db.flush_cf(db.cf(name)?)
                 .map_err(|e| StoreError::db("flush", e))?;
         }
         Ok(())
@@ -320,12 +440,9 @@ impl Store {
     /// Compacts every column family fully (benchmarks, maintenance).
     pub fn compact(&self) -> Result<(), StoreError> {
         self.flush()?;
+        let db = self.shared().db()?;
         for name in crate::options::ALL_CFS {
-            let cf = self.inner.shared.cf(name)?;
-            self.inner
-                .shared
-                .db
-                .compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
+            db.compact_range_cf(db.cf(name)?, None::<&[u8]>, None::<&[u8]>);
         }
         Ok(())
     }
@@ -333,16 +450,15 @@ impl Store {
     /// Bytes of table and blob files across all column families (documents live in blob
     /// files since BlobDB was enabled for `docs`, so SST size alone undercounts them).
     pub fn disk_bytes(&self) -> Result<u64, StoreError> {
-        let shared = &self.inner.shared;
+        let db = self.shared().db()?;
         let mut total = 0;
         for name in crate::options::ALL_CFS {
-            let cf = shared.cf(name)?;
+            let cf = db.cf(name)?;
             for prop in [
                 "rocksdb.total-sst-files-size",
                 "rocksdb.total-blob-file-size",
             ] {
-                total += shared
-                    .db
+                total += db
                     .property_int_value_cf(cf, prop)
                     .map_err(|e| StoreError::db("property", e))?
                     .unwrap_or(0);
@@ -366,7 +482,7 @@ pub(crate) fn fail_closed(cmd: Command) {
 }
 
 /// Opens RocksDB, turning its failures into operator-readable errors.
-fn open_db(path: &Path, opts: &StoreOptions) -> Result<DB, StoreError> {
+pub(crate) fn open_db(path: &Path, opts: &StoreOptions) -> Result<DB, StoreError> {
     let parent = match path.parent() {
         Some(p) if p.as_os_str().is_empty() => Path::new("."),
         Some(p) => p,
@@ -387,7 +503,10 @@ fn open_db(path: &Path, opts: &StoreOptions) -> Result<DB, StoreError> {
         let detail = e.clone().into_string();
         let path = path.to_path_buf();
         match e.kind() {
-            rocksdb::ErrorKind::Corruption => StoreError::CorruptDatabase { path, detail },
+            rocksdb::ErrorKind::Corruption => StoreError::CorruptDatabase {
+                detail: with_log_hint(&path, detail),
+                path,
+            },
             rocksdb::ErrorKind::IOError if detail.contains("LOCK") => {
                 StoreError::Locked { path, detail }
             }
@@ -396,9 +515,32 @@ fn open_db(path: &Path, opts: &StoreOptions) -> Result<DB, StoreError> {
     })
 }
 
+/// RocksDB's open error for a damaged WAL says only "checksum mismatch"; its info log in the
+/// data directory names the file. The last such lines are appended to the error.
+pub(crate) fn with_log_hint(path: &Path, detail: String) -> String {
+    let Ok(log) = std::fs::read_to_string(path.join("LOG")) else {
+        return detail;
+    };
+    let hints: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("Corruption") || l.contains("dropping") || l.contains("corrupt"))
+        .collect();
+    match hints.last() {
+        Some(line) => {
+            let line = line.trim();
+            let start = line.len().saturating_sub(300);
+            let tail = line.get(start..).unwrap_or(line);
+            format!("{detail}; RocksDB's LOG says: {tail}")
+        }
+        None => detail,
+    }
+}
+
 fn load_liveness(shared: &Shared) -> Result<(), StoreError> {
-    let mut idx = shared.liveness_write();
-    let mut it = shared.db.raw_iterator_cf(shared.cf(CF_LIVENESS)?);
+    let db = shared.db()?;
+    let mut fresh = LivenessIndex::default();
+    let idx = &mut fresh;
+    let mut it = db.raw_iterator_cf(db.cf(CF_LIVENESS)?);
     it.seek_to_first();
     while let Some((k, v)) = it.item() {
         let bad = |reason: &str| StoreError::CorruptRecord {
@@ -414,5 +556,7 @@ fn load_liveness(shared: &Shared) -> Result<(), StoreError> {
     }
     it.status()
         .map_err(|e| StoreError::db("liveness load", e))?;
+    drop(it);
+    *shared.liveness_write() = fresh;
     Ok(())
 }

@@ -41,6 +41,9 @@ pub(crate) struct Written {
 
 pub(crate) enum ToSync {
     Batch(Written),
+    /// Answer everything queued before, then signal: the healer closes the database only
+    /// after the syncer is done with it.
+    Barrier(mpsc::Sender<()>),
     /// Sync and answer everything queued before, then end the thread.
     Stop,
 }
@@ -66,19 +69,25 @@ impl Syncer {
         let mut round: Vec<Written> = Vec::new();
         let mut stop = false;
         while !stop {
+            let mut barrier = None;
             match rx.recv() {
                 Ok(ToSync::Batch(w)) => round.push(w),
+                Ok(ToSync::Barrier(done)) => barrier = Some(done),
                 Ok(ToSync::Stop) | Err(_) => stop = true,
             }
             // Everything else already queued rides on the same fsync.
-            while !stop {
+            while !stop && barrier.is_none() {
                 match rx.try_recv() {
                     Ok(ToSync::Batch(w)) => round.push(w),
+                    Ok(ToSync::Barrier(done)) => barrier = Some(done),
                     Ok(ToSync::Stop) | Err(mpsc::TryRecvError::Disconnected) => stop = true,
                     Err(mpsc::TryRecvError::Empty) => break,
                 }
             }
             self.sync_round(&mut round);
+            if let Some(done) = barrier {
+                let _ = done.send(());
+            }
         }
     }
 
@@ -89,18 +98,25 @@ impl Syncer {
         let shared = &self.shared;
         let needs_sync = shared.sync && round.iter().any(|w| w.ok);
         let sync_started = Instant::now();
-        let synced = if needs_sync {
-            shared
-                .db
-                .flush_wal(true)
-                .map_err(|e| StoreError::db("WAL sync", e))
-        } else {
+        let synced = if !needs_sync {
             Ok(())
+        } else if shared.health.needs_reopen() {
+            // An fsync of this instance failed earlier (or a write did): a later fsync that
+            // succeeds proves nothing about the pages the failed one may have dropped, so
+            // nothing written to this instance is acknowledged until it has been reopened.
+            Err(shared.unavailable())
+        } else {
+            match shared.db() {
+                Ok(db) => db.flush_wal(true).map_err(|e| {
+                    let reason = crate::health::DegradedReason::classify(&e);
+                    let err = StoreError::db("WAL sync", e);
+                    shared.report(shared.health.degrade(reason, err.to_string(), true));
+                    err
+                }),
+                Err(e) => Err(e),
+            }
         };
         let sync_duration = sync_started.elapsed();
-        if let Err(e) = &synced {
-            tracing::error!(error = %e, batches = round.len(), "ofd-store WAL sync failed; nothing in these batches is acknowledged");
-        }
         let synced_ok = synced.is_ok();
         if synced_ok && let Some(head) = round.iter().filter(|w| w.ok).map(|w| w.outbox_head).max()
         {
@@ -120,7 +136,8 @@ impl Syncer {
             });
             match &synced {
                 Ok(()) => w.answer(),
-                Err(e) => w.fail(&e.to_string()),
+                // The store is degraded by now: callers learn why, with its reason.
+                Err(_) => w.fail_with(|| shared.unavailable()),
             }
         }
     }
@@ -142,6 +159,13 @@ impl Written {
                     reply.send(Err(StoreError::Internal("result/command mismatch".into())))
                 }
             }
+        }
+    }
+
+    /// Answers every command with `err()`.
+    fn fail_with(self, err: impl Fn() -> StoreError) {
+        for p in self.pending {
+            p.fail(err());
         }
     }
 

@@ -30,6 +30,30 @@ pub enum Command {
     },
     /// Manage the KKT registry through a running daemon's admin API.
     Kkt(KktArgs),
+    /// Verify or repair a stopped daemon's data directory.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Read every record of every column family with checksums verified (the daemon must be
+    /// stopped). Exit 0: clean; 1: damage found (each problem printed, naming the file).
+    Check {
+        /// RocksDB data directory.
+        #[arg(long, env = "OFDD_DATA")]
+        data: PathBuf,
+    },
+    /// Salvage a damaged data directory: copy every record that still reads back into a new
+    /// directory (--out), leaving the damaged one untouched, and report what was lost.
+    Repair {
+        /// The damaged RocksDB data directory (only read).
+        #[arg(long, env = "OFDD_DATA")]
+        data: PathBuf,
+        /// Where to write the repaired store (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -159,6 +159,13 @@ pub struct Liveness {
 pub struct StoreConfig {
     /// Most documents in one synced write batch.
     pub max_batch: usize,
+    /// Space kept aside in the data directory (`ofdd-reserve`), released when the disk fills so
+    /// the store can recover; ingest resumes once this much is free again on top of it. MiB.
+    pub reserve_mib: u64,
+    /// Documents (across all connections) handed to the store and not yet durable, at most.
+    /// At the limit connections stop reading, so a slow disk slows registers down through TCP
+    /// instead of growing a queue in memory.
+    pub max_in_flight: usize,
 }
 
 /// Downstream export of the document log (see [`crate::export`]).
@@ -259,7 +266,11 @@ impl Default for Liveness {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { max_batch: 1024 }
+        StoreConfig {
+            max_batch: 1024,
+            reserve_mib: 64,
+            max_in_flight: 8192,
+        }
     }
 }
 
@@ -343,6 +354,10 @@ impl Config {
             "kz.max_message_bytes must be within 64..=16777216"
         );
         anyhow::ensure!(self.store.max_batch > 0, "store.max_batch must be > 0");
+        anyhow::ensure!(
+            self.store.max_in_flight > 0,
+            "store.max_in_flight must be > 0"
+        );
         anyhow::ensure!(
             !matches!(self.admission.refuse_code, 0),
             "admission.refuse_code must be non-zero (0 means accepted)"

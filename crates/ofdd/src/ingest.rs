@@ -32,11 +32,11 @@ use ofd_proto::message::{Message, parse_message_with};
 use ofd_proto::sign::{HmacSigner, Signer};
 use ofd_proto::validate::{Document, validate};
 use ofd_store::{
-    Admission, CommitStats, DocFlags, FnBindRequest, FnHealth, FnNumber, KktStatus, NewDocument,
-    Outcome, PutFuture, PutOutcome, RejectedMessage, Rn, Store, StoreFuture, StoreObserver,
-    StoreOptions,
+    Admission, CommitStats, DocFlags, FnBindRequest, FnHealth, FnNumber, HealthEvent, KktStatus,
+    NewDocument, Outcome, PutFuture, PutOutcome, RejectedMessage, Rn, Store, StoreFuture,
+    StoreObserver, StoreOptions,
 };
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::decrypt::{Decryptor, NoDecryptor};
@@ -92,22 +92,52 @@ pub struct Ingest {
     log_gate: LogGate,
     /// Kazakh registers on the same port (`kz.rs`).
     kz: crate::kz::KzIngest,
+    /// Documents handed to the store and not yet answered (`store.max_in_flight`).
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
-/// Feeds the store's commit statistics into Prometheus.
-struct CommitMetrics(Arc<Metrics>);
+/// Feeds the store's commit statistics into Prometheus and turns its health changes into the
+/// `ofd_store_healthy` gauge and log lines: one per change and a reminder a minute while it
+/// lasts — never one per document, however many registers keep sending.
+struct StoreEvents(Arc<Metrics>);
 
-impl StoreObserver for CommitMetrics {
+impl StoreObserver for StoreEvents {
     fn on_commit(&self, stats: &CommitStats) {
         self.0
             .store_commit
             .observe(stats.commit_duration.as_secs_f64());
         self.0.store_batch_size.observe(stats.commands as f64);
-        if !stats.ok {
-            error!(
-                documents = stats.commands,
-                "store write failed; affected registers get no acknowledgement"
-            );
+    }
+
+    fn on_health(&self, event: &HealthEvent) {
+        match event {
+            HealthEvent::Degraded { reason, detail } => {
+                self.0.store_healthy.set(0);
+                error!(
+                    %reason, %detail,
+                    "store degraded: documents are refused (connections closed, nothing acknowledged) until it heals by itself"
+                );
+            }
+            HealthEvent::StillDegraded {
+                reason,
+                for_,
+                detail,
+            } => {
+                warn!(%reason, secs = for_.as_secs(), %detail, "store still degraded");
+            }
+            HealthEvent::Recovered {
+                reason,
+                after,
+                reopened,
+            } => {
+                self.0.store_healthy.set(1);
+                info!(
+                    %reason,
+                    secs = after.as_secs_f64(),
+                    reopened,
+                    "store healthy again; ingest resumed"
+                );
+            }
         }
     }
 }
@@ -117,13 +147,15 @@ impl Ingest {
     pub fn open(config: Config, metrics: Arc<Metrics>) -> anyhow::Result<Ingest> {
         let opts = StoreOptions {
             max_batch: config.store.max_batch,
+            reserve_bytes: config.store.reserve_mib.saturating_mul(1 << 20),
             ..StoreOptions::default()
         };
-        let store =
-            Store::open_with_observer(&config.data, opts, Arc::new(CommitMetrics(metrics.clone())))
-                .with_context(|| {
-                    format!("cannot open the data directory {}", config.data.display())
-                })?;
+        let store = Store::open_with_observer(
+            &config.data,
+            opts,
+            Arc::new(StoreEvents(metrics.clone())),
+        )
+        .with_context(|| format!("cannot open the data directory {}", config.data.display()))?;
         let key = match &config.operator.signer_key {
             Some(k) => k.as_bytes().to_vec(),
             None => {
@@ -154,6 +186,10 @@ impl Ingest {
         // `Config::check` has accepted the policy before the daemon starts.
         let policy = config.kz.policy().unwrap_or_default();
         let kz = crate::kz::KzIngest::new(store.clone(), policy, metrics.clone());
+        let config_in_flight = config
+            .store
+            .max_in_flight
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
         Ingest {
             kz,
             frame_limits: FrameLimits {
@@ -167,6 +203,7 @@ impl Ingest {
             signer,
             decryptor,
             log_gate: LogGate::default(),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(config_in_flight)),
         }
     }
 
@@ -191,14 +228,27 @@ impl Ingest {
         &self.kz
     }
 
+    /// Waits until `n` more documents may be handed to the store (see `store.max_in_flight`).
+    /// A connection holds the permits from `begin` to `finish`; while none are free it stops
+    /// reading, and the back-pressure reaches the registers through TCP.
+    pub async fn admit_in_flight(&self, n: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let cap = self.config.store.max_in_flight.max(1);
+        let n = u32::try_from(n.clamp(1, cap)).unwrap_or(u32::MAX);
+        // `None` only if the semaphore were closed, which nothing does.
+        self.in_flight.clone().acquire_many_owned(n).await.ok()
+    }
+
     pub fn frame_limits(&self) -> FrameLimits {
         self.frame_limits
     }
 
     /// Flush and close the store (after every connection has finished).
     pub fn close(&self) -> anyhow::Result<()> {
-        self.store.flush().context("flushing the store")?;
+        // Closed even when the flush fails (a degraded store): everything acknowledged is in
+        // the synced WAL already, and the committer must still answer what is queued.
+        let flushed = self.store.flush();
         self.store.close();
+        flushed.context("flushing the store")?;
         Ok(())
     }
 
@@ -299,12 +349,7 @@ impl Ingest {
                             None => Response::Silent,
                         }
                     }
-                    Err(e) => {
-                        // Not durable: say nothing, the FN will resend.
-                        error!(error = %e, "store write failed");
-                        self.count(doc_type, "store_error");
-                        Response::Close("store_error")
-                    }
+                    Err(e) => self.store_failed(doc_type, &e),
                 }
             }
             Pending::Rejected {
@@ -317,11 +362,29 @@ impl Ingest {
                     self.count(doc_type, result);
                     Response::Ack(ack)
                 }
-                Err(e) => {
-                    error!(error = %e, "storing a rejected message failed");
-                    Response::Close("store_error")
-                }
+                Err(e) => self.store_failed(doc_type, &e),
             },
+        }
+    }
+
+    /// Not durable: say nothing and close right after the frame (the FN–OFD protocol has no
+    /// "try later" code; the FN keeps the document and resends it). Counted, never logged
+    /// here — a degraded store fails every document, and its log line is the health change.
+    fn store_failed(&self, doc_type: &'static str, e: &ofd_store::StoreError) -> Response {
+        self.count(doc_type, "store_error");
+        match e.degraded_reason() {
+            Some(reason) => {
+                self.metrics
+                    .store_write_failures
+                    .with_label_values(&[reason.as_str()])
+                    .inc();
+            }
+            None => tracing::debug!(error = %e, "store write failed"),
+        }
+        if matches!(e, ofd_store::StoreError::Unavailable { .. }) {
+            Response::Close("store_unavailable")
+        } else {
+            Response::Close("store_error")
         }
     }
 

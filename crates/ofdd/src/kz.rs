@@ -88,7 +88,8 @@ impl KzIngest {
             register: facts.as_ref(),
             policy: &self.policy,
             now: u64::from(unix_now()),
-            store_available: true,
+            // Degraded (disk full, failing): 254, nothing changes, the KKM retries later.
+            store_available: self.store.is_healthy(),
             fresh_token: fresh_token(),
         });
         let answer = match decision {

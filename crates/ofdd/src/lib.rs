@@ -25,3 +25,4 @@ pub mod logging;
 pub mod metrics;
 pub mod server;
 pub mod shutdown;
+pub mod store_cli;

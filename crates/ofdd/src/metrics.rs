@@ -29,7 +29,8 @@ pub struct Metrics {
     pub store_commit: Histogram,
     pub store_batch_size: Histogram,
     pub connections_open: IntGauge,
-    /// `{outcome}`: closed, timeout, slowloris, framing, refused_limit, refused_ip_limit, error, shutdown.
+    /// `{outcome}`: closed, timeout, slowloris, framing, refused_limit, refused_ip_limit, error,
+    /// shutdown, store_unavailable (refused while the store is degraded), store_error.
     pub connections_total: IntCounterVec,
     /// `{state}`: green, yellow, red — refreshed at every scrape from the store's liveness index.
     pub liveness: IntGaugeVec,
@@ -44,6 +45,14 @@ pub struct Metrics {
     /// `{event}`: what Kazakh exchanges did (tickets, shifts, money placements, offline periods,
     /// token rotations).
     pub kz_events: IntCounterVec,
+    /// 1 while the store accepts writes, 0 while it is degraded.
+    pub store_healthy: IntGauge,
+    /// `{reason}`: documents (and audit records) that could not be stored: no_space, io_error,
+    /// corruption, other.
+    pub store_write_failures: IntCounterVec,
+    /// Free and total bytes of the data directory's file system, refreshed at every scrape.
+    pub store_disk_free: IntGauge,
+    pub store_disk_size: IntGauge,
 }
 
 impl Metrics {
@@ -145,6 +154,30 @@ impl Metrics {
         )
         .expect("valid metric");
 
+        let store_healthy = IntGauge::new(
+            "ofd_store_healthy",
+            "1 while the store accepts writes, 0 while it is degraded (disk full, I/O errors, damage)",
+        )
+        .expect("valid metric");
+        let store_write_failures = IntCounterVec::new(
+            Opts::new(
+                "ofd_store_write_failures_total",
+                "Documents and audit records that could not be stored, by reason",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let store_disk_free = IntGauge::new(
+            "ofd_store_disk_free_bytes",
+            "Free bytes on the data directory's file system",
+        )
+        .expect("valid metric");
+        let store_disk_size = IntGauge::new(
+            "ofd_store_disk_size_bytes",
+            "Size in bytes of the data directory's file system",
+        )
+        .expect("valid metric");
+
         for c in [
             Box::new(documents.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(frames_rejected.clone()),
@@ -159,6 +192,10 @@ impl Metrics {
             Box::new(export_lag.clone()),
             Box::new(kz_requests.clone()),
             Box::new(kz_events.clone()),
+            Box::new(store_healthy.clone()),
+            Box::new(store_write_failures.clone()),
+            Box::new(store_disk_free.clone()),
+            Box::new(store_disk_size.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -188,6 +225,10 @@ impl Metrics {
         ] {
             fn_trouble.with_label_values(&[kind]).set(0);
         }
+        store_healthy.set(1);
+        for reason in ofd_store::DegradedReason::ALL {
+            store_write_failures.with_label_values(&[reason.as_str()]);
+        }
 
         Metrics {
             registry,
@@ -204,6 +245,10 @@ impl Metrics {
             export_lag,
             kz_requests,
             kz_events,
+            store_healthy,
+            store_write_failures,
+            store_disk_free,
+            store_disk_size,
         }
     }
 

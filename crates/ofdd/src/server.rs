@@ -210,6 +210,12 @@ async fn serve(
             .bytes_received
             .inc_by(std::mem::take(&mut conn.bytes_read));
 
+        // Bounded in-flight documents: on a slow disk this waits, the socket stops being read,
+        // and the register's TCP window closes — memory stays flat.
+        let _in_flight = tokio::select! {
+            p = ingest.admit_in_flight(frames.len()) => p,
+            _ = shutdown.recv() => break "shutdown",
+        };
         // Start every FN–OFD frame before awaiting any: their store writes share a group
         // commit. A KKM–OFD frame's answer depends on the state its predecessor left, so each
         // is decided in turn, in order, when its answer is due.

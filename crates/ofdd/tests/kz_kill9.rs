@@ -112,9 +112,12 @@ async fn kkm_tokens_and_tickets_survive_kill_9() {
     let data = dir.path().join("data");
     let config = dir.path().join("ofdd.toml");
     std::fs::write(&config, "[kz]\ntoken_rotation = \"always\"\n").unwrap();
-    let env = [("OFDD_CONFIG", config.as_os_str())];
+    let opts = SpawnOpts {
+        config: Some(config),
+        ..SpawnOpts::default()
+    };
 
-    let mut proc = spawn_ofdd_env(&data, &env).await;
+    let mut proc = spawn_ofdd_with(&data, &opts).await;
     let mut regs = Vec::new();
     for i in 0..4 {
         let a = proc
@@ -150,7 +153,7 @@ async fn kkm_tokens_and_tickets_survive_kill_9() {
         for t in tasks {
             regs.push(t.await.expect("driver task"));
         }
-        proc = spawn_ofdd_env(&data, &env).await;
+        proc = spawn_ofdd_with(&data, &opts).await;
     }
 
     // One more round on the last process, then check the logs.
@@ -166,7 +169,7 @@ async fn kkm_tokens_and_tickets_survive_kill_9() {
     for t in tasks {
         regs.push(t.await.expect("driver task"));
     }
-    let proc = spawn_ofdd_env(&data, &env).await;
+    let proc = spawn_ofdd_with(&data, &opts).await;
     let mut told = 0;
     for r in &mut regs {
         // The last request may be unanswered: its retry, with the token the KKM knows, must

@@ -106,11 +106,34 @@ pub fn refresh_gauges(ingest: &Ingest) {
         m.fn_trouble.with_label_values(&[kind]).set(n as i64);
     }
     crate::export::refresh_lag(ingest);
+    m.store_healthy.set(i64::from(store.is_healthy()));
+    if let Ok((free, size)) = store.disk_space() {
+        m.store_disk_free
+            .set(i64::try_from(free).unwrap_or(i64::MAX));
+        m.store_disk_size
+            .set(i64::try_from(size).unwrap_or(i64::MAX));
+    }
 }
 
-/// Ready when the store answers a read.
+/// Ready when the store is healthy (one atomic load) and answers a read. While it is degraded
+/// — disk full, I/O errors, damage — 503 with the reason, so a load balancer sends registers
+/// to a node that can store their documents.
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
-    match s.ingest.store().outbox_cursor("readyz-probe") {
+    let store = s.ingest.store();
+    if let ofd_store::HealthState::Degraded {
+        reason,
+        since,
+        detail,
+    } = store.health()
+    {
+        let secs = since.elapsed().map_or(0, |d| d.as_secs());
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("store degraded ({reason}) for {secs} s: {detail}\n"),
+        )
+            .into_response();
+    }
+    match store.outbox_cursor("readyz-probe") {
         Ok(_) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -27,6 +27,11 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         admin_listen: "127.0.0.1:0".parse().unwrap(),
         data: dir.join("data"),
         admin_token: Some(TOKEN.to_string()),
+        store: ofdd::config::StoreConfig {
+            // Tests open many stores: a 1 MiB reserve file instead of the default 64 MiB.
+            reserve_mib: 1,
+            ..Default::default()
+        },
         ..Config::default()
     }
 }
@@ -338,34 +343,65 @@ pub fn free_ports() -> (u16, u16) {
 
 /// Start the `ofdd` binary on `data` and wait until both listeners accept.
 pub async fn spawn_ofdd(data: &std::path::Path) -> Proc {
-    spawn_ofdd_env(data, &[]).await
+    spawn_ofdd_with(data, &SpawnOpts::default()).await
 }
 
-/// [`spawn_ofdd`] with extra environment variables (e.g. `OFDD_CONFIG`).
-pub async fn spawn_ofdd_env(data: &std::path::Path, env: &[(&str, &std::ffi::OsStr)]) -> Proc {
+/// How to start `ofdd serve` for a fault test.
+#[derive(Default)]
+pub struct SpawnOpts {
+    /// A configuration file (`--config`).
+    pub config: Option<std::path::PathBuf>,
+    /// Capture stderr (the log, at `RUST_LOG=info`) into this file.
+    pub log: Option<std::path::PathBuf>,
+    /// A program and arguments to run the binary under (e.g. strace with fault injection).
+    pub wrapper: Vec<String>,
+}
+
+/// `spawn_ofdd` with a configuration, a captured log and/or a wrapper program.
+pub async fn spawn_ofdd_with(data: &std::path::Path, opts: &SpawnOpts) -> Proc {
     let (p1, p2) = free_ports();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ofdd"))
-        .envs(env.iter().copied())
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{p1}"),
-            "--admin-listen",
-            &format!("127.0.0.1:{p2}"),
-        ])
-        .arg("--data")
-        .arg(data)
-        .env("OFDD_ADMIN_TOKEN", TOKEN)
-        .env("RUST_LOG", "error")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn ofdd");
+    let mut cmd = match opts.wrapper.split_first() {
+        Some((prog, args)) => {
+            let mut c = std::process::Command::new(prog);
+            c.args(args).arg(env!("CARGO_BIN_EXE_ofdd"));
+            c
+        }
+        None => std::process::Command::new(env!("CARGO_BIN_EXE_ofdd")),
+    };
+    cmd.args([
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{p1}"),
+        "--admin-listen",
+        &format!("127.0.0.1:{p2}"),
+    ])
+    .arg("--data")
+    .arg(data)
+    .env("OFDD_ADMIN_TOKEN", TOKEN)
+    .stdout(std::process::Stdio::null());
+    if let Some(c) = &opts.config {
+        cmd.arg("--config").arg(c);
+    }
+    match &opts.log {
+        Some(path) => {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("log file");
+            cmd.env("RUST_LOG", "info").stderr(f);
+        }
+        None => {
+            cmd.env("RUST_LOG", "error")
+                .stderr(std::process::Stdio::null());
+        }
+    }
+    let child = cmd.spawn().expect("spawn ofdd");
     let admin = Admin {
         base: format!("http://127.0.0.1:{p2}"),
         token: Some(TOKEN.into()),
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         if tokio::net::TcpStream::connect(("127.0.0.1", p1))
             .await
