@@ -169,7 +169,7 @@ async fn kkm_tokens_and_tickets_survive_kill_9() {
     for t in tasks {
         regs.push(t.await.expect("driver task"));
     }
-    let proc = spawn_ofdd_with(&data, &opts).await;
+    let mut proc = spawn_ofdd_with(&data, &opts).await;
     let mut told = 0;
     for r in &mut regs {
         // The last request may be unanswered: its retry, with the token the KKM knows, must
@@ -219,6 +219,9 @@ async fn kkm_tokens_and_tickets_survive_kill_9() {
         }
         told += r.acked.len();
     }
+    // The last daemon is not left running after the test.
+    let _ = proc.child.kill();
+    let _ = proc.child.wait();
     println!("kz kill -9: {told} tickets answered, all in the logs");
     assert!(told > 0, "no ticket was answered at all");
 }
