@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Does the repository stand alone? Clones HEAD into an empty temporary directory (no siblings, so
-# nothing like ../shared can be reached), then:
-#   1. looks for text that points outside the repository (../shared, this machine's /work paths);
+# no folder beside the checkout can be reached), then:
+#   1. looks for text that points outside the repository (a sibling folder, this machine's paths);
 #   2. compiles every target of the clone (tests, benches, examples: an `include_bytes!` of a
 #      missing file fails here);
 #   3. runs ofd-proto's tests in the clone (they read the real vectors).
@@ -28,4 +28,4 @@ if ! cargo test -q --release -p ofd-proto >"$tmp/proto-tests.log" 2>&1; then
   echo "standalone: FAILED: ofd-proto's tests fail in the clone" >&2
   exit 1
 fi
-echo "standalone: ok (clone builds every target and passes ofd-proto's tests without ../shared)"
+echo "standalone: ok (clone builds every target and passes ofd-proto's tests on its own)"

@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ofd_kz::{Decision, Event, Input, Policy, RegisterFacts, split_frame};
+use ofd_kz::{Decision, Event, Input, Policy, RegisterFacts, ResultCode, split_frame};
 use ofd_store::{KzExchange, Store, StoreError};
 use tokio::sync::Mutex;
 use tracing::{error, warn};
@@ -92,7 +92,7 @@ impl KzIngest {
             store_available: self.store.is_healthy(),
             fresh_token: fresh_token(),
         });
-        let answer = match decision {
+        let mut answer = match decision {
             Decision::Retry => {
                 self.count("retry", "retry");
                 return match record {
@@ -106,7 +106,11 @@ impl KzIngest {
         };
         let command = answer.command.map_or("unknown", |c| c.label());
         self.count(command, answer.code.label());
-        if record.is_some() {
+        let mut bytes = std::mem::take(&mut answer.bytes);
+        // A 254 (store degraded) changes nothing and cannot be logged: it is sent as it is,
+        // without a write that would only fail (and log) once per request.
+        let loggable = answer.code != ResultCode::ServiceTemporarilyUnavailable;
+        if record.is_some() && loggable {
             let state = match answer.state.as_ref().map(serde_json::to_vec).transpose() {
                 Ok(s) => s,
                 Err(e) => {
@@ -119,7 +123,7 @@ impl KzIngest {
                 system_id: header.id,
                 state,
                 request: frame.clone(),
-                answer: answer.bytes.clone(),
+                answer: bytes,
                 received_at_ms,
                 command: u8::try_from(answer.command.map_or(255, |c| c.wire())).unwrap_or(255),
                 code: u8::try_from(answer.code.wire()).unwrap_or(255),
@@ -127,10 +131,14 @@ impl KzIngest {
                 shift,
             };
             let store = self.store.clone();
-            let written = tokio::task::spawn_blocking(move || store.kz_commit(&x.borrow())).await;
+            let written = tokio::task::spawn_blocking(move || {
+                let r = store.kz_commit(&x.borrow());
+                (r, x.answer)
+            })
+            .await;
             match written {
-                Ok(Ok(_seq)) => {}
-                Ok(Err(e)) => {
+                Ok((Ok(_seq), sent)) => bytes = sent,
+                Ok((Err(e), _)) => {
                     // Not durable: say nothing; the KKM retries with the same TOKEN and REQNUM
                     // and is answered from the state that is.
                     error!(system_id = header.id, error = %e, "KZ exchange not stored; no answer sent");
@@ -144,7 +152,7 @@ impl KzIngest {
             }
         }
         self.observe(&answer.events);
-        Response::Ack(answer.bytes)
+        Response::Ack(bytes)
     }
 
     /// The store cannot be read: the protocol's 254 ("temporarily unavailable"), nothing kept.

@@ -13,6 +13,24 @@ fn ofdd() -> Command {
     c
 }
 
+/// `ofdd decode FILE [ARGS]` with `bytes` in FILE.
+fn decode_file(dir: &std::path::Path, bytes: &[u8], args: &[&str]) -> std::process::Output {
+    let path = dir.join("input.bin");
+    std::fs::write(&path, bytes).unwrap();
+    ofdd().arg("decode").args(args).arg(&path).output().unwrap()
+}
+
+/// The JSON `ofdd decode` prints for `bytes`, asserting success.
+fn decoded(dir: &std::path::Path, bytes: &[u8], args: &[&str]) -> serde_json::Value {
+    let out = decode_file(dir, bytes, args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn decode_prints_fns_json_of_the_real_vector() {
     let dir = tempfile::tempdir().unwrap();
@@ -55,15 +73,7 @@ fn decode_prints_the_captured_operator_answers_and_the_ffd12_refusal() {
     let dir = tempfile::tempdir().unwrap();
     let (request, ack14) = ffd12_vector();
     // A production operator's answer, container only (as the capture kept it).
-    let path = dir.path().join("ack.bin");
-    std::fs::write(&path, ack14).unwrap();
-    let out = ofdd().arg("decode").arg(&path).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = decoded(dir.path(), ack14, &[]);
     assert_eq!(v["kind"], "acknowledgement");
     assert_eq!(v["session"], serde_json::Value::Null);
     assert_eq!(v["container"]["message_type"], "0x5a");
@@ -81,24 +91,11 @@ fn decode_prints_the_captured_operator_answers_and_the_ffd12_refusal() {
     assert_eq!(a["message_mac"].as_str().unwrap().len(), 12);
 
     // The FFD 1.2 request it answered: ФЛК names what the 1.2 table misses.
-    let path = dir.path().join("req.bin");
-    std::fs::write(&path, request).unwrap();
-    let out = ofdd().arg("decode").arg(&path).output().unwrap();
+    let out = decode_file(dir.path(), request, &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("1048, 1009"), "{err}");
-    let out = ofdd()
-        .arg("decode")
-        .arg("--no-validate")
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = decoded(dir.path(), request, &["--no-validate"]);
     assert_eq!(v["kind"], "request");
     assert!(v["document"]["fiscalReportCorrection"]["messageFiscalSign"].is_u64());
 }
@@ -109,23 +106,14 @@ fn decode_detects_a_kkm_message() {
     let mut kkm = ofd_kz::builder::Kkm::new(22_656, 777);
     let time = ofd_kz::time::LocalDateTime::from_unix(1_700_000_000, 5 * 3600);
     let frame = kkm.frame(&ofd_kz::builder::TicketSpec::sample(1, time).request());
-    let path = dir.path().join("kkm.bin");
-    std::fs::write(&path, &frame).unwrap();
-    let out = ofdd().arg("decode").arg(&path).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = decoded(dir.path(), &frame, &[]);
     assert_eq!(v["kind"], "kkm");
     assert_eq!(v["header"]["id"], 22_656);
     assert_eq!(v["header"]["token"], 777);
     let req = v["as_request"]["decoded"].as_str().unwrap();
     assert!(req.contains("ticket: Some("), "{req}");
     // A truncated one is refused with the KKM–OFD reason.
-    std::fs::write(&path, &frame[..frame.len() - 1]).unwrap();
-    let out = ofdd().arg("decode").arg(&path).output().unwrap();
+    let out = decode_file(dir.path(), &frame[..frame.len() - 1], &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("truncated KKM–OFD message"));
 }
