@@ -24,6 +24,14 @@
 //! answered "duplicate" — and that answer, too, waits for the fsync, so no acknowledgement
 //! ever names a document that is not yet durable.
 //!
+//! Each command's result is decided while its batch is built and travels with its reply
+//! (`Answer`), so the syncer sends what was decided, or an error if the batch did not become
+//! durable, without matching results back to commands.
+//!
+//! Kazakh exchanges (`kz.rs`) ride in the same batches: the register's new state, its retry
+//! answer, the log entry, the outbox entry and the liveness record are staged next to the
+//! documents of other registers and share their fsync.
+//!
 //! If the write fails nothing is answered as stored and no counter moves. Registry mutations
 //! are barriers: the pending batch is written first, then the mutation alone with a synced
 //! write (which also syncs the WAL under the earlier batch).
@@ -32,14 +40,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, mpsc};
 use std::time::Instant;
 
-use rocksdb::WriteBatch;
+use rocksdb::{ColumnFamily, WriteBatch};
 
 use crate::error::StoreError;
 use crate::keys::{DocKey, LiveKey, Rn, by_rn_key, conflict_key};
+use crate::kz::{KzCommitted, KzRecord, KzWrite};
 use crate::liveness::LivenessRecord;
 use crate::options::{
-    CF_BY_RN, CF_CONFLICTS, CF_DOCS, CF_LIVENESS, CF_META, CF_OUTBOX, CF_REJECTED,
+    CF_BY_RN, CF_CONFLICTS, CF_DOCS, CF_KZ_KKM, CF_KZ_LOG, CF_LIVENESS, CF_META, CF_OUTBOX,
+    CF_REJECTED,
 };
+use crate::outbox::OutboxItem;
 use crate::record::{self, DocFlags, NewDocument, RejectedMessage};
 use crate::store::{Command, DbRef, PutOutcome, Reply, Seqs, Shared, fail_closed};
 use crate::sync::{Syncer, ToSync, Written};
@@ -65,6 +76,7 @@ pub(crate) struct Committer {
 pub(crate) enum Pending {
     Doc(Box<NewDocument>, Reply<PutOutcome>),
     Rejected(Box<RejectedMessage>, Reply<u64>),
+    Kz(Box<KzWrite>, Reply<KzCommitted>),
 }
 
 impl Pending {
@@ -73,7 +85,75 @@ impl Pending {
         match self {
             Pending::Doc(_, r) => r.send(Err(err)),
             Pending::Rejected(_, r) => r.send(Err(err)),
+            Pending::Kz(_, r) => r.send(Err(err)),
         }
+    }
+}
+
+/// A command's reply together with its result, decided while its batch was built: the syncer
+/// sends it once the batch is durable (or turns it into an error if the batch is not).
+pub(crate) enum Answer {
+    Put(Reply<PutOutcome>, Result<PutOutcome, StoreError>),
+    Rejected(Reply<u64>, Result<u64, StoreError>),
+    Kz(Reply<KzCommitted>, Result<KzCommitted, StoreError>),
+}
+
+impl Answer {
+    /// Sends the result decided for this command.
+    pub(crate) fn send(self) {
+        match self {
+            Answer::Put(reply, r) => reply.send(r),
+            Answer::Rejected(reply, r) => reply.send(r),
+            Answer::Kz(reply, r) => reply.send(r),
+        }
+    }
+
+    /// Sends `err` instead of whatever was decided (the batch is not durable).
+    pub(crate) fn fail(self, err: StoreError) {
+        match self {
+            Answer::Put(reply, _) => reply.send(Err(err)),
+            Answer::Rejected(reply, _) => reply.send(Err(err)),
+            Answer::Kz(reply, _) => reply.send(Err(err)),
+        }
+    }
+
+    /// Replaces a success with `err()` (the batch's write failed); errors stay as they are.
+    fn spoil(&mut self, err: impl Fn() -> StoreError) {
+        match self {
+            Answer::Put(_, r @ Ok(_)) => *r = Err(err()),
+            Answer::Rejected(_, r @ Ok(_)) => *r = Err(err()),
+            Answer::Kz(_, r @ Ok(_)) => *r = Err(err()),
+            _ => {}
+        }
+    }
+}
+
+/// The column families a batch writes, looked up once per batch.
+struct Cfs<'a> {
+    docs: &'a ColumnFamily,
+    by_rn: &'a ColumnFamily,
+    outbox: &'a ColumnFamily,
+    liveness: &'a ColumnFamily,
+    rejected: &'a ColumnFamily,
+    conflicts: &'a ColumnFamily,
+    meta: &'a ColumnFamily,
+    kz_kkm: &'a ColumnFamily,
+    kz_log: &'a ColumnFamily,
+}
+
+impl<'a> Cfs<'a> {
+    fn of(db: &'a DbRef) -> Result<Cfs<'a>, StoreError> {
+        Ok(Cfs {
+            docs: db.cf(CF_DOCS)?,
+            by_rn: db.cf(CF_BY_RN)?,
+            outbox: db.cf(CF_OUTBOX)?,
+            liveness: db.cf(CF_LIVENESS)?,
+            rejected: db.cf(CF_REJECTED)?,
+            conflicts: db.cf(CF_CONFLICTS)?,
+            meta: db.cf(CF_META)?,
+            kz_kkm: db.cf(CF_KZ_KKM)?,
+            kz_log: db.cf(CF_KZ_LOG)?,
+        })
     }
 }
 
@@ -151,6 +231,7 @@ impl Committer {
                 match cmd {
                     Command::Doc(d, r) => group.push(Pending::Doc(d, r)),
                     Command::Rejected(m, r) => group.push(Pending::Rejected(m, r)),
+                    Command::Kz(x, r) => group.push(Pending::Kz(x, r)),
                     Command::Registry(op) => {
                         self.commit_group(&mut group, started, to_sync);
                         if self.shared.health.is_healthy() {
@@ -195,189 +276,237 @@ impl Committer {
                     .for_each(|p| p.fail(shared.unavailable()));
             }
         };
-        match self.build(&shared, &db, &pending) {
-            Ok(built) => self.write(&db, pending, built, started, to_sync),
-            Err(e) => {
-                let msg = e.to_string();
-                for p in pending {
-                    p.fail(StoreError::Internal(format!("batch not written: {msg}")));
-                }
-            }
-        }
+        let cfs = match Cfs::of(&db) {
+            Ok(cfs) => cfs,
+            Err(e) => return pending.into_iter().for_each(|p| p.fail(clone_err(&e))),
+        };
+        let built = self.build(&shared, &db, &cfs, pending);
+        self.write(&db, built, started, to_sync);
     }
 
-    /// Builds the batch; per-command failures become per-command results.
-    fn build(&self, shared: &Shared, db: &DbRef, pending: &[Pending]) -> Result<Built, StoreError> {
-        let docs_cf = db.cf(CF_DOCS)?;
-        let by_rn_cf = db.cf(CF_BY_RN)?;
-        let outbox_cf = db.cf(CF_OUTBOX)?;
-        let live_cf = db.cf(CF_LIVENESS)?;
-        let rejected_cf = db.cf(CF_REJECTED)?;
+    /// Builds the batch and decides every command's result (per-command failures included).
+    fn build(&self, shared: &Shared, db: &DbRef, cfs: &Cfs<'_>, pending: Vec<Pending>) -> Built {
         let keys: Vec<[u8; 20]> = pending
             .iter()
             .filter_map(|p| match p {
                 Pending::Doc(d, _) => Some(DocKey::new(d.fn_number, d.fd).encode()),
-                Pending::Rejected(..) => None,
+                Pending::Rejected(..) | Pending::Kz(..) => None,
             })
             .collect();
-        let existing = db.batched_multi_get_cf(docs_cf, keys.iter(), false);
+        let existing = db.batched_multi_get_cf(cfs.docs, keys.iter(), false);
         let mut existing = existing.into_iter();
 
         let mut b = Built {
             batch: WriteBatch::default(),
-            results: Vec::with_capacity(pending.len()),
+            answers: Vec::with_capacity(pending.len()),
             liveness: HashMap::new(),
             outbox_next: self.outbox_next,
             rejected_next: self.rejected_next,
             conflict_next: self.conflict_next,
             stored: 0,
         };
-        // Key → index (into `pending`) of the document stored earlier in this batch.
-        let mut overlay: HashMap<[u8; 20], usize> = HashMap::new();
-        for (i, p) in pending.iter().enumerate() {
-            let doc = match p {
-                Pending::Rejected(m, _) => {
-                    let r = record::encode_rejected(m).map_err(StoreError::InvalidInput);
-                    b.results.push(r.map(|v| {
-                        b.batch
-                            .put_cf(rejected_cf, b.rejected_next.to_be_bytes(), v);
+        // Documents stored earlier in this batch, by key (moved here once encoded).
+        let mut overlay: HashMap<[u8; 20], Box<NewDocument>> = HashMap::new();
+        // Kazakh registers as this batch leaves them.
+        let mut registers: HashMap<u32, KzRecord> = HashMap::new();
+        for p in pending {
+            let (doc, reply) = match p {
+                Pending::Rejected(m, reply) => {
+                    let r = record::encode_rejected(&m).map_err(StoreError::InvalidInput);
+                    let r = r.map(|v| {
+                        let seq = b.rejected_next;
+                        b.batch.put_cf(cfs.rejected, seq.to_be_bytes(), v);
                         b.rejected_next += 1;
-                        Res::Rejected(b.rejected_next - 1)
-                    }));
+                        seq
+                    });
+                    b.answers.push(Answer::Rejected(reply, r));
                     continue;
                 }
-                Pending::Doc(d, _) => d,
+                Pending::Kz(x, reply) => {
+                    let r = self.kz_exchange(shared, db, cfs, &mut b, &mut registers, &x);
+                    b.answers.push(Answer::Kz(reply, r));
+                    continue;
+                }
+                Pending::Doc(doc, reply) => (doc, reply),
             };
             let key = DocKey::new(doc.fn_number, doc.fd);
             let kb = key.encode();
             let prior = existing.next();
             // 1. Same key earlier in this batch.
-            if let Some(&j) = overlay.get(&kb) {
-                let r = match pending.get(j) {
-                    Some(Pending::Doc(first, _)) if first.raw == doc.raw => {
-                        Ok(Res::Put(PutOutcome::Duplicate {
-                            ack: first.ack.clone(),
-                        }))
-                    }
-                    Some(Pending::Doc(..)) => self.conflict(db, &mut b, &key, doc),
-                    _ => Err(StoreError::Internal(
-                        "overlay points at a non-document".into(),
-                    )),
+            if let Some(first) = overlay.get(&kb) {
+                let r = if first.raw == doc.raw {
+                    Ok(PutOutcome::Duplicate {
+                        ack: first.ack.clone(),
+                    })
+                } else {
+                    self.conflict(cfs, &mut b, &key, &doc)
                 };
-                b.results.push(r);
+                b.answers.push(Answer::Put(reply, r));
                 continue;
             }
             // 2. Same key already in the database.
             match prior {
                 Some(Err(e)) => {
                     shared.read_failed(&e);
-                    b.results.push(Err(StoreError::db("docs multi_get", e)));
+                    let r = Err(StoreError::db("docs multi_get", e));
+                    b.answers.push(Answer::Put(reply, r));
                     continue;
                 }
                 Some(Ok(Some(stored))) => {
                     let r = match record::decode(&stored) {
-                        Ok(view) if view.raw == doc.raw.as_slice() => {
-                            Ok(Res::Put(PutOutcome::Duplicate {
-                                ack: view.ack.to_vec(),
-                            }))
-                        }
-                        Ok(_) => self.conflict(db, &mut b, &key, doc),
+                        Ok(view) if view.raw == doc.raw.as_slice() => Ok(PutOutcome::Duplicate {
+                            ack: view.ack.to_vec(),
+                        }),
+                        Ok(_) => self.conflict(cfs, &mut b, &key, &doc),
                         Err(e) => Err(shared.corrupt_doc(&kb, e)),
                     };
-                    b.results.push(r);
+                    b.answers.push(Answer::Put(reply, r));
                     continue;
                 }
                 Some(Ok(None)) | None => {}
             }
             // 3. New document.
-            let rn = match doc.rn {
-                Some(rn) => Some(rn),
-                None => match shared.rn_of_fn(&doc.fn_number) {
-                    Ok(rn) => rn,
-                    Err(e) => {
-                        b.results.push(Err(e));
-                        continue;
-                    }
-                },
-            };
-            let mut flags = doc.flags;
-            if rn.is_none() {
-                flags.0 |= DocFlags::UNKNOWN_FN;
+            let r = self.new_document(shared, cfs, &mut b, &key, &doc);
+            if r.is_ok() {
+                overlay.insert(kb, doc);
             }
-            let value = match record::encode(doc, rn.as_ref(), flags) {
-                Ok(v) => v,
-                Err(e) => {
-                    b.results.push(Err(StoreError::InvalidInput(e)));
-                    continue;
-                }
-            };
-            b.batch.put_cf(docs_cf, kb, value);
-            if let Some(rn) = &rn {
-                b.batch.put_cf(
-                    by_rn_cf,
-                    by_rn_key(rn, &key),
-                    record::by_rn_value(doc.doc_time, doc.shift),
-                );
-            }
-            let outbox_seq = doc.outcome.exported().then(|| {
-                let seq = b.outbox_next;
-                b.batch.put_cf(outbox_cf, seq.to_be_bytes(), kb);
-                b.outbox_next += 1;
-                seq
-            });
-            let lkey = rn.map_or(LiveKey::Fn(doc.fn_number), LiveKey::Rn);
-            let rec = b
-                .liveness
-                .entry(lkey)
-                .or_insert_with(|| shared.liveness_read().get(&lkey).unwrap_or_default());
-            rec.apply(doc);
-            overlay.insert(kb, i);
-            b.stored += 1;
-            b.results
-                .push(Ok(Res::Put(PutOutcome::Stored { outbox_seq })));
+            b.answers.push(Answer::Put(reply, r));
         }
         for (k, rec) in &b.liveness {
-            b.batch.put_cf(live_cf, k.encode(), rec.encode());
+            b.batch.put_cf(cfs.liveness, k.encode(), rec.encode());
         }
         if b.conflict_next != self.conflict_next {
+            b.batch
+                .put_cf(cfs.meta, META_CONFLICT_SEQ, b.conflict_next.to_be_bytes());
+        }
+        b
+    }
+
+    /// Stages a document no earlier write has: the document, its `by_rn` entry, its outbox
+    /// entry and its register's liveness.
+    fn new_document(
+        &self,
+        shared: &Shared,
+        cfs: &Cfs<'_>,
+        b: &mut Built,
+        key: &DocKey,
+        doc: &NewDocument,
+    ) -> Result<PutOutcome, StoreError> {
+        let rn = match doc.rn {
+            Some(rn) => Some(rn),
+            None => shared.rn_of_fn(&doc.fn_number)?,
+        };
+        let mut flags = doc.flags;
+        if rn.is_none() {
+            flags.0 |= DocFlags::UNKNOWN_FN;
+        }
+        let value = record::encode(doc, rn.as_ref(), flags).map_err(StoreError::InvalidInput)?;
+        let kb = key.encode();
+        b.batch.put_cf(cfs.docs, kb, value);
+        if let Some(rn) = &rn {
             b.batch.put_cf(
-                db.cf(CF_META)?,
-                META_CONFLICT_SEQ,
-                b.conflict_next.to_be_bytes(),
+                cfs.by_rn,
+                by_rn_key(rn, key),
+                record::by_rn_value(doc.doc_time, doc.shift),
             );
         }
-        Ok(b)
+        let outbox_seq = doc
+            .outcome
+            .exported()
+            .then(|| b.outbox(cfs, &OutboxItem::Doc(*key)));
+        let lkey = rn.map_or(LiveKey::Fn(doc.fn_number), LiveKey::Rn);
+        b.live(shared, lkey).apply(doc);
+        b.stored += 1;
+        Ok(PutOutcome::Stored { outbox_seq })
+    }
+
+    /// Stages one Kazakh exchange: the register's new state and retry answer, its log entry,
+    /// its outbox entry when it is exported, and its liveness. Exchanges of one register are
+    /// serialised by the daemon; `registers` still carries a register from one exchange to the
+    /// next should a batch hold two.
+    fn kz_exchange(
+        &self,
+        shared: &Shared,
+        db: &DbRef,
+        cfs: &Cfs<'_>,
+        b: &mut Built,
+        registers: &mut HashMap<u32, KzRecord>,
+        x: &KzWrite,
+    ) -> Result<KzCommitted, StoreError> {
+        let record =
+            match registers.entry(x.system_id) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let found = crate::kz::read_record(db, cfs.kz_kkm, x.system_id)?;
+                    e.insert(found.ok_or_else(|| {
+                        StoreError::NotFound(format!("KZ register {}", x.system_id))
+                    })?)
+                }
+            };
+        let log_value = crate::kz::encode_log(x)?;
+        let log_seq = record.log_next;
+        let mut next = record.clone();
+        next.log_next += 1;
+        if let Some(state) = &x.state {
+            next.state.clone_from(state);
+            next.last_answer = x.answer.to_vec();
+        }
+        let value = crate::kz::encode_record(&next)?;
+        *record = next;
+        b.batch.put_cf(cfs.kz_kkm, x.system_id.to_be_bytes(), value);
+        b.batch.put_cf(
+            cfs.kz_log,
+            crate::kz::log_key(x.system_id, log_seq),
+            log_value,
+        );
+        let outbox_seq = x.export.then(|| {
+            b.outbox(
+                cfs,
+                &OutboxItem::Kz {
+                    system_id: x.system_id,
+                    log_seq,
+                },
+            )
+        });
+        let received = u32::try_from(x.received_at_ms / 1000).unwrap_or(u32::MAX);
+        b.live(shared, LiveKey::Kz(x.system_id)).apply_exchange(
+            received,
+            x.doc_time.unwrap_or(received),
+            x.shift,
+        );
+        Ok(KzCommitted {
+            log_seq,
+            outbox_seq,
+        })
     }
 
     fn conflict(
         &self,
-        db: &DbRef,
+        cfs: &Cfs<'_>,
         b: &mut Built,
         key: &DocKey,
         doc: &NewDocument,
-    ) -> Result<Res, StoreError> {
+    ) -> Result<PutOutcome, StoreError> {
         let rn: Option<&Rn> = doc.rn.as_ref();
         let v = record::encode(doc, rn, doc.flags).map_err(StoreError::InvalidInput)?;
         let seq = b.conflict_next;
-        b.batch
-            .put_cf(db.cf(CF_CONFLICTS)?, conflict_key(key, seq), v);
+        b.batch.put_cf(cfs.conflicts, conflict_key(key, seq), v);
         b.conflict_next += 1;
         tracing::warn!(fn_number = %key.fn_number, fd = key.fd, seq, "conflicting document kept aside");
-        Ok(Res::Put(PutOutcome::Conflict { conflict_seq: seq }))
+        Ok(PutOutcome::Conflict { conflict_seq: seq })
     }
 
     /// Writes the batch without fsync and hands it to the syncer, which answers.
     fn write(
         &mut self,
         db: &DbRef,
-        pending: Vec<Pending>,
         built: Built,
         started: Instant,
         to_sync: &mpsc::Sender<ToSync>,
     ) {
         let Built {
             batch,
-            mut results,
+            mut answers,
             liveness,
             outbox_next,
             rejected_next,
@@ -401,10 +530,8 @@ impl Committer {
                 e.to_string(),
                 true,
             );
-            for r in results.iter_mut() {
-                if r.is_ok() {
-                    *r = Err(StoreError::db("commit", e.clone()));
-                }
+            for a in answers.iter_mut() {
+                a.spoil(|| StoreError::db("commit", e.clone()));
             }
         } else {
             self.outbox_next = outbox_next;
@@ -418,8 +545,7 @@ impl Committer {
             }
         }
         let w = Written {
-            pending,
-            results,
+            answers,
             ok: written.is_ok(),
             stored,
             batch_bytes,
@@ -446,17 +572,31 @@ fn clone_err(e: &StoreError) -> StoreError {
     }
 }
 
-pub(crate) enum Res {
-    Put(PutOutcome),
-    Rejected(u64),
-}
-
 struct Built {
     batch: WriteBatch,
-    results: Vec<Result<Res, StoreError>>,
+    /// One per command, in arrival order.
+    answers: Vec<Answer>,
     liveness: HashMap<LiveKey, LivenessRecord>,
     outbox_next: u64,
     rejected_next: u64,
     conflict_next: u64,
     stored: usize,
+}
+
+impl Built {
+    /// Stages the next outbox entry and returns its sequence number.
+    fn outbox(&mut self, cfs: &Cfs<'_>, item: &OutboxItem) -> u64 {
+        let seq = self.outbox_next;
+        self.batch
+            .put_cf(cfs.outbox, seq.to_be_bytes(), item.encode());
+        self.outbox_next += 1;
+        seq
+    }
+
+    /// The liveness record of `key` as this batch leaves it.
+    fn live(&mut self, shared: &Shared, key: LiveKey) -> &mut LivenessRecord {
+        self.liveness
+            .entry(key)
+            .or_insert_with(|| shared.liveness_read().get(&key).unwrap_or_default())
+    }
 }

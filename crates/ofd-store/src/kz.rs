@@ -13,9 +13,11 @@
 //! the caller (the daemon holds a per-register lock around read → decide → commit → answer);
 //! that is also what makes the per-register log sequence a plain read-modify-write.
 //!
-//! Writes here do not go through the document committer: they are few per register and
-//! stateful, and RocksDB groups concurrent synced writers into one WAL write and fsync by
-//! itself. A write is a `WriteBatch` with the store's write options (synced).
+//! An exchange is queued to the committer like a document (`Store::kz_commit`) and staged in
+//! the same group-committed batches, so it shares their fsync and an exported exchange gets
+//! its outbox sequence number in commit order with the documents. Registration and operator
+//! changes of a register's state (`kz_create`, `kz_put_state`) are rare and written directly
+//! with a synced `WriteBatch`; the daemon's per-register lock keeps them apart from exchanges.
 //!
 //! | CF | key | value |
 //! |---|---|---|
@@ -25,12 +27,13 @@
 
 use std::sync::PoisonError;
 
-use rocksdb::{Direction, IteratorMode, WriteBatch};
+use bytes::Bytes;
+use rocksdb::{ColumnFamily, Direction, IteratorMode, WriteBatch};
 
 use crate::error::StoreError;
-use crate::keys::LiveKey;
-use crate::options::{CF_KZ_KKM, CF_KZ_LOG, CF_LIVENESS, CF_META};
-use crate::store::Store;
+use crate::future::StoreFuture;
+use crate::options::{CF_KZ_KKM, CF_KZ_LOG, CF_META};
+use crate::store::{Command, DbRef, Store};
 
 const META_KZ_NEXT_ID: &[u8] = b"kz_next_id";
 /// The first system ID issued (IDs look like the operators' portals show them: five digits).
@@ -50,15 +53,17 @@ pub struct KzRecord {
     pub last_answer: Vec<u8>,
 }
 
-/// One exchange to make durable.
-#[derive(Debug, Clone, Copy)]
-pub struct KzExchange<'a> {
+/// One exchange to make durable, owned so it can queue to the committer.
+#[derive(Debug, Clone)]
+pub struct KzWrite {
     pub system_id: u32,
     /// The register's new state and the answer a retry must get; `None` keeps both as they are
     /// (an answer that changed nothing, e.g. a wrong token).
-    pub state: Option<&'a [u8]>,
-    pub request: &'a [u8],
-    pub answer: &'a [u8],
+    pub state: Option<Vec<u8>>,
+    /// The request exactly as received.
+    pub request: Bytes,
+    /// The answer exactly as it will be sent.
+    pub answer: Bytes,
     /// Daemon clock when the request arrived.
     pub received_at_ms: u64,
     pub command: u8,
@@ -70,6 +75,17 @@ pub struct KzExchange<'a> {
     /// The register's own document time (local time as Unix seconds) for liveness, if the
     /// request carried one; the receipt time otherwise.
     pub doc_time: Option<u32>,
+    /// Give the exchange an outbox entry, so exporters publish it.
+    pub export: bool,
+}
+
+/// Where a committed exchange landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KzCommitted {
+    /// Its sequence number in the register's log.
+    pub log_seq: u64,
+    /// Its outbox sequence number, when exported.
+    pub outbox_seq: Option<u64>,
 }
 
 /// One logged exchange.
@@ -86,14 +102,14 @@ pub struct KzLogEntry {
     pub answer: Vec<u8>,
 }
 
-fn log_key(system_id: u32, seq: u64) -> [u8; 12] {
+pub(crate) fn log_key(system_id: u32, seq: u64) -> [u8; 12] {
     let mut k = [0u8; 12];
     k[..4].copy_from_slice(&system_id.to_be_bytes());
     k[4..].copy_from_slice(&seq.to_be_bytes());
     k
 }
 
-fn encode_record(r: &KzRecord) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn encode_record(r: &KzRecord) -> Result<Vec<u8>, StoreError> {
     let state_len = u32::try_from(r.state.len())
         .map_err(|_| StoreError::InvalidInput("KZ register state over 4 GiB".into()))?;
     let mut v = Vec::with_capacity(21 + r.state.len() + r.last_answer.len());
@@ -144,7 +160,7 @@ fn decode_record(system_id: u32, v: &[u8]) -> Option<KzRecord> {
     })
 }
 
-fn encode_log(x: &KzExchange<'_>) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn encode_log(x: &KzWrite) -> Result<Vec<u8>, StoreError> {
     let req_len = u32::try_from(x.request.len())
         .map_err(|_| StoreError::InvalidInput("KZ request over 4 GiB".into()))?;
     let mut v = Vec::with_capacity(31 + x.request.len() + x.answer.len());
@@ -155,8 +171,8 @@ fn encode_log(x: &KzExchange<'_>) -> Result<Vec<u8>, StoreError> {
     v.extend_from_slice(&x.ticket_number.unwrap_or(0).to_be_bytes());
     v.extend_from_slice(&x.shift.unwrap_or(0).to_be_bytes());
     v.extend_from_slice(&req_len.to_be_bytes());
-    v.extend_from_slice(x.request);
-    v.extend_from_slice(x.answer);
+    v.extend_from_slice(&x.request);
+    v.extend_from_slice(&x.answer);
     Ok(v)
 }
 
@@ -185,6 +201,28 @@ fn decode_log(key: &[u8], v: &[u8]) -> Option<KzLogEntry> {
         request,
         answer: r.0.to_vec(),
     })
+}
+
+/// The register with this system ID, read from `kz_kkm`.
+pub(crate) fn read_record(
+    db: &DbRef,
+    cf: &ColumnFamily,
+    system_id: u32,
+) -> Result<Option<KzRecord>, StoreError> {
+    let Some(v) = db
+        .get_pinned_cf(cf, system_id.to_be_bytes())
+        .map_err(|e| StoreError::db("kz_kkm read", e))?
+    else {
+        return Ok(None);
+    };
+    decode_record(system_id, &v)
+        .map(Some)
+        .ok_or_else(|| StoreError::CorruptRecord {
+            cf: CF_KZ_KKM,
+            what: "KZ register",
+            key: system_id.to_string(),
+            reason: "undecodable record".into(),
+        })
 }
 
 impl Store {
@@ -240,22 +278,8 @@ impl Store {
 
     /// The register with this system ID.
     pub fn kz_get(&self, system_id: u32) -> Result<Option<KzRecord>, StoreError> {
-        let shared = self.shared();
-        let db = shared.db()?;
-        let Some(v) = db
-            .get_cf(db.cf(CF_KZ_KKM)?, system_id.to_be_bytes())
-            .map_err(|e| StoreError::db("kz_kkm read", e))?
-        else {
-            return Ok(None);
-        };
-        decode_record(system_id, &v)
-            .map(Some)
-            .ok_or_else(|| StoreError::CorruptRecord {
-                cf: CF_KZ_KKM,
-                what: "KZ register",
-                key: system_id.to_string(),
-                reason: "undecodable record".into(),
-            })
+        let db = self.shared().db()?;
+        read_record(&db, db.cf(CF_KZ_KKM)?, system_id)
     }
 
     /// Replaces a register's state outside an exchange (the operator issuing a token, blocking,
@@ -276,40 +300,35 @@ impl Store {
         shared.write(batch)
     }
 
-    /// Makes one exchange durable (state, retry answer, log entry, liveness) and returns its
-    /// log sequence number. The caller sends the answer only after this returns `Ok`.
-    pub fn kz_commit(&self, x: &KzExchange<'_>) -> Result<u64, StoreError> {
-        let shared = self.shared();
-        let db = shared.db()?;
-        let mut record = self
-            .kz_get(x.system_id)?
-            .ok_or_else(|| StoreError::NotFound(format!("KZ register {}", x.system_id)))?;
-        let seq = record.log_next;
-        record.log_next += 1;
-        if let Some(state) = x.state {
-            record.state = state.to_vec();
-            record.last_answer = x.answer.to_vec();
-        }
-        let received = u32::try_from(x.received_at_ms / 1000).unwrap_or(u32::MAX);
-        let key = LiveKey::Kz(x.system_id);
-        let mut live = shared.liveness_read().get(&key).unwrap_or_default();
-        live.apply_exchange(received, x.doc_time.unwrap_or(received), x.shift);
+    /// Makes one exchange durable (state, retry answer, log entry, outbox entry, liveness).
+    /// Resolves after the batch holding it is synced; at once with `StoreError::Unavailable`
+    /// while the store is degraded. The caller sends the answer only after it resolves `Ok`.
+    pub fn kz_commit(&self, x: KzWrite) -> StoreFuture<KzCommitted> {
+        self.submit_write(|r| Command::Kz(Box::new(x), r))
+    }
 
-        if !shared.health.is_healthy() {
-            // Nothing is stored while the store is degraded (the caller answers 254 or closes).
-            return Err(shared.unavailable());
-        }
-        let mut batch = WriteBatch::default();
-        batch.put_cf(
-            db.cf(CF_KZ_KKM)?,
-            x.system_id.to_be_bytes(),
-            encode_record(&record)?,
-        );
-        batch.put_cf(db.cf(CF_KZ_LOG)?, log_key(x.system_id, seq), encode_log(x)?);
-        batch.put_cf(db.cf(CF_LIVENESS)?, key.encode(), live.encode());
-        shared.write(batch)?;
-        shared.liveness_write().set(key, live);
-        Ok(seq)
+    /// One logged exchange.
+    pub fn kz_log_entry(
+        &self,
+        system_id: u32,
+        log_seq: u64,
+    ) -> Result<Option<KzLogEntry>, StoreError> {
+        let db = self.shared().db()?;
+        let key = log_key(system_id, log_seq);
+        let Some(v) = db
+            .get_pinned_cf(db.cf(CF_KZ_LOG)?, key)
+            .map_err(|e| StoreError::db("kz_log read", e))?
+        else {
+            return Ok(None);
+        };
+        decode_log(&key, &v)
+            .map(Some)
+            .ok_or_else(|| StoreError::CorruptRecord {
+                cf: CF_KZ_LOG,
+                what: "KZ log entry",
+                key: crate::error::hex(&key),
+                reason: "undecodable entry".into(),
+            })
     }
 
     /// Registers in system-ID order, from `after` (exclusive), at most `limit`.
@@ -392,17 +411,18 @@ mod tests {
         };
         assert_eq!(decode_record(10_001, &encode_record(&r).unwrap()), Some(r));
         assert_eq!(decode_record(1, &[2, 0, 0]), None);
-        let x = KzExchange {
+        let x = KzWrite {
             system_id: 9,
             state: None,
-            request: b"req",
-            answer: b"ans",
+            request: Bytes::from_static(b"req"),
+            answer: Bytes::from_static(b"ans"),
             received_at_ms: 1_700_000_000_000,
             command: 1,
             code: 0,
             ticket_number: Some(42),
             shift: Some(3),
             doc_time: None,
+            export: false,
         };
         let e = decode_log(&log_key(9, 4), &encode_log(&x).unwrap()).unwrap();
         assert_eq!(

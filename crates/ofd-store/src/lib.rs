@@ -87,11 +87,11 @@ pub use future::{PutFuture, StoreFuture};
 pub use heal::RESERVE_FILE;
 pub use health::{DegradedReason, HealthEvent, HealthState};
 pub use keys::{DocKey, FnNumber, KeyError, Rn};
-pub use kz::{FIRST_SYSTEM_ID, KzExchange, KzLogEntry, KzRecord};
+pub use kz::{FIRST_SYSTEM_ID, KzCommitted, KzLogEntry, KzRecord, KzWrite};
 pub use liveness::{HealthCounts, LivenessCounts, LivenessRecord};
 pub use observer::{CommitStats, StoreObserver};
 pub use options::StoreOptions;
-pub use outbox::OutboxEntry;
+pub use outbox::{OutboxEntry, OutboxItem};
 pub use query::{DocIter, RegisterDocIter, RegisterQuery};
 pub use record::{
     DocFlags, DocHeader, FnHealth, NewDocument, Outcome, RejectedMessage, StoredDocument,

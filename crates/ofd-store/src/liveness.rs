@@ -74,7 +74,6 @@ impl LivenessRecord {
         }
     }
 
-    /// Folds one newly stored document in.
     /// A Kazakh register's exchange at daemon time `received` (Unix seconds), with the
     /// register's own time of the document (`doc_time`) and its shift, if any.
     pub(crate) fn apply_exchange(&mut self, received: u32, doc_time: u32, shift: Option<u32>) {
@@ -94,6 +93,7 @@ impl LivenessRecord {
         }
     }
 
+    /// Folds one newly stored document in.
     pub(crate) fn apply(&mut self, doc: &NewDocument) {
         let received = u32::try_from(doc.received_at_ms / 1000).unwrap_or(u32::MAX);
         self.last_received_at = self.last_received_at.max(received);

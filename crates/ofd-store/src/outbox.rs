@@ -1,8 +1,9 @@
 //! The export outbox, named cursors, and the audit log of rejected messages.
 //!
 //! Every stored document that is not a rejection gets the next sequence number in `outbox`
-//! (`seq(BE u64)` → `FN | FD`), in the same batch as the document, so an exporter that reads
-//! the outbox in order sees every document exactly once and in commit order. Exporters keep
+//! (`seq(BE u64)` → `FN | FD`, 20 bytes), in the same batch as the document, and so does every
+//! exported Kazakh exchange (`seq` → `'K' | system_id(u32 BE) | log seq(u64 BE)`, 13 bytes), so
+//! an exporter that reads the outbox in order sees every item exactly once and in commit order. Exporters keep
 //! their position as a named cursor in `meta` (`cursor/<name>` → seq). Sequence numbers start
 //! at 1 and survive restarts: on open the next one is the last key + 1.
 
@@ -16,7 +17,57 @@ use crate::store::Store;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OutboxEntry {
     pub seq: u64,
-    pub key: DocKey,
+    pub item: OutboxItem,
+}
+
+impl OutboxEntry {
+    /// The document this entry names, if it names one.
+    pub fn doc(&self) -> Option<DocKey> {
+        match self.item {
+            OutboxItem::Doc(key) => Some(key),
+            OutboxItem::Kz { .. } => None,
+        }
+    }
+}
+
+/// What an outbox entry names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OutboxItem {
+    /// A stored FN–OFD document.
+    Doc(DocKey),
+    /// A Kazakh register's logged exchange (`Store::kz_log_entry`).
+    Kz { system_id: u32, log_seq: u64 },
+}
+
+const KZ_TAG: u8 = b'K';
+
+impl OutboxItem {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        match self {
+            OutboxItem::Doc(key) => key.encode().to_vec(),
+            OutboxItem::Kz { system_id, log_seq } => {
+                let mut v = Vec::with_capacity(13);
+                v.push(KZ_TAG);
+                v.extend_from_slice(&system_id.to_be_bytes());
+                v.extend_from_slice(&log_seq.to_be_bytes());
+                v
+            }
+        }
+    }
+
+    /// A document key starts with an FN's ASCII digit, so the tag `'K'` cannot be one.
+    fn decode(v: &[u8]) -> Option<OutboxItem> {
+        match v.split_first() {
+            Some((&KZ_TAG, rest)) => {
+                let (id, seq) = rest.split_at_checked(4)?;
+                Some(OutboxItem::Kz {
+                    system_id: u32::from_be_bytes(id.try_into().ok()?),
+                    log_seq: u64::from_be_bytes(seq.try_into().ok()?),
+                })
+            }
+            _ => DocKey::decode(v).map(OutboxItem::Doc),
+        }
+    }
 }
 
 fn cursor_key(name: &str) -> Result<Vec<u8>, StoreError> {
@@ -42,8 +93,8 @@ impl Store {
         let mut out = Vec::with_capacity(limit.min(4096));
         while out.len() < limit {
             let Some((k, v)) = it.item() else { break };
-            match (u64_from_be(k), DocKey::decode(v)) {
-                (Some(seq), Some(key)) => out.push(OutboxEntry { seq, key }),
+            match (u64_from_be(k), OutboxItem::decode(v)) {
+                (Some(seq), Some(item)) => out.push(OutboxEntry { seq, item }),
                 _ => {
                     return Err(StoreError::CorruptRecord {
                         cf: CF_OUTBOX,

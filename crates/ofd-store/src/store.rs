@@ -37,6 +37,7 @@ impl<T> Reply<T> {
 pub(crate) enum Command {
     Doc(Box<NewDocument>, Reply<crate::PutOutcome>),
     Rejected(Box<RejectedMessage>, Reply<u64>),
+    Kz(Box<crate::kz::KzWrite>, Reply<crate::kz::KzCommitted>),
     Registry(RegistryOp),
     Shutdown,
 }
@@ -369,7 +370,7 @@ impl Store {
 
     /// `submit` for a write that must not queue while the store is degraded: one atomic load
     /// on the hot path, and an immediate `Unavailable` instead of a wait when it fails.
-    fn submit_write<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> StoreFuture<T> {
+    pub(crate) fn submit_write<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> StoreFuture<T> {
         if self.inner.shared.health.is_healthy() {
             return self.submit(make);
         }
@@ -472,6 +473,7 @@ fn fail(cmd: Command) {
     match cmd {
         Command::Doc(_, r) => r.send(Err(StoreError::Closed)),
         Command::Rejected(_, r) => r.send(Err(StoreError::Closed)),
+        Command::Kz(_, r) => r.send(Err(StoreError::Closed)),
         Command::Registry(op) => op.fail(|| StoreError::Closed),
         Command::Shutdown => {}
     }

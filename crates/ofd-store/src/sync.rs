@@ -18,16 +18,15 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::commit::{Pending, Res};
+use crate::commit::Answer;
 use crate::error::StoreError;
 use crate::observer::CommitStats;
 use crate::store::Shared;
 
 /// A batch the committer has written (or failed to write), waiting for its fsync.
 pub(crate) struct Written {
-    pub(crate) pending: Vec<Pending>,
-    /// One result per pending command, in order; `Ok` ones become answers after the sync.
-    pub(crate) results: Vec<Result<Res, StoreError>>,
+    /// Every command of the batch with the result decided for it, sent after the sync.
+    pub(crate) answers: Vec<Answer>,
     /// Whether the (unsynced) write succeeded.
     pub(crate) ok: bool,
     pub(crate) stored: usize,
@@ -127,7 +126,7 @@ impl Syncer {
             // Metrics first, so they are recorded by the time any caller sees its answer.
             shared.observer.on_commit(&CommitStats {
                 stored: if ok { w.stored } else { 0 },
-                commands: w.pending.len(),
+                commands: w.answers.len(),
                 batch_bytes: w.batch_bytes,
                 write_duration: w.write_duration,
                 sync_duration,
@@ -146,33 +145,20 @@ impl Syncer {
 impl Written {
     /// Sends each command its result (after a successful sync).
     fn answer(self) {
-        for (p, r) in self.pending.into_iter().zip(self.results) {
-            match (p, r) {
-                (Pending::Doc(_, reply), Ok(Res::Put(o))) => reply.send(Ok(o)),
-                (Pending::Rejected(_, reply), Ok(Res::Rejected(seq))) => reply.send(Ok(seq)),
-                (Pending::Doc(_, reply), Err(e)) => reply.send(Err(e)),
-                (Pending::Rejected(_, reply), Err(e)) => reply.send(Err(e)),
-                (Pending::Doc(_, reply), Ok(Res::Rejected(_))) => {
-                    reply.send(Err(StoreError::Internal("result/command mismatch".into())))
-                }
-                (Pending::Rejected(_, reply), Ok(Res::Put(_))) => {
-                    reply.send(Err(StoreError::Internal("result/command mismatch".into())))
-                }
-            }
-        }
+        self.answers.into_iter().for_each(Answer::send);
     }
 
     /// Answers every command with `err()`.
     fn fail_with(self, err: impl Fn() -> StoreError) {
-        for p in self.pending {
-            p.fail(err());
+        for a in self.answers {
+            a.fail(err());
         }
     }
 
     /// Answers every command with an error: durability of this batch cannot be vouched for.
     pub(crate) fn fail(self, why: &str) {
-        for p in self.pending {
-            p.fail(StoreError::Internal(format!("batch not durable: {why}")));
+        for a in self.answers {
+            a.fail(StoreError::Internal(format!("batch not durable: {why}")));
         }
     }
 }

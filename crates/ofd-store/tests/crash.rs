@@ -186,7 +186,10 @@ fn verify(db: &std::path::Path, last_iter: u64, acked: &BTreeSet<(FnNumber, u32)
     let outbox = store.outbox_read(0, usize::MAX).unwrap();
     assert!(outbox.windows(2).all(|w| w[0].seq < w[1].seq));
     assert_eq!(outbox.last().map_or(0, |e| e.seq), store.outbox_head());
-    let outbox_keys: HashMap<DocKey, u64> = outbox.iter().map(|e| (e.key, e.seq)).collect();
+    let outbox_keys: HashMap<DocKey, u64> = outbox
+        .iter()
+        .map(|e| (e.doc().expect("only documents here"), e.seq))
+        .collect();
     assert_eq!(
         outbox_keys.len(),
         outbox.len(),

@@ -492,7 +492,7 @@ fn outbox_and_rejected_survive_restart() {
     assert_eq!(store.outbox_cursor("never").unwrap(), 0);
     let after = store.outbox_read(2, 10).unwrap();
     assert_eq!(after.len(), 1);
-    assert_eq!(after[0].key, DocKey::new(fn_n(60), 3));
+    assert_eq!(after[0].doc(), Some(DocKey::new(fn_n(60), 3)));
     assert_eq!(
         store.put_blocking(doc(fn_n(61), 1, None, T0, 0)).unwrap(),
         PutOutcome::Stored {
@@ -598,4 +598,87 @@ fn admission_map_follows_the_registry_and_survives_reopen() {
                 encrypted: k.encrypted
             })
     );
+}
+
+/// Kazakh exchanges go through the committer with the documents: each is logged with the
+/// register's new state and retry answer, an exported one takes the next outbox sequence number
+/// in commit order, and an unknown register is refused without touching anything.
+#[test]
+fn kz_exchanges_share_the_outbox_with_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let id = store
+        .kz_create(1, |id| format!("state-{id}").into_bytes())
+        .unwrap();
+    assert_eq!(id, FIRST_SYSTEM_ID);
+    let exchange = |n: u8, export: bool, state: Option<&str>| KzWrite {
+        system_id: id,
+        state: state.map(|s| s.as_bytes().to_vec()),
+        request: bytes::Bytes::from(vec![0xA2, 0x81, n]),
+        answer: bytes::Bytes::from(vec![0xA2, 0x81, n, n]),
+        received_at_ms: u64::from(T0) * 1000,
+        command: 1,
+        code: 0,
+        ticket_number: Some(u64::from(n)),
+        shift: Some(1),
+        doc_time: None,
+        export,
+    };
+    store.put_blocking(doc(fn_n(90), 1, None, T0, 0)).unwrap();
+    let first = store
+        .kz_commit(exchange(1, true, Some("s1")))
+        .wait()
+        .unwrap();
+    assert_eq!(
+        first,
+        KzCommitted {
+            log_seq: 1,
+            outbox_seq: Some(2)
+        }
+    );
+    // A refusal: logged, state and retry answer kept, not exported.
+    let refused = store.kz_commit(exchange(2, false, None)).wait().unwrap();
+    assert_eq!(
+        refused,
+        KzCommitted {
+            log_seq: 2,
+            outbox_seq: None
+        }
+    );
+    store.put_blocking(doc(fn_n(90), 2, None, T0, 0)).unwrap();
+    let record = store.kz_get(id).unwrap().unwrap();
+    assert_eq!((record.state.as_slice(), record.log_next), (&b"s1"[..], 3));
+    assert_eq!(record.last_answer, [0xA2, 0x81, 1, 1]);
+
+    let items: Vec<OutboxItem> = store
+        .outbox_read(0, 10)
+        .unwrap()
+        .iter()
+        .map(|e| e.item)
+        .collect();
+    assert_eq!(
+        items,
+        [
+            OutboxItem::Doc(DocKey::new(fn_n(90), 1)),
+            OutboxItem::Kz {
+                system_id: id,
+                log_seq: 1
+            },
+            OutboxItem::Doc(DocKey::new(fn_n(90), 2)),
+        ]
+    );
+    let logged = store.kz_log_entry(id, 1).unwrap().unwrap();
+    assert_eq!(
+        (logged.request, logged.answer, logged.ticket_number),
+        (vec![0xA2, 0x81, 1], vec![0xA2, 0x81, 1, 1], Some(1))
+    );
+    assert_eq!(store.kz_log_entry(id, 3).unwrap(), None);
+
+    let mut nobody = exchange(3, true, Some("x"));
+    nobody.system_id = id + 1;
+    assert!(matches!(
+        store.kz_commit(nobody).wait(),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.outbox_head(), 3);
 }

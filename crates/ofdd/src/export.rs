@@ -49,6 +49,31 @@
 //! | `Ofd-Encrypted`, `Ofd-Unknown-Fn` | `true`/`false`: body encrypted; FN bound to no register when stored |
 //! | `Ofd-Outbox-Seq` | the exporting node's outbox sequence number (diagnostics only) |
 //!
+//! # Kazakh exchanges
+//!
+//! Every exchange with a KKM that the server accepted (result 0) and that changed its state
+//! (a ticket, a shift closed, a money placement, a report, a keep-alive …) is exported too, in
+//! the same outbox order as the documents:
+//!
+//! * subject `<subject_prefix>.kz.<command>` (`ofd.documents.kz.ticket`,
+//!   `ofd.documents.kz.close_shift`, `ofd.documents.kz.money_placement`, … the labels of
+//!   `ofd_kz::Command::label`), inside the same stream, and out of the way of a consumer of
+//!   `<subject_prefix>.*`, which sees FN–OFD documents only;
+//! * body: **the request exactly as the KKM sent it** (18-byte header and protobuf);
+//! * headers:
+//!
+//! | header | value |
+//! |---|---|
+//! | `Nats-Msg-Id` | `kz:<system ID>:<log seq>`, the de-duplication key |
+//! | `Ofd-Protocol` | `kz` (FN–OFD documents carry `fn`) |
+//! | `Ofd-Kz-System-Id`, `Ofd-Kz-Log-Seq` | the register and its exchange's place in its log |
+//! | `Ofd-Kz-Command`, `Ofd-Kz-Command-Code` | command label as in the subject, and its number |
+//! | `Ofd-Kz-Ticket-Number` | the ticket number the server assigned, for a ticket |
+//! | `Ofd-Shift` | the shift the exchange belongs to, when it has one |
+//! | `Ofd-Received-At` | when ofdd received it, unix milliseconds (UTC) |
+//! | `Ofd-Answer` | the server's answer, base64 (standard alphabet): ticket number, QR text, new token are in it |
+//! | `Ofd-Outbox-Seq` | the exporting node's outbox sequence number (diagnostics only) |
+//!
 //! # Failure handling
 //!
 //! Connecting, creating the stream, publishing or awaiting an acknowledgement may fail; each
@@ -65,7 +90,7 @@ use async_nats::connection::State;
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 use async_nats::{ConnectOptions, Event, HeaderMap, ServerAddr};
 use ofd_proto::doctype::DocType;
-use ofd_store::{DocFlags, Outcome, StoredDocument};
+use ofd_store::{DocFlags, KzLogEntry, OutboxItem, Outcome, StoredDocument};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
@@ -167,6 +192,7 @@ pub fn headers(doc: &StoredDocument, outbox_seq: u64) -> HeaderMap {
     let h = &doc.header;
     let mut m = HeaderMap::new();
     m.insert("Nats-Msg-Id", message_id(doc).as_str());
+    m.insert("Ofd-Protocol", "fn");
     m.insert("Ofd-Fn", doc.key.fn_number.as_str());
     m.insert("Ofd-Fd", doc.key.fd.to_string().as_str());
     if let Some(rn) = &h.rn {
@@ -202,6 +228,73 @@ pub fn headers(doc: &StoredDocument, outbox_seq: u64) -> HeaderMap {
     );
     m.insert("Ofd-Outbox-Seq", outbox_seq.to_string().as_str());
     m
+}
+
+/// Subject of a Kazakh exchange: `<prefix>.kz.<command label>`.
+pub fn kz_subject(prefix: &str, command: u8) -> String {
+    let label = ofd_kz::Command::from_wire(i32::from(command)).map_or("unknown", |c| c.label());
+    format!("{prefix}.kz.{label}")
+}
+
+/// The headers of a Kazakh exchange's message (see the module documentation).
+pub fn kz_headers(x: &KzLogEntry, outbox_seq: u64) -> HeaderMap {
+    use base64::Engine as _;
+    let mut m = HeaderMap::new();
+    m.insert(
+        "Nats-Msg-Id",
+        format!("kz:{}:{}", x.system_id, x.seq).as_str(),
+    );
+    m.insert("Ofd-Protocol", "kz");
+    m.insert("Ofd-Kz-System-Id", x.system_id.to_string().as_str());
+    m.insert("Ofd-Kz-Log-Seq", x.seq.to_string().as_str());
+    m.insert(
+        "Ofd-Kz-Command",
+        ofd_kz::Command::from_wire(i32::from(x.command)).map_or("unknown", |c| c.label()),
+    );
+    m.insert("Ofd-Kz-Command-Code", x.command.to_string().as_str());
+    if let Some(t) = x.ticket_number {
+        m.insert("Ofd-Kz-Ticket-Number", t.to_string().as_str());
+    }
+    if let Some(shift) = x.shift {
+        m.insert("Ofd-Shift", shift.to_string().as_str());
+    }
+    m.insert("Ofd-Received-At", x.received_at_ms.to_string().as_str());
+    m.insert(
+        "Ofd-Answer",
+        base64::engine::general_purpose::STANDARD
+            .encode(&x.answer)
+            .as_str(),
+    );
+    m.insert("Ofd-Outbox-Seq", outbox_seq.to_string().as_str());
+    m
+}
+
+/// One outbox entry ready to publish.
+enum Outgoing {
+    Doc(StoredDocument),
+    Kz(KzLogEntry),
+}
+
+impl Outgoing {
+    /// Subject, headers and body.
+    fn message(self, prefix: &str, seq: u64) -> (String, PublishMessage) {
+        let (subject, headers, body) = match self {
+            Outgoing::Doc(doc) => (
+                subject(prefix, doc.header.doc_type),
+                headers(&doc, seq),
+                doc.raw,
+            ),
+            Outgoing::Kz(x) => (
+                kz_subject(prefix, x.command),
+                kz_headers(&x, seq),
+                x.request,
+            ),
+        };
+        let msg = PublishMessage::build()
+            .headers(headers)
+            .payload(body.into());
+        (subject, msg)
+    }
 }
 
 /// Set `ofd_export_lag` from the store: outbox head − the saved cursor. Meant for scrape time
@@ -419,11 +512,8 @@ impl Exporter {
         // Publish the whole batch, then collect the acknowledgements in order.
         let mut pending = Vec::with_capacity(docs.len());
         let mut publish_error = None;
-        for (seq, doc) in docs {
-            let subject = subject(&self.cfg.subject_prefix, doc.header.doc_type);
-            let msg = PublishMessage::build()
-                .headers(headers(&doc, seq))
-                .payload(doc.raw.into());
+        for (seq, item) in docs {
+            let (subject, msg) = item.message(&self.cfg.subject_prefix, seq);
             match link.js.send_publish(subject, msg).await {
                 Ok(ack) => pending.push((seq, ack)),
                 Err(e) => {
@@ -556,46 +646,50 @@ async fn ensure_stream(js: &jetstream::Context, cfg: &NatsExport) -> anyhow::Res
     Ok(())
 }
 
-/// Up to `limit` outbox entries after `cursor`, with their documents (RocksDB reads, off the
-/// async threads).
+/// Up to `limit` outbox entries after `cursor`, with what they name (RocksDB reads, off the
+/// async threads). Stops before an entry whose item is missing: the store is damaged, and
+/// skipping it would lose an acknowledged document.
 async fn read_batch(
     ingest: Arc<Ingest>,
     cursor: u64,
     limit: usize,
-) -> anyhow::Result<Vec<(u64, StoredDocument)>> {
+) -> anyhow::Result<Vec<(u64, Outgoing)>> {
     tokio::task::spawn_blocking(move || {
         let store = ingest.store();
         let entries = store
             .outbox_read(cursor, limit)
             .context("reading the outbox")?;
-        let mut docs = Vec::with_capacity(entries.len());
+        let mut items = Vec::with_capacity(entries.len());
         for e in entries {
-            match store
-                .get(&e.key.fn_number, e.key.fd)
-                .context("reading an outboxed document")?
-            {
-                Some(doc) => docs.push((e.seq, doc)),
+            let (found, what) = match e.item {
+                OutboxItem::Doc(key) => (
+                    store
+                        .get(&key.fn_number, key.fd)
+                        .context("reading an outboxed document")?
+                        .map(Outgoing::Doc),
+                    format!("FN {} FD {}", key.fn_number.as_str(), key.fd),
+                ),
+                OutboxItem::Kz { system_id, log_seq } => (
+                    store
+                        .kz_log_entry(system_id, log_seq)
+                        .context("reading an outboxed KZ exchange")?
+                        .map(Outgoing::Kz),
+                    format!("KZ register {system_id} exchange {log_seq}"),
+                ),
+            };
+            match found {
+                Some(item) => items.push((e.seq, item)),
                 None => {
-                    error!(
-                        seq = e.seq,
-                        fn_number = e.key.fn_number.as_str(),
-                        fd = e.key.fd,
-                        "outbox names a document the store does not have; export stalled"
-                    );
-                    if docs.is_empty() {
-                        bail!(
-                            "outbox entry {} names FN {} FD {}, which is not in the store",
-                            e.seq,
-                            e.key.fn_number.as_str(),
-                            e.key.fd
-                        );
+                    error!(seq = e.seq, item = %what, "outbox names an item the store does not have; export stalled");
+                    if items.is_empty() {
+                        bail!("outbox entry {} names {what}, which is not in the store", e.seq);
                     }
                     // Export what precedes it; the next round stops here.
                     break;
                 }
             }
         }
-        Ok(docs)
+        Ok(items)
     })
     .await
     .context("outbox reader task")?
@@ -646,6 +740,16 @@ mod tests {
         assert_eq!(subject("ofd.documents", 3), "ofd.documents.receipt");
         assert_eq!(subject("ofd.documents", 1), "ofd.documents.registration");
         assert_eq!(subject("x", 200), "x.unknown");
+    }
+
+    #[test]
+    fn kz_subjects_follow_the_command_labels() {
+        assert_eq!(kz_subject("ofd.documents", 1), "ofd.documents.kz.ticket");
+        assert_eq!(
+            kz_subject("ofd.documents", 2),
+            "ofd.documents.kz.close_shift"
+        );
+        assert_eq!(kz_subject("x", 200), "x.kz.unknown");
     }
 
     #[test]

@@ -10,13 +10,15 @@
 //!
 //! Requests of one register are serialised by a striped lock (read → decide → write → answer),
 //! because the decision depends on the state the previous request left; different registers
-//! proceed in parallel, and their synced writes share fsyncs inside RocksDB.
+//! proceed in parallel, and their writes ride in the store committer's group-committed batches
+//! next to FN–OFD documents. Every accepted state change (code 0) is exported: its log entry
+//! gets an outbox entry in the same batch.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use ofd_kz::{Decision, Event, Input, Policy, RegisterFacts, ResultCode, split_frame};
-use ofd_store::{KzExchange, Store, StoreError};
+use ofd_store::{KzWrite, Store, StoreError};
 use tokio::sync::Mutex;
 use tracing::{error, warn};
 
@@ -106,7 +108,7 @@ impl KzIngest {
         };
         let command = answer.command.map_or("unknown", |c| c.label());
         self.count(command, answer.code.label());
-        let mut bytes = std::mem::take(&mut answer.bytes);
+        let bytes = std::mem::take(&mut answer.bytes);
         // A 254 (store degraded) changes nothing and cannot be logged: it is sent as it is,
         // without a write that would only fail (and log) once per request.
         let loggable = answer.code != ResultCode::ServiceTemporarilyUnavailable;
@@ -119,37 +121,29 @@ impl KzIngest {
                 }
             };
             let (ticket_number, shift) = ticket_and_shift(&answer.events, answer.state.as_ref());
-            let x = OwnedExchange {
+            let sent = Bytes::from(bytes);
+            let x = KzWrite {
                 system_id: header.id,
+                export: state.is_some() && answer.code == ResultCode::Ok,
                 state,
-                request: frame.clone(),
-                answer: bytes,
+                request: frame,
+                answer: sent.clone(),
                 received_at_ms,
                 command: u8::try_from(answer.command.map_or(255, |c| c.wire())).unwrap_or(255),
                 code: u8::try_from(answer.code.wire()).unwrap_or(255),
                 ticket_number,
                 shift,
+                doc_time: None,
             };
-            let store = self.store.clone();
-            let written = tokio::task::spawn_blocking(move || {
-                let r = store.kz_commit(&x.borrow());
-                (r, x.answer)
-            })
-            .await;
-            match written {
-                Ok((Ok(_seq), sent)) => bytes = sent,
-                Ok((Err(e), _)) => {
-                    // Not durable: say nothing; the KKM retries with the same TOKEN and REQNUM
-                    // and is answered from the state that is.
-                    error!(system_id = header.id, error = %e, "KZ exchange not stored; no answer sent");
-                    self.count(command, "store_error");
-                    return Response::Close("store_error");
-                }
-                Err(e) => {
-                    error!(error = %e, "KZ store task failed");
-                    return Response::Close("store_error");
-                }
+            if let Err(e) = self.store.kz_commit(x).await {
+                // Not durable: say nothing; the KKM retries with the same TOKEN and REQNUM and
+                // is answered from the state that is.
+                error!(system_id = header.id, error = %e, "KZ exchange not stored; no answer sent");
+                self.count(command, "store_error");
+                return Response::Close("store_error");
             }
+            self.observe(&answer.events);
+            return Response::Ack(sent.into());
         }
         self.observe(&answer.events);
         Response::Ack(bytes)
@@ -300,36 +294,6 @@ fn fresh_token() -> u32 {
         let t = u32::from_le_bytes(b) & 0x7FFF_FFFF; // capped at the signed maximum (NOTES)
         if t != 0 {
             return t;
-        }
-    }
-}
-
-/// A [`KzExchange`] with owned bytes, to move into the blocking write.
-struct OwnedExchange {
-    system_id: u32,
-    state: Option<Vec<u8>>,
-    request: Bytes,
-    answer: Vec<u8>,
-    received_at_ms: u64,
-    command: u8,
-    code: u8,
-    ticket_number: Option<u64>,
-    shift: Option<u32>,
-}
-
-impl OwnedExchange {
-    fn borrow(&self) -> KzExchange<'_> {
-        KzExchange {
-            system_id: self.system_id,
-            state: self.state.as_deref(),
-            request: &self.request,
-            answer: &self.answer,
-            received_at_ms: self.received_at_ms,
-            command: self.command,
-            code: self.code,
-            ticket_number: self.ticket_number,
-            shift: self.shift,
-            doc_time: None,
         }
     }
 }

@@ -7,100 +7,14 @@ mod common;
 
 use std::time::Duration;
 
+use common::kz::*;
 use common::*;
-use ofd_kz::Header;
 use ofd_kz::builder::{self, Kkm, TicketSpec};
 use ofd_kz::codec::decode_response;
 use ofd_kz::kkm;
 use ofd_kz::time::LocalDateTime;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-/// A KKM's link: one connection, whole answers.
-struct KzLink {
-    stream: TcpStream,
-}
-
-impl KzLink {
-    async fn connect(t: &TestDaemon) -> KzLink {
-        KzLink {
-            stream: TcpStream::connect(t.ingest_addr()).await.unwrap(),
-        }
-    }
-
-    async fn send(&mut self, bytes: &[u8]) -> Vec<u8> {
-        self.stream.write_all(bytes).await.unwrap();
-        self.read().await.expect("an answer")
-    }
-
-    async fn read(&mut self) -> Option<Vec<u8>> {
-        let fut = async {
-            let mut head = [0u8; 18];
-            self.stream.read_exact(&mut head).await.ok()?;
-            let size = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
-            let mut frame = head.to_vec();
-            frame.resize(size.max(18), 0);
-            self.stream.read_exact(&mut frame[18..]).await.ok()?;
-            Some(frame)
-        };
-        tokio::time::timeout(Duration::from_secs(10), fut)
-            .await
-            .ok()
-            .flatten()
-    }
-
-    /// Frame, send, check the echo, adopt a new token; the decoded answer.
-    async fn call(
-        &mut self,
-        kkm: &mut Kkm,
-        req: &kkm::Request,
-    ) -> (Header, kkm::Response, Vec<u8>) {
-        let bytes = self.send(&kkm.frame(req)).await;
-        let (h, resp) = decode_response(&bytes).expect("a well-formed answer");
-        assert_eq!((h.id, h.reqnum), (kkm.id, kkm.reqnum));
-        assert_eq!(resp.command, req.command);
-        kkm.accept(&h);
-        (h, resp, bytes)
-    }
-
-    async fn closed_by_server(&mut self) -> bool {
-        let mut buf = [0u8; 64];
-        matches!(
-            tokio::time::timeout(Duration::from_secs(5), self.stream.read(&mut buf)).await,
-            Ok(Ok(0)) | Ok(Err(_))
-        )
-    }
-}
-
-fn code(resp: &kkm::Response) -> u32 {
-    resp.result.result_code
-}
-
-async fn register(t: &TestDaemon, serial: &str) -> Kkm {
-    let a = t
-        .admin()
-        .post(
-            "/api/v1/kz/kkm",
-            json!({
-                "registration_number": "010100012345",
-                "serial": serial,
-                "iin_bin": "990740002243",
-                "name": "ТОО «Ромашка»",
-                "pos_address": "Алматы, пр. Абая, 1",
-                "model": "SoftKKM",
-                "year": 2024,
-                "connection": "sim",
-            }),
-        )
-        .await;
-    assert_eq!(a.status, 201, "{}", a.text());
-    let v = a.json();
-    Kkm::new(
-        v["system_id"].as_u64().unwrap() as u32,
-        v["token"].as_u64().unwrap() as u32,
-    )
-}
+use tokio::io::AsyncWriteExt;
 
 fn local_now() -> LocalDateTime {
     LocalDateTime::from_unix(u64::from(now()), 5 * 3600)
@@ -367,4 +281,167 @@ async fn malformed_kkm_frames_close_only_their_connection() {
     assert_eq!(a.status, 422);
     assert!(a.text().contains("check digit"), "{}", a.text());
     t.stop().await;
+}
+
+/// Code 11: a shift open longer than the configured limit refuses tickets and money placements
+/// until it is closed; closing it is always allowed and the next ticket opens a new shift.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_shift_past_its_limit_gets_11_until_it_is_closed() {
+    let t = TestDaemon::start_with(|c| c.kz.open_shift_limit_secs = 1).await;
+    let mut kkm = register(&t, "SN-11").await;
+    let mut link = KzLink::connect(&t).await;
+    let (_, r, _) = link
+        .call(&mut kkm, &TicketSpec::sample(1, local_now()).request())
+        .await;
+    assert_eq!(code(&r), 0, "{:?}", r.result);
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let (_, r, _) = link
+        .call(&mut kkm, &TicketSpec::sample(2, local_now()).request())
+        .await;
+    assert_eq!(code(&r), 11, "{:?}", r.result);
+    let (_, r, _) = link
+        .call(
+            &mut kkm,
+            &builder::money_placement(false, 5_000, local_now()),
+        )
+        .await;
+    assert_eq!(code(&r), 11, "{:?}", r.result);
+    let (_, r, _) = link
+        .call(&mut kkm, &builder::close_shift(local_now(), false))
+        .await;
+    assert_eq!(code(&r), 0, "{:?}", r.result);
+    let z = r.report.unwrap().zx_report.unwrap();
+    assert_eq!(z.shift_number, 1);
+    let (_, r, _) = link
+        .call(&mut kkm, &TicketSpec::sample(3, local_now()).request())
+        .await;
+    assert_eq!(code(&r), 0, "{:?}", r.result);
+    assert_eq!(r.ticket.unwrap().ticket_number, "2");
+    let m = t.admin().metrics().await;
+    assert_eq!(
+        metric(
+            &m,
+            "ofd_kz_requests_total{command=\"ticket\",result=\"open_shift_timeout_expired\"}"
+        ),
+        1.0,
+        "{m}"
+    );
+    t.stop().await;
+}
+
+/// Every accepted KZ exchange reaches NATS on its command's subject, in commit order with the
+/// FN–OFD documents, carrying the KKM's request byte for byte; refusals and retries add nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepted_exchanges_are_exported_to_nats_per_command() {
+    let nats_dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let nats = common::nats::NatsServer::start(port, nats_dir.path());
+    let t = TestDaemon::start_with(|c| {
+        c.export.nats = ofdd::config::NatsExport {
+            enabled: true,
+            url: format!("nats://127.0.0.1:{port}"),
+            ack_timeout_secs: 2,
+            max_backoff_secs: 1,
+            ..Default::default()
+        }
+    })
+    .await;
+    let mut kkm = register(&t, "SN-NATS").await;
+    let mut link = KzLink::connect(&t).await;
+    let mut fn_link = Link::connect(t.ingest_addr()).await;
+    let mut kkt = Kkt::new(811);
+
+    // (subject suffix, request bytes) of what must be exported, in order.
+    let mut want: Vec<(String, Vec<u8>)> = Vec::new();
+    for i in 0..3u64 {
+        let req = kkm.frame(&TicketSpec::sample(i, local_now()).request());
+        let answer = link.send(&req).await;
+        let (h, r) = decode_response(&answer).unwrap();
+        assert_eq!(code(&r), 0);
+        if i == 1 {
+            // A retry of the ticket just accepted (the same bytes: TOKEN and REQNUM), and an
+            // FN–OFD receipt after it.
+            assert_eq!(link.send(&req).await, answer);
+        }
+        kkm.accept(&h);
+        want.push(("kz.ticket".into(), req));
+        if i == 1 {
+            let msg = kkt.doc_at(ofd_proto::doctype::DocType::Receipt, now() - 60);
+            let ack = fn_link.exchange(&msg).await;
+            assert_eq!(ack_of(&ack).2, ofd_proto::ack::ResponseCode::Accepted);
+            want.push(("receipt".into(), msg));
+        }
+    }
+    // Refused (wrong token): answered, logged, not exported.
+    let mut wrong = kkm;
+    wrong.token = wrong.token.wrapping_add(1);
+    let (_, r) = decode_response(&link.send(&wrong.frame(&builder::info())).await).unwrap();
+    assert_eq!(code(&r), 2);
+    let req = kkm.frame(&builder::money_placement(false, 7_000, local_now()));
+    let (h, r) = decode_response(&link.send(&req).await).unwrap();
+    assert_eq!(code(&r), 0);
+    kkm.accept(&h);
+    want.push(("kz.money_placement".into(), req));
+    let req = kkm.frame(&builder::close_shift(local_now(), false));
+    let (h, r) = decode_response(&link.send(&req).await).unwrap();
+    assert_eq!(code(&r), 0);
+    kkm.accept(&h);
+    want.push(("kz.close_shift".into(), req));
+
+    let store = t.d().ingest.store();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while store.outbox_cursor("nats").unwrap() < store.outbox_head() {
+        assert!(std::time::Instant::now() < deadline, "export did not drain");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let client = async_nats::connect(format!("nats://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(client);
+    let mut stream = js.get_stream("OFD").await.unwrap();
+    let messages = stream.info().await.unwrap().state.messages;
+    assert_eq!(
+        messages,
+        store.outbox_head(),
+        "one message per outbox entry"
+    );
+    let mut got = Vec::new();
+    for seq in 1..=messages {
+        let m = stream.get_raw_message(seq).await.unwrap();
+        got.push((m.subject.to_string(), m.payload.to_vec(), m.headers));
+    }
+    // The wanted messages appear in order (other accepted exchanges, e.g. none here, could sit
+    // between them); nothing refused and no retry is among them.
+    let mut it = got.iter();
+    for (suffix, bytes) in &want {
+        let subject = format!("ofd.documents.{suffix}");
+        let found = it
+            .by_ref()
+            .find(|(s, _, _)| *s == subject)
+            .unwrap_or_else(|| panic!("{subject} missing or out of order in {:?}", subjects(&got)));
+        assert_eq!(&found.1, bytes, "{subject}: the request byte for byte");
+    }
+    let tickets: Vec<_> = got
+        .iter()
+        .filter(|(s, _, _)| s == "ofd.documents.kz.ticket")
+        .map(|(_, _, h)| {
+            let h = |n: &str| h.get(n).map(|v| v.as_str().to_string());
+            assert_eq!(h("Ofd-Protocol").as_deref(), Some("kz"));
+            assert_eq!(h("Ofd-Kz-System-Id"), Some(kkm.id.to_string()));
+            assert_eq!(h("Ofd-Kz-Command").as_deref(), Some("ticket"));
+            h("Ofd-Kz-Ticket-Number").unwrap()
+        })
+        .collect();
+    assert_eq!(tickets, ["1", "2", "3"], "each accepted ticket once");
+    assert!(
+        got.iter().all(|(s, _, _)| !s.ends_with(".kz.info")),
+        "the refused INFO is not exported: {:?}",
+        subjects(&got)
+    );
+    t.stop().await;
+    nats.stop();
+}
+
+fn subjects(got: &[(String, Vec<u8>, async_nats::HeaderMap)]) -> Vec<&str> {
+    got.iter().map(|(s, _, _)| s.as_str()).collect()
 }

@@ -2,6 +2,9 @@
 //! directory, real HTTP), a register client speaking the wire protocol, and document builders.
 #![allow(dead_code)]
 
+pub mod kz;
+pub mod nats;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
