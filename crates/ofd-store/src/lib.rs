@@ -41,8 +41,8 @@
 //! | `rejected` | `seq(u64 BE)` | message that failed validation, reason, answer sent |
 //! | `registry` | `RN(16)` | JSON register record (hashed credential inside) |
 //! | `fn_index` | `FN(16)` | `RN(16)` |
-//! | `liveness` | `'R' \| RN` or `'F' \| FN` | fixed 37-byte liveness record |
-//! | `outbox` | `seq(u64 BE)` | `FN \| FD` |
+//! | `liveness` | `'R' \| RN`, `'F' \| FN` or `'K' \| system ID` | fixed 37-byte liveness record |
+//! | `outbox` | `seq(u64 BE)` | `FN \| FD`, or `'K' \| system_id \| log seq` for a Kazakh exchange |
 //! | `meta` | `cursor/<name>`, `conflict_seq`, `kz_next_id` | `u64 BE` (`u32` for the ID) |
 //! | `kz_kkm`, `kz_log` | Kazakh registers by system ID, their exchanges | see `kz.rs` |
 //!

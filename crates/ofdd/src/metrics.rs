@@ -6,9 +6,11 @@
 //! registers would explode the series count. Per-register state is served by the admin API.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+use crate::codec::Protocol;
 
 /// Latency buckets from 100 µs to 10 s: an acknowledgement on a healthy disk takes about a
 /// millisecond; seconds mean trouble worth seeing in the histogram, not in the +Inf bucket.
@@ -23,8 +25,14 @@ pub struct Metrics {
     pub documents: IntCounterVec,
     /// `{reason}`: frames that broke framing (no acknowledgement possible) or timed out.
     pub frames_rejected: IntCounterVec,
-    /// Frame complete → acknowledgement written.
+    /// Frame complete → acknowledgement written (both protocols).
     pub ack_latency: Histogram,
+    /// `{protocol}`: complete frames received (FN–OFD messages, KKM–OFD requests).
+    pub frames: IntCounterVec,
+    /// `{protocol}`: frame complete → answer written, per protocol.
+    pub answer_latency: HistogramVec,
+    /// The `{protocol}` series above, resolved once (no label lookup per frame).
+    per_protocol: [(IntCounter, Histogram); 2],
     /// One synced RocksDB write batch.
     pub store_commit: Histogram,
     pub store_batch_size: Histogram,
@@ -82,6 +90,29 @@ impl Metrics {
             .buckets(LATENCY_BUCKETS.to_vec()),
         )
         .expect("valid metric");
+        let frames = IntCounterVec::new(
+            Opts::new(
+                "ofd_frames_total",
+                "Complete frames received, by protocol (fn: FN–OFD, kz: KKM–OFD of Kazakhstan)",
+            ),
+            &["protocol"],
+        )
+        .expect("valid metric");
+        let answer_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "ofd_answer_latency_seconds",
+                "Time from a complete frame to its answer written to the socket, by protocol",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["protocol"],
+        )
+        .expect("valid metric");
+        let per_protocol = [Protocol::Fn, Protocol::Kz].map(|p| {
+            (
+                frames.with_label_values(&[p.label()]),
+                answer_latency.with_label_values(&[p.label()]),
+            )
+        });
         let store_commit = Histogram::with_opts(
             HistogramOpts::new(
                 "ofd_store_commit_seconds",
@@ -182,6 +213,8 @@ impl Metrics {
             Box::new(documents.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(frames_rejected.clone()),
             Box::new(ack_latency.clone()),
+            Box::new(frames.clone()),
+            Box::new(answer_latency.clone()),
             Box::new(store_commit.clone()),
             Box::new(store_batch_size.clone()),
             Box::new(connections_open.clone()),
@@ -235,6 +268,9 @@ impl Metrics {
             documents,
             frames_rejected,
             ack_latency,
+            frames,
+            answer_latency,
+            per_protocol,
             store_commit,
             store_batch_size,
             connections_open,
@@ -250,6 +286,17 @@ impl Metrics {
             store_disk_free,
             store_disk_size,
         }
+    }
+
+    /// Counts a complete frame of `protocol`.
+    pub fn frame(&self, protocol: Protocol) {
+        self.per_protocol[protocol as usize].0.inc();
+    }
+
+    /// Records an answer written `secs` after its frame was complete.
+    pub fn answered(&self, protocol: Protocol, secs: f64) {
+        self.ack_latency.observe(secs);
+        self.per_protocol[protocol as usize].1.observe(secs);
     }
 
     /// Prometheus text exposition of everything registered.

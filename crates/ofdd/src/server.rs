@@ -221,6 +221,7 @@ async fn serve(
         // is decided in turn, in order, when its answer is due.
         pending.clear();
         pending.extend(frames.drain(..).map(|frame| {
+            metrics.frame(frame.protocol);
             let step = match frame.protocol {
                 Protocol::Fn => Step::Fn(ingest.begin(frame.bytes)),
                 Protocol::Kz => Step::Kz(frame.bytes),
@@ -236,17 +237,15 @@ async fn serve(
                 // stored acknowledgement.
                 continue;
             }
-            let response = match p {
-                Step::Fn(p) => ingest.finish(p).await,
-                Step::Kz(frame) => ingest.kz().answer(frame).await,
+            let (protocol, response) = match p {
+                Step::Fn(p) => (Protocol::Fn, ingest.finish(p).await),
+                Step::Kz(frame) => (Protocol::Kz, ingest.kz().answer(frame).await),
             };
             match response {
                 Response::Ack(bytes) => {
                     conn.queue(&bytes);
                     answered += 1;
-                    metrics
-                        .ack_latency
-                        .observe(frame_done.elapsed().as_secs_f64());
+                    metrics.answered(protocol, frame_done.elapsed().as_secs_f64());
                 }
                 Response::Silent => {}
                 Response::Close(reason) => close = Some(reason),

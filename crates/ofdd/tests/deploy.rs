@@ -629,6 +629,8 @@ fn dashboard_panels_all_have_queries_on_a_templated_datasource() {
         "ofd_export_lag",
         "process_resident_memory_bytes",
         "process_cpu_seconds_total",
+        "sum by (protocol) (rate(ofd_frames_total",
+        "sum by (protocol, le) (rate(ofd_answer_latency_seconds_bucket",
     ] {
         assert!(
             queries.contains(needle),

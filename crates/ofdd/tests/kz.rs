@@ -326,6 +326,13 @@ async fn an_open_shift_past_its_limit_gets_11_until_it_is_closed() {
         1.0,
         "{m}"
     );
+    // The shared port counts frames and answer times per protocol.
+    assert_eq!(metric(&m, "ofd_frames_total{protocol=\"kz\"}"), 5.0);
+    assert_eq!(metric(&m, "ofd_frames_total{protocol=\"fn\"}"), 0.0);
+    assert_eq!(
+        metric(&m, "ofd_answer_latency_seconds_count{protocol=\"kz\"}"),
+        5.0
+    );
     t.stop().await;
 }
 
