@@ -1,7 +1,8 @@
 //! Full, slow and failing disks under load, with the real `ofdd serve` binary (issue 13):
 //! - ENOSPC on a 24 MiB tmpfs: no acknowledgement without a durable write, `/readyz` 503 within
-//!   a second, a handful of log lines, then the tmpfs is grown and ingest resumes without a
-//!   restart; every acknowledged document is present and byte-identical afterwards;
+//!   a second, a handful of log lines, a Kazakh KKM answered 254, then the tmpfs is grown and
+//!   ingest resumes without a restart (the KKM's retry is served); every acknowledged document
+//!   is present and byte-identical afterwards;
 //! - a 200 ms fsync (strace `delay_exit`): ingest slows down, memory stays bounded;
 //! - a failed fsync (strace `error=EIO`): that batch is not acknowledged, the store goes
 //!   degraded, reopens itself and resumes.
@@ -19,6 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::kz::{KzLink, code, register_via};
 use common::*;
 use ofd_proto::ack::{ResponseCode, decode_ack};
 use ofd_proto::builder::{DocSpec, build_message};
@@ -28,6 +30,11 @@ use tokio::net::TcpStream;
 
 /// ((FN bytes, FD), the document's bytes) of an acknowledged document.
 type AckedDoc = (([u8; 16], u32), Vec<u8>);
+
+/// Now as a Kazakh register's local time.
+fn kz_now() -> ofd_kz::time::LocalDateTime {
+    ofd_kz::time::LocalDateTime::from_unix(u64::from(now()), 5 * 3600)
+}
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -328,6 +335,11 @@ async fn disk_full_degrades_at_once_and_heals_when_space_returns() {
     let started = Instant::now();
     let mut proc = spawn_ofdd_with(&data, &opts).await;
     assert_eq!(readyz(&proc.admin).await.0, 200);
+    // A Kazakh KKM on the same port and store: served before the outage.
+    let mut kkm = register_via(&proc.admin, "SN-DISK").await;
+    let mut kz = KzLink::connect_to(proc.ingest).await;
+    let (_, r, _) = kz.call(&mut kkm, &ofd_kz::builder::info()).await;
+    assert_eq!(code(&r), 0);
 
     let (load, tasks) = start_load(proc.ingest, 8, 8, 30);
     let admin = proc.admin.clone();
@@ -372,6 +384,11 @@ async fn disk_full_degrades_at_once_and_heals_when_space_returns() {
         refused > 50,
         "registers are refused fast, not left waiting: {refused} in 3 s"
     );
+    // The KKM gets the protocol's 254 ("temporarily unavailable"): nothing changes, it retries.
+    let ticket = ofd_kz::builder::TicketSpec::sample(1, kz_now()).request();
+    let during = kkm.frame(&ticket);
+    let (_, r) = ofd_kz::codec::decode_response(&kz.send(&during).await).unwrap();
+    assert_eq!(code(&r), 254, "{:?}", r.result);
     let metrics = proc.admin.metrics().await;
     assert_eq!(metric(&metrics, "ofd_store_healthy"), 0.0);
     assert!(
@@ -401,6 +418,10 @@ async fn disk_full_degrades_at_once_and_heals_when_space_returns() {
     .await
     .expect("ingest resumes without a restart");
     let resumed = load.last_ack.lock().unwrap().expect("acks");
+    // The KKM's retry of the refused ticket (same TOKEN and REQNUM) is served now: ticket 1.
+    let (_, r) = ofd_kz::codec::decode_response(&kz.send(&during).await).unwrap();
+    assert_eq!(code(&r), 0, "{:?}", r.result);
+    assert_eq!(r.ticket.unwrap().ticket_number, "1");
     let outage_log = alarm_lines(&log);
     let acked = stop_load(&load, tasks).await;
     eprintln!(
