@@ -1,7 +1,7 @@
 //! Command line: `ofdd serve` runs the daemon; `ofdd decode` turns a captured message into FNS
-//! JSON; `ofdd kkt …` are the operator's registry commands, spoken to a running daemon's admin API
-//! (the store is locked by the daemon while it runs, so going through the API is the only way
-//! that works on a live system).
+//! JSON; `ofdd kkt …` (Russian registers) and `ofdd kz …` (Kazakh KKMs) are the operator's
+//! registry commands, spoken to a running daemon's admin API (the store is locked by the daemon
+//! while it runs, so going through the API is the only way that works on a live system).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,6 +30,9 @@ pub enum Command {
     },
     /// Manage the KKT registry through a running daemon's admin API.
     Kkt(KktArgs),
+    /// Manage Kazakh KKMs (system IDs, tokens, status, tickets, reports) through a running
+    /// daemon's admin API.
+    Kz(KzArgs),
     /// Verify or repair a stopped daemon's data directory.
     #[command(subcommand)]
     Store(StoreCommand),
@@ -97,6 +100,91 @@ pub struct KktArgs {
     pub token: String,
     #[command(subcommand)]
     pub command: KktCommand,
+}
+
+#[derive(Debug, Args)]
+pub struct KzArgs {
+    /// Admin API base URL.
+    #[arg(long, env = "OFDD_API", default_value = "http://127.0.0.1:9100")]
+    pub api: String,
+    /// Admin bearer token.
+    #[arg(long, env = "OFDD_ADMIN_TOKEN", hide_env_values = true)]
+    pub token: String,
+    #[command(subcommand)]
+    pub command: KzCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KzCommand {
+    /// Register a KKM (the IIN/BIN check digit is verified); prints its system ID and first
+    /// token, which the taxpayer types into the KKM.
+    Register {
+        /// Registration number issued by the tax committee (РНМ).
+        #[arg(long)]
+        registration_number: String,
+        #[arg(long)]
+        serial: String,
+        /// Taxpayer IIN or BIN (12 digits).
+        #[arg(long)]
+        iin_bin: String,
+        /// Taxpayer name.
+        #[arg(long)]
+        name: String,
+        /// Point of sale address.
+        #[arg(long)]
+        pos_address: String,
+        #[arg(long, default_value = "")]
+        pos_title: String,
+        #[arg(long, default_value = "")]
+        org_address: String,
+        #[arg(long, default_value = "")]
+        model: String,
+        #[arg(long)]
+        year: Option<u16>,
+        #[arg(long, value_enum, default_value = "wired")]
+        connection: Connection,
+    },
+    /// List KKMs in system-ID order.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Cursor: the `next_after` printed by the previous page.
+        #[arg(long)]
+        after: Option<u32>,
+    },
+    /// Show one KKM: status, shift, cash, liveness.
+    Show { system_id: u32 },
+    /// Create a new token ("Получить токен → Создать новый токен"); the old one stops working.
+    Token { system_id: u32 },
+    /// Block a KKM: its requests get code 15 until it is unblocked.
+    Block { system_id: u32 },
+    /// Serve a blocked KKM again.
+    Unblock { system_id: u32 },
+    /// Deregister a KKM: its requests get code 15 from now on.
+    Deregister { system_id: u32 },
+    /// Tickets, by shift and by day (`YYYY-MM-DD`, the ticket's own date), as JSON or CSV.
+    Tickets {
+        system_id: u32,
+        #[arg(long)]
+        shift: Option<u32>,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        /// Print CSV instead of JSON.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// X and Z report history.
+    Reports { system_id: u32 },
+    /// Every request with its answer (base64), in order.
+    Exchanges {
+        system_id: u32,
+        #[arg(long)]
+        after: Option<u64>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

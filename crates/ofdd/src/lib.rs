@@ -10,6 +10,7 @@
 //! (parse → validate → admit → store → acknowledge) → back to [`connection`] (write the ack).
 
 pub mod admin;
+pub mod admin_client;
 pub mod cli;
 pub mod codec;
 pub mod config;
@@ -21,6 +22,7 @@ pub mod export;
 pub mod ingest;
 pub mod kkt_cli;
 pub mod kz;
+pub mod kz_cli;
 pub mod logging;
 pub mod metrics;
 pub mod server;

@@ -235,3 +235,117 @@ async fn kkt_commands_drive_the_admin_api() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not in the registry"));
     t.stop().await;
 }
+
+/// `ofdd kz …` as an operator uses it against a running daemon: register a KKM (system ID and
+/// token printed), the KKM sells over TCP with them, tickets come out as CSV, a new token is
+/// created, the KKM is blocked (its next request gets 15), and a refused call exits 1 with the
+/// API's reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kz_commands_drive_the_admin_api() {
+    use common::kz::{KzLink, code};
+    use ofd_kz::builder::{self, Kkm, TicketSpec};
+    use ofd_kz::time::LocalDateTime;
+
+    let t = TestDaemon::start().await;
+    let api = t.admin().base;
+    let run = move |args: Vec<&'static str>, id: Option<u32>| {
+        let api = api.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let mut c = ofdd();
+                c.arg("kz")
+                    .args(["--api", &api, "--token", TOKEN])
+                    .args(&args);
+                if let Some(id) = id {
+                    c.arg(id.to_string());
+                }
+                c.output().unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let json_of = |out: &std::process::Output| -> serde_json::Value {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let registered = json_of(
+        &run(
+            vec![
+                "register",
+                "--registration-number",
+                "010100054321",
+                "--serial",
+                "SN-CLI",
+                "--iin-bin",
+                "990740002243",
+                "--name",
+                "ТОО «Ромашка»",
+                "--pos-address",
+                "Астана, ул. Кенесары, 2",
+                "--connection",
+                "sim",
+            ],
+            None,
+        )
+        .await,
+    );
+    let id = registered["system_id"].as_u64().unwrap() as u32;
+    let mut kkm = Kkm::new(id, registered["token"].as_u64().unwrap() as u32);
+
+    let mut link = KzLink::connect(&t).await;
+    let time = LocalDateTime::from_unix(u64::from(now()), 5 * 3600);
+    for i in 0..2 {
+        let (_, r, _) = link
+            .call(&mut kkm, &TicketSpec::sample(i, time).request())
+            .await;
+        assert_eq!(code(&r), 0);
+    }
+    let out = run(vec!["tickets", "--csv", "--shift", "1"], Some(id)).await;
+    assert!(out.status.success());
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert!(csv.starts_with("ticket_number,shift,"), "{csv}");
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    let listed = json_of(&run(vec!["list"], None).await);
+    assert_eq!(listed["items"][0]["system_id"], id);
+
+    // A new token: the old one is refused (2), the new one served.
+    let new = json_of(&run(vec!["token"], Some(id)).await);
+    let token = new["token"].as_u64().unwrap() as u32;
+    assert_ne!(token, kkm.token);
+    let (_, r, _) = link.call(&mut kkm, &builder::info()).await;
+    assert_eq!(code(&r), 2);
+    kkm.token = token;
+    let (_, r, _) = link.call(&mut kkm, &builder::info()).await;
+    assert_eq!(code(&r), 0);
+
+    // Blocked: 15 until unblocked.
+    let shown = json_of(&run(vec!["block"], Some(id)).await);
+    assert_eq!(shown["status"], "blocked");
+    let (_, r, _) = link.call(&mut kkm, &builder::info()).await;
+    assert_eq!(code(&r), 15);
+    json_of(&run(vec!["unblock"], Some(id)).await);
+    let (_, r, _) = link.call(&mut kkm, &builder::info()).await;
+    assert_eq!(code(&r), 0);
+    let shown = json_of(&run(vec!["show"], Some(id)).await);
+    assert_eq!(
+        (
+            shown["status"].as_str(),
+            shown["next_ticket_number"].as_u64()
+        ),
+        (Some("registered"), Some(3))
+    );
+
+    let out = run(vec!["show"], Some(id + 1000)).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("404") && err.contains(&(id + 1000).to_string()),
+        "{err}"
+    );
+    t.stop().await;
+}

@@ -294,6 +294,11 @@ async fn an_open_shift_past_its_limit_gets_11_until_it_is_closed() {
         .call(&mut kkm, &TicketSpec::sample(1, local_now()).request())
         .await;
     assert_eq!(code(&r), 0, "{:?}", r.result);
+    // An X report of the open shift: kept in the report history.
+    let (_, r, _) = link
+        .call(&mut kkm, &builder::report(true, local_now()))
+        .await;
+    assert_eq!(code(&r), 0, "{:?}", r.result);
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     let (_, r, _) = link
         .call(&mut kkm, &TicketSpec::sample(2, local_now()).request())
@@ -317,6 +322,15 @@ async fn an_open_shift_past_its_limit_gets_11_until_it_is_closed() {
         .await;
     assert_eq!(code(&r), 0, "{:?}", r.result);
     assert_eq!(r.ticket.unwrap().ticket_number, "2");
+    let v = t
+        .admin()
+        .get(&format!("/api/v1/kz/kkm/{}/reports", kkm.id))
+        .await
+        .json();
+    assert_eq!(v["z_reports"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["x_reports"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["x_reports"][0]["shift_number"], 1);
+    assert_eq!(v["open_shift"], 2);
     let m = t.admin().metrics().await;
     assert_eq!(
         metric(
@@ -327,11 +341,11 @@ async fn an_open_shift_past_its_limit_gets_11_until_it_is_closed() {
         "{m}"
     );
     // The shared port counts frames and answer times per protocol.
-    assert_eq!(metric(&m, "ofd_frames_total{protocol=\"kz\"}"), 5.0);
+    assert_eq!(metric(&m, "ofd_frames_total{protocol=\"kz\"}"), 6.0);
     assert_eq!(metric(&m, "ofd_frames_total{protocol=\"fn\"}"), 0.0);
     assert_eq!(
         metric(&m, "ofd_answer_latency_seconds_count{protocol=\"kz\"}"),
-        5.0
+        6.0
     );
     t.stop().await;
 }

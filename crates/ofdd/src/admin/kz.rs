@@ -4,7 +4,7 @@
 //! the operator and gets a **system ID** and a **token**, which they type into the KKM; from then
 //! on the KKM talks to the ingest port. "Получить токен → Создать новый токен" is
 //! `POST /kz/kkm/{id}/token`. The operator blocks, unblocks or deregisters a KKM with
-//! `POST /kz/kkm/{id}/status`. Tickets (JSON or CSV, by shift and date) and the Z-report history
+//! `POST /kz/kkm/{id}/status`. Tickets (JSON or CSV, by shift and date) and the X and Z report history
 //! come from the register's exchange log, which keeps every request with its answer.
 
 use axum::Json;
@@ -479,19 +479,29 @@ pub async fn reports(
     let id = parse_id(&id)?;
     let facts = s.ingest.kz().facts(id)?;
     let entries = s.ingest.store().kz_log(id, 0, MAX_SCAN)?;
+    // Z reports are the answers to CLOSE_SHIFT; X reports the answers to REPORT requests for
+    // the open shift (a REPORT for Z repeats the last close, already listed).
+    let report_of = |e: &KzLogEntry, want_x: bool| {
+        let (_, resp) = decode_response(&e.answer).ok()?;
+        let report = resp.report?;
+        let is_x = report.report == kkm::ReportTypeEnum::ReportX as i32;
+        let mut v = report_json(report.zx_report.as_ref()?);
+        v["received_at_ms"] = Value::from(e.received_at_ms);
+        (is_x == want_x).then_some(v)
+    };
     let z: Vec<Value> = entries
         .iter()
-        .filter(|e| e.command == 2 && e.code == 0)
-        .filter_map(|e| {
-            let (_, resp) = decode_response(&e.answer).ok()?;
-            let r = resp.report?.zx_report?;
-            let mut v = report_json(&r);
-            v["received_at_ms"] = Value::from(e.received_at_ms);
-            Some(v)
-        })
+        .filter(|e| e.command == Command::CloseShift.wire() as u8 && e.code == 0)
+        .filter_map(|e| report_of(e, false))
+        .collect();
+    let x: Vec<Value> = entries
+        .iter()
+        .filter(|e| e.command == Command::Report.wire() as u8 && e.code == 0)
+        .filter_map(|e| report_of(e, true))
         .collect();
     Ok(Json(json!({
         "z_reports": z,
+        "x_reports": x,
         "open_shift": facts.shift.as_ref().map(|sh| sh.number),
     })))
 }
