@@ -13,11 +13,20 @@
 //! proceed in parallel, and their writes ride in the store committer's group-committed batches
 //! next to FN–OFD documents. Every accepted state change (code 0) is exported: its log entry
 //! gets an outbox entry in the same batch.
+//!
+//! Each stripe's lock guards a cache of its registers as their last committed exchange left
+//! them (decoded state and the answer a retry gets), so a request costs no store read and no
+//! state decoding. The cache only ever holds what is durable: an entry is replaced after its
+//! write is synced and dropped when a write fails or an operator changes the register, and is
+//! then read again from the store. It assumes one node serves a KKM at a time, as the lock does.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ofd_kz::{Decision, Event, Input, Policy, RegisterFacts, ResultCode, split_frame};
+use ofd_kz::{
+    Decision, Event, Input, Policy, RegisterFacts, ResultCode, TokenRotation, split_frame,
+};
 use ofd_store::{KzWrite, Store, StoreError};
 use tokio::sync::Mutex;
 use tracing::{error, warn};
@@ -27,12 +36,24 @@ use crate::metrics::Metrics;
 
 /// Lock stripes: requests of registers whose IDs share a stripe wait for each other.
 const STRIPES: usize = 256;
+/// Registers cached per stripe (≈ 1 M in all); past it an arbitrary one is dropped.
+const CACHED_PER_STRIPE: usize = 4096;
+
+/// A register as its last committed exchange left it.
+struct Cached {
+    facts: RegisterFacts,
+    /// What a retry of that exchange gets, byte for byte.
+    last_answer: Bytes,
+}
+
+/// One lock stripe: its registers' cached states.
+type Stripe = Mutex<HashMap<u32, Cached>>;
 
 pub struct KzIngest {
     store: Store,
     policy: Policy,
     metrics: Arc<Metrics>,
-    stripes: Box<[Mutex<()>; STRIPES]>,
+    stripes: Box<[Stripe; STRIPES]>,
 }
 
 /// Why an operator action on a register failed.
@@ -52,12 +73,23 @@ impl KzIngest {
             store,
             policy,
             metrics,
-            stripes: Box::new(std::array::from_fn(|_| Mutex::new(()))),
+            stripes: Box::new(std::array::from_fn(|_| Mutex::new(HashMap::new()))),
         }
     }
 
-    fn stripe(&self, system_id: u32) -> &Mutex<()> {
+    fn stripe(&self, system_id: u32) -> &Stripe {
         &self.stripes[usize::try_from(system_id).unwrap_or(0) % STRIPES]
+    }
+
+    /// The register as stored (`None`: no such system ID), for the cache.
+    fn load(&self, system_id: u32) -> Result<Option<Cached>, KzAdminError> {
+        let Some(record) = self.store.kz_get(system_id)? else {
+            return Ok(None);
+        };
+        Ok(Some(Cached {
+            facts: decode_state(system_id, &record.state)?,
+            last_answer: Bytes::from(record.last_answer),
+        }))
     }
 
     /// Answer one whole frame (as `ofd_kz::check_frame` delimited it).
@@ -67,38 +99,46 @@ impl KzIngest {
             // The codec already framed it, so this is unreachable in practice; close anyway.
             Err(e) => return Response::Close(e.reason()),
         };
-        let _serial = self.stripe(header.id).lock().await;
+        let mut cache = self.stripe(header.id).lock().await;
         let received_at_ms = unix_now_ms();
-        let record = match self.store.kz_get(header.id) {
-            Ok(r) => r,
-            Err(e) => {
-                error!(system_id = header.id, error = %e, "reading a KZ register failed");
-                return self.unavailable(header, body).await;
+        if !cache.contains_key(&header.id) {
+            match self.load(header.id) {
+                Ok(Some(c)) => {
+                    if cache.len() >= CACHED_PER_STRIPE
+                        && let Some(&old) = cache.keys().next()
+                    {
+                        cache.remove(&old);
+                    }
+                    cache.insert(header.id, c);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    error!(system_id = header.id, error = %e, "reading a KZ register failed");
+                    return self.unavailable(header, body).await;
+                }
             }
-        };
-        let facts = match record.as_ref().map(|r| decode_state(header.id, &r.state)) {
-            None => None,
-            Some(Ok(f)) => Some(f),
-            Some(Err(e)) => {
-                error!(system_id = header.id, error = %e, "a KZ register's state is unreadable");
-                return self.unavailable(header, body).await;
-            }
-        };
+        }
+        let cached = cache.get(&header.id);
         let decision = ofd_kz::decide(&Input {
             header,
             body,
-            register: facts.as_ref(),
+            register: cached.map(|c| &c.facts),
             policy: &self.policy,
             now: u64::from(unix_now()),
             // Degraded (disk full, failing): 254, nothing changes, the KKM retries later.
             store_available: self.store.is_healthy(),
-            fresh_token: fresh_token(),
+            // A token is drawn only where the policy may rotate one (a syscall otherwise spent
+            // on every request).
+            fresh_token: match self.policy.rotation {
+                TokenRotation::Never => 0,
+                _ => fresh_token(),
+            },
         });
         let mut answer = match decision {
             Decision::Retry => {
                 self.count("retry", "retry");
-                return match record {
-                    Some(r) if !r.last_answer.is_empty() => Response::Ack(r.last_answer),
+                return match cached {
+                    Some(c) if !c.last_answer.is_empty() => Response::Ack(c.last_answer.to_vec()),
                     // A retry needs a stored answer; decide() only says Retry when the state
                     // records the exchange, which is written together with its answer.
                     _ => Response::Close("kz_retry_without_answer"),
@@ -112,7 +152,7 @@ impl KzIngest {
         // A 254 (store degraded) changes nothing and cannot be logged: it is sent as it is,
         // without a write that would only fail (and log) once per request.
         let loggable = answer.code != ResultCode::ServiceTemporarilyUnavailable;
-        if record.is_some() && loggable {
+        if cached.is_some() && loggable {
             let state = match answer.state.as_ref().map(serde_json::to_vec).transpose() {
                 Ok(s) => s,
                 Err(e) => {
@@ -137,11 +177,22 @@ impl KzIngest {
             };
             if let Err(e) = self.store.kz_commit(x).await {
                 // Not durable: say nothing; the KKM retries with the same TOKEN and REQNUM and
-                // is answered from the state that is.
+                // is answered from the state that is (read again from the store).
+                cache.remove(&header.id);
                 error!(system_id = header.id, error = %e, "KZ exchange not stored; no answer sent");
                 self.count(command, "store_error");
                 return Response::Close("store_error");
             }
+            if let Some(facts) = answer.state.take() {
+                cache.insert(
+                    header.id,
+                    Cached {
+                        facts,
+                        last_answer: sent.clone(),
+                    },
+                );
+            }
+            drop(cache);
             self.observe(&answer.events);
             return Response::Ack(sent.into());
         }
@@ -231,7 +282,9 @@ impl KzIngest {
         system_id: u32,
         change: impl FnOnce(&mut RegisterFacts),
     ) -> Result<RegisterFacts, KzAdminError> {
-        let _serial = self.stripe(system_id).lock().await;
+        let mut cache = self.stripe(system_id).lock().await;
+        // Whatever happens below, the next request reads the register from the store.
+        cache.remove(&system_id);
         let mut facts = self.facts(system_id)?;
         change(&mut facts);
         let bytes = serde_json::to_vec(&facts)
