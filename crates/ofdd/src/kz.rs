@@ -153,7 +153,7 @@ impl KzIngest {
         // without a write that would only fail (and log) once per request.
         let loggable = answer.code != ResultCode::ServiceTemporarilyUnavailable;
         if cached.is_some() && loggable {
-            let state = match answer.state.as_ref().map(serde_json::to_vec).transpose() {
+            let state = match answer.state.as_ref().map(encode_state).transpose() {
                 Ok(s) => s,
                 Err(e) => {
                     error!(system_id = header.id, error = %e, "encoding a KZ state failed");
@@ -255,7 +255,7 @@ impl KzIngest {
         let id = self.store.kz_create(unix_now_ms(), |id| {
             reg.kkm_id = id.to_string();
             let facts = RegisterFacts::new(reg, token);
-            serde_json::to_vec(&facts).unwrap_or_else(|e| {
+            encode_state(&facts).unwrap_or_else(|e| {
                 encode_error = Some(e.to_string());
                 Vec::new()
             })
@@ -287,8 +287,8 @@ impl KzIngest {
         cache.remove(&system_id);
         let mut facts = self.facts(system_id)?;
         change(&mut facts);
-        let bytes = serde_json::to_vec(&facts)
-            .map_err(|e| KzAdminError::BadState(system_id, e.to_string()))?;
+        let bytes =
+            encode_state(&facts).map_err(|e| KzAdminError::BadState(system_id, e.to_string()))?;
         self.store.kz_put_state(system_id, &bytes)?;
         Ok(facts)
     }
@@ -309,8 +309,25 @@ impl KzIngest {
     }
 }
 
-fn decode_state(system_id: u32, state: &[u8]) -> Result<RegisterFacts, KzAdminError> {
-    serde_json::from_slice(state).map_err(|e| KzAdminError::BadState(system_id, e.to_string()))
+/// The stored form of a register's state: a format byte, then postcard (compact, and cheap to
+/// write on every exchange). A state that starts with `{` is the JSON the first Kazakh release
+/// wrote, and still decodes; the next exchange rewrites it in the current form.
+const STATE_POSTCARD: u8 = 1;
+
+pub fn encode_state(facts: &RegisterFacts) -> Result<Vec<u8>, postcard::Error> {
+    let mut out = Vec::with_capacity(1024);
+    out.push(STATE_POSTCARD);
+    postcard::to_extend(facts, out)
+}
+
+pub fn decode_state(system_id: u32, state: &[u8]) -> Result<RegisterFacts, KzAdminError> {
+    let bad = |e: String| KzAdminError::BadState(system_id, e);
+    match state.split_first() {
+        Some((&STATE_POSTCARD, rest)) => postcard::from_bytes(rest).map_err(|e| bad(e.to_string())),
+        Some((b'{', _)) => serde_json::from_slice(state).map_err(|e| bad(e.to_string())),
+        Some((other, _)) => Err(bad(format!("unknown state format {other:#04x}"))),
+        None => Err(bad("empty state".into())),
+    }
 }
 
 /// The ticket number an answer assigned and the shift it belongs to.
@@ -348,5 +365,38 @@ fn fresh_token() -> u32 {
         if t != 0 {
             return t;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_round_trip_and_json_still_decodes() {
+        let mut facts = RegisterFacts::new(
+            ofd_kz::RegInfo {
+                registration_number: "010100012345".into(),
+                org_title: "ТОО «Ромашка»".into(),
+                ..Default::default()
+            },
+            77,
+        );
+        facts.last_z = Some(vec![1, 2, 3, 250]);
+        facts.cash = 123_456;
+        let bytes = encode_state(&facts).unwrap();
+        assert_eq!(bytes[0], STATE_POSTCARD);
+        assert_eq!(decode_state(1, &bytes).unwrap(), facts);
+        let json = serde_json::to_vec(&facts).unwrap();
+        assert!(
+            bytes.len() * 2 < json.len(),
+            "{} vs {}",
+            bytes.len(),
+            json.len()
+        );
+        assert_eq!(decode_state(1, &json).unwrap(), facts);
+        assert!(decode_state(1, &[9, 9]).is_err());
+        assert!(decode_state(1, &bytes[..bytes.len() / 2]).is_err());
+        assert!(decode_state(1, &[]).is_err());
     }
 }

@@ -192,8 +192,7 @@ pub async fn list(
     let records = s.ingest.store().kz_list(q.after, limit)?;
     let mut items = Vec::with_capacity(records.len());
     for r in &records {
-        let facts: RegisterFacts = serde_json::from_slice(&r.state)
-            .map_err(|e| KzAdminError::BadState(r.system_id, e.to_string()))?;
+        let facts = crate::kz::decode_state(r.system_id, &r.state)?;
         items.push(summary(r.system_id, &facts, &s));
     }
     let next = (records.len() == limit).then(|| records.last().map(|r| r.system_id));
