@@ -158,14 +158,85 @@ pub fn encode_ack_with(
     signer: &dyn Signer,
     out: &mut Vec<u8>,
 ) -> Result<(), ProtoError> {
+    let inn12 = operator_inn12(operator_inn)?;
+    write_ack(target, content, &inn12, request_raw, signer, out)
+}
+
+/// The operator INN as tag 1017 carries it (12 bytes, space-padded), after its check digits.
+fn operator_inn12(operator_inn: &[u8]) -> Result<[u8; 12], ProtoError> {
     let inn = trim_spaces(operator_inn);
     verify_inn(inn).map_err(|reason| ProtoError::BadInn { tag: 1017, reason })?;
     let mut inn12 = [b' '; 12];
     inn12[..inn.len()].copy_from_slice(inn);
+    Ok(inn12)
+}
 
+/// The operator's answers, built once at start-up: the operator INN is checked there (a bad one
+/// is a configuration error, not a per-message one) and the signer is held.
+pub struct AckEncoder {
+    inn12: [u8; 12],
+    signer: Box<dyn Signer>,
+}
+
+impl std::fmt::Debug for AckEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AckEncoder")
+            .field("operator_inn", &String::from_utf8_lossy(&self.inn12))
+            .finish_non_exhaustive()
+    }
+}
+
+impl AckEncoder {
+    /// Fails when `operator_inn` does not pass its check digits.
+    pub fn new(operator_inn: &[u8], signer: Box<dyn Signer>) -> Result<AckEncoder, ProtoError> {
+        Ok(AckEncoder {
+            inn12: operator_inn12(operator_inn)?,
+            signer,
+        })
+    }
+
+    /// Append the answer with `code` to `request` (addressed to `target`) to `out`. On error
+    /// (none is possible for an answer of this size) nothing is appended.
+    pub fn encode(
+        &self,
+        target: &AckTarget,
+        code: ResponseCode,
+        time: u32,
+        request: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), ProtoError> {
+        let content = AckContent {
+            code,
+            time,
+            operator_message: None,
+        };
+        write_ack(
+            target,
+            &content,
+            &self.inn12,
+            request,
+            self.signer.as_ref(),
+            out,
+        )
+    }
+
+    /// The signer, for verifying answers in tests and tools.
+    pub fn signer(&self) -> &dyn Signer {
+        self.signer.as_ref()
+    }
+}
+
+fn write_ack(
+    target: &AckTarget,
+    content: &AckContent,
+    inn12: &[u8; 12],
+    request_raw: &[u8],
+    signer: &dyn Signer,
+    out: &mut Vec<u8>,
+) -> Result<(), ProtoError> {
     let start = begin_message(out);
     let doc = begin_stlv(out, DocType::OperatorAck.as_u8().into());
-    write_tlv(out, 1017, &inn12);
+    write_tlv(out, 1017, inn12);
     let fpo_element = out.len();
     write_tlv(out, 1078, &[0; FPO_LEN]);
     let after_fpo = out.len();

@@ -12,13 +12,16 @@
 //!
 //! The data path, in module order:
 //! [`framing`] (is a whole frame buffered?) → [`message`] (session + container headers, CRCs,
-//! borrowed document) → [`validate`] (ФЛК against [`dict`] and [`forms`]) → [`ack`] (the answer).
+//! borrowed document) → [`validate`] (ФЛК against [`dict`] and [`forms`]) → [`decide`] (what the
+//! message gets: accept, refuse with a code, keep encrypted, close — as a value) → [`ack`] (the
+//! answer, by an [`ack::AckEncoder`] built once).
 
 pub mod ack;
 pub mod builder;
 pub mod checks;
 pub mod container;
 pub mod crc;
+pub mod decide;
 pub mod dict;
 pub mod doctype;
 pub mod error;

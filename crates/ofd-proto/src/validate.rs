@@ -131,6 +131,42 @@ impl Document<'_> {
         self.fiscal_sign_raw
             .map(|s| u64::from(u32::from_be_bytes([s[2], s[3], s[4], s[5]])))
     }
+
+    /// What the FN reports about itself, from the document types that carry it: a shift-close
+    /// report (5) carries all of it, a current-state report (21) its untransmitted documents.
+    pub fn health_report(&self) -> Option<HealthReport> {
+        let h = &self.health;
+        let flags = matches!(self.doc_type, DocType::ShiftClose);
+        if !(flags || matches!(self.doc_type, DocType::CurrentState)) {
+            return None;
+        }
+        Some(HealthReport {
+            untransmitted: h.untransmitted_count.unwrap_or(0),
+            first_untransmitted_time: h.first_untransmitted_time.unwrap_or(0),
+            first_untransmitted_number: h.first_untransmitted_number.unwrap_or(0),
+            key_expiry_soon: flags.then_some(h.key_expiry_soon),
+            key_expiry_urgent: flags.then_some(h.key_expiry_urgent),
+            memory_nearly_full: flags.then_some(h.memory_nearly_full),
+            ack_overdue: flags.then_some(h.ack_overdue),
+        })
+    }
+}
+
+/// An FN's report on itself (see [`Document::health_report`]): the operator watches these to warn
+/// taxpayers before a register stops (keys expiring, memory full, documents stuck).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthReport {
+    /// 1097: documents the operator has not acknowledged yet.
+    pub untransmitted: u32,
+    /// 1098, 0 when none.
+    pub first_untransmitted_time: u32,
+    /// 1116, 0 when none.
+    pub first_untransmitted_number: u32,
+    /// 1050, 1051, 1052, 1053: only shift-close reports carry these flags.
+    pub key_expiry_soon: Option<bool>,
+    pub key_expiry_urgent: Option<bool>,
+    pub memory_nearly_full: Option<bool>,
+    pub ack_overdue: Option<bool>,
 }
 
 /// Mandatory top-level tags of a document type in FFD 1.05 / 1.1 (FFD 1.0 drops the tags it

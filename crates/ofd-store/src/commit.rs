@@ -354,8 +354,8 @@ impl Committer {
                 }
                 Some(Ok(Some(stored))) => {
                     let r = match record::decode(&stored) {
-                        Ok(view) if view.raw == doc.raw.as_slice() => Ok(PutOutcome::Duplicate {
-                            ack: view.ack.to_vec(),
+                        Ok(view) if view.raw == doc.raw.as_ref() => Ok(PutOutcome::Duplicate {
+                            ack: bytes::Bytes::copy_from_slice(view.ack),
                         }),
                         Ok(_) => self.conflict(cfs, &mut b, &key, &doc),
                         Err(e) => Err(shared.corrupt_doc(&kb, e)),
@@ -392,12 +392,13 @@ impl Committer {
         key: &DocKey,
         doc: &NewDocument,
     ) -> Result<PutOutcome, StoreError> {
-        let rn = match doc.rn {
-            Some(rn) => Some(rn),
-            None => shared.rn_of_fn(&doc.fn_number)?,
-        };
+        // The one place that decides a document's register: the RN the document names (tag
+        // 1037), else the one its FN is bound to; and "unknown FN" when the FN is bound to no
+        // register at all. The admission map answers from memory.
+        let bound = shared.admission_get(&doc.fn_number).map(|a| a.rn);
+        let rn = doc.rn.or(bound);
         let mut flags = doc.flags;
-        if rn.is_none() {
+        if bound.is_none() {
             flags.0 |= DocFlags::UNKNOWN_FN;
         }
         let value = record::encode(doc, rn.as_ref(), flags).map_err(StoreError::InvalidInput)?;

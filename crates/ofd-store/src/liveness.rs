@@ -394,8 +394,8 @@ mod tests {
             doc_time,
             shift: Some(3),
             health,
-            raw: vec![],
-            ack: vec![],
+            raw: bytes::Bytes::new(),
+            ack: bytes::Bytes::new(),
         }
     }
 

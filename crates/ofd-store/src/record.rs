@@ -17,6 +17,8 @@
 //! The raw bytes are exactly what the caller passed: the store never re-encodes a document.
 //! Decoding checks every length, so a damaged value is a typed error, not a panic or a short read.
 
+use bytes::Bytes;
+
 use crate::keys::{FnNumber, Rn};
 
 const VERSION: u8 = 1;
@@ -66,8 +68,8 @@ pub struct DocFlags(pub u16);
 impl DocFlags {
     /// The body is encrypted by the FN (tag 1056 = 1).
     pub const ENCRYPTED: u16 = 1;
-    /// The FN was not bound to any register when the document was stored (set by the store
-    /// too, when it could not resolve an RN).
+    /// The FN was not bound to any register when the document was stored (the store decides
+    /// this itself, from the registry, whatever the caller passes).
     pub const UNKNOWN_FN: u16 = 2;
     /// The document time was outside the accepted window but the document was kept.
     pub const TIME_OUT_OF_RANGE: u16 = 4;
@@ -121,10 +123,11 @@ pub struct NewDocument {
     pub shift: Option<u32>,
     /// Tags 1097/1098/1116/1050–1053 when the document carries them.
     pub health: Option<FnHealth>,
-    /// The message exactly as received.
-    pub raw: Vec<u8>,
-    /// The acknowledgement bytes that were (or will be) sent for it; may be empty.
-    pub ack: Vec<u8>,
+    /// The message exactly as received (the connection's buffer, shared, not copied).
+    pub raw: Bytes,
+    /// The acknowledgement bytes that were (or will be) sent for it; may be empty. Shared with
+    /// the answer that is sent once the write is durable.
+    pub ack: Bytes,
 }
 
 /// The decoded header of a stored document.
@@ -264,9 +267,9 @@ pub struct RejectedMessage {
     pub fd: Option<u32>,
     /// Why it was rejected (the validation error, human-readable).
     pub reason: String,
-    pub raw: Vec<u8>,
+    pub raw: Bytes,
     /// The answer sent, if any (may be empty).
-    pub ack: Vec<u8>,
+    pub ack: Bytes,
 }
 
 /// Layout: version u8 | received_at u64 | has_fn u8 | fn[16] | has_fd u8 | fd u32 |
@@ -322,8 +325,8 @@ pub(crate) fn decode_rejected(v: &[u8]) -> Result<RejectedMessage, String> {
         },
         fd: has_fd.then_some(fd),
         reason: String::from_utf8(parts[0].to_vec()).map_err(|_| "reason is not UTF-8")?,
-        raw: parts[1].to_vec(),
-        ack: parts[2].to_vec(),
+        raw: Bytes::copy_from_slice(parts[1]),
+        ack: Bytes::copy_from_slice(parts[2]),
     })
 }
 
@@ -344,8 +347,8 @@ mod tests {
             doc_time: 1_488_541_080,
             shift: Some(12),
             health: None,
-            raw: b"raw bytes".to_vec(),
-            ack: b"ack".to_vec(),
+            raw: Bytes::from_static(b"raw bytes"),
+            ack: Bytes::from_static(b"ack"),
         }
     }
 
@@ -385,8 +388,8 @@ mod tests {
             fn_number: Some(FnNumber::new(b"123").unwrap()),
             fd: None,
             reason: "bad CRC".into(),
-            raw: vec![1, 2, 3],
-            ack: vec![],
+            raw: Bytes::from_static(&[1, 2, 3]),
+            ack: Bytes::new(),
         };
         let v = encode_rejected(&m).unwrap();
         assert_eq!(decode_rejected(&v).unwrap(), m);

@@ -287,7 +287,7 @@ pub enum PutOutcome {
     Stored { outbox_seq: Option<u64> },
     /// This (FN, FD) is already stored with the same raw bytes: answer with `ack`, the very
     /// bytes stored with it.
-    Duplicate { ack: Vec<u8> },
+    Duplicate { ack: bytes::Bytes },
     /// This (FN, FD) is stored with different raw bytes. Nothing was overwritten; the new bytes
     /// are kept in the `conflicts` column family under `conflict_seq`.
     Conflict { conflict_seq: u64 },

@@ -34,7 +34,7 @@ fn put_get_duplicate_conflict() {
 
     // Same bytes, different ack offered: the stored ack comes back.
     let mut again = d.clone();
-    again.ack = b"other".to_vec();
+    again.ack = b"other".to_vec().into();
     assert_eq!(
         store.put_blocking(again).unwrap(),
         PutOutcome::Duplicate { ack: d.ack.clone() }
@@ -475,8 +475,8 @@ fn outbox_and_rejected_survive_restart() {
                 fn_number: None,
                 fd: None,
                 reason: "bad signature".into(),
-                raw: vec![1, 2, 3],
-                ack: vec![],
+                raw: vec![1, 2, 3].into(),
+                ack: Default::default(),
             })
             .unwrap();
         assert_eq!(seq, 1);

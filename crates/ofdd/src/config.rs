@@ -8,7 +8,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{Context, anyhow, ensure};
+use async_nats::ServerAddr;
 use ofd_proto::validate::ValidationConfig;
 use serde::Deserialize;
 
@@ -202,6 +203,74 @@ pub struct NatsExport {
     pub max_backoff_secs: u64,
 }
 
+impl NatsExport {
+    /// Reject an `[export.nats]` section that could not work, with the key at fault.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let cfg = self;
+        cfg.servers()?;
+        ensure!(
+            !cfg.stream.is_empty()
+                && cfg.stream.len() <= 255
+                && !cfg
+                    .stream
+                    .chars()
+                    .any(|c| c.is_whitespace() || matches!(c, '.' | '*' | '>' | '/' | '\\')),
+            "export.nats.stream {:?} is not a valid stream name (no spaces, '.', '*', '>', '/' or '\\')",
+            cfg.stream
+        );
+        ensure!(
+            !cfg.subject_prefix.is_empty()
+                && cfg.subject_prefix.split('.').all(|t| !t.is_empty()
+                    && !t
+                        .chars()
+                        .any(|c| c.is_whitespace() || matches!(c, '*' | '>'))),
+            "export.nats.subject_prefix {:?} is not a plain subject (dot-separated non-empty tokens without spaces or wildcards)",
+            cfg.subject_prefix
+        );
+        ensure!(
+            (1..=128).contains(&cfg.cursor.len()),
+            "export.nats.cursor must be 1..=128 bytes"
+        );
+        ensure!(
+            cfg.duplicate_window_secs > 0,
+            "export.nats.duplicate_window_secs must be > 0"
+        );
+        ensure!(
+            (1..=5).contains(&cfg.replicas),
+            "export.nats.replicas must be within 1..=5"
+        );
+        ensure!(
+            (1..=10_000).contains(&cfg.batch),
+            "export.nats.batch must be within 1..=10000"
+        );
+        ensure!(
+            cfg.ack_timeout_secs > 0,
+            "export.nats.ack_timeout_secs must be > 0"
+        );
+        ensure!(
+            cfg.max_backoff_secs > 0,
+            "export.nats.max_backoff_secs must be > 0"
+        );
+        Ok(())
+    }
+
+    /// The comma-separated server list of `export.nats.url`.
+    pub fn servers(&self) -> anyhow::Result<Vec<ServerAddr>> {
+        let url = &self.url;
+        let list: Vec<ServerAddr> = url
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<ServerAddr>()
+                    .map_err(|e| anyhow!("export.nats.url: {s:?}: {e}"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        ensure!(!list.is_empty(), "export.nats.url names no server");
+        Ok(list)
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -366,7 +435,7 @@ impl Config {
             anyhow::ensure!(t.len() >= 16, "admin token must be at least 16 characters");
         }
         if self.export.nats.enabled {
-            crate::export::check(&self.export.nats)?;
+            self.export.nats.check()?;
         }
         Ok(())
     }
@@ -375,6 +444,43 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn defaults_pass_the_check() {
+        NatsExport::default().check().unwrap();
+    }
+
+    #[test]
+    fn bad_settings_name_their_key() {
+        let bad = |f: fn(&mut NatsExport)| {
+            let mut c = NatsExport::default();
+            f(&mut c);
+            c.check().unwrap_err().to_string()
+        };
+        assert!(bad(|c| c.url = " , ".into()).contains("export.nats.url"));
+        assert!(bad(|c| c.url = "nats://host:notaport".into()).contains("export.nats.url"));
+        assert!(bad(|c| c.stream = "OFD.docs".into()).contains("export.nats.stream"));
+        assert!(bad(|c| c.subject_prefix = "ofd..documents".into()).contains("subject_prefix"));
+        assert!(bad(|c| c.subject_prefix = "ofd.>".into()).contains("subject_prefix"));
+        assert!(bad(|c| c.cursor = String::new()).contains("export.nats.cursor"));
+        assert!(bad(|c| c.batch = 0).contains("export.nats.batch"));
+        assert!(bad(|c| c.replicas = 7).contains("export.nats.replicas"));
+        assert!(bad(|c| c.duplicate_window_secs = 0).contains("duplicate_window_secs"));
+    }
+
+    #[test]
+    fn several_servers_parse() {
+        assert_eq!(
+            NatsExport {
+                url: "nats://a:4222, tls://b:4443,c".into(),
+                ..NatsExport::default()
+            }
+            .servers()
+            .unwrap()
+            .len(),
+            3
+        );
+    }
 
     #[test]
     fn defaults_are_valid() {

@@ -11,9 +11,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use crate::app::App;
 use crate::cli::ServeArgs;
 use crate::config::Config;
-use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::shutdown::{self, ShutdownTrigger};
 use crate::{admin, export, server};
@@ -22,7 +22,8 @@ use crate::{admin, export, server};
 pub struct Daemon {
     pub ingest_addr: SocketAddr,
     pub admin_addr: SocketAddr,
-    pub ingest: Arc<Ingest>,
+    /// Configuration, store and pipelines, as every part of the daemon shares them.
+    pub app: Arc<App>,
     trigger: ShutdownTrigger,
     ingest_task: JoinHandle<()>,
     admin_task: JoinHandle<()>,
@@ -36,8 +37,8 @@ impl Daemon {
     pub async fn start(config: Config) -> anyhow::Result<Daemon> {
         config.check()?;
         let metrics = Arc::new(Metrics::new());
-        let ingest = Arc::new(Ingest::open(config, metrics)?);
-        let cfg = ingest.config().clone();
+        let app = Arc::new(App::open(config, metrics)?);
+        let cfg = app.config().clone();
 
         let listener = server::bind(cfg.listen)
             .with_context(|| format!("cannot listen for registers on {}", cfg.listen))?;
@@ -48,26 +49,27 @@ impl Daemon {
         let admin_addr = admin_listener.local_addr()?;
 
         let (trigger, shutdown) = shutdown::channel();
-        let ingest_task = tokio::spawn(server::run(listener, ingest.clone(), shutdown));
-        let app = admin::router(ingest.clone());
+        let ingest_task = tokio::spawn(server::run(listener, app.clone(), shutdown));
+        let router = admin::router(app.clone());
         let mut admin_shutdown = trigger.subscribe();
         let admin_task = tokio::spawn(async move {
-            let served = axum::serve(admin_listener, app)
+            let served = axum::serve(admin_listener, router)
                 .with_graceful_shutdown(async move { admin_shutdown.recv().await })
                 .await;
             if let Err(e) = served {
                 warn!(error = %e, "admin API stopped");
             }
         });
-        let export_task =
-            cfg.export.nats.enabled.then(|| {
-                export::spawn(ingest.clone(), cfg.export.nats.clone(), trigger.subscribe())
-            });
+        let export_task = cfg
+            .export
+            .nats
+            .enabled
+            .then(|| export::spawn(app.clone(), cfg.export.nats.clone(), trigger.subscribe()));
         info!(ingest = %ingest_addr, admin = %admin_addr, data = %cfg.data.display(), "ofdd started");
         Ok(Daemon {
             ingest_addr,
             admin_addr,
-            ingest,
+            app,
             trigger,
             ingest_task,
             admin_task,
@@ -84,7 +86,7 @@ impl Daemon {
         if let Some(t) = self.export_task {
             let _ = t.await;
         }
-        self.ingest.close()?;
+        self.app.close()?;
         info!("ofdd stopped");
         Ok(())
     }

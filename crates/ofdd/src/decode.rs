@@ -18,7 +18,7 @@ use ofd_proto::validate::{ValidationConfig, validate};
 use serde_json::json;
 
 use crate::cli::DecodeArgs;
-use crate::ingest::unix_now;
+use crate::clock::unix_now;
 
 /// Largest input read: a frame is at most 30 + 65535 bytes, hex doubles it.
 const MAX_INPUT: u64 = 2 * (30 + 65_535) + 4096;

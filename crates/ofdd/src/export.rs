@@ -85,17 +85,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, anyhow, bail, ensure};
+use anyhow::{Context as _, anyhow, bail};
 use async_nats::connection::State;
 use async_nats::jetstream::{self, message::PublishMessage, stream};
-use async_nats::{ConnectOptions, Event, HeaderMap, ServerAddr};
+use async_nats::{ConnectOptions, Event, HeaderMap};
 use ofd_proto::doctype::DocType;
 use ofd_store::{DocFlags, KzLogEntry, OutboxItem, Outcome, StoredDocument};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
+use crate::app::App;
 use crate::config::NatsExport;
-use crate::ingest::Ingest;
 use crate::shutdown::Shutdown;
 
 /// How often an idle exporter looks at the outbox head (an atomic load), and how finely waits are
@@ -103,70 +103,6 @@ use crate::shutdown::Shutdown;
 const TICK: Duration = Duration::from_millis(50);
 /// First retry delay; doubled per consecutive failure up to `max_backoff_secs`.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
-
-/// Reject an `[export.nats]` section that could not work, with the key at fault.
-pub fn check(cfg: &NatsExport) -> anyhow::Result<()> {
-    servers(&cfg.url)?;
-    ensure!(
-        !cfg.stream.is_empty()
-            && cfg.stream.len() <= 255
-            && !cfg
-                .stream
-                .chars()
-                .any(|c| c.is_whitespace() || matches!(c, '.' | '*' | '>' | '/' | '\\')),
-        "export.nats.stream {:?} is not a valid stream name (no spaces, '.', '*', '>', '/' or '\\')",
-        cfg.stream
-    );
-    ensure!(
-        !cfg.subject_prefix.is_empty()
-            && cfg.subject_prefix.split('.').all(|t| !t.is_empty()
-                && !t
-                    .chars()
-                    .any(|c| c.is_whitespace() || matches!(c, '*' | '>'))),
-        "export.nats.subject_prefix {:?} is not a plain subject (dot-separated non-empty tokens without spaces or wildcards)",
-        cfg.subject_prefix
-    );
-    ensure!(
-        (1..=128).contains(&cfg.cursor.len()),
-        "export.nats.cursor must be 1..=128 bytes"
-    );
-    ensure!(
-        cfg.duplicate_window_secs > 0,
-        "export.nats.duplicate_window_secs must be > 0"
-    );
-    ensure!(
-        (1..=5).contains(&cfg.replicas),
-        "export.nats.replicas must be within 1..=5"
-    );
-    ensure!(
-        (1..=10_000).contains(&cfg.batch),
-        "export.nats.batch must be within 1..=10000"
-    );
-    ensure!(
-        cfg.ack_timeout_secs > 0,
-        "export.nats.ack_timeout_secs must be > 0"
-    );
-    ensure!(
-        cfg.max_backoff_secs > 0,
-        "export.nats.max_backoff_secs must be > 0"
-    );
-    Ok(())
-}
-
-/// The comma-separated server list of `export.nats.url`.
-fn servers(url: &str) -> anyhow::Result<Vec<ServerAddr>> {
-    let list: Vec<ServerAddr> = url
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<ServerAddr>()
-                .map_err(|e| anyhow!("export.nats.url: {s:?}: {e}"))
-        })
-        .collect::<anyhow::Result<_>>()?;
-    ensure!(!list.is_empty(), "export.nats.url names no server");
-    Ok(list)
-}
 
 /// Subject of a document: `<prefix>.<type label>`.
 pub fn subject(prefix: &str, doc_type: u8) -> String {
@@ -300,16 +236,15 @@ impl Outgoing {
 /// Set `ofd_export_lag` from the store: outbox head − the saved cursor. Meant for scrape time
 /// (the exporter refreshes the gauge itself every few tens of milliseconds); a no-op while the
 /// exporter is off, so the gauge stays 0 there.
-pub fn refresh_lag(ingest: &Ingest) {
-    let cfg = &ingest.config().export.nats;
+pub fn refresh_lag(app: &App) {
+    let cfg = &app.config().export.nats;
     if !cfg.enabled {
         return;
     }
-    let store = ingest.store();
+    let store = app.store();
     if let Ok(cursor) = store.outbox_cursor(&cfg.cursor) {
         let lag = store.outbox_head().saturating_sub(cursor);
-        ingest
-            .metrics()
+        app.metrics()
             .export_lag
             .set(i64::try_from(lag).unwrap_or(i64::MAX));
     }
@@ -323,7 +258,7 @@ fn backoff(failures: u32, cap: Duration) -> Duration {
 }
 
 /// Start the exporter; it runs until `shutdown` and must be awaited before the store closes.
-pub fn spawn(ingest: Arc<Ingest>, cfg: NatsExport, shutdown: Shutdown) -> JoinHandle<()> {
+pub fn spawn(ingest: Arc<App>, cfg: NatsExport, shutdown: Shutdown) -> JoinHandle<()> {
     tokio::spawn(
         Exporter {
             ingest,
@@ -346,7 +281,7 @@ struct Link {
 }
 
 struct Exporter {
-    ingest: Arc<Ingest>,
+    ingest: Arc<App>,
     cfg: NatsExport,
     shutdown: Shutdown,
     /// Last outbox sequence exported (`None` until read from the store).
@@ -555,7 +490,7 @@ impl Exporter {
         if self.link.is_some() {
             return Ok(());
         }
-        let servers = servers(&self.cfg.url)?;
+        let servers = self.cfg.servers()?;
         let timeout = Duration::from_secs(self.cfg.ack_timeout_secs);
         let cap = Duration::from_secs(self.cfg.max_backoff_secs);
         let mut opts = ConnectOptions::new()
@@ -650,7 +585,7 @@ async fn ensure_stream(js: &jetstream::Context, cfg: &NatsExport) -> anyhow::Res
 /// async threads). Stops before an entry whose item is missing: the store is damaged, and
 /// skipping it would lose an acknowledged document.
 async fn read_batch(
-    ingest: Arc<Ingest>,
+    ingest: Arc<App>,
     cursor: u64,
     limit: usize,
 ) -> anyhow::Result<Vec<(u64, Outgoing)>> {
@@ -696,7 +631,7 @@ async fn read_batch(
 }
 
 /// Persist the cursor (a synced write, off the async threads).
-async fn save_cursor(ingest: Arc<Ingest>, name: String, seq: u64) -> anyhow::Result<()> {
+async fn save_cursor(ingest: Arc<App>, name: String, seq: u64) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || ingest.store().set_outbox_cursor(&name, seq))
         .await
         .context("cursor writer task")?
@@ -706,34 +641,6 @@ async fn save_cursor(ingest: Arc<Ingest>, name: String, seq: u64) -> anyhow::Res
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn defaults_pass_the_check() {
-        check(&NatsExport::default()).unwrap();
-    }
-
-    #[test]
-    fn bad_settings_name_their_key() {
-        let bad = |f: fn(&mut NatsExport)| {
-            let mut c = NatsExport::default();
-            f(&mut c);
-            check(&c).unwrap_err().to_string()
-        };
-        assert!(bad(|c| c.url = " , ".into()).contains("export.nats.url"));
-        assert!(bad(|c| c.url = "nats://host:notaport".into()).contains("export.nats.url"));
-        assert!(bad(|c| c.stream = "OFD.docs".into()).contains("export.nats.stream"));
-        assert!(bad(|c| c.subject_prefix = "ofd..documents".into()).contains("subject_prefix"));
-        assert!(bad(|c| c.subject_prefix = "ofd.>".into()).contains("subject_prefix"));
-        assert!(bad(|c| c.cursor = String::new()).contains("export.nats.cursor"));
-        assert!(bad(|c| c.batch = 0).contains("export.nats.batch"));
-        assert!(bad(|c| c.replicas = 7).contains("export.nats.replicas"));
-        assert!(bad(|c| c.duplicate_window_secs = 0).contains("duplicate_window_secs"));
-    }
-
-    #[test]
-    fn several_servers_parse() {
-        assert_eq!(servers("nats://a:4222, tls://b:4443,c").unwrap().len(), 3);
-    }
 
     #[test]
     fn subjects_follow_the_type_labels() {

@@ -31,8 +31,9 @@ use ofd_store::{KzWrite, Store, StoreError};
 use tokio::sync::Mutex;
 use tracing::{error, warn};
 
-use crate::ingest::{Response, unix_now, unix_now_ms};
+use crate::clock::{unix_now, unix_now_ms};
 use crate::metrics::Metrics;
+use crate::response::Response;
 
 /// Lock stripes: requests of registers whose IDs share a stripe wait for each other.
 const STRIPES: usize = 256;
@@ -138,7 +139,7 @@ impl KzIngest {
             Decision::Retry => {
                 self.count("retry", "retry");
                 return match cached {
-                    Some(c) if !c.last_answer.is_empty() => Response::Ack(c.last_answer.to_vec()),
+                    Some(c) if !c.last_answer.is_empty() => Response::Ack(c.last_answer.clone()),
                     // A retry needs a stored answer; decide() only says Retry when the state
                     // records the exchange, which is written together with its answer.
                     _ => Response::Close("kz_retry_without_answer"),
@@ -194,10 +195,10 @@ impl KzIngest {
             }
             drop(cache);
             self.observe(&answer.events);
-            return Response::Ack(sent.into());
+            return Response::Ack(sent);
         }
         self.observe(&answer.events);
-        Response::Ack(bytes)
+        Response::Ack(Bytes::from(bytes))
     }
 
     /// The store cannot be read: the protocol's 254 ("temporarily unavailable"), nothing kept.
@@ -214,7 +215,7 @@ impl KzIngest {
         match decision.answer() {
             Some(a) => {
                 self.count("unknown", a.code.label());
-                Response::Ack(a.bytes.clone())
+                Response::Ack(Bytes::from(a.bytes.clone()))
             }
             None => Response::Close("store_error"),
         }

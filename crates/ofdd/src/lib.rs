@@ -4,14 +4,19 @@
 //! loop, the glue from a frame to a durable record and back to an acknowledgement, the Prometheus
 //! metrics, the admin HTTP API, configuration and the command line.
 //!
-//! It must not know the wire format (that is `ofd-proto`) nor how records are laid out on disk
-//! (that is `ofd-store`). The data path reads straight through the modules:
-//! [`server`] (accept, limits) → [`connection`] (bytes → frames, timeouts) → [`ingest`]
-//! (parse → validate → admit → store → acknowledge) → back to [`connection`] (write the ack).
+//! It must not know the wire format (that is `ofd-proto` and `ofd-kz`, which also decide what a
+//! message gets) nor how records are laid out on disk (that is `ofd-store`). The data path reads
+//! straight through the modules: [`server`] (accept, limits) → [`connection`] (bytes → frames,
+//! timeouts) → [`ingest`] (FN–OFD: `ofd_proto::decide` → store → answer) or [`kz`] (KKM–OFD:
+//! state → `ofd_kz::decide` → store → answer) → back to [`connection`] (write the answer).
+//! [`app`] builds the shared state once; [`clock`], [`log_gate`], [`store_events`] and
+//! [`metrics`] are the small services the path uses.
 
 pub mod admin;
 pub mod admin_client;
+pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod codec;
 pub mod config;
 pub mod connection;
@@ -23,8 +28,11 @@ pub mod ingest;
 pub mod kkt_cli;
 pub mod kz;
 pub mod kz_cli;
+pub mod log_gate;
 pub mod logging;
 pub mod metrics;
+pub mod response;
 pub mod server;
 pub mod shutdown;
 pub mod store_cli;
+pub mod store_events;

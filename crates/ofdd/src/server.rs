@@ -19,9 +19,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
+use crate::app::App;
 use crate::codec::{Frame, FrameCodec, Protocol};
 use crate::connection::{Connection, ReadError};
-use crate::ingest::{Ingest, Response};
+use crate::response::Response;
 use crate::shutdown::Shutdown;
 
 /// Counts open connections per source IP; the guard gives the slot back when dropped.
@@ -79,8 +80,8 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Accept registers until shutdown; returns once every connection task has finished.
-pub async fn run(listener: TcpListener, ingest: Arc<Ingest>, mut shutdown: Shutdown) {
-    let limits = ingest.config().limits.clone();
+pub async fn run(listener: TcpListener, app: Arc<App>, mut shutdown: Shutdown) {
+    let limits = app.config().limits.clone();
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let ip_slots = Arc::new(IpSlots::default());
     let mut tasks = tokio::task::JoinSet::new();
@@ -106,13 +107,13 @@ pub async fn run(listener: TcpListener, ingest: Arc<Ingest>, mut shutdown: Shutd
         // Reap finished tasks so the set does not grow with the connection count.
         while tasks.try_join_next().is_some() {}
 
-        let ingest = ingest.clone();
+        let app = app.clone();
         let ip_slots = ip_slots.clone();
         let shutdown = shutdown.clone();
         let per_ip = limits.max_connections_per_ip;
         tasks.spawn(async move {
             let _permit = permit;
-            let metrics = ingest.metrics();
+            let metrics = app.metrics();
             let Some(_slot) = ip_slots.take(peer.ip(), per_ip) else {
                 metrics
                     .connections_total
@@ -122,7 +123,7 @@ pub async fn run(listener: TcpListener, ingest: Arc<Ingest>, mut shutdown: Shutd
                 return;
             };
             metrics.connections_open.inc();
-            let outcome = serve(stream, peer, &ingest, shutdown).await;
+            let outcome = serve(stream, peer, &app, shutdown).await;
             metrics.connections_open.dec();
             metrics
                 .connections_total
@@ -148,15 +149,15 @@ enum Step {
 async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
-    ingest: &Ingest,
+    app: &App,
     mut shutdown: Shutdown,
 ) -> &'static str {
     let _ = stream.set_nodelay(true);
-    let limits = &ingest.config().limits;
-    let kz_limits = ingest.config().kz.enabled.then(|| ofd_kz::FrameLimits {
-        max_size: ingest.config().kz.max_message_bytes,
+    let limits = &app.config().limits;
+    let kz_limits = app.config().kz.enabled.then(|| ofd_kz::FrameLimits {
+        max_size: app.config().kz.max_message_bytes,
     });
-    let codec = FrameCodec::new(ingest.frame_limits(), kz_limits);
+    let codec = FrameCodec::new(app.ingest().frame_limits(), kz_limits);
     let mut conn = Connection::new(
         stream,
         codec,
@@ -164,7 +165,7 @@ async fn serve(
         Duration::from_secs(limits.message_deadline_secs),
         Duration::from_secs(limits.write_timeout_secs),
     );
-    let metrics = ingest.metrics();
+    let metrics = app.metrics();
     let started = Instant::now();
     let mut frames: Vec<Frame> = Vec::new();
     let mut pending = Vec::new();
@@ -182,12 +183,12 @@ async fn serve(
                 let label = e.label();
                 if let ReadError::Codec(crate::codec::CodecError::Framing(err)) = &e {
                     metrics.frames_rejected.with_label_values(&[label]).inc();
-                    ingest.log_framing_error(peer, err);
+                    app.log_framing_error(peer, err.reason(), err);
                     break "framing_error";
                 }
                 if let ReadError::Codec(crate::codec::CodecError::KzFraming(err)) = &e {
                     metrics.frames_rejected.with_label_values(&[label]).inc();
-                    ingest.log_kz_framing_error(peer, err);
+                    app.log_framing_error(peer, err.reason(), err);
                     break "framing_error";
                 }
                 if matches!(e, ReadError::Deadline(_)) {
@@ -213,7 +214,7 @@ async fn serve(
         // Bounded in-flight documents: on a slow disk this waits, the socket stops being read,
         // and the register's TCP window closes — memory stays flat.
         let _in_flight = tokio::select! {
-            p = ingest.admit_in_flight(frames.len()) => p,
+            p = app.admit_in_flight(frames.len()) => p,
             _ = shutdown.recv() => break "shutdown",
         };
         // Start every FN–OFD frame before awaiting any: their store writes share a group
@@ -223,7 +224,7 @@ async fn serve(
         pending.extend(frames.drain(..).map(|frame| {
             metrics.frame(frame.protocol);
             let step = match frame.protocol {
-                Protocol::Fn => Step::Fn(ingest.begin(frame.bytes)),
+                Protocol::Fn => Step::Fn(app.ingest().begin(frame.bytes)),
                 Protocol::Kz => Step::Kz(frame.bytes),
             };
             (Instant::now(), step)
@@ -238,8 +239,8 @@ async fn serve(
                 continue;
             }
             let (protocol, response) = match p {
-                Step::Fn(p) => (Protocol::Fn, ingest.finish(p).await),
-                Step::Kz(frame) => (Protocol::Kz, ingest.kz().answer(frame).await),
+                Step::Fn(p) => (Protocol::Fn, app.ingest().finish(p).await),
+                Step::Kz(frame) => (Protocol::Kz, app.kz().answer(frame).await),
             };
             match response {
                 Response::Ack(bytes) => {

@@ -138,7 +138,7 @@ async fn credentials_are_shown_once() {
     assert!(!shown.contains(&secret), "the secret is never shown again");
     assert!(shown.contains(issued["system_id"].as_str().unwrap()));
     let rn = ofd_store::Rn::new(kkt.rn_str().as_bytes()).unwrap();
-    let store = t.d().ingest.store();
+    let store = t.d().app.store();
     assert!(
         store
             .verify_token(&rn, issued["system_id"].as_str().unwrap(), &secret)

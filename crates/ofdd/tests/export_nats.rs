@@ -233,7 +233,7 @@ async fn export_survives_a_nats_restart_exactly_once_and_in_order() {
     types.extend(b_types);
     wait_drained(
         &admin,
-        t.d().ingest.store(),
+        t.d().app.store(),
         sent.len(),
         Duration::from_secs(30),
         "phase 1 export",
@@ -264,7 +264,7 @@ async fn export_survives_a_nats_restart_exactly_once_and_in_order() {
         "the backlog waits in the outbox"
     );
     assert_eq!(
-        t.d().ingest.store().outbox_cursor(CURSOR).unwrap(),
+        t.d().app.store().outbox_cursor(CURSOR).unwrap(),
         sent.len() as u64 - backlog as u64
     );
 
@@ -272,7 +272,7 @@ async fn export_survives_a_nats_restart_exactly_once_and_in_order() {
     let nats = NatsServer::start(port, nats_dir.path());
     wait_drained(
         &admin,
-        t.d().ingest.store(),
+        t.d().app.store(),
         sent.len(),
         Duration::from_secs(60),
         "draining after NATS returned",
@@ -284,7 +284,7 @@ async fn export_survives_a_nats_restart_exactly_once_and_in_order() {
     types.extend(after);
     wait_drained(
         &admin,
-        t.d().ingest.store(),
+        t.d().app.store(),
         sent.len(),
         Duration::from_secs(30),
         "export after recovery",
@@ -313,7 +313,7 @@ async fn export_survives_a_nats_restart_exactly_once_and_in_order() {
     let admin = admin_of(&daemon);
     wait_drained(
         &admin,
-        daemon.ingest.store(),
+        daemon.app.store(),
         sent.len(),
         Duration::from_secs(30),
         "the replay",
@@ -353,7 +353,7 @@ async fn export_starts_when_nats_appears_later() {
     let nats = NatsServer::start(port, nats_dir.path());
     wait_drained(
         &admin,
-        t.d().ingest.store(),
+        t.d().app.store(),
         sent.len(),
         Duration::from_secs(30),
         "export once NATS is up",

@@ -72,7 +72,7 @@ async fn resend_gets_identical_ack_and_one_record() {
     );
     let fns = t
         .d()
-        .ingest
+        .app
         .store()
         .docs_of_fn(
             &ofd_store::FnNumber::new(kkt.fn_str().as_bytes()).unwrap(),
@@ -210,7 +210,7 @@ async fn format_logic_failure_gets_code_14_and_is_audited() {
     // Nothing was stored as a document; the raw message is in the audit log.
     assert!(
         t.d()
-            .ingest
+            .app
             .store()
             .get(
                 &ofd_store::FnNumber::new(kkt.fn_str().as_bytes()).unwrap(),
@@ -219,7 +219,7 @@ async fn format_logic_failure_gets_code_14_and_is_audited() {
             .unwrap()
             .is_none()
     );
-    let audit = t.d().ingest.store().rejected_read(0, 10).unwrap();
+    let audit = t.d().app.store().rejected_read(0, 10).unwrap();
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].1.raw, msg);
     // The connection stays usable.
@@ -300,7 +300,7 @@ async fn conflicting_resend_is_kept_apart_and_answered_14() {
         .await;
     assert_eq!(raw.body, original);
     let fn_number = ofd_store::FnNumber::new(kkt.fn_str().as_bytes()).unwrap();
-    let conflicts = t.d().ingest.store().conflicts_of(&fn_number, 1).unwrap();
+    let conflicts = t.d().app.store().conflicts_of(&fn_number, 1).unwrap();
     assert_eq!(conflicts.len(), 1);
     assert_eq!(conflicts[0].1.raw, different);
     let m = t.admin().metrics().await;
@@ -348,7 +348,7 @@ async fn ffd12_report_the_production_operator_refused_is_refused_alike() {
         "layout differs at {differing:?}"
     );
     assert_eq!(decoded.time.to_le_bytes(), ours_c[time_at..time_at + 4]);
-    let audit = t.d().ingest.store().rejected_read(0, 10).unwrap();
+    let audit = t.d().app.store().rejected_read(0, 10).unwrap();
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].1.raw, request);
     assert!(
@@ -380,13 +380,6 @@ async fn valid_ffd12_documents_of_every_type_get_code_0() {
         assert_eq!(code, ResponseCode::Accepted, "{doc_type}");
         assert_eq!(fd, kkt.next_fd - 1, "{doc_type}");
     }
-    assert!(
-        t.d()
-            .ingest
-            .store()
-            .rejected_read(0, 10)
-            .unwrap()
-            .is_empty()
-    );
+    assert!(t.d().app.store().rejected_read(0, 10).unwrap().is_empty());
     t.stop().await;
 }

@@ -409,7 +409,7 @@ async fn accepted_exchanges_are_exported_to_nats_per_command() {
     kkm.accept(&h);
     want.push(("kz.close_shift".into(), req));
 
-    let store = t.d().ingest.store();
+    let store = t.d().app.store();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while store.outbox_cursor("nats").unwrap() < store.outbox_head() {
         assert!(std::time::Instant::now() < deadline, "export did not drain");

@@ -17,7 +17,7 @@ use super::error::ApiError;
 const MAX_URI_BYTES: usize = 4096;
 
 pub async fn require_bearer(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(expected) = s.ingest.config().admin_token.as_deref() else {
+    let Some(expected) = s.app.config().admin_token.as_deref() else {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "admin API disabled: set OFDD_ADMIN_TOKEN (or admin_token in the config)",

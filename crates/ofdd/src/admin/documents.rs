@@ -107,7 +107,7 @@ pub async fn raw(
 fn fetch(s: &AppState, fn_s: &str, fd_s: &str) -> Result<StoredDocument, ApiError> {
     let fn_number = parse_fn(fn_s)?;
     let fd = parse_fd(fd_s)?;
-    s.ingest.store().get(&fn_number, fd)?.ok_or_else(|| {
+    s.app.store().get(&fn_number, fd)?.ok_or_else(|| {
         ApiError::not_found(format!("no document FN {} FD {fd}", fn_number.as_str()))
     })
 }
@@ -161,7 +161,7 @@ pub async fn of_register(
         doc_time,
         shift: q.shift,
     };
-    let docs = s.ingest.store().docs_of_register(&rn, query)?;
+    let docs = s.app.store().docs_of_register(&rn, query)?;
     if csv {
         let mut out =
             String::from("fn,fd,doc_type,doc_time,received_at_ms,shift,outcome,encrypted,size\n");

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::ingest::unix_now;
+use crate::clock::unix_now;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -125,7 +125,7 @@ pub async fn register(
         ));
     }
     let record = s
-        .ingest
+        .app
         .store()
         .register(
             NewKkt {
@@ -173,7 +173,7 @@ pub async fn list(
         after: q.after.as_deref().map(parse_rn).transpose()?,
         limit,
     };
-    let page = s.ingest.store().list_registers(&filter)?;
+    let page = s.app.store().list_registers(&filter)?;
     Ok(Json(json!({
         "items": page.items.iter().map(view).collect::<Vec<_>>(),
         "next": page.next.map(|rn| rn.as_str().to_string()),
@@ -185,7 +185,7 @@ pub async fn show(
     Path(rn): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let rn = parse_rn(&rn)?;
-    match s.ingest.store().get_register(&rn)? {
+    match s.app.store().get_register(&rn)? {
         Some(r) => Ok(Json(view(&r))),
         None => Err(ApiError::not_found(format!(
             "register {} is not in the registry",
@@ -221,7 +221,7 @@ pub async fn update(
     }
     // A changed INN or serial must still match the RN's check digits.
     if b.inn.is_some() || b.serial.is_some() {
-        let current = s.ingest.store().get_register(&rn)?.ok_or_else(|| {
+        let current = s.app.store().get_register(&rn)?.ok_or_else(|| {
             ApiError::not_found(format!("register {} is not in the registry", rn.as_str()))
         })?;
         let inn = b.inn.as_deref().unwrap_or(&current.user_inn);
@@ -245,7 +245,7 @@ pub async fn update(
         encrypted: None,
     };
     let record = s
-        .ingest
+        .app
         .store()
         .update(rn, patch, u64::from(unix_now()))
         .await?;
@@ -257,11 +257,7 @@ pub async fn deregister(
     Path(rn): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let rn = parse_rn(&rn)?;
-    let record = s
-        .ingest
-        .store()
-        .deregister(rn, u64::from(unix_now()))
-        .await?;
+    let record = s.app.store().deregister(rn, u64::from(unix_now())).await?;
     Ok(Json(view(&record)))
 }
 
@@ -270,11 +266,7 @@ pub async fn token(
     Path(rn): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let rn = parse_rn(&rn)?;
-    let issued = s
-        .ingest
-        .store()
-        .issue_token(rn, u64::from(unix_now()))
-        .await?;
+    let issued = s.app.store().issue_token(rn, u64::from(unix_now())).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -291,11 +283,11 @@ pub async fn status(
     Path(rn): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let rn = parse_rn(&rn)?;
-    let store = s.ingest.store();
+    let store = s.app.store();
     let record = store.get_register(&rn)?.ok_or_else(|| {
         ApiError::not_found(format!("register {} is not in the registry", rn.as_str()))
     })?;
-    let cfg = &s.ingest.config().liveness;
+    let cfg = &s.app.config().liveness;
     let live = store.liveness_of(&rn);
     let now = unix_now();
     let colour = match (&record.status, live) {

@@ -122,7 +122,7 @@ pub async fn register(
         ..RegInfo::default()
     };
     // A synced write: off the async workers.
-    let ingest = s.ingest.clone();
+    let ingest = s.app.clone();
     let (system_id, token) = tokio::task::spawn_blocking(move || ingest.kz().register(reg))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
@@ -142,9 +142,9 @@ fn status_label(s: RegisterStatus) -> &'static str {
 }
 
 fn summary(system_id: u32, f: &RegisterFacts, s: &AppState) -> Value {
-    let cfg = &s.ingest.config().liveness;
-    let live = s.ingest.store().liveness_of_kz(system_id);
-    let now = u64::from(crate::ingest::unix_now());
+    let cfg = &s.app.config().liveness;
+    let live = s.app.store().liveness_of_kz(system_id);
+    let now = u64::from(crate::clock::unix_now());
     let colour = live.map(|l| {
         let silent = now.saturating_sub(u64::from(l.last_doc_time));
         if silent > u64::from(cfg.red_after_secs) {
@@ -189,7 +189,7 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = q?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let records = s.ingest.store().kz_list(q.after, limit)?;
+    let records = s.app.store().kz_list(q.after, limit)?;
     let mut items = Vec::with_capacity(records.len());
     for r in &records {
         let facts = crate::kz::decode_state(r.system_id, &r.state)?;
@@ -212,7 +212,7 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    let facts = s.ingest.kz().facts(id)?;
+    let facts = s.app.kz().facts(id)?;
     Ok(Json(summary(id, &facts, &s)))
 }
 
@@ -222,7 +222,7 @@ pub async fn token(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    let token = s.ingest.kz().issue_token(id).await?;
+    let token = s.app.kz().issue_token(id).await?;
     Ok(Json(json!({ "system_id": id, "token": token })))
 }
 
@@ -250,7 +250,7 @@ pub async fn set_status(
             )));
         }
     };
-    let facts = s.ingest.kz().update(id, |f| f.status = status).await?;
+    let facts = s.app.kz().update(id, |f| f.status = status).await?;
     Ok(Json(summary(id, &facts, &s)))
 }
 
@@ -269,9 +269,9 @@ pub async fn exchanges(
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
     let Query(q) = q?;
-    s.ingest.kz().facts(id)?;
+    s.app.kz().facts(id)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let entries = s.ingest.store().kz_log(id, q.after.unwrap_or(0), limit)?;
+    let entries = s.app.store().kz_log(id, q.after.unwrap_or(0), limit)?;
     let items: Vec<Value> = entries
         .iter()
         .map(|e| {
@@ -369,8 +369,8 @@ pub async fn tickets(
             )));
         }
     };
-    s.ingest.kz().facts(id)?;
-    let entries = s.ingest.store().kz_log(id, 0, MAX_SCAN)?;
+    s.app.kz().facts(id)?;
+    let entries = s.app.store().kz_log(id, 0, MAX_SCAN)?;
     let rows: Vec<TicketRow> = entries
         .iter()
         .filter_map(ticket_row)
@@ -476,8 +476,8 @@ pub async fn reports(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    let facts = s.ingest.kz().facts(id)?;
-    let entries = s.ingest.store().kz_log(id, 0, MAX_SCAN)?;
+    let facts = s.app.kz().facts(id)?;
+    let entries = s.app.store().kz_log(id, 0, MAX_SCAN)?;
     // Z reports are the answers to CLOSE_SHIFT; X reports the answers to REPORT requests for
     // the open shift (a REPORT for Z repeats the last close, already listed).
     let report_of = |e: &KzLogEntry, want_x: bool| {

@@ -17,7 +17,8 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde_json::json;
 
-use crate::ingest::{Ingest, unix_now};
+use crate::app::App;
+use crate::clock::unix_now;
 
 pub use error::ApiError;
 
@@ -26,11 +27,11 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub ingest: Arc<Ingest>,
+    pub app: Arc<App>,
 }
 
-pub fn router(ingest: Arc<Ingest>) -> Router {
-    let state = AppState { ingest };
+pub fn router(app: Arc<App>) -> Router {
+    let state = AppState { app };
     let api = Router::new()
         .route("/kkt", post(kkt::register).get(kkt::list))
         .route("/kkt/{rn}", get(kkt::show).patch(kkt::update))
@@ -65,22 +66,22 @@ pub fn router(ingest: Arc<Ingest>) -> Router {
 
 /// Refresh the gauges that are computed from the store (liveness, FN trouble), then render.
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
-    refresh_gauges(&s.ingest);
+    refresh_gauges(&s.app);
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        s.ingest.metrics().render(),
+        s.app.metrics().render(),
     )
 }
 
 /// Liveness and health counts are a memory scan of the store's index (milliseconds for a
 /// million registers), so computing them at scrape time is exact and needs no background task.
-pub fn refresh_gauges(ingest: &Ingest) {
-    let cfg = &ingest.config().liveness;
-    let store = ingest.store();
-    let m = ingest.metrics();
+pub fn refresh_gauges(app: &App) {
+    let cfg = &app.config().liveness;
+    let store = app.store();
+    let m = app.metrics();
     let counts = store.liveness_counts(
         u64::from(unix_now()),
         u64::from(cfg.yellow_after_secs),
@@ -105,7 +106,7 @@ pub fn refresh_gauges(ingest: &Ingest) {
     ] {
         m.fn_trouble.with_label_values(&[kind]).set(n as i64);
     }
-    crate::export::refresh_lag(ingest);
+    crate::export::refresh_lag(app);
     m.store_healthy.set(i64::from(store.is_healthy()));
     if let Ok((free, size)) = store.disk_space() {
         m.store_disk_free
@@ -119,7 +120,7 @@ pub fn refresh_gauges(ingest: &Ingest) {
 /// — disk full, I/O errors, damage — 503 with the reason, so a load balancer sends registers
 /// to a node that can store their documents.
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
-    let store = s.ingest.store();
+    let store = s.app.store();
     if let ofd_store::HealthState::Degraded {
         reason,
         since,
@@ -145,8 +146,8 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
 
 /// `GET /api/v1/liveness`: registers per colour and FN trouble counts.
 async fn liveness(State(s): State<AppState>) -> impl IntoResponse {
-    let cfg = &s.ingest.config().liveness;
-    let store = s.ingest.store();
+    let cfg = &s.app.config().liveness;
+    let store = s.app.store();
     let c = store.liveness_counts(
         u64::from(unix_now()),
         u64::from(cfg.yellow_after_secs),
