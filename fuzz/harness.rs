@@ -13,7 +13,10 @@
 // bit 0 of it to ask for the frame to be *resealed* (lengths and both CRCs recomputed), so the
 // fuzzer reaches the document checks instead of dying at a CRC.
 
-use ofd_proto::ack::{AckContent, AckTarget, ResponseCode, decode_ack, encode_ack, encode_ack_with};
+use ofd_proto::ack::{
+    AckContent, AckEncoder, AckTarget, ResponseCode, decode_ack, encode_ack, encode_ack_with,
+};
+use ofd_proto::decide::{Decision, FnStanding, Policy, Refusal, decide, keep_encrypted};
 use ofd_proto::container;
 use ofd_proto::doctype::DocType;
 use ofd_proto::error::{Disposition, ProtoError};
@@ -448,13 +451,16 @@ pub fn fuzz_ack(data: &[u8]) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// (e) the whole sans-IO pipeline: bytes → frames → answer → decoded answer
+// (e) the whole sans-IO pipeline: bytes → frames → decision → answer → decoded answer
 //
-// Input: mode byte (bit 0: reseal the rest as one frame), then a stream. Each whole frame is
-// handled as the daemon does: framing error → stop (close); parse error with a code → answer it
-// via `AckTarget::from_frame` (must exist); parsed → validate → code 0 or the error's code. Every
-// answer must encode, frame as exactly one frame, decode back to the code and address it was
-// given, and carry a ФПО that verifies over the request.
+// Input: mode byte, then a stream. Bit 0: reseal the rest as one frame. Bits 1–2: the FN's
+// standing in the registry (unknown, registered, deregistered, registered encrypting); bit 3:
+// refuse unknown FNs; bit 4: acknowledge encrypted bodies. Each whole frame goes through
+// `ofd_proto::decide::decide`, the very function the daemon calls (with no decryptor, as the
+// daemon without a crypto module): close → stop; refuse → its code at its target; accept (or
+// keep encrypted, acknowledged) → code 0. Every answer must encode, frame as exactly one frame,
+// decode back to the code and address it was given, and carry a ФПО that verifies over the
+// request.
 
 pub fn fuzz_pipeline(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else {
@@ -465,43 +471,64 @@ pub fn fuzz_pipeline(data: &[u8]) {
     } else {
         rest.to_vec()
     };
+    let standing = match (mode >> 1) & 3 {
+        0 => FnStanding::Unknown,
+        1 => FnStanding::Registered { encrypted: false },
+        2 => FnStanding::Deregistered { encrypted: false },
+        _ => FnStanding::Registered { encrypted: true },
+    };
+    let policy = Policy {
+        accept_unknown_fn: mode & 8 == 0,
+        refuse_code: ResponseCode::from_u8(3),
+        acknowledge_encrypted: mode & 16 != 0,
+        ..Policy::default()
+    };
     let limits = FrameLimits::default();
-    let cfg = ValidationConfig::default();
-    let signer = HmacSigner::new(b"fuzz operator key");
+    const KEY: &[u8] = b"fuzz operator key";
+    let encoder = AckEncoder::new(FUZZ_OPERATOR_INN, Box::new(HmacSigner::new(KEY)))
+        .expect("the fuzz operator INN is valid");
+    let signer = HmacSigner::new(KEY);
     let (frames, _end) = frames_whole(&stream, &limits);
     for frame in frames {
-        let (target, code) = match parse_message(frame) {
-            Err(e) => {
+        let mut decision = decide(frame, &limits, |_| standing, &policy, FUZZ_NOW);
+        if let Decision::Decrypt { msg, standing } = decision {
+            assert!(msg.document().is_err(), "a readable document went to the decryptor");
+            decision = keep_encrypted(msg, standing, &policy);
+        }
+        let (target, code) = match decision {
+            Decision::Close(e) => {
                 check_error(&e);
-                match e.disposition() {
-                    Disposition::Close => return,
-                    Disposition::Nack(code) => {
-                        let target = AckTarget::from_frame(frame).unwrap_or_else(|| {
-                            panic!("{e:?} has a code but its frame cannot be addressed")
-                        });
-                        (target, code)
-                    }
-                }
+                assert_eq!(e.disposition(), Disposition::Close);
+                return;
             }
-            Ok(m) => match validate(&m, &cfg, FUZZ_NOW) {
-                Ok(_) => (AckTarget::from(&m), ResponseCode::Accepted),
-                Err(e) => match e.disposition() {
-                    Disposition::Nack(code) => (AckTarget::from(&m), code),
-                    Disposition::Close => panic!("validate returned a closing error {e:?}"),
-                },
-            },
+            Decision::Refuse { target, code, why, .. } => {
+                if let Refusal::Invalid(e) = &why {
+                    check_error(e);
+                    assert_eq!(e.disposition(), Disposition::Nack(code));
+                } else {
+                    assert_eq!(code, policy.refuse_code);
+                    assert_ne!(standing, FnStanding::Registered { encrypted: false });
+                }
+                (target, code)
+            }
+            Decision::Accept { msg, doc } => {
+                assert!(!matches!(standing, FnStanding::Deregistered { .. }));
+                assert_eq!(doc.fd_number, msg.container.fd_number);
+                (AckTarget::from(&msg), ResponseCode::Accepted)
+            }
+            Decision::KeepEncrypted { msg, acknowledge } => {
+                assert_eq!(standing, FnStanding::Registered { encrypted: true });
+                if !acknowledge {
+                    continue;
+                }
+                (AckTarget::from(&msg), ResponseCode::Accepted)
+            }
+            Decision::Decrypt { .. } => unreachable!("handled above"),
         };
         let mut out = Vec::new();
-        encode_ack(
-            &target,
-            code,
-            FUZZ_OPERATOR_INN,
-            FUZZ_NOW,
-            frame,
-            &signer,
-            &mut out,
-        )
-        .expect("an answer to a framed message always encodes");
+        encoder
+            .encode(&target, code, FUZZ_NOW, frame, &mut out)
+            .expect("an answer to a framed message always encodes");
         assert_eq!(
             check_frame(&out, &limits),
             Ok(Framing::Complete { len: out.len() })
