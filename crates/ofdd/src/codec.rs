@@ -1,8 +1,9 @@
-//! The tokio-util codec for register connections: FN–OFD session messages and, on the same port,
+//! Where a register's frames begin and end: FN–OFD session messages and, on the same port,
 //! KKM–OFD (Kazakhstan) messages.
 //!
-//! All protocol knowledge stays in `ofd_proto::framing` and `ofd_kz::framing`: this adapter only
-//! asks "is a whole frame buffered?" and splits that frame off the read buffer without copying.
+//! All protocol knowledge stays in `ofd_proto::framing` and `ofd_kz::framing`: this module only
+//! asks "is a whole frame buffered, and how long is it?"; the connection (`connection.rs`)
+//! splits it off its read buffer without copying.
 //! A connection's first byte says which protocol it speaks — FN–OFD starts `2A 08 41 0A`,
 //! KKM–OFD `A2 81` — and the connection keeps it. Garbage is rejected as soon as the bytes that
 //! prove it arrive (a wrong signature after its first byte), so a stray HTTP request or a port
@@ -11,33 +12,39 @@
 use bytes::{Bytes, BytesMut};
 use ofd_proto::error::ProtoError;
 use ofd_proto::framing::{FrameLimits, Framing, check_frame};
-use tokio_util::codec::Decoder;
 
-/// Most buffer space reserved ahead of bytes that have not arrived yet (see `decode`).
+/// Most buffer space reserved ahead of bytes that have not arrived yet (see [`FrameCodec::decode`]).
 pub const MAX_RESERVE_AHEAD: usize = 8 * 1024;
 
 /// The first byte of a KKM–OFD message (APPCODE `0x81A2`, little-endian).
 const KZ_FIRST_BYTE: u8 = ofd_kz::header::APPCODE_BYTES[0];
 
-#[derive(Debug, thiserror::Error)]
-pub enum CodecError {
-    #[error("i/o: {0}")]
-    Io(#[from] std::io::Error),
+/// Bytes that are no frame of the connection's protocol: nothing can be answered.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FramingError {
     #[error("framing: {0}")]
-    Framing(ProtoError),
+    Fn(ProtoError),
     #[error("framing (KKM–OFD): {0}")]
-    KzFraming(ofd_kz::KzError),
+    Kz(ofd_kz::KzError),
 }
 
-impl CodecError {
+impl FramingError {
     /// Label for `ofd_frames_rejected_total{reason}`.
     pub fn reason(&self) -> &'static str {
         match self {
-            CodecError::Io(_) => "io_error",
-            CodecError::Framing(e) => e.reason(),
-            CodecError::KzFraming(e) => e.reason(),
+            FramingError::Fn(e) => e.reason(),
+            FramingError::Kz(e) => e.reason(),
         }
     }
+}
+
+/// What the buffered bytes hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Buffered {
+    /// A whole frame of `len` bytes at the front.
+    Frame { protocol: Protocol, len: usize },
+    /// Not a whole frame yet: at least `needed` more bytes (0 when nothing is buffered).
+    Partial { needed: usize },
 }
 
 /// Which protocol a connection speaks.
@@ -89,40 +96,49 @@ impl FrameCodec {
     }
 }
 
-impl Decoder for FrameCodec {
-    type Item = Frame;
-    type Error = CodecError;
+impl FrameCodec {
+    /// Split one whole frame off the front of `src` (no copy: the frame shares the buffer's
+    /// allocation), or reserve room for the rest of it and say `None`. Garbage is an error as
+    /// soon as the bytes that prove it are in, so a port scan or a stray HTTP request does not
+    /// wait for a timeout.
+    pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, FramingError> {
+        match self.check(src)? {
+            Buffered::Frame { protocol, len } => Ok(Some(Frame {
+                protocol,
+                bytes: src.split_to(len).freeze(),
+            })),
+            Buffered::Partial { needed } => {
+                // Reserve room for what the frame still needs, but never more than
+                // `MAX_RESERVE_AHEAD` at a time: the length comes from the peer, and reserving
+                // all of it would let a header pin 64 KiB (or a KKM's megabyte) per connection
+                // (thousands of such connections = gigabytes). Memory grows only as bytes
+                // really arrive.
+                src.reserve(needed.min(MAX_RESERVE_AHEAD));
+                Ok(None)
+            }
+        }
+    }
 
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, CodecError> {
-        let Some(&first) = src.first() else {
-            return Ok(None);
+    /// Look at the front of `buf`. The connection's first byte fixes its protocol.
+    pub fn check(&mut self, buf: &[u8]) -> Result<Buffered, FramingError> {
+        let Some(&first) = buf.first() else {
+            return Ok(Buffered::Partial { needed: 0 });
         };
         let protocol = *self.protocol.get_or_insert(match self.kz_limits {
             Some(_) if first == KZ_FIRST_BYTE => Protocol::Kz,
             _ => Protocol::Fn,
         });
         let framing = match (protocol, self.kz_limits) {
-            (Protocol::Kz, Some(kz)) => match ofd_kz::check_frame(src, &kz) {
+            (Protocol::Kz, Some(kz)) => match ofd_kz::check_frame(buf, &kz) {
                 Ok(ofd_kz::Framing::Incomplete { needed }) => Framing::Incomplete { needed },
                 Ok(ofd_kz::Framing::Complete { len }) => Framing::Complete { len },
-                Err(e) => return Err(CodecError::KzFraming(e)),
+                Err(e) => return Err(FramingError::Kz(e)),
             },
-            _ => check_frame(src, &self.limits).map_err(CodecError::Framing)?,
+            _ => check_frame(buf, &self.limits).map_err(FramingError::Fn)?,
         };
-        match framing {
-            Framing::Incomplete { needed } => {
-                // Reserve room for what the frame still needs, but never more than
-                // `MAX_RESERVE_AHEAD` at a time: the length comes from the peer, and reserving
-                // all of it would let a header pin 64 KiB (or a KKM's megabyte) per connection
-                // (thousands of such connections = gigabytes). Memory now grows only as bytes
-                // really arrive.
-                src.reserve(needed.min(MAX_RESERVE_AHEAD));
-                Ok(None)
-            }
-            Framing::Complete { len } => Ok(Some(Frame {
-                protocol,
-                bytes: src.split_to(len).freeze(),
-            })),
-        }
+        Ok(match framing {
+            Framing::Incomplete { needed } => Buffered::Partial { needed },
+            Framing::Complete { len } => Buffered::Frame { protocol, len },
+        })
     }
 }

@@ -14,9 +14,8 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use tokio_util::codec::Decoder;
 
-use crate::codec::{CodecError, Frame, FrameCodec, Protocol};
+use crate::codec::{Frame, FrameCodec, FramingError, Protocol};
 
 /// Why reading stopped.
 #[derive(Debug, thiserror::Error)]
@@ -27,8 +26,11 @@ pub enum ReadError {
     Deadline(Duration),
     #[error("peer closed the connection in the middle of a message ({0} bytes buffered)")]
     Truncated(usize),
+    #[error("i/o: {0}")]
+    Io(#[from] io::Error),
+    /// Bytes that are no frame of the connection's protocol.
     #[error(transparent)]
-    Codec(#[from] CodecError),
+    Framing(#[from] FramingError),
 }
 
 impl ReadError {
@@ -38,7 +40,8 @@ impl ReadError {
             ReadError::Idle(_) => "idle_timeout",
             ReadError::Deadline(_) => "slowloris",
             ReadError::Truncated(_) => "truncated",
-            ReadError::Codec(e) => e.reason(),
+            ReadError::Io(_) => "io_error",
+            ReadError::Framing(e) => e.reason(),
         }
     }
 }
@@ -85,6 +88,8 @@ impl Connection {
     /// after the last message: the caller still answers what it has).
     pub async fn read_frames(&mut self, frames: &mut Vec<Frame>) -> Result<bool, ReadError> {
         loop {
+            // Frames are read straight off the buffer (mini-redis `read_frame` style): every
+            // whole frame buffered now, then one more read if there was none.
             while let Some(frame) = self.codec.decode(&mut self.read_buf)? {
                 frames.push(frame);
             }
@@ -117,7 +122,7 @@ impl Connection {
                         _ => ReadError::Idle(self.idle),
                     });
                 }
-                Ok(Err(e)) => return Err(CodecError::Io(e).into()),
+                Ok(Err(e)) => return Err(ReadError::Io(e)),
                 Ok(Ok(0)) => {
                     return if self.read_buf.is_empty() {
                         Ok(false)

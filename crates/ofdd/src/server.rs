@@ -181,14 +181,9 @@ async fn serve(
             Ok(more) => more,
             Err(e) => {
                 let label = e.label();
-                if let ReadError::Codec(crate::codec::CodecError::Framing(err)) = &e {
+                if let ReadError::Framing(err) = &e {
                     metrics.frames_rejected.with_label_values(&[label]).inc();
-                    app.log_framing_error(peer, err.reason(), err);
-                    break "framing_error";
-                }
-                if let ReadError::Codec(crate::codec::CodecError::KzFraming(err)) = &e {
-                    metrics.frames_rejected.with_label_values(&[label]).inc();
-                    app.log_framing_error(peer, err.reason(), err);
+                    app.log_framing_error(peer, label, err);
                     break "framing_error";
                 }
                 if matches!(e, ReadError::Deadline(_)) {

@@ -1136,7 +1136,6 @@ async fn http_on_the_ingest_port_gets_no_http_answer() {
 #[test]
 fn a_header_alone_does_not_reserve_its_announced_body() {
     use ofdd::codec::{FrameCodec, MAX_RESERVE_AHEAD};
-    use tokio_util::codec::Decoder;
     let mut codec = FrameCodec::new(ofd_proto::framing::FrameLimits::default(), None);
     let mut buf = bytes::BytesMut::with_capacity(4096);
     buf.extend_from_slice(&bare_header(u16::MAX, 0x14));
