@@ -57,8 +57,10 @@ pub enum Pending {
         result: &'static str,
         /// Registration reports (re)bind the FN to its RN once stored.
         bind: Option<FnBindRequest>,
-        /// The request, to answer a conflict (the same buffer the store holds, not a copy).
+        /// The request and its address, to answer a conflict (the same buffer the store holds,
+        /// not a copy; the headers are not parsed again).
         frame: Bytes,
+        target: AckTarget,
     },
     /// A refusal kept for audit before its negative answer is sent.
     Refused {
@@ -193,6 +195,7 @@ impl Ingest {
                 result,
                 bind,
                 frame,
+                target,
             } => match write.await {
                 Ok(PutOutcome::Stored { .. }) => {
                     self.count(doc_type, result);
@@ -213,12 +216,8 @@ impl Ingest {
                     // Same (FN, FD), different bytes: kept apart, never overwriting; the FN is
                     // told its document failed control (rare, so encoded only now).
                     self.count(doc_type, "conflict");
-                    match AckTarget::from_frame(&frame) {
-                        Some(t) => self
-                            .encode(&t, ResponseCode::FormatLogic, &frame, unix_now())
-                            .map_or(Response::Close("internal"), Response::Ack),
-                        None => Response::Silent,
-                    }
+                    self.encode(&target, ResponseCode::FormatLogic, &frame, unix_now())
+                        .map_or(Response::Close("internal"), Response::Ack)
                 }
                 Err(e) => self.store_failed(doc_type, &e),
             },
@@ -315,8 +314,8 @@ impl Ingest {
                 return Pending::Ready(Response::Close("internal"));
             }
         };
-        let Some(ack) = self.encode(&AckTarget::from(msg), ResponseCode::Accepted, frame, now)
-        else {
+        let target = AckTarget::from(msg);
+        let Some(ack) = self.encode(&target, ResponseCode::Accepted, frame, now) else {
             return Pending::Ready(Response::Close("internal"));
         };
         let rn = doc.rn.and_then(|r| Rn::new(r).ok());
@@ -369,6 +368,7 @@ impl Ingest {
             result: "accepted",
             bind,
             frame: frame.clone(),
+            target,
         }
     }
 
@@ -383,8 +383,9 @@ impl Ingest {
         let Ok(fn_number) = FnNumber::new(&msg.session.fn_number) else {
             return Pending::Ready(Response::Close("framing_error"));
         };
+        let target = AckTarget::from(msg);
         let ack = if acknowledge {
-            match self.encode(&AckTarget::from(msg), ResponseCode::Accepted, frame, now) {
+            match self.encode(&target, ResponseCode::Accepted, frame, now) {
                 Some(a) => a,
                 None => return Pending::Ready(Response::Close("internal")),
             }
@@ -417,6 +418,7 @@ impl Ingest {
             result: "encrypted",
             bind: None,
             frame: frame.clone(),
+            target,
         }
     }
 
