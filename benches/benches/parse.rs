@@ -7,6 +7,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ofd_proto::builder::{DocSpec, KktIdentity, build_message};
+use ofd_proto::decide::{Decision, FnStanding, Policy, decide};
 use ofd_proto::doctype::DocType;
 use ofd_proto::framing::{FrameLimits, check_frame};
 use ofd_proto::message::parse_message;
@@ -37,6 +38,43 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(receipt.len() as u64));
     g.bench_function(format!("receipt_50_items_{}B", receipt.len()), |b| {
         b.iter(|| parse_validate(black_box(&receipt), &cfg, 1_700_000_000))
+    });
+    g.finish();
+
+    // The daemon's whole decision: parse, control, admission, the answer's address.
+    let policy = Policy::default();
+    let limits = FrameLimits::default();
+    let standing = FnStanding::Registered { encrypted: false };
+    let mut g = c.benchmark_group("decide");
+    g.throughput(Throughput::Bytes(VECTOR.len() as u64));
+    g.bench_function("real_vector_466B", |b| {
+        b.iter(|| {
+            matches!(
+                decide(
+                    black_box(VECTOR),
+                    &limits,
+                    |_| standing,
+                    &policy,
+                    1_488_541_080
+                ),
+                Decision::Accept { .. }
+            )
+        })
+    });
+    g.throughput(Throughput::Bytes(receipt.len() as u64));
+    g.bench_function(format!("receipt_50_items_{}B", receipt.len()), |b| {
+        b.iter(|| {
+            matches!(
+                decide(
+                    black_box(&receipt),
+                    &limits,
+                    |_| standing,
+                    &policy,
+                    1_700_000_000
+                ),
+                Decision::Accept { .. }
+            )
+        })
     });
     g.finish();
 

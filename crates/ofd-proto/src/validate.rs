@@ -655,8 +655,15 @@ fn check_slow(t: &Tlv<'_>, kind: Kind, watch: Option<&[u16]>) -> Result<u8, Prot
 /// An STLV: its own length, then each child (fast rule first), recursively. Returns which of the
 /// `watch` children are present, one bit each.
 fn check_stlv(t: &Tlv<'_>, depth: usize, watch: Option<&[u16]>) -> Result<u8, ProtoError> {
-    if let Some(info) = dict::lookup(t.tag) {
-        check_len(t, limits(info))?;
+    let rules = rules();
+    // The precomputed range accepts exactly what `check_len` accepts; only a value outside it
+    // (or an unknown tag) takes the dictionary path, which names the error.
+    let own = rules.get(t.tag);
+    let len = t.value.len();
+    if own.kind == Kind::Unknown || len < usize::from(own.lo) || len > usize::from(own.hi) {
+        if let Some(info) = dict::lookup(t.tag) {
+            check_len(t, limits(info))?;
+        }
     }
     if depth >= MAX_DEPTH {
         return Err(ProtoError::TooDeep {
@@ -664,7 +671,6 @@ fn check_stlv(t: &Tlv<'_>, depth: usize, watch: Option<&[u16]>) -> Result<u8, Pr
             max: MAX_DEPTH,
         });
     }
-    let rules = rules();
     let mut found = 0u8;
     for child in t.children() {
         let c = child?;

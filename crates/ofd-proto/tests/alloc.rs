@@ -112,3 +112,31 @@ fn failing_validation_does_not_allocate_either() {
     assert!(r.is_err());
     assert_eq!(n, 0);
 }
+
+/// The whole decision (`decide`: parse, control, admission, the answer's address) allocates
+/// nothing either, accepted or refused.
+#[test]
+fn deciding_does_not_allocate() {
+    use ofd_proto::decide::{Decision, FnStanding, Policy, decide};
+    use ofd_proto::framing::FrameLimits;
+    let policy = Policy::default();
+    let limits = FrameLimits::default();
+    let registered = FnStanding::Registered { encrypted: false };
+    let (n, accepted) = allocations(|| {
+        matches!(
+            decide(VECTOR, &limits, |_| registered, &policy, 1_488_541_080),
+            Decision::Accept { .. }
+        )
+    });
+    assert!(accepted);
+    assert_eq!(n, 0, "deciding an accepted document allocated {n} times");
+    let gone = FnStanding::Deregistered { encrypted: false };
+    let (n, refused) = allocations(|| {
+        matches!(
+            decide(VECTOR, &limits, |_| gone, &policy, 1_488_541_080),
+            Decision::Refuse { .. }
+        )
+    });
+    assert!(refused);
+    assert_eq!(n, 0, "deciding a refusal allocated {n} times");
+}

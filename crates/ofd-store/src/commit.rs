@@ -299,6 +299,8 @@ impl Committer {
         let mut b = Built {
             batch: WriteBatch::default(),
             answers: Vec::with_capacity(pending.len()),
+            docs: Vec::with_capacity(pending.len()),
+            by_rn: Vec::with_capacity(pending.len()),
             liveness: HashMap::new(),
             outbox_next: self.outbox_next,
             rejected_next: self.rejected_next,
@@ -372,9 +374,7 @@ impl Committer {
             }
             b.answers.push(Answer::Put(reply, r));
         }
-        for (k, rec) in &b.liveness {
-            b.batch.put_cf(cfs.liveness, k.encode(), rec.encode());
-        }
+        b.stage_sorted(cfs);
         if b.conflict_next != self.conflict_next {
             b.batch
                 .put_cf(cfs.meta, META_CONFLICT_SEQ, b.conflict_next.to_be_bytes());
@@ -402,14 +402,12 @@ impl Committer {
             flags.0 |= DocFlags::UNKNOWN_FN;
         }
         let value = record::encode(doc, rn.as_ref(), flags).map_err(StoreError::InvalidInput)?;
-        let kb = key.encode();
-        b.batch.put_cf(cfs.docs, kb, value);
+        b.docs.push((key.encode(), value));
         if let Some(rn) = &rn {
-            b.batch.put_cf(
-                cfs.by_rn,
+            b.by_rn.push((
                 by_rn_key(rn, key),
                 record::by_rn_value(doc.doc_time, doc.shift),
-            );
+            ));
         }
         let outbox_seq = doc
             .outcome
@@ -513,6 +511,7 @@ impl Committer {
             rejected_next,
             conflict_next,
             stored,
+            ..
         } = built;
         let batch_bytes = batch.size_in_bytes();
         let write_started = Instant::now();
@@ -577,6 +576,9 @@ struct Built {
     batch: WriteBatch,
     /// One per command, in arrival order.
     answers: Vec<Answer>,
+    /// New documents and their `by_rn` entries, put into the batch in key order at the end.
+    docs: Vec<([u8; 20], Vec<u8>)>,
+    by_rn: Vec<([u8; 36], [u8; 9])>,
     liveness: HashMap<LiveKey, LivenessRecord>,
     outbox_next: u64,
     rejected_next: u64,
@@ -585,6 +587,26 @@ struct Built {
 }
 
 impl Built {
+    /// Puts the documents, their `by_rn` entries and the liveness records into the batch, each
+    /// column family's in key order. The memtable is a skip list whose inserts remember where
+    /// the previous one landed: keys arriving sorted reuse most of that path, where keys in
+    /// arrival order (FNs interleaved) search from the top each time.
+    fn stage_sorted(&mut self, cfs: &Cfs<'_>) {
+        self.docs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (k, v) in self.docs.drain(..) {
+            self.batch.put_cf(cfs.docs, k, v);
+        }
+        self.by_rn.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (k, v) in self.by_rn.drain(..) {
+            self.batch.put_cf(cfs.by_rn, k, v);
+        }
+        let mut live: Vec<_> = self.liveness.iter().map(|(k, r)| (k.encode(), r)).collect();
+        live.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (k, r) in live {
+            self.batch.put_cf(cfs.liveness, k, r.encode());
+        }
+    }
+
     /// Stages the next outbox entry and returns its sequence number.
     fn outbox(&mut self, cfs: &Cfs<'_>, item: &OutboxItem) -> u64 {
         let seq = self.outbox_next;
