@@ -22,13 +22,16 @@
 set -euo pipefail
 
 T=${CARGO_TARGET_DIR:-target}/release
+# OFDD=/path/to/another/ofdd compares a candidate build (same null OFDs and load generator).
+OFDD=${OFDD:-$T/ofdd}
 DURATION=${DURATION:-10s}
 PORT=${PORT:-17777}
 ADMIN=${ADMIN:-19100}
 TOKEN=compare-token-0123456789
 SCENARIOS=("$@")
 [ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(wired one-shot kz)
-for bin in ofdd ofd-load examples/null_ofd examples/null_kz_ofd; do
+[ -x "$OFDD" ] || { echo "compare.sh: $OFDD missing; build with: cargo build --release -p ofdd -p ofd-load --examples --bins" >&2; exit 2; }
+for bin in ofd-load examples/null_ofd examples/null_kz_ofd; do
   [ -x "$T/$bin" ] || { echo "compare.sh: $T/$bin missing; build with: cargo build --release -p ofdd -p ofd-load --examples --bins" >&2; exit 2; }
 done
 
@@ -54,7 +57,7 @@ wait_port() {
 start_ofdd() {
   rm -rf "$WORK/db"
   printf '[limits]\nmax_connections_per_ip = 30000\n' > "$WORK/ofdd.toml"
-  OFDD_ADMIN_TOKEN=$TOKEN RUST_LOG=warn "$T/ofdd" serve --config "$WORK/ofdd.toml" \
+  OFDD_ADMIN_TOKEN=$TOKEN RUST_LOG=warn "$OFDD" serve --config "$WORK/ofdd.toml" \
     --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN" --data "$WORK/db" \
     > "$WORK/server.log" 2>&1 &
   PID=$!
