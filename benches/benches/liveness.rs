@@ -85,8 +85,8 @@ fn main() {
                                 memory_nearly_full: Some(i % 100 == 0),
                                 ..FnHealth::default()
                             }),
-                            raw: vec![0u8; 64],
-                            ack: Vec::new(),
+                            raw: vec![0u8; 64].into(),
+                            ack: Default::default(),
                         };
                         store.put(doc).await.expect("put");
                         i += writers;

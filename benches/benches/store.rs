@@ -163,8 +163,8 @@ fn main() {
                         doc_time: time,
                         shift: Some(1 + fd / 50),
                         health: None,
-                        raw: template.message(&fn_digits, fd, time, x),
-                        ack,
+                        raw: template.message(&fn_digits, fd, time, x).into(),
+                        ack: ack.into(),
                     };
                     let t = Instant::now();
                     let out = store.put(doc).await.expect("put");

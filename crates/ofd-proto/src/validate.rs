@@ -660,10 +660,10 @@ fn check_stlv(t: &Tlv<'_>, depth: usize, watch: Option<&[u16]>) -> Result<u8, Pr
     // (or an unknown tag) takes the dictionary path, which names the error.
     let own = rules.get(t.tag);
     let len = t.value.len();
-    if own.kind == Kind::Unknown || len < usize::from(own.lo) || len > usize::from(own.hi) {
-        if let Some(info) = dict::lookup(t.tag) {
-            check_len(t, limits(info))?;
-        }
+    if (own.kind == Kind::Unknown || len < usize::from(own.lo) || len > usize::from(own.hi))
+        && let Some(info) = dict::lookup(t.tag)
+    {
+        check_len(t, limits(info))?;
     }
     if depth >= MAX_DEPTH {
         return Err(ProtoError::TooDeep {

@@ -592,16 +592,16 @@ impl Built {
     /// the previous one landed: keys arriving sorted reuse most of that path, where keys in
     /// arrival order (FNs interleaved) search from the top each time.
     fn stage_sorted(&mut self, cfs: &Cfs<'_>) {
-        self.docs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.docs.sort_unstable_by_key(|e| e.0);
         for (k, v) in self.docs.drain(..) {
             self.batch.put_cf(cfs.docs, k, v);
         }
-        self.by_rn.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.by_rn.sort_unstable_by_key(|e| e.0);
         for (k, v) in self.by_rn.drain(..) {
             self.batch.put_cf(cfs.by_rn, k, v);
         }
         let mut live: Vec<_> = self.liveness.iter().map(|(k, r)| (k.encode(), r)).collect();
-        live.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        live.sort_unstable_by_key(|e| e.0);
         for (k, r) in live {
             self.batch.put_cf(cfs.liveness, k, r.encode());
         }
