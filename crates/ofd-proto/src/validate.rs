@@ -295,7 +295,7 @@ pub fn validate<'a>(
         let rule = rules.get(t.tag);
         if !rule.fast_ok(t.value) {
             let watch = watched.children(t.tag);
-            let found = check_slow(&t, rule.kind, watch.map(|(_, w)| w))?;
+            let found = check_slow(&t, rule.kind, watch.map(|(i, _)| i))?;
             if let Some(n) = watch.and_then(|(i, _)| nested.get_mut(i)) {
                 n.count += 1;
                 n.all_have &= found;
@@ -564,6 +564,10 @@ struct Rule {
     hi: u16,
     kind: Kind,
     field: u8,
+    /// Per watched parent (the index [`Watched::children`] gives): this tag's bit among that
+    /// parent's watched children, 0 when it is not one of them. A child's presence is then one
+    /// OR, not a scan of the watch list per element.
+    watch: [u8; 4],
 }
 
 const UNKNOWN: Rule = Rule {
@@ -571,13 +575,14 @@ const UNKNOWN: Rule = Rule {
     hi: 0,
     kind: Kind::Unknown,
     field: 0,
+    watch: [0; 4],
 };
 
 impl Rule {
     /// The common case, decided without calls: the value is fine as it is. `false` sends the
     /// element to the precise (slow) check, which either finds it fine or names the problem.
     #[inline(always)]
-    fn fast_ok(self, v: &[u8]) -> bool {
+    fn fast_ok(&self, v: &[u8]) -> bool {
         let len = v.len();
         // Written without short-circuits or a `match`: children of an item alternate between
         // kinds, and a mispredicted jump per element costs more than all of this arithmetic.
@@ -591,14 +596,16 @@ impl Rule {
 struct Rules([Rule; 800]);
 
 impl Rules {
+    /// By reference: copying the rule out and reading its fields back stalls on the copy.
     #[inline(always)]
-    fn get(&self, tag: u16) -> Rule {
+    fn get(&self, tag: u16) -> &Rule {
+        static NONE: Rule = UNKNOWN;
         let i = match tag {
             1000..=1399 => usize::from(tag - 1000),
             2000..=2399 => usize::from(tag - 2000) + 400,
-            _ => return UNKNOWN,
+            _ => return &NONE,
         };
-        self.0.get(i).copied().unwrap_or(UNKNOWN)
+        self.0.get(i).unwrap_or(&NONE)
     }
 }
 
@@ -606,12 +613,23 @@ impl Rules {
 fn rules() -> &'static Rules {
     static RULES: std::sync::OnceLock<Rules> = std::sync::OnceLock::new();
     RULES.get_or_init(|| {
+        let watched = watched();
         let mut table = [UNKNOWN; 800];
         for (i, slot) in (0u16..).zip(table.iter_mut()) {
             let tag = if i < 400 { 1000 + i } else { 1600 + i };
             let field = field_slot(tag);
+            let mut watch = [0u8; 4];
+            for (mask, (_, children, count)) in watch.iter_mut().zip(&watched.parents) {
+                if let Some(bit) = children[..*count].iter().position(|&c| c == tag) {
+                    *mask = 1 << bit;
+                }
+            }
             *slot = match dict::lookup(tag) {
-                None => Rule { field, ..UNKNOWN },
+                None => Rule {
+                    field,
+                    watch,
+                    ..UNKNOWN
+                },
                 Some(info) => {
                     let (min, max) = match limits(info) {
                         (true, _, max) => (max, max),
@@ -631,6 +649,7 @@ fn rules() -> &'static Rules {
                         hi,
                         kind,
                         field,
+                        watch,
                     }
                 }
             };
@@ -644,7 +663,7 @@ fn rules() -> &'static Rules {
 /// returns which of its watched children it holds, one bit each.
 #[cold]
 #[inline(never)]
-fn check_slow(t: &Tlv<'_>, kind: Kind, watch: Option<&[u16]>) -> Result<u8, ProtoError> {
+fn check_slow(t: &Tlv<'_>, kind: Kind, watch: Option<usize>) -> Result<u8, ProtoError> {
     match kind {
         Kind::Unknown => Ok(0),
         Kind::Stlv => check_stlv(t, 0, watch),
@@ -652,9 +671,9 @@ fn check_slow(t: &Tlv<'_>, kind: Kind, watch: Option<&[u16]>) -> Result<u8, Prot
     }
 }
 
-/// An STLV: its own length, then each child (fast rule first), recursively. Returns which of the
-/// `watch` children are present, one bit each.
-fn check_stlv(t: &Tlv<'_>, depth: usize, watch: Option<&[u16]>) -> Result<u8, ProtoError> {
+/// An STLV: its own length, then each child (fast rule first), recursively. `watch` is the
+/// index of a watched parent; returns which of its watched children are present, one bit each.
+fn check_stlv(t: &Tlv<'_>, depth: usize, watch: Option<usize>) -> Result<u8, ProtoError> {
     let rules = rules();
     // The precomputed range accepts exactly what `check_len` accepts; only a value outside it
     // (or an unknown tag) takes the dictionary path, which names the error.
@@ -682,10 +701,8 @@ fn check_stlv(t: &Tlv<'_>, depth: usize, watch: Option<&[u16]>) -> Result<u8, Pr
                 Kind::Simple | Kind::Fvln => check_value(&c)?,
             }
         }
-        if let Some(watch) = watch {
-            for (bit, want) in watch.iter().enumerate() {
-                found |= u8::from(c.tag == *want) << bit;
-            }
+        if let Some(i) = watch {
+            found |= rule.watch.get(i).copied().unwrap_or(0);
         }
     }
     Ok(found)
@@ -846,6 +863,22 @@ mod tests {
             let (_, children) = w.children(n.parent).expect("parent watched");
             for c in n.mandatory {
                 assert!(children.contains(c), "{} in {}", c, n.parent);
+            }
+        }
+    }
+
+    /// The per-tag watch masks can only mark tags the rule table holds: every watched child must
+    /// be in the dictionary's ranges, and its mask must name its place in the watch list.
+    #[test]
+    fn watched_children_have_their_bit_in_the_rule_table() {
+        let w = watched();
+        for (i, (parent, children, count)) in w.parents[..w.len].iter().enumerate() {
+            for (bit, &c) in children[..*count].iter().enumerate() {
+                assert!(
+                    matches!(c, 1000..=1399 | 2000..=2399),
+                    "{c} (child of {parent}) is outside the rule table"
+                );
+                assert_eq!(rules().get(c).watch[i], 1 << bit, "{c} in {parent}");
             }
         }
     }
