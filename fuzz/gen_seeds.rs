@@ -9,6 +9,7 @@
 // (re)writes them to `fuzz/corpus/<target>/seed-*`. Needs the harness (`fuzz/harness.rs`) in
 // scope for the mode-byte convention only. Plain `//` comments: `include!` forbids inner docs.
 
+use ofd_proto::ack::encode_ack;
 use ofd_proto::builder::{DocSpec, KktIdentity, build_message};
 use ofd_proto::doctype::FfdVersion;
 use ofd_proto::session::CrcMode;

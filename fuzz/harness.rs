@@ -14,7 +14,7 @@
 // fuzzer reaches the document checks instead of dying at a CRC.
 
 use ofd_proto::ack::{
-    AckContent, AckEncoder, AckTarget, ResponseCode, decode_ack, encode_ack, encode_ack_with,
+    AckContent, AckEncoder, AckTarget, ResponseCode, decode_ack, encode_ack_with,
 };
 use ofd_proto::decide::{Decision, FnStanding, Policy, Refusal, decide, keep_encrypted};
 use ofd_proto::container;
