@@ -86,14 +86,6 @@ impl Shared {
         Ok(())
     }
 
-    /// The admission facts of an FN, from memory.
-    pub(crate) fn admission_get(&self, f: &FnNumber) -> Option<Admission> {
-        self.admission
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(f)
-    }
-
     /// Re-read one register and every FN it has had; called by the committer after a durable
     /// registry change.
     pub(crate) fn refresh_admission(&self, rn: &Rn) -> Result<(), StoreError> {

@@ -42,6 +42,7 @@ use std::time::Instant;
 
 use rocksdb::{ColumnFamily, WriteBatch};
 
+use crate::admission::AdmissionMap;
 use crate::error::StoreError;
 use crate::keys::{DocKey, LiveKey, Rn, by_rn_key, conflict_key};
 use crate::kz::{KzCommitted, KzRecord, KzWrite};
@@ -299,14 +300,18 @@ impl Committer {
         let mut b = Built {
             batch: WriteBatch::default(),
             answers: Vec::with_capacity(pending.len()),
-            docs: Vec::with_capacity(pending.len()),
-            by_rn: Vec::with_capacity(pending.len()),
             liveness: HashMap::new(),
             outbox_next: self.outbox_next,
             rejected_next: self.rejected_next,
             conflict_next: self.conflict_next,
             stored: 0,
         };
+        // Which register each FN is bound to, read under one lock for the whole batch (registry
+        // changes run on this thread, between batches, so the map cannot change under it).
+        let admission = shared
+            .admission
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         // Documents stored earlier in this batch, by key (moved here once encoded).
         let mut overlay: HashMap<[u8; 20], Box<NewDocument>> = HashMap::new();
         // Kazakh registers as this batch leaves them.
@@ -324,8 +329,8 @@ impl Committer {
                     b.answers.push(Answer::Rejected(reply, r));
                     continue;
                 }
-                Pending::Kz(x, reply) => {
-                    let r = self.kz_exchange(shared, db, cfs, &mut b, &mut registers, &x);
+                Pending::Kz(mut x, reply) => {
+                    let r = self.kz_exchange(shared, db, cfs, &mut b, &mut registers, &mut x);
                     b.answers.push(Answer::Kz(reply, r));
                     continue;
                 }
@@ -368,13 +373,15 @@ impl Committer {
                 Some(Ok(None)) | None => {}
             }
             // 3. New document.
-            let r = self.new_document(shared, cfs, &mut b, &key, &doc);
+            let r = self.new_document(shared, &admission, cfs, &mut b, &key, &doc);
             if r.is_ok() {
                 overlay.insert(kb, doc);
             }
             b.answers.push(Answer::Put(reply, r));
         }
-        b.stage_sorted(cfs);
+        for (k, rec) in &b.liveness {
+            b.batch.put_cf(cfs.liveness, k.encode(), rec.encode());
+        }
         if b.conflict_next != self.conflict_next {
             b.batch
                 .put_cf(cfs.meta, META_CONFLICT_SEQ, b.conflict_next.to_be_bytes());
@@ -387,6 +394,7 @@ impl Committer {
     fn new_document(
         &self,
         shared: &Shared,
+        admission: &AdmissionMap,
         cfs: &Cfs<'_>,
         b: &mut Built,
         key: &DocKey,
@@ -395,19 +403,20 @@ impl Committer {
         // The one place that decides a document's register: the RN the document names (tag
         // 1037), else the one its FN is bound to; and "unknown FN" when the FN is bound to no
         // register at all. The admission map answers from memory.
-        let bound = shared.admission_get(&doc.fn_number).map(|a| a.rn);
+        let bound = admission.get(&doc.fn_number).map(|a| a.rn);
         let rn = doc.rn.or(bound);
         let mut flags = doc.flags;
         if bound.is_none() {
             flags.0 |= DocFlags::UNKNOWN_FN;
         }
         let value = record::encode(doc, rn.as_ref(), flags).map_err(StoreError::InvalidInput)?;
-        b.docs.push((key.encode(), value));
+        b.batch.put_cf(cfs.docs, key.encode(), value);
         if let Some(rn) = &rn {
-            b.by_rn.push((
+            b.batch.put_cf(
+                cfs.by_rn,
                 by_rn_key(rn, key),
                 record::by_rn_value(doc.doc_time, doc.shift),
-            ));
+            );
         }
         let outbox_seq = doc
             .outcome
@@ -430,7 +439,7 @@ impl Committer {
         cfs: &Cfs<'_>,
         b: &mut Built,
         registers: &mut HashMap<u32, KzRecord>,
-        x: &KzWrite,
+        x: &mut KzWrite,
     ) -> Result<KzCommitted, StoreError> {
         let record =
             match registers.entry(x.system_id) {
@@ -443,15 +452,23 @@ impl Committer {
                 }
             };
         let log_value = crate::kz::encode_log(x)?;
+        // The record is updated where it lies (the state moved in, not copied): this batch's
+        // next exchange of the register, if any, starts from it.
         let log_seq = record.log_next;
-        let mut next = record.clone();
-        next.log_next += 1;
-        if let Some(state) = &x.state {
-            next.state.clone_from(state);
-            next.last_answer = x.answer.to_vec();
+        record.log_next += 1;
+        if let Some(state) = x.state.take() {
+            record.state = state;
+            record.last_answer.clear();
+            record.last_answer.extend_from_slice(&x.answer);
         }
-        let value = crate::kz::encode_record(&next)?;
-        *record = next;
+        let value = match crate::kz::encode_record(record) {
+            Ok(v) => v,
+            Err(e) => {
+                // Not written: the next exchange reads the register from the database again.
+                registers.remove(&x.system_id);
+                return Err(e);
+            }
+        };
         b.batch.put_cf(cfs.kz_kkm, x.system_id.to_be_bytes(), value);
         b.batch.put_cf(
             cfs.kz_log,
@@ -511,7 +528,6 @@ impl Committer {
             rejected_next,
             conflict_next,
             stored,
-            ..
         } = built;
         let batch_bytes = batch.size_in_bytes();
         let write_started = Instant::now();
@@ -576,9 +592,6 @@ struct Built {
     batch: WriteBatch,
     /// One per command, in arrival order.
     answers: Vec<Answer>,
-    /// New documents and their `by_rn` entries, put into the batch in key order at the end.
-    docs: Vec<([u8; 20], Vec<u8>)>,
-    by_rn: Vec<([u8; 36], [u8; 9])>,
     liveness: HashMap<LiveKey, LivenessRecord>,
     outbox_next: u64,
     rejected_next: u64,
@@ -587,26 +600,6 @@ struct Built {
 }
 
 impl Built {
-    /// Puts the documents, their `by_rn` entries and the liveness records into the batch, each
-    /// column family's in key order. The memtable is a skip list whose inserts remember where
-    /// the previous one landed: keys arriving sorted reuse most of that path, where keys in
-    /// arrival order (FNs interleaved) search from the top each time.
-    fn stage_sorted(&mut self, cfs: &Cfs<'_>) {
-        self.docs.sort_unstable_by_key(|e| e.0);
-        for (k, v) in self.docs.drain(..) {
-            self.batch.put_cf(cfs.docs, k, v);
-        }
-        self.by_rn.sort_unstable_by_key(|e| e.0);
-        for (k, v) in self.by_rn.drain(..) {
-            self.batch.put_cf(cfs.by_rn, k, v);
-        }
-        let mut live: Vec<_> = self.liveness.iter().map(|(k, r)| (k.encode(), r)).collect();
-        live.sort_unstable_by_key(|e| e.0);
-        for (k, r) in live {
-            self.batch.put_cf(cfs.liveness, k, r.encode());
-        }
-    }
-
     /// Stages the next outbox entry and returns its sequence number.
     fn outbox(&mut self, cfs: &Cfs<'_>, item: &OutboxItem) -> u64 {
         let seq = self.outbox_next;

@@ -3,6 +3,24 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// One reading of the clock, in both units the protocols and the store use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    /// Unix seconds (UTC), saturating at `u32::MAX`.
+    pub secs: u32,
+    /// Unix milliseconds (UTC).
+    pub ms: u64,
+}
+
+/// Read the clock once (a message's pipeline uses one reading throughout).
+pub fn now() -> Now {
+    let ms = unix_now_ms();
+    Now {
+        secs: u32::try_from(ms / 1000).unwrap_or(u32::MAX),
+        ms,
+    }
+}
+
 /// Unix seconds (UTC), saturating at `u32::MAX`.
 pub fn unix_now() -> u32 {
     let secs = SystemTime::now()

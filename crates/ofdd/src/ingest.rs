@@ -39,7 +39,7 @@ use ofd_store::{
 };
 use tracing::{error, warn};
 
-use crate::clock::{unix_now, unix_now_ms};
+use crate::clock::{Now, now, unix_now};
 use crate::decrypt::Decryptor;
 use crate::log_gate::LogGate;
 use crate::metrics::Metrics;
@@ -108,13 +108,13 @@ impl Ingest {
 
     /// First half: decide, encode the answer, hand the durable write to the committer.
     pub fn begin(&self, frame: Bytes) -> Pending {
-        let now = unix_now();
+        let now = now();
         let decision = decide(
             &frame,
             &self.limits,
             |f| self.standing(f),
             &self.policy,
-            now,
+            now.secs,
         );
         self.perform(decision, &frame, now)
     }
@@ -135,7 +135,7 @@ impl Ingest {
         }
     }
 
-    fn perform(&self, decision: Decision<'_>, frame: &Bytes, now: u32) -> Pending {
+    fn perform(&self, decision: Decision<'_>, frame: &Bytes, now: Now) -> Pending {
         match decision {
             Decision::Accept { msg, doc } => self.store_document(&msg, &doc, frame, now, false),
             Decision::Refuse {
@@ -158,7 +158,7 @@ impl Ingest {
                             payload: &plain,
                             ..msg
                         };
-                        match decide_message(clear, standing, &self.policy, now) {
+                        match decide_message(clear, standing, &self.policy, now.secs) {
                             Decision::Accept { msg, doc } => {
                                 self.store_document(&msg, &doc, frame, now, true)
                             }
@@ -275,13 +275,13 @@ impl Ingest {
         why: &dyn std::fmt::Display,
         result: &'static str,
         doc_type: &'static str,
-        now: u32,
+        now: Now,
     ) -> Pending {
-        let Some(ack) = self.encode(target, code, frame, now) else {
+        let Some(ack) = self.encode(target, code, frame, now.secs) else {
             return Pending::Ready(Response::Close("internal"));
         };
         let write = self.store.put_rejected(RejectedMessage {
-            received_at_ms: unix_now_ms(),
+            received_at_ms: now.ms,
             fn_number: FnNumber::new(&target.fn_ascii).ok(),
             fd: Some(fd),
             reason: why.to_string(),
@@ -302,7 +302,7 @@ impl Ingest {
         msg: &Message<'_>,
         doc: &Document<'_>,
         frame: &Bytes,
-        now: u32,
+        now: Now,
         decrypted: bool,
     ) -> Pending {
         let doc_type = doc.doc_type.label();
@@ -315,7 +315,7 @@ impl Ingest {
             }
         };
         let target = AckTarget::from(msg);
-        let Some(ack) = self.encode(&target, ResponseCode::Accepted, frame, now) else {
+        let Some(ack) = self.encode(&target, ResponseCode::Accepted, frame, now.secs) else {
             return Pending::Ready(Response::Close("internal"));
         };
         let rn = doc.rn.and_then(|r| Rn::new(r).ok());
@@ -333,7 +333,7 @@ impl Ingest {
                         .map(|s| String::from_utf8_lossy(s).into_owned())
                         .unwrap_or_default(),
                     encrypted: doc.encryption.unwrap_or(false),
-                    time: u64::from(now),
+                    time: u64::from(now.secs),
                 })
             }
             _ => None,
@@ -347,7 +347,7 @@ impl Ingest {
             fn_number,
             fd: doc.fd_number,
             rn,
-            received_at_ms: unix_now_ms(),
+            received_at_ms: now.ms,
             doc_type: doc.doc_type.as_u8(),
             ffd: doc.ffd.tag_value(),
             outcome: Outcome::Accepted,
@@ -355,7 +355,7 @@ impl Ingest {
             flags,
             // Marking documents 81 and 83 carry no time: received now is the register's sign
             // of life.
-            doc_time: doc.time.unwrap_or(now),
+            doc_time: doc.time.unwrap_or(now.secs),
             shift: doc.shift_number,
             health: doc.health_report().map(store_health),
             raw: frame.clone(),
@@ -378,14 +378,14 @@ impl Ingest {
         msg: &Message<'_>,
         frame: &Bytes,
         acknowledge: bool,
-        now: u32,
+        now: Now,
     ) -> Pending {
         let Ok(fn_number) = FnNumber::new(&msg.session.fn_number) else {
             return Pending::Ready(Response::Close("framing_error"));
         };
         let target = AckTarget::from(msg);
         let ack = if acknowledge {
-            match self.encode(&target, ResponseCode::Accepted, frame, now) {
+            match self.encode(&target, ResponseCode::Accepted, frame, now.secs) {
                 Some(a) => a,
                 None => return Pending::Ready(Response::Close("internal")),
             }
@@ -396,7 +396,7 @@ impl Ingest {
             fn_number,
             fd: msg.container.fd_number,
             rn: None,
-            received_at_ms: unix_now_ms(),
+            received_at_ms: now.ms,
             doc_type: msg.doc_type.as_u8(),
             ffd: 0,
             outcome: if acknowledge {

@@ -31,14 +31,16 @@ use ofd_store::{KzWrite, Store, StoreError};
 use tokio::sync::Mutex;
 use tracing::{error, warn};
 
-use crate::clock::{unix_now, unix_now_ms};
+use crate::clock::{now, unix_now, unix_now_ms};
 use crate::metrics::Metrics;
 use crate::response::Response;
 
 /// Lock stripes: requests of registers whose IDs share a stripe wait for each other.
 const STRIPES: usize = 256;
-/// Registers cached per stripe (≈ 1 M in all); past it an arbitrary one is dropped.
-const CACHED_PER_STRIPE: usize = 4096;
+/// Registers cached per stripe (262,144 in all, a few hundred MiB at most: a state is a few
+/// KiB in memory); past it an arbitrary one is dropped and read from the store when it comes
+/// back, which costs one read and one decode.
+const CACHED_PER_STRIPE: usize = 1024;
 
 /// A register as its last committed exchange left it.
 struct Cached {
@@ -101,7 +103,7 @@ impl KzIngest {
             Err(e) => return Response::Close(e.reason()),
         };
         let mut cache = self.stripe(header.id).lock().await;
-        let received_at_ms = unix_now_ms();
+        let clock = now();
         if !cache.contains_key(&header.id) {
             match self.load(header.id) {
                 Ok(Some(c)) => {
@@ -125,7 +127,7 @@ impl KzIngest {
             body,
             register: cached.map(|c| &c.facts),
             policy: &self.policy,
-            now: u64::from(unix_now()),
+            now: u64::from(clock.secs),
             // Degraded (disk full, failing): 254, nothing changes, the KKM retries later.
             store_available: self.store.is_healthy(),
             // A token is drawn only where the policy may rotate one (a syscall otherwise spent
@@ -169,7 +171,7 @@ impl KzIngest {
                 state,
                 request: frame,
                 answer: sent.clone(),
-                received_at_ms,
+                received_at_ms: clock.ms,
                 command: u8::try_from(answer.command.map_or(255, |c| c.wire())).unwrap_or(255),
                 code: u8::try_from(answer.code.wire()).unwrap_or(255),
                 ticket_number,

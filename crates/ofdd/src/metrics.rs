@@ -5,6 +5,10 @@
 //! sets in ofd-proto; there is deliberately no per-register (RN/FN) label, because millions of
 //! registers would explode the series count. Per-register state is served by the admin API.
 
+use std::collections::HashMap;
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{self, MetricFamily};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -25,8 +29,6 @@ pub struct Metrics {
     pub documents: IntCounterVec,
     /// `{reason}`: frames that broke framing (no acknowledgement possible) or timed out.
     pub frames_rejected: IntCounterVec,
-    /// Frame complete → acknowledgement written (both protocols).
-    pub ack_latency: Histogram,
     /// `{protocol}`: complete frames received (FN–OFD messages, KKM–OFD requests).
     pub frames: IntCounterVec,
     /// `{protocol}`: frame complete → answer written, per protocol.
@@ -80,14 +82,6 @@ impl Metrics {
                 "Messages rejected before an acknowledgement was possible",
             ),
             &["reason"],
-        )
-        .expect("valid metric");
-        let ack_latency = Histogram::with_opts(
-            HistogramOpts::new(
-                "ofd_ack_latency_seconds",
-                "Time from a complete frame to its acknowledgement written to the socket",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
         )
         .expect("valid metric");
         let frames = IntCounterVec::new(
@@ -212,7 +206,7 @@ impl Metrics {
         for c in [
             Box::new(documents.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(frames_rejected.clone()),
-            Box::new(ack_latency.clone()),
+            Box::new(AckLatencyTotal::new(answer_latency.clone())),
             Box::new(frames.clone()),
             Box::new(answer_latency.clone()),
             Box::new(store_commit.clone()),
@@ -267,7 +261,6 @@ impl Metrics {
             registry,
             documents,
             frames_rejected,
-            ack_latency,
             frames,
             answer_latency,
             per_protocol,
@@ -293,9 +286,9 @@ impl Metrics {
         self.per_protocol[protocol as usize].0.inc();
     }
 
-    /// Records an answer written `secs` after its frame was complete.
+    /// Records an answer written `secs` after its frame was complete (one observation: the
+    /// all-protocol `ofd_ack_latency_seconds` is summed from these at scrape time).
     pub fn answered(&self, protocol: Protocol, secs: f64) {
-        self.ack_latency.observe(secs);
         self.per_protocol[protocol as usize].1.observe(secs);
     }
 
@@ -309,8 +302,92 @@ impl Metrics {
     }
 }
 
+/// `ofd_ack_latency_seconds`, frame complete → answer written for both protocols: the
+/// per-protocol `ofd_answer_latency_seconds` series summed when scraped, so the hot path observes
+/// each answer once and the two can never disagree.
+struct AckLatencyTotal {
+    source: HistogramVec,
+    desc: Desc,
+}
+
+impl AckLatencyTotal {
+    fn new(source: HistogramVec) -> AckLatencyTotal {
+        let desc = Desc::new(
+            "ofd_ack_latency_seconds".into(),
+            "Time from a complete frame to its acknowledgement written to the socket".into(),
+            Vec::new(),
+            HashMap::new(),
+        )
+        .expect("valid metric");
+        AckLatencyTotal { source, desc }
+    }
+}
+
+impl Collector for AckLatencyTotal {
+    fn desc(&self) -> Vec<&Desc> {
+        vec![&self.desc]
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let mut total = proto::Histogram::default();
+        let (mut count, mut sum) = (0u64, 0.0f64);
+        let mut buckets: Vec<proto::Bucket> = Vec::new();
+        for family in self.source.collect() {
+            for m in family.get_metric() {
+                let h = m.get_histogram();
+                count += h.get_sample_count();
+                sum += h.get_sample_sum();
+                if buckets.is_empty() {
+                    buckets = h.get_bucket().to_vec();
+                } else {
+                    // Same buckets for every series of one vector.
+                    for (b, add) in buckets.iter_mut().zip(h.get_bucket()) {
+                        b.set_cumulative_count(b.cumulative_count() + add.cumulative_count());
+                    }
+                }
+            }
+        }
+        total.set_sample_count(count);
+        total.set_sample_sum(sum);
+        total.set_bucket(buckets);
+        let mut metric = proto::Metric::default();
+        metric.set_histogram(total);
+        let mut family = MetricFamily::default();
+        family.set_name(self.desc.fq_name.clone());
+        family.set_help(self.desc.help.clone());
+        family.set_field_type(proto::MetricType::HISTOGRAM);
+        family.set_metric(vec![metric]);
+        vec![family]
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_all_protocol_latency_is_the_sum_of_the_per_protocol_series() {
+        let m = Metrics::new();
+        m.answered(Protocol::Fn, 0.0003);
+        m.answered(Protocol::Fn, 0.2);
+        m.answered(Protocol::Kz, 0.0003);
+        let text = m.render();
+        for line in [
+            "ofd_ack_latency_seconds_count 3",
+            "ofd_ack_latency_seconds_bucket{le=\"0.0005\"} 2",
+            "ofd_ack_latency_seconds_bucket{le=\"0.25\"} 3",
+            "ofd_ack_latency_seconds_bucket{le=\"+Inf\"} 3",
+            "ofd_answer_latency_seconds_count{protocol=\"fn\"} 2",
+            "ofd_answer_latency_seconds_count{protocol=\"kz\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+        assert!(text.contains("# TYPE ofd_ack_latency_seconds histogram"));
     }
 }
