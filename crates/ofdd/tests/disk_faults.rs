@@ -25,7 +25,7 @@ use common::*;
 use ofd_proto::ack::{ResponseCode, decode_ack};
 use ofd_proto::builder::{DocSpec, build_message};
 use ofd_proto::doctype::DocType;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 /// ((FN bytes, FD), the document's bytes) of an acknowledged document.
@@ -159,19 +159,6 @@ async fn register(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     acked
-}
-
-async fn read_frame(stream: &mut TcpStream, timeout: Duration) -> Option<Vec<u8>> {
-    let fut = async {
-        let mut head = [0u8; 30];
-        stream.read_exact(&mut head).await.ok()?;
-        let len = usize::from(u16::from_le_bytes([head[24], head[25]]));
-        let mut frame = head.to_vec();
-        frame.resize(30 + len, 0);
-        stream.read_exact(&mut frame[30..]).await.ok()?;
-        Some(frame)
-    };
-    tokio::time::timeout(timeout, fut).await.ok().flatten()
 }
 
 /// `/readyz` status, polled; `None` if the admin port does not answer.

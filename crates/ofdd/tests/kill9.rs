@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use ofd_proto::ack::{ResponseCode, decode_ack};
 use ofd_proto::doctype::DocType;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 /// xorshift64*: reproducible kill moments from a printed seed.
@@ -81,7 +81,7 @@ async fn drive(mut reg: Register, addr: SocketAddr) -> (Register, Acked) {
             return (reg, acked);
         }
         for _ in 0..reg.unacked.len() {
-            let Some(ack) = read_frame(&mut stream).await else {
+            let Some(ack) = read_frame(&mut stream, Duration::from_secs(10)).await else {
                 return (reg, acked);
             };
             let a = decode_ack(&ack).expect("a well-formed acknowledgement");
@@ -99,23 +99,6 @@ async fn drive(mut reg: Register, addr: SocketAddr) -> (Register, Acked) {
             acked.push(((fn_str, a.fd_number), doc));
         }
     }
-}
-
-/// One frame, or `None` on EOF / reset / timeout (the daemon was killed).
-async fn read_frame(stream: &mut TcpStream) -> Option<Vec<u8>> {
-    let fut = async {
-        let mut head = [0u8; 30];
-        stream.read_exact(&mut head).await.ok()?;
-        let len = usize::from(u16::from_le_bytes([head[24], head[25]]));
-        let mut frame = head.to_vec();
-        frame.resize(30 + len, 0);
-        stream.read_exact(&mut frame[30..]).await.ok()?;
-        Some(frame)
-    };
-    tokio::time::timeout(Duration::from_secs(10), fut)
-        .await
-        .ok()
-        .flatten()
 }
 
 /// Every (FN, FD) in `docs` is served byte-identical by the daemon behind `admin` (checked by

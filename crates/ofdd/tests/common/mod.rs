@@ -265,19 +265,7 @@ impl Link {
 
     /// Read one answer frame; `None` on EOF or timeout.
     pub async fn read_frame(&mut self) -> Option<Vec<u8>> {
-        let fut = async {
-            let mut head = [0u8; 30];
-            self.stream.read_exact(&mut head).await.ok()?;
-            let len = u16::from_le_bytes([head[24], head[25]]) as usize;
-            let mut frame = head.to_vec();
-            frame.resize(30 + len, 0);
-            self.stream.read_exact(&mut frame[30..]).await.ok()?;
-            Some(frame)
-        };
-        tokio::time::timeout(Duration::from_secs(10), fut)
-            .await
-            .ok()
-            .flatten()
+        read_frame(&mut self.stream, Duration::from_secs(10)).await
     }
 
     /// Send and wait for the acknowledgement.
@@ -294,6 +282,20 @@ impl Link {
             Ok(Ok(0)) | Ok(Err(_))
         )
     }
+}
+
+/// One FN–OFD frame (30-byte session header and its body); `None` on EOF, reset or timeout.
+pub async fn read_frame(stream: &mut TcpStream, timeout: Duration) -> Option<Vec<u8>> {
+    let fut = async {
+        let mut head = [0u8; 30];
+        stream.read_exact(&mut head).await.ok()?;
+        let len = usize::from(u16::from_le_bytes([head[24], head[25]]));
+        let mut frame = head.to_vec();
+        frame.resize(30 + len, 0);
+        stream.read_exact(&mut frame[30..]).await.ok()?;
+        Some(frame)
+    };
+    tokio::time::timeout(timeout, fut).await.ok().flatten()
 }
 
 /// (FN, FD, response code) of an acknowledgement.
