@@ -84,9 +84,14 @@ impl KzIngest {
         &self.stripes[usize::try_from(system_id).unwrap_or(0) % STRIPES]
     }
 
-    /// The register as stored (`None`: no such system ID), for the cache.
-    fn load(&self, system_id: u32) -> Result<Option<Cached>, KzAdminError> {
-        let Some(record) = self.store.kz_get(system_id)? else {
+    /// The register as stored (`None`: no such system ID), for the cache. A cache miss may
+    /// read the disk, so it runs off the async threads other connections share.
+    async fn load(&self, system_id: u32) -> Result<Option<Cached>, KzAdminError> {
+        let store = self.store.clone();
+        let record = tokio::task::spawn_blocking(move || store.kz_get(system_id))
+            .await
+            .map_err(|e| KzAdminError::BadState(system_id, format!("reader task: {e}")))??;
+        let Some(record) = record else {
             return Ok(None);
         };
         Ok(Some(Cached {
@@ -105,7 +110,7 @@ impl KzIngest {
         let mut cache = self.stripe(header.id).lock().await;
         let clock = now();
         if !cache.contains_key(&header.id) {
-            match self.load(header.id) {
+            match self.load(header.id).await {
                 Ok(Some(c)) => {
                     if cache.len() >= CACHED_PER_STRIPE
                         && let Some(&old) = cache.keys().next()
