@@ -23,4 +23,20 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+# Python tools the tests drive (pinned): schemathesis fuzzes the JSON API against its OpenAPI
+# document; aiosmtpd is the real SMTP server the mail tests send to.
+PY_TOOLS=(schemathesis==4.32.5 aiosmtpd==1.4.6)
+py_missing=()
+python3 -c 'import aiosmtpd' >/dev/null 2>&1 || py_missing+=("${PY_TOOLS[1]}")
+command -v schemathesis >/dev/null 2>&1 || command -v st >/dev/null 2>&1 || py_missing+=("${PY_TOOLS[0]}")
+if [ ${#py_missing[@]} -gt 0 ]; then
+  command -v pip3 >/dev/null 2>&1 || command -v pip >/dev/null 2>&1 || {
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+  }
+  echo "setup: installing ${py_missing[*]} from PyPI" >&2
+  PIP=$(command -v pip3 || command -v pip)
+  "$PIP" install -q --disable-pip-version-check "${py_missing[@]}" 2>/dev/null \
+    || "$PIP" install -q --disable-pip-version-check --break-system-packages "${py_missing[@]}"
+fi
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo not found; install Rust with rustup (https://rustup.rs)" >&2; exit 1; }

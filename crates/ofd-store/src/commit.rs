@@ -242,6 +242,14 @@ impl Committer {
                             op.fail(|| shared.unavailable());
                         }
                     }
+                    Command::Accounts(op) => {
+                        self.commit_group(&mut group, started, to_sync);
+                        if self.shared.health.is_healthy() {
+                            op.run(Ok(&self.shared));
+                        } else {
+                            op.run(Err(self.shared.unavailable()));
+                        }
+                    }
                     Command::Shutdown => {
                         self.commit_group(&mut group, started, to_sync);
                         return;

@@ -94,9 +94,18 @@ pub enum StoreError {
     #[error("register {rn} is not in the registry")]
     RegisterNotFound { rn: Rn },
 
-    /// An operation on something else that does not exist (a Kazakh register's system ID, …).
+    /// An operation on something else that does not exist (a Kazakh register's system ID, …),
+    /// or that is outside the caller's scope (answered the same, so existence is not revealed).
     #[error("{0} not found")]
     NotFound(String),
+
+    /// Creating something that exists already (an organisation's INN, a user's login).
+    #[error("{0} already exists")]
+    Exists(String),
+
+    /// A change that would reach outside the caller's scope, by the field that would.
+    #[error("{field}: {reason}")]
+    OutOfScope { field: &'static str, reason: String },
 }
 
 impl StoreError {

@@ -28,6 +28,13 @@ impl<T> StoreFuture<T> {
         StoreFuture { rx }
     }
 
+    /// A future already resolved (a request refused before it reached the committer).
+    pub(crate) fn ready(r: Result<T, StoreError>) -> Self {
+        let (tx, rx) = oneshot::channel();
+        let _ = tx.send(r);
+        StoreFuture { rx }
+    }
+
     /// Blocks the current thread until the write is durable (or failed).
     pub fn wait(mut self) -> Result<T, StoreError> {
         struct Unpark(std::thread::Thread);

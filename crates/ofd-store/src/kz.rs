@@ -227,10 +227,12 @@ pub(crate) fn read_record(
 
 impl Store {
     /// Registers a new Kazakh register: issues the next system ID, asks `make_state` for its
-    /// initial state (which names the ID), and stores both durably. Returns the ID.
+    /// initial state (which names the ID), and stores both durably with its owner's index entry
+    /// (`owners.rs`). Returns the ID.
     pub fn kz_create(
         &self,
         created_at_ms: u64,
+        owner: &crate::owners::Owner,
         make_state: impl FnOnce(u32) -> Vec<u8>,
     ) -> Result<u32, StoreError> {
         let shared = self.shared();
@@ -272,6 +274,12 @@ impl Store {
             encode_record(&record)?,
         );
         batch.put_cf(meta, META_KZ_NEXT_ID, following.to_be_bytes());
+        shared.stage_owner(
+            &db,
+            &mut batch,
+            crate::owners::RegisterRef::Kkm(next),
+            owner,
+        )?;
         shared.write(batch)?;
         Ok(next)
     }

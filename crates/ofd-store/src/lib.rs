@@ -45,6 +45,15 @@
 //! | `outbox` | `seq(u64 BE)` | `FN \| FD`, or `'K' \| system_id \| log seq` for a Kazakh exchange |
 //! | `meta` | `cursor/<name>`, `conflict_seq`, `kz_next_id` | `u64 BE` (`u32` for the ID) |
 //! | `kz_kkm`, `kz_log` | Kazakh registers by system ID, their exchanges | see `kz.rs` |
+//! | `owners` | register → owner INN and point of sale, and back | see `owners.rs` |
+//! | `accounts` | organisations, users, API keys, sessions, links, audit | see `accounts/` |
+//!
+//! # Tenancy
+//!
+//! Organisations, users and credentials live in `accounts/`; which registers a principal
+//! reaches is a [`Scope`], and every tenant-facing query and change goes through the
+//! [`Scoped`] view it makes (`scope.rs`), so no caller filters by itself. A register outside
+//! the scope reads exactly like one that does not exist.
 //!
 //! Why `docs` is keyed by FN and not by RN: the FN and FD are in every message's clear-text
 //! headers, while the RN is inside the document body — unknown for an encrypted body and for an
@@ -61,6 +70,7 @@
 //! whole-key bloom filters, in its SSTs and in its memtables.
 //! Unordered writes are not used.
 
+pub mod accounts;
 mod admission;
 mod commit;
 mod error;
@@ -73,10 +83,12 @@ mod liveness;
 mod observer;
 mod options;
 mod outbox;
+mod owners;
 mod query;
 mod random;
 mod record;
 mod registry;
+mod scope;
 mod store;
 mod sync;
 mod verify;
@@ -92,6 +104,7 @@ pub use liveness::{HealthCounts, LivenessCounts, LivenessRecord};
 pub use observer::{CommitStats, StoreObserver};
 pub use options::StoreOptions;
 pub use outbox::{OutboxEntry, OutboxItem};
+pub use owners::{Owner, RegisterRef};
 pub use query::{DocIter, RegisterDocIter, RegisterQuery};
 pub use record::{
     DocFlags, DocHeader, FnHealth, NewDocument, Outcome, RejectedMessage, StoredDocument,
@@ -100,6 +113,7 @@ pub use registry::{
     BindOutcome, ConnectionType, CredentialInfo, FnBindRequest, FnBinding, IssuedToken, KktFilter,
     KktPage, KktPatch, KktRecord, KktStatus, NewKkt,
 };
+pub use scope::{Scope, Scoped};
 pub use store::{PutOutcome, Store};
 pub use verify::{CheckReport, SalvageReport};
 

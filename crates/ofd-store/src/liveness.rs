@@ -297,18 +297,7 @@ impl LivenessIndex {
     pub(crate) fn counts(&self, now: u64, yellow_after: u64, red_after: u64) -> LivenessCounts {
         let mut c = LivenessCounts::default();
         for r in &self.records {
-            if r.deregistered() {
-                c.deregistered += 1;
-                continue;
-            }
-            let age = now.saturating_sub(u64::from(r.last_doc_time));
-            if age < yellow_after {
-                c.green += 1;
-            } else if age <= red_after {
-                c.yellow += 1;
-            } else {
-                c.red += 1;
-            }
+            c.add(r, now, yellow_after, red_after);
         }
         c
     }
@@ -316,16 +305,41 @@ impl LivenessIndex {
     pub(crate) fn health(&self) -> HealthCounts {
         let mut h = HealthCounts::default();
         for r in &self.records {
-            if r.deregistered() {
-                continue;
-            }
-            h.untransmitted += u64::from(r.untransmitted > 0);
-            h.key_expiry_soon += u64::from(r.flags & KEY_SOON != 0);
-            h.key_expiry_urgent += u64::from(r.flags & KEY_URGENT != 0);
-            h.memory_nearly_full += u64::from(r.flags & MEMORY_FULL != 0);
-            h.ack_overdue += u64::from(r.flags & ACK_OVERDUE != 0);
+            h.add(r);
         }
         h
+    }
+}
+
+impl LivenessCounts {
+    /// Counts one register by the age of its last document (see `Store::liveness_counts`).
+    pub fn add(&mut self, r: &LivenessRecord, now: u64, yellow_after: u64, red_after: u64) {
+        if r.deregistered() {
+            self.deregistered += 1;
+            return;
+        }
+        let age = now.saturating_sub(u64::from(r.last_doc_time));
+        if age < yellow_after {
+            self.green += 1;
+        } else if age <= red_after {
+            self.yellow += 1;
+        } else {
+            self.red += 1;
+        }
+    }
+}
+
+impl HealthCounts {
+    /// Counts one register's FN health alarms (deregistered ones raise none).
+    pub fn add(&mut self, r: &LivenessRecord) {
+        if r.deregistered() {
+            return;
+        }
+        self.untransmitted += u64::from(r.untransmitted > 0);
+        self.key_expiry_soon += u64::from(r.flags & KEY_SOON != 0);
+        self.key_expiry_urgent += u64::from(r.flags & KEY_URGENT != 0);
+        self.memory_nearly_full += u64::from(r.flags & MEMORY_FULL != 0);
+        self.ack_overdue += u64::from(r.flags & ACK_OVERDUE != 0);
     }
 }
 

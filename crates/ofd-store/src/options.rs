@@ -25,8 +25,10 @@ pub(crate) const CF_OUTBOX: &str = "outbox";
 pub(crate) const CF_META: &str = "meta";
 pub(crate) const CF_KZ_KKM: &str = "kz_kkm";
 pub(crate) const CF_KZ_LOG: &str = "kz_log";
+pub(crate) const CF_ACCOUNTS: &str = "accounts";
+pub(crate) const CF_OWNERS: &str = "owners";
 
-pub(crate) const ALL_CFS: [&str; 11] = [
+pub(crate) const ALL_CFS: [&str; 13] = [
     CF_DOCS,
     CF_BY_RN,
     CF_CONFLICTS,
@@ -38,6 +40,8 @@ pub(crate) const ALL_CFS: [&str; 11] = [
     CF_META,
     CF_KZ_KKM,
     CF_KZ_LOG,
+    CF_ACCOUNTS,
+    CF_OWNERS,
 ];
 
 /// How to open the store.

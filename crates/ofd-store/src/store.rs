@@ -39,6 +39,9 @@ pub(crate) enum Command {
     Rejected(Box<RejectedMessage>, Reply<u64>),
     Kz(Box<crate::kz::KzWrite>, Reply<crate::kz::KzCommitted>),
     Registry(RegistryOp),
+    /// An accounts change (`accounts/`), run alone on the committer thread with its own synced
+    /// batch, like a registry mutation; given the error instead when the store cannot write.
+    Accounts(crate::accounts::AccountsOp),
     Shutdown,
 }
 
@@ -324,6 +327,7 @@ impl Store {
             kz_issue: Mutex::new(()),
         };
         let seqs = shared.load_state()?;
+        shared.migrate_owners()?;
         if let Err(e) = crate::heal::ensure_reserve(&path, opts.reserve_bytes) {
             tracing::warn!(error = %e, bytes = opts.reserve_bytes, "cannot create the reserve file (is the disk nearly full?)");
         }
@@ -475,6 +479,7 @@ fn fail(cmd: Command) {
         Command::Rejected(_, r) => r.send(Err(StoreError::Closed)),
         Command::Kz(_, r) => r.send(Err(StoreError::Closed)),
         Command::Registry(op) => op.fail(|| StoreError::Closed),
+        Command::Accounts(op) => op.run(Err(StoreError::Closed)),
         Command::Shutdown => {}
     }
 }

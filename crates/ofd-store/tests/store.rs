@@ -608,7 +608,14 @@ fn kz_exchanges_share_the_outbox_with_documents() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     let id = store
-        .kz_create(1, |id| format!("state-{id}").into_bytes())
+        .kz_create(
+            1,
+            &ofd_store::Owner {
+                inn: "123456789012".into(),
+                place: "Алматы".into(),
+            },
+            |id| format!("state-{id}").into_bytes(),
+        )
         .unwrap();
     assert_eq!(id, FIRST_SYSTEM_ID);
     let exchange = |n: u8, export: bool, state: Option<&str>| KzWrite {

@@ -48,6 +48,16 @@ impl Client {
                 .get(&url)
                 .header("Authorization", &self.auth)
                 .call(),
+            ("DELETE", _) => self
+                .agent
+                .delete(&url)
+                .header("Authorization", &self.auth)
+                .call(),
+            ("PATCH", Some(body)) => self
+                .agent
+                .patch(&url)
+                .header("Authorization", &self.auth)
+                .send_json(body),
             (_, Some(body)) => self
                 .agent
                 .post(&url)

@@ -10,6 +10,7 @@ use ofd_proto::decide::Policy;
 use ofd_proto::error::ProtoError;
 use ofd_proto::framing::FrameLimits;
 use ofd_proto::sign::{HmacSigner, Signer};
+use ofd_store::accounts::auth::Authenticator;
 use ofd_store::{Store, StoreOptions};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::warn;
@@ -37,6 +38,8 @@ pub struct App {
     /// (`store.max_in_flight`).
     in_flight: Arc<Semaphore>,
     log_gate: Arc<LogGate>,
+    /// Sign-in, sessions and API keys (shared by the API and the portal).
+    auth: Arc<Authenticator>,
 }
 
 impl App {
@@ -106,7 +109,17 @@ impl App {
         let kz_policy = config.kz.policy().unwrap_or_default();
         let kz = KzIngest::new(store.clone(), kz_policy, metrics.clone());
         let in_flight = config.store.max_in_flight.clamp(1, Semaphore::MAX_PERMITS);
+        let auth = Arc::new(Authenticator::new(store.clone(), config.accounts.policy()));
+        match kz.backfill_owners() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                registers = n,
+                "owner index built for existing Kazakh registers"
+            ),
+            Err(e) => anyhow::bail!("cannot index the owners of Kazakh registers: {e}"),
+        }
         Ok(App {
+            auth,
             ingest,
             kz,
             in_flight: Arc::new(Semaphore::new(in_flight)),
@@ -131,6 +144,15 @@ impl App {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Sign-in, sessions and API keys.
+    pub fn auth(&self) -> &Authenticator {
+        &self.auth
+    }
+
+    pub fn auth_arc(&self) -> Arc<Authenticator> {
+        self.auth.clone()
     }
 
     /// The FN–OFD pipeline.

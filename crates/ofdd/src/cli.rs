@@ -33,6 +33,10 @@ pub enum Command {
     /// Manage Kazakh KKMs (system IDs, tokens, status, tickets, reports) through a running
     /// daemon's admin API.
     Kz(KzArgs),
+    /// Manage organisations, users, API keys, partner links and read the audit log through a
+    /// running daemon's admin API (start with the operator's organisation and its first staff
+    /// user).
+    Account(AccountArgs),
     /// Verify or repair a stopped daemon's data directory.
     #[command(subcommand)]
     Store(StoreCommand),
@@ -100,6 +104,134 @@ pub struct KktArgs {
     pub token: String,
     #[command(subcommand)]
     pub command: KktCommand,
+}
+
+#[derive(Debug, Args)]
+pub struct AccountArgs {
+    /// Admin API base URL.
+    #[arg(long, env = "OFDD_API", default_value = "http://127.0.0.1:9100")]
+    pub api: String,
+    /// Admin bearer token (the root token, or an API key).
+    #[arg(long, env = "OFDD_ADMIN_TOKEN", hide_env_values = true)]
+    pub token: String,
+    #[command(subcommand)]
+    pub command: AccountCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Create an organisation: a taxpayer, a service partner, or the operator itself.
+    CreateOrg {
+        /// INN (10 or 12 digits) or IIN/BIN (12 digits).
+        #[arg(long)]
+        inn: String,
+        #[arg(long)]
+        name: String,
+        /// taxpayer | partner | operator
+        #[arg(long)]
+        kind: String,
+    },
+    /// List organisations.
+    ListOrgs,
+    /// Create a user; prints the one-time set-password link (or says it was mailed).
+    CreateUser {
+        /// The organisation's INN.
+        #[arg(long)]
+        org: String,
+        /// E-mail address.
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        name: String,
+        /// admin | manager | viewer (taxpayers, partners); staff | support (the operator)
+        #[arg(long)]
+        role: String,
+        /// Limit to these points of sale (repeat).
+        #[arg(long = "place")]
+        places: Vec<String>,
+        /// Limit to these registers, RNs or Kazakh system IDs (repeat).
+        #[arg(long = "register")]
+        registers: Vec<String>,
+    },
+    /// List an organisation's users.
+    ListUsers {
+        #[arg(long)]
+        org: String,
+    },
+    /// Change a user's role, or disable / enable it.
+    SetUser {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        role: Option<String>,
+        #[arg(long)]
+        disabled: Option<bool>,
+    },
+    /// Lift a user's lockout.
+    Unlock {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        login: String,
+    },
+    /// A new set-password link for a user.
+    Reset {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        login: String,
+    },
+    /// Create an API key (printed once).
+    CreateKey {
+        #[arg(long)]
+        org: String,
+        /// read | write
+        #[arg(long)]
+        scope: String,
+        /// Limit to these registers (repeat).
+        #[arg(long = "register")]
+        registers: Vec<String>,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List an organisation's API keys (without secrets).
+    ListKeys {
+        #[arg(long)]
+        org: String,
+    },
+    /// Revoke an API key.
+    RevokeKey {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        id: String,
+    },
+    /// Link a service partner to a taxpayer (at once with the root token or as staff; a
+    /// request otherwise).
+    LinkPartner {
+        #[arg(long)]
+        taxpayer: String,
+        #[arg(long)]
+        partner: String,
+    },
+    /// End a partner link.
+    UnlinkPartner {
+        #[arg(long)]
+        taxpayer: String,
+        #[arg(long)]
+        partner: String,
+    },
+    /// Read the audit log.
+    Audit {
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long)]
+        action: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -42,7 +42,11 @@ pub struct Config {
     pub export: ExportConfig,
     /// Kazakh registers (KKM–OFD protocol 2.0.x) on the same ingest port.
     pub kz: KzConfig,
+    /// People and integrators: sessions, sign-in limits, one-time links, SMTP.
+    pub accounts: AccountsConfig,
 }
+
+pub use crate::accounts_config::{AccountsConfig, SmtpConfig};
 
 /// `[kz]`: the KKM–OFD protocol of Kazakhstan, served on the ingest port next to FN–OFD (a
 /// connection's first byte tells them apart: `2A` FN–OFD, `A2` KKM–OFD).
@@ -287,6 +291,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             export: ExportConfig::default(),
             kz: KzConfig::default(),
+            accounts: AccountsConfig::default(),
         }
     }
 }
@@ -437,6 +442,7 @@ impl Config {
         if self.export.nats.enabled {
             self.export.nats.check()?;
         }
+        self.accounts.check()?;
         Ok(())
     }
 }

@@ -53,9 +53,13 @@ impl Daemon {
         let router = admin::router(app.clone());
         let mut admin_shutdown = trigger.subscribe();
         let admin_task = tokio::spawn(async move {
-            let served = axum::serve(admin_listener, router)
-                .with_graceful_shutdown(async move { admin_shutdown.recv().await })
-                .await;
+            // The peer address reaches handlers (sign-in throttling per address, the audit log).
+            let served = axum::serve(
+                admin_listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { admin_shutdown.recv().await })
+            .await;
             if let Err(e) = served {
                 warn!(error = %e, "admin API stopped");
             }

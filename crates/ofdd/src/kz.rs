@@ -256,11 +256,20 @@ impl KzIngest {
         }
     }
 
-    /// Register a new KKM: issue its system ID and first token, durably. Returns both.
-    pub fn register(&self, mut reg: ofd_kz::RegInfo) -> Result<(u32, u32), KzAdminError> {
+    /// Register a new KKM for an organisation the caller may act for (`scoped`): issue its
+    /// system ID and first token, durably, with its owner's index entry. Returns both.
+    pub fn register(
+        &self,
+        scoped: &ofd_store::Scoped<'_>,
+        mut reg: ofd_kz::RegInfo,
+    ) -> Result<(u32, u32), KzAdminError> {
         let token = fresh_token();
         let mut encode_error = None;
-        let id = self.store.kz_create(unix_now_ms(), |id| {
+        let owner = ofd_store::Owner {
+            inn: reg.org_inn.clone(),
+            place: reg.pos_address.clone(),
+        };
+        let id = scoped.create_kkm(unix_now_ms(), &owner, |id| {
             reg.kkm_id = id.to_string();
             let facts = RegisterFacts::new(reg, token);
             encode_state(&facts).unwrap_or_else(|e| {
@@ -274,26 +283,32 @@ impl KzIngest {
         Ok((id, token))
     }
 
-    /// The register's current state.
-    pub fn facts(&self, system_id: u32) -> Result<RegisterFacts, KzAdminError> {
-        let record = self
-            .store
-            .kz_get(system_id)?
+    /// The register's current state, when it is in the caller's scope.
+    pub fn facts(
+        &self,
+        scoped: &ofd_store::Scoped<'_>,
+        system_id: u32,
+    ) -> Result<RegisterFacts, KzAdminError> {
+        let record = scoped
+            .kkm(system_id)?
             .ok_or(KzAdminError::NotFound(system_id))?;
         decode_state(system_id, &record.state)
     }
 
     /// Change a register's state outside an exchange (new token, block, deregister), under its
-    /// lock and durably. Returns the new state.
+    /// lock and durably, when it is in the caller's scope. Returns the new state.
     pub async fn update(
         &self,
+        scoped: &ofd_store::Scoped<'_>,
         system_id: u32,
         change: impl FnOnce(&mut RegisterFacts),
     ) -> Result<RegisterFacts, KzAdminError> {
+        // Checked before the lock: an out-of-scope ID must not even evict a cache entry.
+        self.facts(scoped, system_id)?;
         let mut cache = self.stripe(system_id).lock().await;
         // Whatever happens below, the next request reads the register from the store.
         cache.remove(&system_id);
-        let mut facts = self.facts(system_id)?;
+        let mut facts = self.facts(scoped, system_id)?;
         change(&mut facts);
         let bytes =
             encode_state(&facts).map_err(|e| KzAdminError::BadState(system_id, e.to_string()))?;
@@ -301,15 +316,30 @@ impl KzIngest {
         Ok(facts)
     }
 
-    /// A fresh token for the operator to give the taxpayer ("Создать новый токен").
-    pub async fn issue_token(&self, system_id: u32) -> Result<u32, KzAdminError> {
+    /// A fresh token for the taxpayer to type into the KKM ("Создать новый токен").
+    pub async fn issue_token(
+        &self,
+        scoped: &ofd_store::Scoped<'_>,
+        system_id: u32,
+    ) -> Result<u32, KzAdminError> {
         let token = fresh_token();
-        self.update(system_id, |f| {
+        self.update(scoped, system_id, |f| {
             f.token = token;
             f.answers_since_rotation = 0;
         })
         .await?;
         Ok(token)
+    }
+
+    /// Indexes the owners of KKMs registered before the owner index existed (once per store).
+    pub fn backfill_owners(&self) -> Result<u64, StoreError> {
+        self.store.backfill_kz_owners(|state| {
+            let facts = decode_state(0, state).ok()?;
+            Some(ofd_store::Owner {
+                inn: facts.reg.org_inn.clone(),
+                place: facts.reg.pos_address.clone(),
+            })
+        })
     }
 
     pub fn store(&self) -> &Store {

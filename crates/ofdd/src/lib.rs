@@ -12,6 +12,8 @@
 //! [`app`] builds the shared state once; [`clock`], [`log_gate`], [`store_events`] and
 //! [`metrics`] are the small services the path uses.
 
+pub mod account_cli;
+pub mod accounts_config;
 pub mod admin;
 pub mod admin_client;
 pub mod app;
@@ -30,6 +32,7 @@ pub mod kz;
 pub mod kz_cli;
 pub mod log_gate;
 pub mod logging;
+pub mod mail;
 pub mod metrics;
 pub mod response;
 pub mod server;

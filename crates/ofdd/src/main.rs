@@ -14,6 +14,7 @@ fn main() -> ExitCode {
         Command::CheckConfig { config } => ofdd::daemon::check_config(config.as_deref()),
         Command::Kkt(args) => ofdd::kkt_cli::run(args),
         Command::Kz(args) => ofdd::kz_cli::run(args),
+        Command::Account(args) => ofdd::account_cli::run(args),
         Command::Store(cmd) => ofdd::store_cli::run(cmd),
     };
     match result {

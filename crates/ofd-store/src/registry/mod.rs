@@ -81,7 +81,6 @@ impl Store {
         let cf = db.cf(CF_REGISTRY)?;
         let limit = filter.limit.clamp(1, 10_000);
         let prefix = filter.rn_prefix.as_deref().unwrap_or("").as_bytes();
-        let needle = filter.name_contains.as_ref().map(|s| s.to_lowercase());
         let mut it = db.raw_iterator_cf(cf);
         match &filter.after {
             Some(after) if after.as_bytes().as_slice() >= prefix => {
@@ -100,16 +99,7 @@ impl Store {
             }
             let stored = parse_kkt(k, v)?;
             let r = &stored.record;
-            let keep = filter.status.is_none_or(|s| s == r.status)
-                && filter.connection.is_none_or(|c| c == r.connection)
-                && needle
-                    .as_ref()
-                    .is_none_or(|n| r.user_name.to_lowercase().contains(n.as_str()))
-                && (filter.registered_from.is_none() && filter.registered_to.is_none()
-                    || r.registered_at.is_some_and(|t| {
-                        filter.registered_from.is_none_or(|f| t >= f)
-                            && filter.registered_to.is_none_or(|to| t <= to)
-                    }));
+            let keep = filter.matches(r);
             if keep {
                 if items.len() == limit {
                     next = items.last().map(|x: &KktRecord| x.rn);

@@ -50,6 +50,21 @@ impl Shared {
         let db = self.db()?;
         let v = serde_json::to_vec(s).map_err(|e| StoreError::InvalidInput(e.to_string()))?;
         batch.put_cf(db.cf(CF_REGISTRY)?, s.record.rn.as_bytes(), v);
+        // Every register write keeps its owner index entry current (`owners.rs`). An INN that
+        // is not digits (a malformed registration report) leaves it to the operator's staff.
+        let inn = s.record.user_inn.trim();
+        if !inn.is_empty() && inn.bytes().all(|c| c.is_ascii_digit()) {
+            let owner = crate::owners::Owner {
+                inn: inn.to_string(),
+                place: s.record.place.clone(),
+            };
+            self.stage_owner(
+                &db,
+                batch,
+                crate::owners::RegisterRef::Kkt(s.record.rn),
+                &owner,
+            )?;
+        }
         Ok(())
     }
 

@@ -203,6 +203,27 @@ pub struct KktFilter {
     pub limit: usize,
 }
 
+impl KktFilter {
+    /// Whether a register passes every condition but the cursor and the RN prefix's seek.
+    pub fn matches(&self, r: &KktRecord) -> bool {
+        self.status.is_none_or(|s| s == r.status)
+            && self.connection.is_none_or(|c| c == r.connection)
+            && self
+                .rn_prefix
+                .as_ref()
+                .is_none_or(|p| r.rn.as_str().starts_with(p.as_str()))
+            && self
+                .name_contains
+                .as_ref()
+                .is_none_or(|n| r.user_name.to_lowercase().contains(&n.to_lowercase()))
+            && (self.registered_from.is_none() && self.registered_to.is_none()
+                || r.registered_at.is_some_and(|t| {
+                    self.registered_from.is_none_or(|f| t >= f)
+                        && self.registered_to.is_none_or(|to| t <= to)
+                }))
+    }
+}
+
 impl Default for KktFilter {
     fn default() -> Self {
         KktFilter {

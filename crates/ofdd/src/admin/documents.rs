@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -15,9 +15,9 @@ use ofd_store::{DocFlags, FnNumber, Outcome, RegisterQuery, StoredDocument};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::AppState;
 use super::error::ApiError;
 use super::kkt::parse_rn;
+use super::principal::{Auth, Need};
 
 const DEFAULT_LIMIT: usize = 1000;
 const MAX_LIMIT: usize = 10_000;
@@ -76,10 +76,10 @@ fn summary(d: &StoredDocument) -> Value {
 
 /// `GET /api/v1/documents/{fn}/{fd}`: header, FNS JSON of the document, the acknowledgement sent.
 pub async fn one(
-    State(s): State<AppState>,
+    auth: Auth,
     Path((fn_s, fd_s)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let doc = fetch(&s, &fn_s, &fd_s)?;
+    let doc = fetch(&auth, &fn_s, &fd_s)?;
     let mut out = summary(&doc);
     // Encrypted bodies are not TLV: they are served raw only.
     let document = match parse_message(&doc.raw).and_then(|m| message_to_fns_json(&m)) {
@@ -93,10 +93,10 @@ pub async fn one(
 
 /// `GET /api/v1/documents/{fn}/{fd}/raw`: the exact bytes received.
 pub async fn raw(
-    State(s): State<AppState>,
+    auth: Auth,
     Path((fn_s, fd_s)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let doc = fetch(&s, &fn_s, &fd_s)?;
+    let doc = fetch(&auth, &fn_s, &fd_s)?;
     Ok((
         [(header::CONTENT_TYPE, "application/octet-stream")],
         doc.raw,
@@ -104,20 +104,22 @@ pub async fn raw(
         .into_response())
 }
 
-fn fetch(s: &AppState, fn_s: &str, fd_s: &str) -> Result<StoredDocument, ApiError> {
+fn fetch(auth: &Auth, fn_s: &str, fd_s: &str) -> Result<StoredDocument, ApiError> {
+    auth.require(Need::Read)?;
     let fn_number = parse_fn(fn_s)?;
     let fd = parse_fd(fd_s)?;
-    s.app.store().get(&fn_number, fd)?.ok_or_else(|| {
+    auth.store().document(&fn_number, fd)?.ok_or_else(|| {
         ApiError::not_found(format!("no document FN {} FD {fd}", fn_number.as_str()))
     })
 }
 
 /// `GET /api/v1/kkt/{rn}/documents?from=&to=&shift=&fn=&fd_from=&fd_to=&format=json|csv&limit=`
 pub async fn of_register(
-    State(s): State<AppState>,
+    auth: Auth,
     Path(rn): Path<String>,
     q: Result<Query<DocsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    auth.require(Need::Read)?;
     let rn = parse_rn(&rn)?;
     let Query(q) = q?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
@@ -161,7 +163,8 @@ pub async fn of_register(
         doc_time,
         shift: q.shift,
     };
-    let docs = s.app.store().docs_of_register(&rn, query)?;
+    let store = auth.store();
+    let docs = store.documents_of(&rn, query)?;
     if csv {
         let mut out =
             String::from("fn,fd,doc_type,doc_time,received_at_ms,shift,outcome,encrypted,size\n");

@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use ofd_proto::checks::{verify_inn, verify_rn};
@@ -12,8 +12,8 @@ use ofd_store::{ConnectionType, FnNumber, KktFilter, KktPatch, KktRecord, KktSta
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::AppState;
 use super::error::ApiError;
+use super::principal::{Auth, Need};
 use crate::clock::unix_now;
 
 #[derive(Debug, Deserialize)]
@@ -84,9 +84,10 @@ fn check_inn(inn: &str) -> Result<(), ApiError> {
 }
 
 pub async fn register(
-    State(s): State<AppState>,
+    auth: Auth,
     body: Result<Json<RegisterBody>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
+    auth.require(Need::Write)?;
     let Json(b) = body?;
     let rn = parse_rn(&b.rn)?;
     check_inn(&b.inn)?;
@@ -124,10 +125,9 @@ pub async fn register(
             "status: a new register cannot start deregistered",
         ));
     }
-    let record = s
-        .app
+    let record = auth
         .store()
-        .register(
+        .register_kkt(
             NewKkt {
                 rn,
                 kkt_serial: b.serial,
@@ -144,13 +144,21 @@ pub async fn register(
             u64::from(unix_now()),
         )
         .await?;
+    auth.audit(
+        "register.create",
+        record.rn.as_str(),
+        &[record.user_inn.trim()],
+        view(&record),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(view(&record))))
 }
 
 pub async fn list(
-    State(s): State<AppState>,
+    auth: Auth,
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    auth.require(Need::Read)?;
     let Query(q) = q?;
     let limit = q.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_PAGE {
@@ -173,19 +181,17 @@ pub async fn list(
         after: q.after.as_deref().map(parse_rn).transpose()?,
         limit,
     };
-    let page = s.app.store().list_registers(&filter)?;
+    let page = auth.store().list_kkt(&filter)?;
     Ok(Json(json!({
         "items": page.items.iter().map(view).collect::<Vec<_>>(),
         "next": page.next.map(|rn| rn.as_str().to_string()),
     })))
 }
 
-pub async fn show(
-    State(s): State<AppState>,
-    Path(rn): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+pub async fn show(auth: Auth, Path(rn): Path<String>) -> Result<Json<Value>, ApiError> {
+    auth.require(Need::Read)?;
     let rn = parse_rn(&rn)?;
-    match s.app.store().get_register(&rn)? {
+    match auth.store().kkt(&rn)? {
         Some(r) => Ok(Json(view(&r))),
         None => Err(ApiError::not_found(format!(
             "register {} is not in the registry",
@@ -195,10 +201,11 @@ pub async fn show(
 }
 
 pub async fn update(
-    State(s): State<AppState>,
+    auth: Auth,
     Path(rn): Path<String>,
     body: Result<Json<PatchBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    auth.require(Need::Write)?;
     let rn = parse_rn(&rn)?;
     let Json(b) = body?;
     if let Some(inn) = &b.inn {
@@ -221,7 +228,7 @@ pub async fn update(
     }
     // A changed INN or serial must still match the RN's check digits.
     if b.inn.is_some() || b.serial.is_some() {
-        let current = s.app.store().get_register(&rn)?.ok_or_else(|| {
+        let current = auth.store().kkt(&rn)?.ok_or_else(|| {
             ApiError::not_found(format!("register {} is not in the registry", rn.as_str()))
         })?;
         let inn = b.inn.as_deref().unwrap_or(&current.user_inn);
@@ -244,29 +251,62 @@ pub async fn update(
         status: b.status,
         encrypted: None,
     };
-    let record = s
-        .app
+    let before = auth.store().kkt(&rn)?;
+    let record = auth
         .store()
-        .update(rn, patch, u64::from(unix_now()))
+        .update_kkt(rn, patch, u64::from(unix_now()))
         .await?;
+    let mut orgs = vec![record.user_inn.trim()];
+    if let Some(b) = &before
+        && b.user_inn.trim() != record.user_inn.trim()
+    {
+        orgs.push(b.user_inn.trim());
+    }
+    auth.audit(
+        "register.edit",
+        rn.as_str(),
+        &orgs,
+        json!({ "before": before.as_ref().map(view), "after": view(&record) }),
+    )
+    .await?;
     Ok(Json(view(&record)))
 }
 
-pub async fn deregister(
-    State(s): State<AppState>,
-    Path(rn): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+pub async fn deregister(auth: Auth, Path(rn): Path<String>) -> Result<Json<Value>, ApiError> {
+    auth.require(Need::Write)?;
     let rn = parse_rn(&rn)?;
-    let record = s.app.store().deregister(rn, u64::from(unix_now())).await?;
+    let record = auth
+        .store()
+        .deregister_kkt(rn, u64::from(unix_now()))
+        .await?;
+    auth.audit(
+        "register.deregister",
+        rn.as_str(),
+        &[record.user_inn.trim()],
+        json!({}),
+    )
+    .await?;
     Ok(Json(view(&record)))
 }
 
-pub async fn token(
-    State(s): State<AppState>,
-    Path(rn): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
+pub async fn token(auth: Auth, Path(rn): Path<String>) -> Result<impl IntoResponse, ApiError> {
+    auth.require(Need::Write)?;
     let rn = parse_rn(&rn)?;
-    let issued = s.app.store().issue_token(rn, u64::from(unix_now())).await?;
+    let issued = auth
+        .store()
+        .issue_kkt_token(rn, u64::from(unix_now()))
+        .await?;
+    let owner = auth
+        .store()
+        .kkt(&rn)?
+        .map(|r| r.user_inn.trim().to_string());
+    auth.audit(
+        "register.token",
+        rn.as_str(),
+        &owner.as_deref().into_iter().collect::<Vec<_>>(),
+        json!({ "system_id": issued.system_id }),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -278,17 +318,15 @@ pub async fn token(
     ))
 }
 
-pub async fn status(
-    State(s): State<AppState>,
-    Path(rn): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+pub async fn status(auth: Auth, Path(rn): Path<String>) -> Result<Json<Value>, ApiError> {
+    auth.require(Need::Read)?;
     let rn = parse_rn(&rn)?;
-    let store = s.app.store();
-    let record = store.get_register(&rn)?.ok_or_else(|| {
+    let store = auth.store();
+    let record = store.kkt(&rn)?.ok_or_else(|| {
         ApiError::not_found(format!("register {} is not in the registry", rn.as_str()))
     })?;
-    let cfg = &s.app.config().liveness;
-    let live = store.liveness_of(&rn);
+    let cfg = &auth.config().liveness;
+    let live = store.kkt_liveness(&rn)?;
     let now = unix_now();
     let colour = match (&record.status, live) {
         (KktStatus::Deregistered, _) => "deregistered",

@@ -8,7 +8,7 @@
 //! come from the register's exchange log, which keeps every request with its answer.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -21,8 +21,8 @@ use ofd_store::KzLogEntry;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::AppState;
 use super::error::ApiError;
+use super::principal::{Auth, Need};
 use crate::kz::KzAdminError;
 
 /// Most log entries scanned for one tickets / reports query.
@@ -102,9 +102,10 @@ fn check_new(b: &NewKkm) -> Result<(), ApiError> {
 
 /// `POST /api/v1/kz/kkm` → 201 `{system_id, token}`.
 pub async fn register(
-    State(s): State<AppState>,
+    auth: Auth,
     body: Result<Json<NewKkm>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
+    auth.require(Need::Write)?;
     let Json(b) = body?;
     check_new(&b)?;
     let reg = RegInfo {
@@ -121,11 +122,19 @@ pub async fn register(
         connection: b.connection,
         ..RegInfo::default()
     };
+    let owner = reg.org_inn.clone();
     // A synced write: off the async workers.
-    let ingest = s.app.clone();
-    let (system_id, token) = tokio::task::spawn_blocking(move || ingest.kz().register(reg))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let auth = std::sync::Arc::new(auth);
+    let a = auth.clone();
+    let (system_id, token) =
+        tokio::task::spawn_blocking(move || a.kz().register(&a.store(), reg)).await??;
+    auth.audit(
+        "kkm.create",
+        &system_id.to_string(),
+        &[owner.as_str()],
+        json!({ "iin_bin": owner }),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "system_id": system_id, "token": token })),
@@ -141,9 +150,9 @@ fn status_label(s: RegisterStatus) -> &'static str {
     }
 }
 
-fn summary(system_id: u32, f: &RegisterFacts, s: &AppState) -> Value {
-    let cfg = &s.app.config().liveness;
-    let live = s.app.store().liveness_of_kz(system_id);
+fn summary(system_id: u32, f: &RegisterFacts, auth: &Auth) -> Value {
+    let cfg = &auth.config().liveness;
+    let live = auth.store().kkm_liveness(system_id).ok().flatten();
     let now = u64::from(crate::clock::unix_now());
     let colour = live.map(|l| {
         let silent = now.saturating_sub(u64::from(l.last_doc_time));
@@ -184,16 +193,17 @@ pub struct ListQuery {
 
 /// `GET /api/v1/kz/kkm?after=&limit=`.
 pub async fn list(
-    State(s): State<AppState>,
+    auth: Auth,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    auth.require(Need::Read)?;
     let Query(q) = q?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let records = s.app.store().kz_list(q.after, limit)?;
+    let records = auth.store().list_kkm(q.after, limit)?;
     let mut items = Vec::with_capacity(records.len());
     for r in &records {
         let facts = crate::kz::decode_state(r.system_id, &r.state)?;
-        items.push(summary(r.system_id, &facts, &s));
+        items.push(summary(r.system_id, &facts, &auth));
     }
     let next = (records.len() == limit).then(|| records.last().map(|r| r.system_id));
     Ok(Json(
@@ -207,22 +217,21 @@ fn parse_id(id: &str) -> Result<u32, ApiError> {
 }
 
 /// `GET /api/v1/kz/kkm/{id}`.
-pub async fn show(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+pub async fn show(auth: Auth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    auth.require(Need::Read)?;
     let id = parse_id(&id)?;
-    let facts = s.app.kz().facts(id)?;
-    Ok(Json(summary(id, &facts, &s)))
+    let facts = auth.kz().facts(&auth.store(), id)?;
+    Ok(Json(summary(id, &facts, &auth)))
 }
 
 /// `POST /api/v1/kz/kkm/{id}/token`: a new token, durable before it is shown.
-pub async fn token(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+pub async fn token(auth: Auth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    auth.require(Need::Write)?;
     let id = parse_id(&id)?;
-    let token = s.app.kz().issue_token(id).await?;
+    let token = auth.kz().issue_token(&auth.store(), id).await?;
+    let owner = auth.kz().facts(&auth.store(), id)?.reg.org_inn;
+    auth.audit("kkm.token", &id.to_string(), &[owner.as_str()], json!({}))
+        .await?;
     Ok(Json(json!({ "system_id": id, "token": token })))
 }
 
@@ -234,10 +243,11 @@ pub struct StatusBody {
 
 /// `POST /api/v1/kz/kkm/{id}/status` `{status: registered|blocked|deregistered}`.
 pub async fn set_status(
-    State(s): State<AppState>,
+    auth: Auth,
     Path(id): Path<String>,
     body: Result<Json<StatusBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    auth.require(Need::Write)?;
     let id = parse_id(&id)?;
     let Json(b) = body?;
     let status = match b.status.as_str() {
@@ -250,8 +260,18 @@ pub async fn set_status(
             )));
         }
     };
-    let facts = s.app.kz().update(id, |f| f.status = status).await?;
-    Ok(Json(summary(id, &facts, &s)))
+    let facts = auth
+        .kz()
+        .update(&auth.store(), id, |f| f.status = status)
+        .await?;
+    auth.audit(
+        "kkm.status",
+        &id.to_string(),
+        &[facts.reg.org_inn.as_str()],
+        json!({ "status": b.status }),
+    )
+    .await?;
+    Ok(Json(summary(id, &facts, &auth)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -263,15 +283,16 @@ pub struct LogQuery {
 
 /// `GET /api/v1/kz/kkm/{id}/exchanges?after=&limit=`: every request with its answer (base64).
 pub async fn exchanges(
-    State(s): State<AppState>,
+    auth: Auth,
     Path(id): Path<String>,
     q: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
     let Query(q) = q?;
-    s.app.kz().facts(id)?;
+    auth.require(Need::Read)?;
+    auth.kz().facts(&auth.store(), id)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let entries = s.app.store().kz_log(id, q.after.unwrap_or(0), limit)?;
+    let entries = auth.store().kkm_log(id, q.after.unwrap_or(0), limit)?;
     let items: Vec<Value> = entries
         .iter()
         .map(|e| {
@@ -352,7 +373,7 @@ fn ticket_row(e: &KzLogEntry) -> Option<TicketRow> {
 
 /// `GET /api/v1/kz/kkm/{id}/tickets?shift=&from=&to=&format=json|csv`.
 pub async fn tickets(
-    State(s): State<AppState>,
+    auth: Auth,
     Path(id): Path<String>,
     q: Result<Query<TicketQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
@@ -369,8 +390,9 @@ pub async fn tickets(
             )));
         }
     };
-    s.app.kz().facts(id)?;
-    let entries = s.app.store().kz_log(id, 0, MAX_SCAN)?;
+    auth.require(Need::Read)?;
+    auth.kz().facts(&auth.store(), id)?;
+    let entries = auth.store().kkm_log(id, 0, MAX_SCAN)?;
     let rows: Vec<TicketRow> = entries
         .iter()
         .filter_map(ticket_row)
@@ -471,13 +493,11 @@ pub fn report_json(r: &kkm::ZxReport) -> Value {
 
 /// `GET /api/v1/kz/kkm/{id}/reports`: the Z reports of closed shifts (as answered), newest last,
 /// and the X report of the open shift.
-pub async fn reports(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+pub async fn reports(auth: Auth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    let facts = s.app.kz().facts(id)?;
-    let entries = s.app.store().kz_log(id, 0, MAX_SCAN)?;
+    auth.require(Need::Read)?;
+    let facts = auth.kz().facts(&auth.store(), id)?;
+    let entries = auth.store().kkm_log(id, 0, MAX_SCAN)?;
     // Z reports are the answers to CLOSE_SHIFT; X reports the answers to REPORT requests for
     // the open shift (a REPORT for Z repeats the last close, already listed).
     let report_of = |e: &KzLogEntry, want_x: bool| {

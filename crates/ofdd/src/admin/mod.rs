@@ -2,11 +2,17 @@
 //! `/healthz` and `/readyz` for orchestrators, and the bearer-protected JSON API under `/api/v1`
 //! for operators. Nothing here is reachable from the ingest port.
 
-mod auth;
+mod accounts;
+mod audit;
 mod documents;
 mod error;
 mod kkt;
 mod kz;
+mod limits;
+pub mod openapi;
+pub mod principal;
+pub mod routes;
+mod session;
 
 use std::sync::Arc;
 
@@ -14,13 +20,14 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::get;
 use serde_json::json;
 
 use crate::app::App;
 use crate::clock::unix_now;
 
 pub use error::ApiError;
+pub use principal::{Auth, Need, Principal};
 
 /// Request bodies are small JSON objects; anything bigger is refused with 413.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -32,34 +39,17 @@ pub struct AppState {
 
 pub fn router(app: Arc<App>) -> Router {
     let state = AppState { app };
-    let api = Router::new()
-        .route("/kkt", post(kkt::register).get(kkt::list))
-        .route("/kkt/{rn}", get(kkt::show).patch(kkt::update))
-        .route("/kkt/{rn}/deregister", post(kkt::deregister))
-        .route("/kkt/{rn}/token", post(kkt::token))
-        .route("/kkt/{rn}/status", get(kkt::status))
-        .route("/kkt/{rn}/documents", get(documents::of_register))
-        .route("/documents/{fn}/{fd}", get(documents::one))
-        .route("/documents/{fn}/{fd}/raw", get(documents::raw))
-        .route("/liveness", get(liveness))
-        .route("/kz/kkm", post(kz::register).get(kz::list))
-        .route("/kz/kkm/{id}", get(kz::show))
-        .route("/kz/kkm/{id}/token", post(kz::token))
-        .route("/kz/kkm/{id}/status", post(kz::set_status))
-        .route("/kz/kkm/{id}/exchanges", get(kz::exchanges))
-        .route("/kz/kkm/{id}/tickets", get(kz::tickets))
-        .route("/kz/kkm/{id}/reports", get(kz::reports))
-        .fallback(|| async { ApiError::not_found("no such API endpoint") })
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_bearer,
-        ));
+    let mut api = Router::new();
+    for r in routes::api_routes() {
+        api = api.route(r.path, r.handler);
+    }
+    let api = api.fallback(|| async { ApiError::not_found("no such API endpoint") });
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .nest("/api/v1", api)
-        .layer(axum::middleware::from_fn(auth::limit_uri))
+        .layer(axum::middleware::from_fn(limits::limit_uri))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -144,22 +134,22 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// `GET /api/v1/liveness`: registers per colour and FN trouble counts.
-async fn liveness(State(s): State<AppState>) -> impl IntoResponse {
-    let cfg = &s.app.config().liveness;
-    let store = s.app.store();
-    let c = store.liveness_counts(
+/// `GET /api/v1/liveness`: registers per colour and FN trouble counts, of the caller's scope
+/// (a taxpayer's circles count only its registers).
+async fn liveness(auth: Auth) -> Result<impl IntoResponse, ApiError> {
+    auth.require(Need::Read)?;
+    let cfg = &auth.config().liveness;
+    let (c, h) = auth.store().liveness_counts(
         u64::from(unix_now()),
         u64::from(cfg.yellow_after_secs),
         u64::from(cfg.red_after_secs),
-    );
-    let h = store.health_counts();
-    axum::Json(json!({
+    )?;
+    Ok(axum::Json(json!({
         "green": c.green, "yellow": c.yellow, "red": c.red, "deregistered": c.deregistered,
         "fn_trouble": {
             "untransmitted": h.untransmitted, "key_expiry_soon": h.key_expiry_soon,
             "key_expiry_urgent": h.key_expiry_urgent, "memory_nearly_full": h.memory_nearly_full,
             "ack_overdue": h.ack_overdue,
         },
-    }))
+    })))
 }

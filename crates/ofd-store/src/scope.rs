@@ -1,0 +1,479 @@
+//! Tenancy in one place: every read and change of registers, documents, Kazakh exchanges,
+//! liveness and audit that a person or an integrator asks for goes through a [`Scoped`] view,
+//! made from the caller's [`Scope`]. A register outside the scope is answered exactly like one
+//! that does not exist (`None` / `NotFound`), so its existence is not revealed; a change that
+//! would put a register into an organisation the caller may not act for is refused naming the
+//! field (`OutOfScope`).
+//!
+//! Lists follow the owner index (`owners.rs`), so a taxpayer's list costs its own size, not the
+//! registry's.
+
+use std::collections::BTreeSet;
+
+use crate::error::StoreError;
+use crate::future::StoreFuture;
+use crate::keys::{FnNumber, Rn};
+use crate::kz::{KzLogEntry, KzRecord};
+use crate::liveness::{HealthCounts, LivenessCounts, LivenessRecord};
+use crate::owners::{Owner, RegisterRef};
+use crate::query::{RegisterDocIter, RegisterQuery};
+use crate::record::StoredDocument;
+use crate::registry::{IssuedToken, KktFilter, KktPage, KktPatch, KktRecord, NewKkt};
+use crate::store::Store;
+
+/// What a principal may reach.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scope {
+    /// The organisations whose registers are reachable; `None`: every organisation (the
+    /// operator's root, staff and support).
+    orgs: Option<BTreeSet<String>>,
+    /// Only these registers (a user or API key limited to some).
+    registers: Option<BTreeSet<RegisterRef>>,
+    /// Only registers at these points of sale.
+    places: Option<BTreeSet<String>>,
+}
+
+impl Scope {
+    /// Everything.
+    pub fn all() -> Scope {
+        Scope {
+            orgs: None,
+            registers: None,
+            places: None,
+        }
+    }
+
+    /// The registers of these organisations.
+    pub fn orgs(inns: impl IntoIterator<Item = String>) -> Scope {
+        Scope {
+            orgs: Some(inns.into_iter().collect()),
+            registers: None,
+            places: None,
+        }
+    }
+
+    /// Narrowed to these registers (empty: no narrowing).
+    pub fn limit_registers(mut self, regs: impl IntoIterator<Item = RegisterRef>) -> Scope {
+        let set: BTreeSet<_> = regs.into_iter().collect();
+        if !set.is_empty() {
+            self.registers = Some(set);
+        }
+        self
+    }
+
+    /// Narrowed to these points of sale (empty: no narrowing).
+    pub fn limit_places(mut self, places: impl IntoIterator<Item = String>) -> Scope {
+        let set: BTreeSet<_> = places.into_iter().collect();
+        if !set.is_empty() {
+            self.places = Some(set);
+        }
+        self
+    }
+
+    /// Every register of every organisation, without narrowing.
+    pub fn is_all(&self) -> bool {
+        self.orgs.is_none() && self.registers.is_none() && self.places.is_none()
+    }
+
+    /// The organisations reached (`None`: all).
+    pub fn org_set(&self) -> Option<&BTreeSet<String>> {
+        self.orgs.as_ref()
+    }
+
+    /// Whether a new register may be put into organisation `inn` by this principal (narrowed
+    /// principals only work on the registers they were given).
+    pub fn may_register_for(&self, inn: &str) -> bool {
+        self.registers.is_none() && self.orgs.as_ref().is_none_or(|o| o.contains(inn))
+    }
+
+    fn admits(&self, r: &RegisterRef, owner: Option<&Owner>) -> bool {
+        if self.registers.as_ref().is_some_and(|s| !s.contains(r)) {
+            return false;
+        }
+        if self.orgs.is_none() && self.places.is_none() {
+            return true;
+        }
+        let Some(owner) = owner else { return false };
+        self.orgs.as_ref().is_none_or(|o| o.contains(&owner.inn))
+            && self
+                .places
+                .as_ref()
+                .is_none_or(|p| p.contains(&owner.place))
+    }
+}
+
+impl Store {
+    /// The view of the store a principal with `scope` gets.
+    pub fn scoped<'a>(&'a self, scope: &'a Scope) -> Scoped<'a> {
+        Scoped { store: self, scope }
+    }
+}
+
+/// The store as one principal sees it.
+#[derive(Clone, Copy)]
+pub struct Scoped<'a> {
+    store: &'a Store,
+    scope: &'a Scope,
+}
+
+fn kkt_not_found(rn: &Rn) -> StoreError {
+    StoreError::RegisterNotFound { rn: *rn }
+}
+
+fn kkm_not_found(id: u32) -> StoreError {
+    StoreError::NotFound(format!("KZ register {id}"))
+}
+
+impl<'a> Scoped<'a> {
+    pub fn scope(&self) -> &Scope {
+        self.scope
+    }
+
+    /// Whether the register is in scope (`false` as well when it does not exist).
+    pub fn sees(&self, r: &RegisterRef) -> Result<bool, StoreError> {
+        if self.scope.orgs.is_none() && self.scope.places.is_none() {
+            return Ok(self.scope.admits(r, None));
+        }
+        let owner = self.store.owner_of(r)?;
+        Ok(self.scope.admits(r, owner.as_ref()))
+    }
+
+    fn require(&self, r: RegisterRef) -> Result<(), StoreError> {
+        if self.sees(&r)? {
+            return Ok(());
+        }
+        Err(match r {
+            RegisterRef::Kkt(rn) => kkt_not_found(&rn),
+            RegisterRef::Kkm(id) => kkm_not_found(id),
+        })
+    }
+
+    /// Every register reachable, in key order (RU by RN, then KZ by ID), for lists and counts
+    /// of a narrowed scope. `None` for an unnarrowed scope (the caller scans the registry).
+    fn reachable(&self) -> Result<Option<Vec<(RegisterRef, String)>>, StoreError> {
+        if self.scope.orgs.is_none() {
+            if self.scope.is_all() {
+                return Ok(None);
+            }
+            // Narrowed by registers or places only (an operator user limited to some): the
+            // named registers, or a whole-registry pass for places.
+            if let Some(regs) = &self.scope.registers {
+                let mut out = Vec::new();
+                for r in regs {
+                    let owner = self.store.owner_of(r)?;
+                    if self.scope.admits(r, owner.as_ref()) {
+                        out.push((*r, owner.map(|o| o.place).unwrap_or_default()));
+                    }
+                }
+                return Ok(Some(out));
+            }
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        for inn in self.scope.orgs.iter().flatten() {
+            let mut after = None;
+            loop {
+                let page = self.store.registers_of(inn, after.as_ref(), 10_000)?;
+                let Some((last, _)) = page.last() else { break };
+                after = Some(*last);
+                for (r, place) in page {
+                    let owner = Owner {
+                        inn: inn.clone(),
+                        place: place.clone(),
+                    };
+                    if self.scope.admits(&r, Some(&owner)) {
+                        out.push((r, place));
+                    }
+                }
+            }
+        }
+        out.sort();
+        Ok(Some(out))
+    }
+
+    // ---- Russian registers ----
+
+    pub fn kkt(&self, rn: &Rn) -> Result<Option<KktRecord>, StoreError> {
+        if !self.sees(&RegisterRef::Kkt(*rn))? {
+            return Ok(None);
+        }
+        self.store.get_register(rn)
+    }
+
+    /// The register an FN belongs to, when in scope.
+    pub fn kkt_of_fn(&self, f: &FnNumber) -> Result<Option<KktRecord>, StoreError> {
+        match self.store.rn_of_fn(f)? {
+            Some(rn) => self.kkt(&rn),
+            None => Ok(None),
+        }
+    }
+
+    /// Registers matching `filter`, in RN order, with cursor paging.
+    pub fn list_kkt(&self, filter: &KktFilter) -> Result<KktPage, StoreError> {
+        let Some(reachable) = self.reachable()? else {
+            if self.scope.is_all() {
+                return self.store.list_registers(filter);
+            }
+            // Places only, no organisations: filter the registry scan.
+            let mut f = filter.clone();
+            let mut items = Vec::new();
+            let limit = filter.limit.clamp(1, 10_000);
+            loop {
+                f.limit = limit;
+                let page = self.store.list_registers(&f)?;
+                for r in page.items {
+                    if self.sees(&RegisterRef::Kkt(r.rn))? {
+                        if items.len() == limit {
+                            let next = items.last().map(|x: &KktRecord| x.rn);
+                            return Ok(KktPage { items, next });
+                        }
+                        items.push(r);
+                    }
+                }
+                match page.next {
+                    Some(n) => f.after = Some(n),
+                    None => return Ok(KktPage { items, next: None }),
+                }
+            }
+        };
+        let limit = filter.limit.clamp(1, 10_000);
+        let mut items = Vec::new();
+        for (r, _) in reachable {
+            let RegisterRef::Kkt(rn) = r else { continue };
+            if filter.after.is_some_and(|a| rn <= a) {
+                continue;
+            }
+            let Some(rec) = self.store.get_register(&rn)? else {
+                continue;
+            };
+            if filter.matches(&rec) {
+                if items.len() == limit {
+                    let next = items.last().map(|x: &KktRecord| x.rn);
+                    return Ok(KktPage { items, next });
+                }
+                items.push(rec);
+            }
+        }
+        Ok(KktPage { items, next: None })
+    }
+
+    /// Creates a register for an organisation this principal may act for.
+    pub fn register_kkt(&self, kkt: NewKkt, now: u64) -> StoreFuture<KktRecord> {
+        if !self.scope.may_register_for(kkt.user_inn.trim()) {
+            return StoreFuture::ready(Err(StoreError::OutOfScope {
+                field: "inn",
+                reason: format!(
+                    "{} is not an organisation you may register cash registers for",
+                    kkt.user_inn
+                ),
+            }));
+        }
+        self.store.register(kkt, now)
+    }
+
+    /// Edits a register in scope; a new INN must be one this principal may act for.
+    pub fn update_kkt(&self, rn: Rn, patch: KktPatch, now: u64) -> StoreFuture<KktRecord> {
+        if let Err(e) = self.require(RegisterRef::Kkt(rn)) {
+            return StoreFuture::ready(Err(e));
+        }
+        if let Some(inn) = &patch.user_inn
+            && !self.scope.may_register_for(inn.trim())
+        {
+            return StoreFuture::ready(Err(StoreError::OutOfScope {
+                field: "inn",
+                reason: format!("{inn} is not an organisation you may move registers to"),
+            }));
+        }
+        self.store.update(rn, patch, now)
+    }
+
+    pub fn deregister_kkt(&self, rn: Rn, now: u64) -> StoreFuture<KktRecord> {
+        match self.require(RegisterRef::Kkt(rn)) {
+            Ok(()) => self.store.deregister(rn, now),
+            Err(e) => StoreFuture::ready(Err(e)),
+        }
+    }
+
+    pub fn issue_kkt_token(&self, rn: Rn, now: u64) -> StoreFuture<IssuedToken> {
+        match self.require(RegisterRef::Kkt(rn)) {
+            Ok(()) => self.store.issue_token(rn, now),
+            Err(e) => StoreFuture::ready(Err(e)),
+        }
+    }
+
+    pub fn kkt_liveness(&self, rn: &Rn) -> Result<Option<LivenessRecord>, StoreError> {
+        self.require(RegisterRef::Kkt(*rn))?;
+        Ok(self.store.liveness_of(rn))
+    }
+
+    // ---- documents ----
+
+    /// One document by FN and FD. A document whose FN belongs to no known register is reached
+    /// only by an unnarrowed scope (the operator).
+    pub fn document(&self, f: &FnNumber, fd: u32) -> Result<Option<StoredDocument>, StoreError> {
+        if !self.scope.is_all() && self.kkt_of_fn(f)?.is_none() {
+            return Ok(None);
+        }
+        self.store.get(f, fd)
+    }
+
+    /// A register's documents, when the register is in scope.
+    pub fn documents_of(
+        &self,
+        rn: &Rn,
+        q: RegisterQuery,
+    ) -> Result<RegisterDocIter<'a>, StoreError> {
+        self.require(RegisterRef::Kkt(*rn))?;
+        self.store.docs_of_register(rn, q)
+    }
+
+    // ---- Kazakh registers ----
+
+    pub fn kkm(&self, id: u32) -> Result<Option<KzRecord>, StoreError> {
+        if !self.sees(&RegisterRef::Kkm(id))? {
+            return Ok(None);
+        }
+        self.store.kz_get(id)
+    }
+
+    /// Fails with `NotFound` unless the KKM exists and is in scope.
+    pub fn require_kkm(&self, id: u32) -> Result<KzRecord, StoreError> {
+        self.kkm(id)?.ok_or_else(|| kkm_not_found(id))
+    }
+
+    /// Kazakh registers by system ID after `after`, at most `limit`.
+    pub fn list_kkm(&self, after: Option<u32>, limit: usize) -> Result<Vec<KzRecord>, StoreError> {
+        let Some(reachable) = self.reachable()? else {
+            if self.scope.is_all() {
+                return self.store.kz_list(after, limit);
+            }
+            let mut out = Vec::new();
+            let mut cursor = after;
+            loop {
+                let page = self.store.kz_list(cursor, 1000)?;
+                let Some(last) = page.last() else {
+                    return Ok(out);
+                };
+                cursor = Some(last.system_id);
+                for r in page {
+                    if self.sees(&RegisterRef::Kkm(r.system_id))? {
+                        out.push(r);
+                        if out.len() >= limit {
+                            return Ok(out);
+                        }
+                    }
+                }
+            }
+        };
+        let mut out = Vec::new();
+        for (r, _) in reachable {
+            let RegisterRef::Kkm(id) = r else { continue };
+            if after.is_some_and(|a| id <= a) {
+                continue;
+            }
+            if let Some(rec) = self.store.kz_get(id)? {
+                out.push(rec);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A KKM's exchanges, when it is in scope.
+    pub fn kkm_log(
+        &self,
+        id: u32,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<KzLogEntry>, StoreError> {
+        self.require(RegisterRef::Kkm(id))?;
+        self.store.kz_log(id, after, limit)
+    }
+
+    /// Registers a KKM for an organisation this principal may act for.
+    pub fn create_kkm(
+        &self,
+        created_at_ms: u64,
+        owner: &Owner,
+        make_state: impl FnOnce(u32) -> Vec<u8>,
+    ) -> Result<u32, StoreError> {
+        if !self.scope.may_register_for(&owner.inn) {
+            return Err(StoreError::OutOfScope {
+                field: "iin_bin",
+                reason: format!(
+                    "{} is not an organisation you may register cash registers for",
+                    owner.inn
+                ),
+            });
+        }
+        self.store.kz_create(created_at_ms, owner, make_state)
+    }
+
+    pub fn kkm_liveness(&self, id: u32) -> Result<Option<LivenessRecord>, StoreError> {
+        self.require(RegisterRef::Kkm(id))?;
+        Ok(self.store.liveness_of_kz(id))
+    }
+
+    // ---- counts ----
+
+    /// Registers per colour, counted over this scope only.
+    pub fn liveness_counts(
+        &self,
+        now: u64,
+        yellow_after: u64,
+        red_after: u64,
+    ) -> Result<(LivenessCounts, HealthCounts), StoreError> {
+        let Some(reachable) = self.reachable_all()? else {
+            return Ok((
+                self.store.liveness_counts(now, yellow_after, red_after),
+                self.store.health_counts(),
+            ));
+        };
+        let mut c = LivenessCounts::default();
+        let mut h = HealthCounts::default();
+        for (r, _) in reachable {
+            let rec = match r {
+                RegisterRef::Kkt(rn) => self.store.liveness_of(&rn),
+                RegisterRef::Kkm(id) => self.store.liveness_of_kz(id),
+            };
+            if let Some(rec) = rec {
+                c.add(&rec, now, yellow_after, red_after);
+                h.add(&rec);
+            }
+        }
+        Ok((c, h))
+    }
+
+    /// `reachable`, with a places-only operator scope resolved by a registry pass.
+    fn reachable_all(&self) -> Result<Option<Vec<(RegisterRef, String)>>, StoreError> {
+        if let Some(r) = self.reachable()? {
+            return Ok(Some(r));
+        }
+        if self.scope.is_all() {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        let mut f = KktFilter {
+            limit: 10_000,
+            ..KktFilter::default()
+        };
+        loop {
+            let page = self.list_kkt(&f)?;
+            out.extend(
+                page.items
+                    .iter()
+                    .map(|r| (RegisterRef::Kkt(r.rn), r.place.clone())),
+            );
+            match page.next {
+                Some(n) => f.after = Some(n),
+                None => break,
+            }
+        }
+        for k in self.list_kkm(None, usize::MAX)? {
+            out.push((RegisterRef::Kkm(k.system_id), String::new()));
+        }
+        Ok(Some(out))
+    }
+}
