@@ -204,20 +204,28 @@ impl Committer {
             shared.health.set_waiting(HealWait::Operator);
             return;
         }
-        let (needed, free) = match space_needed(&shared.path, shared.opts.reserve_bytes) {
-            Ok(space) => space,
+        let look = || space_needed(&shared.path, shared.opts.reserve_bytes);
+        let space = look().and_then(|(needed, free)| {
+            // Still full: make sure the reserve is not what fills it, and say what is needed
+            // without it.
+            if free < needed && release_reserve(&shared.path) {
+                look()
+            } else {
+                Ok((needed, free))
+            }
+        });
+        match space {
+            Ok((needed, free)) if free < needed => {
+                shared.health.set_waiting(HealWait::Space { needed, free });
+                return;
+            }
+            Ok(_) => {}
             Err(e) => {
                 shared.health.set_waiting(HealWait::Write(format!(
-                    "statvfs of the data directory: {e}"
+                    "statvfs of the data directory failed: {e}"
                 )));
                 return;
             }
-        };
-        if free < needed {
-            // Still full: make sure the reserve is not what fills it.
-            release_reserve(&shared.path);
-            shared.health.set_waiting(HealWait::Space { needed, free });
-            return;
         }
         let mut reopened = false;
         if shared.health.needs_reopen() || shared.db().is_err() {

@@ -95,8 +95,8 @@ pub enum HealWait {
     /// Free space on the data directory's file system: `needed` bytes (the reserve, twice if
     /// the reserve file must be made again; see `StoreOptions::reserve_bytes`), `free` now.
     Space { needed: u64, free: u64 },
-    /// Space is back, but reopening the database or the synced probe write failed (the error);
-    /// the healer tries again every second.
+    /// Space is back (or could not be measured), but reopening the database or the synced probe
+    /// write failed (the error); the healer tries again every second.
     Write(String),
     /// Damaged data: it does not heal by itself (`ofdd store check`, repair, restart).
     Operator,
@@ -130,7 +130,7 @@ impl std::fmt::Display for HealWait {
                 human_bytes(*needed),
                 human_bytes(*free)
             ),
-            HealWait::Write(e) => write!(f, "space is back, waiting for a durable write: {e}"),
+            HealWait::Write(e) => write!(f, "waiting for a durable write: {e}"),
             HealWait::Operator => f.write_str(
                 "damaged data does not heal by itself: run `ofdd store check` (and repair), then restart",
             ),
