@@ -2,8 +2,9 @@
 //!
 //! The TOML file is the single source of truth for every tag the daemon knows (number, FNS JSON
 //! name, wire type, length limits, where it may appear). This script checks it for internal
-//! consistency (unique names, sane lengths, known parents and document types) and writes a static
-//! table plus an O(1) index into `OUT_DIR/tags.rs`, which `src/dict.rs` `include!`s. A broken
+//! consistency (names unique within each JSON object they can appear in, sane lengths, known
+//! parents and document types) and writes a static table plus an O(1) index and the per-object
+//! name tables into `OUT_DIR/tags.rs`, which `src/dict.rs` `include!`s. A broken
 //! spec therefore fails the build with a message naming the tag, and the code cannot drift from
 //! the spec.
 
@@ -16,6 +17,8 @@ mod forms;
 
 /// Tag ranges covered by the O(1) index; `src/dict.rs` mirrors these constants.
 const RANGES: [(u16, u16); 2] = [(1000, 1399), (2000, 2399)];
+/// Keys the FNS JSON renderer writes itself (`src/json.rs`); no tag may be named so.
+const RESERVED_KEYS: [&str; 4] = ["code", "messageFiscalSign", "rawData", "tlvError"];
 /// Document types a tag may be listed under (NOTES §4).
 const DOC_TYPES: [u8; 15] = [1, 11, 2, 21, 3, 31, 4, 41, 5, 6, 7, 81, 82, 83, 84];
 
@@ -242,13 +245,37 @@ fn parse(text: &str) -> Result<Vec<Tag>, String> {
     }
     tags.sort_by_key(|t| t.tag);
 
-    let mut names = BTreeMap::new();
+    // A JSON name must be unique within each object it can appear in (one document type's root
+    // object, one STLV), not across the dictionary: FNS JSON reuses names in disjoint places
+    // (1201 `totalSum` inside the counters, 1020 `totalSum` in a receipt).
+    let mut scopes: BTreeMap<String, BTreeMap<&str, u16>> = BTreeMap::new();
     for t in &tags {
-        if let Some(other) = names.insert(t.name.as_str(), t.tag) {
+        if RESERVED_KEYS.contains(&t.name.as_str())
+            || (t.name.len() == 7
+                && t.name.starts_with("tag")
+                && t.name[3..].bytes().all(|b| b.is_ascii_digit()))
+        {
             return Err(format!(
-                "JSON name {:?} used by tags {other} and {}",
-                t.name, t.tag
+                "tag {}: JSON name {:?} is a key the renderer writes itself",
+                t.tag, t.name
             ));
+        }
+        let places = t
+            .docs
+            .iter()
+            .map(|d| format!("document type {d}"))
+            .chain(t.parents.iter().map(|p| format!("STLV {p}")));
+        for place in places {
+            if let Some(other) = scopes
+                .entry(place.clone())
+                .or_default()
+                .insert(&t.name, t.tag)
+            {
+                return Err(format!(
+                    "JSON name {:?} used by tags {other} and {} in the same object ({place})",
+                    t.name, t.tag
+                ));
+            }
         }
         for p in &t.parents {
             match tags.iter().find(|x| x.tag == *p) {
@@ -304,6 +331,50 @@ fn generate(tags: &[Tag]) -> String {
             slots.len()
         );
     }
+
+    // Names per object: each document type's root object and each STLV, sorted by name for a
+    // binary search; then every name with the tags that carry it.
+    let mut doc_names: BTreeMap<u8, Vec<(&str, u16)>> = BTreeMap::new();
+    let mut stlv_names: BTreeMap<u16, Vec<(&str, u16)>> = BTreeMap::new();
+    let mut all_names: BTreeMap<&str, Vec<u16>> = BTreeMap::new();
+    for t in tags {
+        for d in &t.docs {
+            doc_names.entry(*d).or_default().push((&t.name, t.tag));
+        }
+        for p in &t.parents {
+            stlv_names.entry(*p).or_default().push((&t.name, t.tag));
+        }
+        all_names.entry(&t.name).or_default().push(t.tag);
+    }
+    let _ = writeln!(
+        out,
+        "/// (document type, its root object's names sorted, with their tags).\nstatic DOC_NAMES: [(u8, &[(&str, u16)]); {}] = [",
+        doc_names.len()
+    );
+    for (d, mut names) in doc_names {
+        names.sort_unstable();
+        let _ = writeln!(out, "    ({d}, &{names:?}),");
+    }
+    out.push_str("];\n\n");
+    let _ = writeln!(
+        out,
+        "/// (STLV tag, its object's names sorted, with their tags), sorted by STLV tag.\nstatic STLV_NAMES: [(u16, &[(&str, u16)]); {}] = [",
+        stlv_names.len()
+    );
+    for (p, mut names) in stlv_names {
+        names.sort_unstable();
+        let _ = writeln!(out, "    ({p}, &{names:?}),");
+    }
+    out.push_str("];\n\n");
+    let _ = writeln!(
+        out,
+        "/// Every name with the tags that carry it, sorted by name.\nstatic NAMES: [(&str, &[u16]); {}] = [",
+        all_names.len()
+    );
+    for (name, list) in all_names {
+        let _ = writeln!(out, "    ({name:?}, &{list:?}),");
+    }
+    out.push_str("];\n\n");
 
     let arrays: Vec<u16> = tags.iter().filter(|t| t.array).map(|t| t.tag).collect();
     let uncertain: Vec<u16> = tags.iter().filter(|t| t.uncertain).map(|t| t.tag).collect();

@@ -57,6 +57,20 @@ impl Kkm {
         encode_request(header, request).unwrap_or_default()
     }
 
+    /// Frame a new request with `extra` protobuf bytes appended to its body, as a register that
+    /// echoes raw fields sends it (e.g. [`crate::raw::echo_reg_info`]: protobuf merges a repeated
+    /// singular message field into the first).
+    pub fn frame_with(&mut self, request: &kkm::Request, extra: &[u8]) -> Vec<u8> {
+        let mut frame = self.frame(request);
+        if frame.len() < crate::header::HEADER_LEN {
+            return frame;
+        }
+        frame.extend_from_slice(extra);
+        let size = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+        frame[4..8].copy_from_slice(&size.to_le_bytes());
+        frame
+    }
+
     /// Adopt the token of an answer (the protocol: use a new token from then on).
     pub fn accept(&mut self, answer: &Header) {
         if answer.id == self.id && answer.reqnum == self.reqnum {

@@ -21,6 +21,8 @@ pub const APPCODE: u16 = 0x81A2;
 pub const APPCODE_BYTES: [u8; 2] = APPCODE.to_le_bytes();
 /// Protocol version 2.0.2, the one the public document describes.
 pub const VERSION_202: u16 = 202;
+/// Protocol version 2.0.3 (`OrgRegInfo` field 6 became `address_kz`; see `proto-spec/kz/README.md`).
+pub const VERSION_203: u16 = 203;
 
 /// A decoded header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

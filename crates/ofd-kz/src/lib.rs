@@ -30,6 +30,7 @@ pub mod iin;
 pub mod money;
 pub mod policy;
 pub mod qr;
+pub mod raw;
 pub mod state;
 pub mod ticket;
 pub mod time;

@@ -6,6 +6,11 @@
 //! O(1) and allocation-free: a generated index maps each tag of the two covered ranges
 //! (1000..=1399 and the FFD 1.2 marking tags 2000..=2399) to its entry. The validator asks this
 //! module for types and lengths; the JSON renderer asks it for names and for which tags repeat.
+//!
+//! A JSON name is unique within each object it can appear in — one document type's root object,
+//! one STLV — not across the dictionary, because FNS JSON reuses names in disjoint places (1020
+//! and 1201 are both `totalSum`: the receipt's total, and a counter's total inside 1129…). So
+//! going back from a name to a tag needs the object it was found in: [`lookup_name`].
 
 use crate::value::ValueType;
 
@@ -54,6 +59,51 @@ pub fn lookup(tag: u16) -> Option<&'static TagInfo> {
         _ => None,
     }?;
     TAGS.get(usize::from(*slot).checked_sub(1)?)
+}
+
+/// The JSON object a name was found in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The root object of a document of this type.
+    Document(u8),
+    /// The object of this STLV tag.
+    Stlv(u16),
+}
+
+/// What a name means in a [`Scope`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameMatch {
+    /// The tag declared with this name in this object, or else the only tag anywhere with this
+    /// name (registers send tags outside their declared places; the renderer names them anyway).
+    Tag(&'static TagInfo),
+    /// Not declared in this object, and several tags elsewhere carry the name.
+    Ambiguous(&'static [u16]),
+    /// No tag has this name.
+    Unknown,
+}
+
+/// The tag `name` stands for in the object `scope`. Allocation-free (binary searches).
+pub fn lookup_name(scope: Scope, name: &str) -> NameMatch {
+    let local = match scope {
+        Scope::Document(d) => DOC_NAMES.iter().find(|(t, _)| *t == d).map(|(_, n)| *n),
+        Scope::Stlv(p) => STLV_NAMES
+            .binary_search_by_key(&p, |(t, _)| *t)
+            .ok()
+            .map(|i| STLV_NAMES[i].1),
+    };
+    if let Some(names) = local
+        && let Ok(i) = names.binary_search_by_key(&name, |(n, _)| n)
+        && let Some(info) = lookup(names[i].1)
+    {
+        return NameMatch::Tag(info);
+    }
+    match NAMES.binary_search_by_key(&name, |(n, _)| n) {
+        Ok(i) => match NAMES[i].1 {
+            [one] => lookup(*one).map_or(NameMatch::Unknown, NameMatch::Tag),
+            several => NameMatch::Ambiguous(several),
+        },
+        Err(_) => NameMatch::Unknown,
+    }
 }
 
 /// Every entry, sorted by tag.
@@ -124,6 +174,56 @@ mod tests {
         }
         let found = (0..=u16::MAX).filter(|t| lookup(*t).is_some()).count();
         assert_eq!(found, all().len());
+    }
+
+    #[test]
+    fn names_are_looked_up_in_their_object() {
+        let tag = |scope, name| match lookup_name(scope, name) {
+            NameMatch::Tag(t) => Some(t.tag),
+            _ => None,
+        };
+        // The five names FNS JSON reuses, each in its own object.
+        assert_eq!(tag(Scope::Document(3), "totalSum"), Some(1020));
+        assert_eq!(tag(Scope::Stlv(1129), "totalSum"), Some(1201));
+        assert_eq!(tag(Scope::Stlv(1233), "provisionSum"), Some(1220));
+        assert_eq!(tag(Scope::Document(31), "prepaidSum"), Some(1215));
+        assert_eq!(tag(Scope::Stlv(1146), "prepaidSum"), Some(1218));
+        assert_eq!(tag(Scope::Stlv(1130), "creditSum"), Some(1219));
+        assert_eq!(tag(Scope::Document(3), "creditSum"), Some(1216));
+        assert_eq!(tag(Scope::Document(3), "dateTime"), Some(1012));
+        assert_eq!(tag(Scope::Stlv(1270), "dateTime"), Some(1273));
+        // A name outside its declared place: the only tag with it.
+        assert_eq!(tag(Scope::Stlv(1059), "fiscalDriveNumber"), Some(1041));
+        // Outside their declared places, the reused names are ambiguous.
+        assert_eq!(
+            lookup_name(Scope::Stlv(1059), "totalSum"),
+            NameMatch::Ambiguous(&[1020, 1201])
+        );
+        assert_eq!(
+            lookup_name(Scope::Document(3), "noSuchName"),
+            NameMatch::Unknown
+        );
+        assert_eq!(
+            lookup_name(Scope::Stlv(9999), "noSuchName"),
+            NameMatch::Unknown
+        );
+        // A document type without a table: the global, unique name.
+        assert!(matches!(
+            lookup_name(Scope::Document(0), "userInn"),
+            NameMatch::Tag(t) if t.tag == 1018
+        ));
+    }
+
+    #[test]
+    fn every_tag_is_found_by_its_name_in_each_of_its_places() {
+        for t in all() {
+            for d in t.docs {
+                assert_eq!(lookup_name(Scope::Document(*d), t.name), NameMatch::Tag(t));
+            }
+            for p in t.parents {
+                assert_eq!(lookup_name(Scope::Stlv(*p), t.name), NameMatch::Tag(t));
+            }
+        }
     }
 
     #[test]

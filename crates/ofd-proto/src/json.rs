@@ -25,6 +25,12 @@
 //! - a TLV sequence that stops parsing: the elements before the fault, plus
 //!   `"tlvError": "<message>"` in the object where it happened.
 //!
+//! Names are the FNS ones everywhere, including the five FNS reuses in disjoint objects (1201,
+//! 1218–1220 inside the counters and 1273 inside 1270 are `totalSum`, `prepaidSum`, `creditSum`,
+//! `provisionSum`, `dateTime`, like 1020, 1215–1217 and 1012). Going back,
+//! [`from_fns_json`] maps each name to its tag by the object it is in ([`dict::lookup_name`])
+//! and re-encodes the values.
+//!
 //! A document rendered together with the trailer that followed it in the message
 //! ([`to_fns_json_with_trailer`], [`message_to_fns_json`]) also carries, in the root object, the
 //! two keys other FNS-JSON producers add: `messageFiscalSign` (the message fiscal sign, ФПС, as
@@ -35,12 +41,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Number, Value};
 
-use crate::dict;
+use crate::dict::{self, NameMatch, Scope};
 use crate::doctype::DocType;
 use crate::error::ProtoError;
 use crate::message::Message;
 use crate::tlv::{Tlv, TlvIter, write_tlv};
-use crate::value::{Cp866, Fvln, ValueType, read_byte, read_u16, read_u32, read_vln, trim_spaces};
+use crate::value::{
+    Cp866, Fvln, ValueType, encode_cp866, read_byte, read_u16, read_u32, read_vln, trim_spaces,
+    vln_bytes,
+};
 
 /// Tag of the document fiscal sign (ФПД), rendered as a number.
 const FISCAL_SIGN: u16 = 1077;
@@ -256,6 +265,319 @@ fn raw(v: &[u8]) -> Value {
     Value::String(BASE64.encode(v))
 }
 
+/// A document decoded back from FNS JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    pub doc_type: u8,
+    /// The document TLV: tag = `doc_type`, value = the elements.
+    pub document: Vec<u8>,
+    /// Tags whose bytes FNS JSON does not hold in full, re-encoded as closely as it allows: 1077
+    /// `fiscalSign` is printed as the last 4 of its 6 bytes, so the first 2 come back as zeros.
+    pub approximated: Vec<u16>,
+}
+
+/// Why FNS JSON could not be decoded; `path` is where, as `root.key[index].key`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JsonError {
+    #[error("FNS JSON must be an object with one key, the document's root")]
+    NotADocument,
+    #[error("unknown document root {0:?}")]
+    UnknownRoot(String),
+    #[error("{path}: \"code\" {code} does not match the root's document type {doc_type}")]
+    CodeMismatch {
+        path: String,
+        code: String,
+        doc_type: u8,
+    },
+    #[error("{path}: no tag is named {name:?}")]
+    UnknownName { path: String, name: String },
+    #[error("{path}: {name:?} is not a name of this object, and tags {tags:?} carry it elsewhere")]
+    AmbiguousName {
+        path: String,
+        name: String,
+        tags: &'static [u16],
+    },
+    #[error("{path}: tag {tag}: {reason}")]
+    BadValue {
+        path: String,
+        tag: u16,
+        reason: String,
+    },
+    #[error("{path}: the rendering recorded a malformed TLV here: {reason}")]
+    TlvError { path: String, reason: String },
+}
+
+/// Decode FNS JSON (as [`to_fns_json`] and other producers write it) back into the document
+/// TLV. Each name is mapped to its tag by the object it is in — the root object of the
+/// document type, or the STLV it is nested in ([`dict::lookup_name`]) — so FNS's reused names
+/// (`totalSum` is 1020 in a receipt and 1201 in a counter) come back to the right tags. Values
+/// are re-encoded by the tag's type: integers, VLN (minimal), FVLN (from a number or a decimal
+/// string), CP866 strings (space-padded to a fixed length), base64 for bytes and for any value
+/// the renderer could not decode (a string where a number belongs), `tag<NNNN>` keys as raw
+/// base64. The root's `code`, `messageFiscalSign` and `rawData` are checked or skipped; a
+/// `tlvError` key is refused. Element order follows the JSON object's key order. Never panics.
+///
+/// What FNS JSON does not keep cannot come back: the first 2 bytes of 1077 (listed in
+/// [`Decoded::approximated`]), the trailing spaces of a variable-length string, and non-minimal
+/// VLN/FVLN encodings (re-encoded minimal). The bytes received are what ofdd stores and serves.
+pub fn from_fns_json(json: &Value) -> Result<Decoded, JsonError> {
+    let root = match json.as_object() {
+        Some(o) if o.len() == 1 => o,
+        _ => return Err(JsonError::NotADocument),
+    };
+    let (root_key, body) = root.iter().next().ok_or(JsonError::NotADocument)?;
+    let doc_type = DocType::ALL
+        .iter()
+        .find(|t| t.json_root() == root_key)
+        .map(|t| t.as_u8())
+        .or_else(|| root_key.strip_prefix("document")?.parse().ok())
+        .ok_or_else(|| JsonError::UnknownRoot(root_key.clone()))?;
+    let body = body.as_object().ok_or(JsonError::NotADocument)?;
+    let mut d = Decoder {
+        approximated: Vec::new(),
+    };
+    let mut value = Vec::new();
+    for (key, v) in body {
+        let path = format!("{root_key}.{key}");
+        match key.as_str() {
+            "code" => {
+                if v.as_u64() != Some(u64::from(doc_type)) {
+                    return Err(JsonError::CodeMismatch {
+                        path,
+                        code: v.to_string(),
+                        doc_type,
+                    });
+                }
+            }
+            MESSAGE_FISCAL_SIGN_KEY | RAW_DATA_KEY => {}
+            _ => d.element(Scope::Document(doc_type), &path, key, v, &mut value)?,
+        }
+    }
+    let mut document = Vec::with_capacity(value.len() + 4);
+    put_tlv(&mut document, u16::from(doc_type), &value, root_key)?;
+    Ok(Decoded {
+        doc_type,
+        document,
+        approximated: d.approximated,
+    })
+}
+
+struct Decoder {
+    approximated: Vec<u16>,
+}
+
+impl Decoder {
+    /// One key of an object (an array value: the tag repeated) appended to `out`.
+    fn element(
+        &mut self,
+        scope: Scope,
+        path: &str,
+        key: &str,
+        v: &Value,
+        out: &mut Vec<u8>,
+    ) -> Result<(), JsonError> {
+        if key == TLV_ERROR_KEY {
+            return Err(JsonError::TlvError {
+                path: path.to_owned(),
+                reason: v.as_str().unwrap_or_default().to_owned(),
+            });
+        }
+        if let Some(tag) = raw_tag_key(key) {
+            return match v {
+                Value::Array(items) => items.iter().enumerate().try_for_each(|(i, item)| {
+                    let bytes = base64_of(item, &format!("{path}[{i}]"), tag)?;
+                    put_tlv(out, tag, &bytes, path)
+                }),
+                _ => put_tlv(out, tag, &base64_of(v, path, tag)?, path),
+            };
+        }
+        let info = match dict::lookup_name(scope, key) {
+            NameMatch::Tag(info) => info,
+            NameMatch::Ambiguous(tags) => {
+                return Err(JsonError::AmbiguousName {
+                    path: path.to_owned(),
+                    name: key.to_owned(),
+                    tags,
+                });
+            }
+            NameMatch::Unknown => {
+                return Err(JsonError::UnknownName {
+                    path: path.to_owned(),
+                    name: key.to_owned(),
+                });
+            }
+        };
+        match v {
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let p = format!("{path}[{i}]");
+                    let bytes = self.value(info, &p, item)?;
+                    put_tlv(out, info.tag, &bytes, &p)?;
+                }
+                Ok(())
+            }
+            _ => {
+                let bytes = self.value(info, path, v)?;
+                put_tlv(out, info.tag, &bytes, path)
+            }
+        }
+    }
+
+    /// The wire bytes of one value of `info`'s type.
+    fn value(
+        &mut self,
+        info: &'static dict::TagInfo,
+        path: &str,
+        v: &Value,
+    ) -> Result<Vec<u8>, JsonError> {
+        let tag = info.tag;
+        let bad = |reason: String| JsonError::BadValue {
+            path: path.to_owned(),
+            tag,
+            reason,
+        };
+        // The renderer writes base64 of the raw bytes for a value it could not decode as its
+        // type: a string where a number or an object belongs is that.
+        let numeric = matches!(
+            info.ty,
+            ValueType::Byte
+                | ValueType::U16
+                | ValueType::U32
+                | ValueType::UnixTime
+                | ValueType::Vln
+        );
+        if (numeric || info.ty == ValueType::Stlv || info.ty == ValueType::Bytes) && v.is_string() {
+            return base64_of(v, path, tag);
+        }
+        let int = |max: u64| -> Result<u64, JsonError> {
+            v.as_u64()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| bad(format!("expected an integer 0..={max}, got {v}")))
+        };
+        Ok(match info.ty {
+            ValueType::Byte => vec![int(u64::from(u8::MAX))? as u8],
+            ValueType::U16 => (int(u64::from(u16::MAX))? as u16).to_le_bytes().to_vec(),
+            ValueType::U32 | ValueType::UnixTime => {
+                (int(u64::from(u32::MAX))? as u32).to_le_bytes().to_vec()
+            }
+            ValueType::Vln => {
+                let (b, len) = vln_bytes(int(u64::MAX)?);
+                b[..len].to_vec()
+            }
+            ValueType::Fvln => {
+                let text = match v {
+                    Value::Number(n) => n.to_string(),
+                    Value::String(s) => s.clone(),
+                    _ => return Err(bad(format!("expected a decimal number, got {v}"))),
+                };
+                parse_decimal(&text)
+                    .ok_or_else(|| bad(format!("{text:?} is not a decimal FVLN can hold")))?
+                    .to_bytes()
+            }
+            ValueType::String => {
+                let text = v
+                    .as_str()
+                    .ok_or_else(|| bad(format!("expected a string, got {v}")))?;
+                let mut bytes = encode_cp866(text);
+                if info.fixed && bytes.len() < usize::from(info.max_len) {
+                    bytes.resize(usize::from(info.max_len), b' ');
+                }
+                bytes
+            }
+            ValueType::Bytes if tag == FISCAL_SIGN => {
+                let n = int(u64::from(u32::MAX))? as u32;
+                self.approximated.push(tag);
+                let mut b = vec![0, 0];
+                b.extend_from_slice(&n.to_be_bytes());
+                b
+            }
+            ValueType::Bytes => return Err(bad(format!("expected base64, got {v}"))),
+            ValueType::Stlv => {
+                let obj = v
+                    .as_object()
+                    .ok_or_else(|| bad(format!("expected an object, got {v}")))?;
+                let mut out = Vec::new();
+                for (key, child) in obj {
+                    self.element(
+                        Scope::Stlv(tag),
+                        &format!("{path}.{key}"),
+                        key,
+                        child,
+                        &mut out,
+                    )?;
+                }
+                out
+            }
+        })
+    }
+}
+
+/// `tag1234` → 1234 (the renderer's key for a tag the dictionary lacks).
+fn raw_tag_key(key: &str) -> Option<u16> {
+    let digits = key.strip_prefix("tag")?;
+    (digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
+fn base64_of(v: &Value, path: &str, tag: u16) -> Result<Vec<u8>, JsonError> {
+    let bad = |reason: String| JsonError::BadValue {
+        path: path.to_owned(),
+        tag,
+        reason,
+    };
+    let s = v
+        .as_str()
+        .ok_or_else(|| bad(format!("expected base64, got {v}")))?;
+    BASE64
+        .decode(s)
+        .map_err(|e| bad(format!("not base64: {e}")))
+}
+
+fn put_tlv(out: &mut Vec<u8>, tag: u16, value: &[u8], path: &str) -> Result<(), JsonError> {
+    if value.len() > usize::from(u16::MAX) {
+        return Err(JsonError::BadValue {
+            path: path.to_owned(),
+            tag,
+            reason: format!("{} bytes do not fit a TLV", value.len()),
+        });
+    }
+    write_tlv(out, tag, value);
+    Ok(())
+}
+
+/// `"1234.5"` → scale 1, mantissa 12345; also `"7"`, `"0.005"`, `"1e-7"` (from an f64). `None`
+/// for a negative, a non-number, or more than 19 decimals or a mantissa beyond u64.
+fn parse_decimal(text: &str) -> Option<Fvln> {
+    let (digits, exp) = match text.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().ok()?),
+        None => (text, 0),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if (int.is_empty() && frac.is_empty())
+        || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let mut mantissa: u64 = 0;
+    for b in int.bytes().chain(frac.bytes()) {
+        mantissa = mantissa.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    let mut scale = i32::try_from(frac.len()).ok()? - exp;
+    while scale < 0 {
+        mantissa = mantissa.checked_mul(10)?;
+        scale += 1;
+    }
+    while scale > 19 && mantissa.is_multiple_of(10) {
+        mantissa /= 10;
+        scale -= 1;
+    }
+    Some(Fvln {
+        scale: u8::try_from(scale).ok().filter(|s| *s <= 19)?,
+        mantissa,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,6 +667,28 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn decimals_parse_exactly() {
+        let d = |t| parse_decimal(t).map(|f| (f.scale, f.mantissa));
+        assert_eq!(d("1234567.89"), Some((2, 123_456_789)));
+        assert_eq!(d("0.005"), Some((3, 5)));
+        assert_eq!(d("7"), Some((0, 7)));
+        assert_eq!(d("1e-7"), Some((7, 1)));
+        assert_eq!(d("2.5e2"), Some((0, 250)));
+        for bad in [
+            "",
+            ".",
+            "-1",
+            "1.2.3",
+            "abc",
+            "1e",
+            "99999999999999999999",
+            "1e-30",
+        ] {
+            assert_eq!(d(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -161,6 +161,27 @@ fn every_dictionary_tag_matches_the_reference_or_says_why() {
     );
 }
 
+/// FNS JSON names everywhere: no `differs` may excuse a name of ofdd's own (names need only be
+/// unique within one object, so the names FNS reuses need no exception).
+#[test]
+fn no_tag_keeps_a_name_of_its_own() {
+    let reference = reference();
+    let own: Vec<String> = dict::all()
+        .iter()
+        .filter_map(|info| {
+            let name = reference.get(&info.tag)?.name.as_deref()?;
+            (name != info.name).then(|| format!("{} {} (FNS: {name})", info.tag, info.name))
+        })
+        .collect();
+    assert!(own.is_empty(), "names of ofdd's own: {own:?}");
+    // The one `differs` left is a tag the reference lacks, not a name.
+    let differs = differs();
+    assert!(
+        differs.keys().all(|tag| !reference.contains_key(tag)),
+        "{differs:?}"
+    );
+}
+
 #[test]
 fn every_reference_tag_is_in_the_dictionary() {
     let missing: Vec<String> = reference()

@@ -111,8 +111,8 @@ fn table_matches_tags_toml_entry_by_entry() {
 }
 
 #[test]
-fn names_are_unique_camel_case() {
-    let mut names = BTreeMap::new();
+fn names_are_camel_case_and_unique_within_each_object() {
+    let mut names: BTreeMap<String, BTreeMap<&str, u16>> = BTreeMap::new();
     for t in dict::all() {
         assert!(
             t.name.starts_with(|c: char| c.is_ascii_lowercase()),
@@ -131,8 +131,18 @@ fn names_are_unique_camel_case() {
             "tag {} has no description",
             t.tag
         );
-        if let Some(other) = names.insert(t.name, t.tag) {
-            panic!("name {} used by {other} and {}", t.name, t.tag);
+        // Unique within each object the tag can appear in (FNS JSON reuses a name in disjoint
+        // objects: 1020 and 1201 are both `totalSum`).
+        let places = t
+            .docs
+            .iter()
+            .map(|d| format!("document {d}"))
+            .chain(t.parents.iter().map(|p| format!("STLV {p}")));
+        for place in places {
+            let in_place: &mut BTreeMap<&str, u16> = names.entry(place.clone()).or_default();
+            if let Some(other) = in_place.insert(t.name, t.tag) {
+                panic!("name {} used by {other} and {} in {place}", t.name, t.tag);
+            }
         }
     }
 }

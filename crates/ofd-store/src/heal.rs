@@ -20,7 +20,12 @@
 //! `Unavailable`, never a half-open database.
 //!
 //! The reserve file (`ofdd-reserve`, `StoreOptions::reserve_bytes`) is space set aside while all
-//! is well and given back the moment the disk fills, so that recovery itself can write.
+//! is well and given back the moment the disk fills, so that recovery itself can write. It is
+//! capped at 1/[`RESERVE_SHARE`] of the file system ([`effective_reserve`], recomputed every
+//! look, so a grown volume gets its full reserve back): a 64 MiB reserve cannot be made on a
+//! 24 MiB volume, and resuming without it would want 128 MiB free, more than that volume grown to
+//! 128 MiB ever has. What the healer waits for is kept in the health cell ([`HealWait`]):
+//! `/readyz`, the reminder and a metric say it ("waiting for 32 MiB free, 20 MiB now").
 
 use std::io;
 use std::path::Path;
@@ -29,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use crate::commit::Committer;
 use crate::error::StoreError;
-use crate::health::DegradedReason;
+use crate::health::{DegradedReason, HealWait};
 use crate::options::CF_META;
 use crate::sync::ToSync;
 
@@ -44,11 +49,6 @@ const READER_WAIT: Duration = Duration::from_secs(5);
 pub const RESERVE_FILE: &str = "ofdd-reserve";
 
 const PROBE_KEY: &[u8] = b"health_probe";
-
-/// Free bytes an unprivileged writer may use on `path`'s file system.
-pub(crate) fn free_bytes(path: &Path) -> io::Result<u64> {
-    disk_space(path).map(|(free, _)| free)
-}
 
 /// (free bytes for an unprivileged writer, total bytes) of `path`'s file system.
 // `fsblkcnt_t` is u64 on some targets and u32 on others.
@@ -107,11 +107,31 @@ pub(crate) fn release_reserve(dir: &Path) -> bool {
     std::fs::remove_file(dir.join(RESERVE_FILE)).is_ok()
 }
 
-/// Whether there is room to resume: `reserve` bytes free on top of recreating the reserve file.
-fn space_back(dir: &Path, reserve: u64) -> bool {
+/// The reserve is at most this share of the file system: 1/8.
+pub const RESERVE_SHARE: u64 = 8;
+
+/// The reserve actually kept: the configured size, capped at 1/[`RESERVE_SHARE`] of a file system
+/// of `total` bytes (unknown size, 0: the configured size).
+pub fn effective_reserve(configured: u64, total: u64) -> u64 {
+    if total == 0 {
+        configured
+    } else {
+        configured.min(total / RESERVE_SHARE)
+    }
+}
+
+/// (free bytes needed to resume, free bytes now): the reserve free on top of recreating the
+/// reserve file (so twice the reserve when the file is missing), at least 1 MiB.
+fn space_needed(dir: &Path, configured: u64) -> io::Result<(u64, u64)> {
+    let (free, total) = disk_space(dir)?;
+    let reserve = effective_reserve(configured, total);
     let present = std::fs::metadata(dir.join(RESERVE_FILE)).is_ok_and(|m| m.len() >= reserve);
-    let needed = if present { reserve } else { reserve * 2 };
-    free_bytes(dir).is_ok_and(|free| free >= needed.max(1 << 20))
+    let needed = if present {
+        reserve
+    } else {
+        reserve.saturating_mul(2)
+    };
+    Ok((needed.max(1 << 20), free))
 }
 
 impl Committer {
@@ -147,6 +167,9 @@ impl Committer {
         }
         if reason == DegradedReason::NoSpace {
             release_reserve(&shared.path);
+            if let Ok((needed, free)) = space_needed(&shared.path, shared.opts.reserve_bytes) {
+                shared.health.set_waiting(HealWait::Space { needed, free });
+            }
         }
         shared.report(event);
     }
@@ -178,31 +201,58 @@ impl Committer {
         if shared.health.reason() == Some(DegradedReason::Corruption) {
             // Damaged data does not go away by itself: stay degraded until an operator has run
             // `ofdd store check` (and a repair or restore) and restarted.
+            shared.health.set_waiting(HealWait::Operator);
             return;
         }
-        let reserve = shared.opts.reserve_bytes;
-        if !space_back(&shared.path, reserve) {
-            // Still full: make sure the reserve is not what fills it.
-            release_reserve(&shared.path);
-            return;
+        let look = || space_needed(&shared.path, shared.opts.reserve_bytes);
+        let space = look().and_then(|(needed, free)| {
+            // Still full: make sure the reserve is not what fills it, and say what is needed
+            // without it.
+            if free < needed && release_reserve(&shared.path) {
+                look()
+            } else {
+                Ok((needed, free))
+            }
+        });
+        match space {
+            Ok((needed, free)) if free < needed => {
+                shared.health.set_waiting(HealWait::Space { needed, free });
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                shared.health.set_waiting(HealWait::Write(format!(
+                    "statvfs of the data directory failed: {e}"
+                )));
+                return;
+            }
         }
         let mut reopened = false;
         if shared.health.needs_reopen() || shared.db().is_err() {
-            if !self.reopen(to_sync) {
+            if let Err(e) = self.reopen(to_sync) {
+                shared.health.set_waiting(HealWait::Write(e));
                 return;
             }
             reopened = true;
         }
         if let Err(e) = self.probe() {
             tracing::debug!(error = %e, "health probe failed");
-            if reopened || !self.reopen(to_sync) {
-                return;
-            }
-            reopened = true;
-            if self.probe().is_err() {
+            let retry = if reopened {
+                Err(format!("synced probe write: {e}"))
+            } else {
+                self.reopen(to_sync).and_then(|()| {
+                    reopened = true;
+                    self.probe()
+                        .map_err(|e| format!("synced probe write after a reopen: {e}"))
+                })
+            };
+            if let Err(e) = retry {
+                shared.health.set_waiting(HealWait::Write(e));
                 return;
             }
         }
+        let (_, total) = disk_space(&shared.path).unwrap_or((0, 0));
+        let reserve = effective_reserve(shared.opts.reserve_bytes, total);
         if let Err(e) = ensure_reserve(&shared.path, reserve) {
             tracing::debug!(error = %e, "cannot recreate the reserve file yet");
         }
@@ -221,9 +271,9 @@ impl Committer {
             .map_err(|e| StoreError::db("health probe", e))
     }
 
-    /// Closes and reopens the database in-process (see the module doc). False if it could not
-    /// be done now; the next tick tries again.
-    fn reopen(&mut self, to_sync: &mpsc::Sender<ToSync>) -> bool {
+    /// Closes and reopens the database in-process (see the module doc). Why not, if it could
+    /// not be done now; the next tick tries again.
+    fn reopen(&mut self, to_sync: &mpsc::Sender<ToSync>) -> Result<(), String> {
         let shared = self.shared.clone();
         // Everything written to the old instance is answered (with errors) before it closes.
         let (tx, rx) = mpsc::channel();
@@ -232,13 +282,13 @@ impl Committer {
         }
         if !shared.close_db(READER_WAIT) {
             tracing::debug!("reopen postponed: readers still hold the database");
-            return false;
+            return Err("reopening the database: readers still hold it".into());
         }
         let db = match crate::store::open_db(&shared.path, &shared.opts) {
             Ok(db) => db,
             Err(e) => {
                 tracing::debug!(error = %e, "reopening the store failed");
-                return false;
+                return Err(format!("reopening the database: {e}"));
             }
         };
         shared.install_db(db);
@@ -247,11 +297,49 @@ impl Committer {
             Err(e) => {
                 tracing::debug!(error = %e, "reloading state after reopen failed");
                 shared.close_db(READER_WAIT);
-                return false;
+                return Err(format!("reloading state after a reopen: {e}"));
             }
         }
         self.background_errors = 0;
         tracing::debug!("store reopened");
-        true
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reserve_is_capped_at_a_share_of_a_small_file_system() {
+        let mib = 1u64 << 20;
+        // The configured 64 MiB on a 24 MiB volume: 3 MiB, which fits; grown to 128 MiB: 16.
+        assert_eq!(effective_reserve(64 * mib, 24 * mib), 3 * mib);
+        assert_eq!(effective_reserve(64 * mib, 128 * mib), 16 * mib);
+        // A large volume keeps the configured size; an unknown one too; 0 stays 0.
+        assert_eq!(effective_reserve(64 * mib, 1 << 40), 64 * mib);
+        assert_eq!(effective_reserve(64 * mib, 0), 64 * mib);
+        assert_eq!(effective_reserve(0, 24 * mib), 0);
+    }
+
+    #[test]
+    fn space_needed_is_twice_the_reserve_without_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (free, total) = disk_space(dir.path()).unwrap();
+        let configured = 4u64 << 20;
+        let reserve = effective_reserve(configured, total);
+        let (needed, now) = space_needed(dir.path(), configured).unwrap();
+        assert_eq!(needed, (2 * reserve).max(1 << 20));
+        assert!(now.abs_diff(free) < 64 << 20, "{now} vs {free}");
+        assert!(
+            free > 16 << 20,
+            "the test needs 16 MiB free in the temp directory"
+        );
+        ensure_reserve(dir.path(), reserve).unwrap();
+        assert_eq!(
+            space_needed(dir.path(), configured).unwrap().0,
+            reserve.max(1 << 20)
+        );
+        assert!(release_reserve(dir.path()));
     }
 }

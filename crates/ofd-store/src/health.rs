@@ -88,6 +88,56 @@ impl std::fmt::Display for DegradedReason {
     }
 }
 
+/// What a degraded store waits for before it resumes, as the healer last saw it (once a
+/// second). The first error says why the store degraded; this says what would end it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HealWait {
+    /// Free space on the data directory's file system: `needed` bytes (the reserve, twice if
+    /// the reserve file must be made again; see `StoreOptions::reserve_bytes`), `free` now.
+    Space { needed: u64, free: u64 },
+    /// Space is back (or could not be measured), but reopening the database or the synced probe
+    /// write failed (the error); the healer tries again every second.
+    Write(String),
+    /// Damaged data: it does not heal by itself (`ofdd store check`, repair, restart).
+    Operator,
+}
+
+impl HealWait {
+    /// Bytes of free space the store waits for; 0 unless it waits for space.
+    pub fn needed_free_bytes(&self) -> u64 {
+        match self {
+            HealWait::Space { needed, .. } => *needed,
+            _ => 0,
+        }
+    }
+}
+
+/// `12 MiB` (whole MiB, rounded down), or `512 KiB` below one MiB.
+pub fn human_bytes(n: u64) -> String {
+    if n >= 1 << 20 {
+        format!("{} MiB", n >> 20)
+    } else {
+        format!("{} KiB", n >> 10)
+    }
+}
+
+impl std::fmt::Display for HealWait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HealWait::Space { needed, free } => write!(
+                f,
+                "waiting for {} free, {} now",
+                human_bytes(*needed),
+                human_bytes(*free)
+            ),
+            HealWait::Write(e) => write!(f, "waiting for a durable write: {e}"),
+            HealWait::Operator => f.write_str(
+                "damaged data does not heal by itself: run `ofdd store check` (and repair), then restart",
+            ),
+        }
+    }
+}
+
 /// The store's health, as reported by `Store::health`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HealthState {
@@ -98,6 +148,8 @@ pub enum HealthState {
         since: SystemTime,
         /// The first error, as RocksDB or the healer worded it.
         detail: String,
+        /// What it waits for now; `None` until the healer has looked.
+        waiting: Option<HealWait>,
     },
 }
 
@@ -114,6 +166,8 @@ pub enum HealthEvent {
         reason: DegradedReason,
         for_: Duration,
         detail: String,
+        /// What it waits for (the healer's last look).
+        waiting: Option<HealWait>,
     },
     /// Healthy again; `reopened` says whether the database had to be reopened.
     Recovered {
@@ -128,6 +182,7 @@ struct Degraded {
     since: SystemTime,
     started: Instant,
     detail: String,
+    waiting: Option<HealWait>,
 }
 
 /// The shared health cell. One writer at a time in practice (committer, syncer), many readers.
@@ -173,6 +228,7 @@ impl Health {
                 reason: d.reason,
                 since: d.since,
                 detail: d.detail.clone(),
+                waiting: d.waiting.clone(),
             },
         }
     }
@@ -201,6 +257,7 @@ impl Health {
             since: SystemTime::now(),
             started: Instant::now(),
             detail: detail.clone(),
+            waiting: None,
         });
         self.state.store(reason.code(), Ordering::Release);
         Some(HealthEvent::Degraded { reason, detail })
@@ -225,7 +282,15 @@ impl Health {
             reason: d.reason,
             for_: d.started.elapsed(),
             detail: d.detail.clone(),
+            waiting: d.waiting.clone(),
         })
+    }
+
+    /// Records what a degraded store waits for (ignored when healthy).
+    pub(crate) fn set_waiting(&self, waiting: HealWait) {
+        if let Some(d) = self.lock().as_mut() {
+            d.waiting = Some(waiting);
+        }
     }
 }
 
@@ -257,5 +322,46 @@ mod tests {
         ));
         assert!(h.is_healthy() && !h.needs_reopen());
         assert_eq!(h.state(), HealthState::Healthy);
+    }
+
+    #[test]
+    fn a_degraded_store_says_what_it_waits_for() {
+        let h = Health::new();
+        h.set_waiting(HealWait::Operator);
+        assert_eq!(h.state(), HealthState::Healthy, "ignored while healthy");
+        h.degrade(DegradedReason::NoSpace, "append failed".into(), false);
+        assert!(matches!(
+            h.state(),
+            HealthState::Degraded { waiting: None, .. }
+        ));
+        let w = HealWait::Space {
+            needed: 128 << 20,
+            free: (113 << 20) + 12_345,
+        };
+        assert_eq!(w.to_string(), "waiting for 128 MiB free, 113 MiB now");
+        assert_eq!(w.needed_free_bytes(), 128 << 20);
+        h.set_waiting(w.clone());
+        match h.state() {
+            HealthState::Degraded {
+                waiting, detail, ..
+            } => {
+                assert_eq!(waiting, Some(w.clone()));
+                assert_eq!(detail, "append failed", "the first error stays");
+            }
+            HealthState::Healthy => panic!("degraded"),
+        }
+        assert!(matches!(
+            h.reminder(),
+            Some(HealthEvent::StillDegraded { waiting: Some(x), .. }) if x == w
+        ));
+        assert_eq!(
+            HealWait::Space {
+                needed: 1 << 20,
+                free: 700 << 10
+            }
+            .to_string(),
+            "waiting for 1 MiB free, 700 KiB now"
+        );
+        assert_eq!(HealWait::Operator.needed_free_bytes(), 0);
     }
 }

@@ -61,7 +61,9 @@ pub struct StoreOptions {
     /// Size of the reserve file kept in the data directory (`ofdd-reserve`), released when the
     /// disk fills so RocksDB's recovery (flush, manifest write) has room; also the free space
     /// required, on top of recreating the reserve, before a degraded store resumes. 0 = none.
-    /// Default 0 (the daemon sets its own from its configuration).
+    /// Capped at 1/8 of the file system (`heal::effective_reserve`, with a warning at open), so
+    /// a small volume can keep one and heal. Default 0 (the daemon sets its own from its
+    /// configuration).
     pub reserve_bytes: u64,
 }
 

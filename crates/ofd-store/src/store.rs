@@ -328,8 +328,22 @@ impl Store {
         };
         let seqs = shared.load_state()?;
         shared.migrate_owners()?;
-        if let Err(e) = crate::heal::ensure_reserve(&path, opts.reserve_bytes) {
-            tracing::warn!(error = %e, bytes = opts.reserve_bytes, "cannot create the reserve file (is the disk nearly full?)");
+        let total = crate::heal::disk_space(&path).map_or(0, |(_, total)| total);
+        let reserve = crate::heal::effective_reserve(opts.reserve_bytes, total);
+        if reserve < opts.reserve_bytes {
+            tracing::warn!(
+                configured = opts.reserve_bytes,
+                reserve,
+                file_system = total,
+                "reserve capped at {} (1/{} of this {} file system) instead of the configured {}, so that a small volume can heal",
+                crate::health::human_bytes(reserve),
+                crate::heal::RESERVE_SHARE,
+                crate::health::human_bytes(total),
+                crate::health::human_bytes(opts.reserve_bytes),
+            );
+        }
+        if let Err(e) = crate::heal::ensure_reserve(&path, reserve) {
+            tracing::warn!(error = %e, bytes = reserve, "cannot create the reserve file (is the disk nearly full?)");
         }
         let shared = Arc::new(shared);
         let (tx, rx) = mpsc::channel();

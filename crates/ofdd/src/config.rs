@@ -165,7 +165,8 @@ pub struct StoreConfig {
     /// Most documents in one synced write batch.
     pub max_batch: usize,
     /// Space kept aside in the data directory (`ofdd-reserve`), released when the disk fills so
-    /// the store can recover; ingest resumes once this much is free again on top of it. MiB.
+    /// the store can recover; ingest resumes once this much is free again on top of it. MiB;
+    /// capped at 1/8 of the file system by the store (`ofd_store::effective_reserve`).
     pub reserve_mib: u64,
     /// Documents (across all connections) handed to the store and not yet durable, at most.
     /// At the limit connections stop reading, so a slow disk slows registers down through TCP

@@ -63,6 +63,9 @@ pub struct Metrics {
     /// Free and total bytes of the data directory's file system, refreshed at every scrape.
     pub store_disk_free: IntGauge,
     pub store_disk_size: IntGauge,
+    /// Free bytes a degraded store waits for before it resumes (compare with
+    /// `ofd_store_disk_free_bytes`); 0 while healthy or degraded for another cause.
+    pub store_free_needed: IntGauge,
 }
 
 impl Metrics {
@@ -202,6 +205,11 @@ impl Metrics {
             "Size in bytes of the data directory's file system",
         )
         .expect("valid metric");
+        let store_free_needed = IntGauge::new(
+            "ofd_store_needed_free_bytes",
+            "Free bytes a degraded store waits for on its file system before it resumes (0: not waiting for space)",
+        )
+        .expect("valid metric");
 
         for c in [
             Box::new(documents.clone()) as Box<dyn prometheus::core::Collector>,
@@ -223,6 +231,7 @@ impl Metrics {
             Box::new(store_write_failures.clone()),
             Box::new(store_disk_free.clone()),
             Box::new(store_disk_size.clone()),
+            Box::new(store_free_needed.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -278,6 +287,7 @@ impl Metrics {
             store_write_failures,
             store_disk_free,
             store_disk_size,
+            store_free_needed,
         }
     }
 

@@ -34,8 +34,13 @@ impl StoreObserver for StoreEvents {
                 reason,
                 for_,
                 detail,
+                waiting,
             } => {
-                warn!(%reason, secs = for_.as_secs(), %detail, "store still degraded");
+                let waiting = waiting.as_ref().map_or_else(
+                    || "the healer has not looked yet".to_owned(),
+                    ToString::to_string,
+                );
+                warn!(%reason, secs = for_.as_secs(), %detail, "store still degraded, {waiting}");
             }
             HealthEvent::Recovered {
                 reason,

@@ -5,7 +5,10 @@
 //!   is present and byte-identical afterwards;
 //! - a 200 ms fsync (strace `delay_exit`): ingest slows down, memory stays bounded;
 //! - a failed fsync (strace `error=EIO`): that batch is not acknowledged, the store goes
-//!   degraded, reopens itself and resumes.
+//!   degraded, reopens itself and resumes;
+//! - a 24 MiB volume with a 64 MiB reserve configured (issue 20): the reserve is capped at 1/8
+//!   with a warning, `/readyz`, the reminder and a metric say how much free space the full store
+//!   waits for, and it heals when the volume grows to 128 MiB.
 //!
 //! They need root (mount, ptrace of a child is fine unprivileged but the tmpfs is not) and
 //! strace; without them each test prints why and skips. CI runs them as root. Figures are
@@ -434,6 +437,167 @@ async fn disk_full_degrades_at_once_and_heals_when_space_returns() {
         acked.len(),
         started.elapsed().as_secs_f64()
     );
+}
+
+/// "waiting for N MiB free, M MiB now" in a `/readyz` text or a log line → (N, M).
+fn waiting_for(text: &str) -> Option<(u64, u64)> {
+    let rest = &text[text.find("waiting for ")? + "waiting for ".len()..];
+    let (needed, rest) = rest.split_once(" MiB free, ")?;
+    let (free, unit) = rest.split_once(' ')?;
+    let free: u64 = free.parse().ok()?;
+    // Below one MiB the free space is given in KiB.
+    let free = if unit.starts_with("KiB") { 0 } else { free };
+    Some((needed.parse().ok()?, free))
+}
+
+/// Issue 20: a 24 MiB volume with the default 64 MiB reserve, filled and then grown to 128 MiB.
+/// The reserve is capped at 1/8 of the volume (a warning at start), so the store can heal once
+/// the volume grows; while it waits, `/readyz`, the reminder log line and
+/// `ofd_store_needed_free_bytes` say how much free space it needs and has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_volume_says_what_it_waits_for_and_heals_when_grown() {
+    const TEST: &str = "a_small_volume_says_what_it_waits_for_and_heals_when_grown";
+    const MIB: u64 = 1 << 20;
+    if !is_root() {
+        return skip(TEST, "needs root to mount a tmpfs (CI runs as root)");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tmpfs = match Tmpfs::mount(&dir.path().join("mnt"), "24m") {
+        Ok(t) => t,
+        Err(e) => return skip(TEST, &format!("cannot mount a tmpfs: {e}")),
+    };
+    let data = tmpfs.0.join("data");
+    let log = dir.path().join("ofdd.log");
+    let opts = SpawnOpts {
+        config: Some(write_config(dir.path(), "[store]\nreserve_mib = 64\n")),
+        log: Some(log.clone()),
+        ..SpawnOpts::default()
+    };
+    let mut proc = spawn_ofdd_with(&data, &opts).await;
+    assert_eq!(readyz(&proc.admin).await.0, 200);
+    // Capped at 24 MiB / 8 = 3 MiB, said at start, and made.
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let capped = log_text()
+        .lines()
+        .find(|l| l.contains("reserve capped"))
+        .map(str::to_owned)
+        .expect("a warning at start that the reserve is capped");
+    assert!(capped.contains("WARN"), "{capped}");
+    assert!(
+        capped.contains("reserve capped at 3 MiB (1/8 of this 24 MiB file system) instead of the configured 64 MiB"),
+        "{capped}"
+    );
+    let reserve_len =
+        || std::fs::metadata(data.join(ofd_store::RESERVE_FILE)).map_or(0, |m| m.len());
+    assert_eq!(reserve_len(), 3 * MIB);
+
+    // Fill it.
+    let (load, tasks) = start_load(proc.ingest, 8, 8, 30);
+    let admin = proc.admin.clone();
+    wait_until(Duration::from_secs(90), || {
+        let admin = admin.clone();
+        async move { readyz(&admin).await.0 == 503 }
+    })
+    .await
+    .expect("/readyz turns 503 when the disk is full");
+    let mut acked = stop_load(&load, tasks).await;
+
+    // /readyz says what it waits for: twice the capped reserve (the file was given back), and
+    // less than that free.
+    let admin = proc.admin.clone();
+    wait_until(Duration::from_secs(30), || {
+        let admin = admin.clone();
+        async move { waiting_for(&readyz(&admin).await.1).is_some() }
+    })
+    .await
+    .expect("/readyz says what the store waits for");
+    let (status, why) = readyz(&proc.admin).await;
+    assert_eq!(status, 503);
+    assert!(why.contains("no_space"), "{why}");
+    assert!(
+        why.contains("first error:"),
+        "the first error is still quoted: {why}"
+    );
+    let (needed, free) = waiting_for(&why).unwrap();
+    eprintln!("24 MiB volume full: /readyz {}", why.trim());
+    assert_eq!(needed, 6, "2 × the 3 MiB reserve: {why}");
+    assert!(free < needed, "{why}");
+    assert_eq!(reserve_len(), 0, "the reserve was given back");
+    let m = proc.admin.metrics().await;
+    assert_eq!(metric(&m, "ofd_store_healthy"), 0.0);
+    assert_eq!(
+        metric(&m, "ofd_store_needed_free_bytes"),
+        (needed * MIB) as f64,
+        "the metric says the same"
+    );
+    assert!(metric(&m, "ofd_store_disk_free_bytes") < (needed * MIB) as f64);
+
+    // The reminder (once a minute) says it too.
+    let reminder = wait_until(Duration::from_secs(120), || {
+        let text = log_text();
+        async move {
+            text.lines()
+                .any(|l| l.contains("store still degraded") && waiting_for(l).is_some())
+        }
+    })
+    .await;
+    let text = log_text();
+    let line = text
+        .lines()
+        .find(|l| l.contains("store still degraded"))
+        .unwrap_or("(none)");
+    assert!(
+        reminder.is_some(),
+        "a reminder within two minutes that says what it waits for: {line}"
+    );
+    eprintln!("reminder: {line}");
+    assert_eq!(waiting_for(line).map(|(n, _)| n), Some(6), "{line}");
+    assert!(line.contains("WARN"), "{line}");
+
+    // Grown to 128 MiB: the reserve's cap grows to 16 MiB, 32 MiB free are needed and there.
+    // (Uncapped, 2 × 64 MiB = 128 MiB free would be needed: never on a 128 MiB volume.)
+    tmpfs.resize("128m");
+    let grown = Instant::now();
+    let admin = proc.admin.clone();
+    let ready = wait_until(Duration::from_secs(60), || {
+        let admin = admin.clone();
+        async move { readyz(&admin).await.0 == 200 }
+    })
+    .await;
+    let (_, why) = readyz(&proc.admin).await;
+    assert!(
+        ready.is_some(),
+        "/readyz 200 after the volume grew to 128 MiB: {}",
+        why.trim()
+    );
+    eprintln!(
+        "grown to 128 MiB: /readyz 200 after {:.0} ms",
+        ready.unwrap().duration_since(grown).as_secs_f64() * 1e3
+    );
+    let m = proc.admin.metrics().await;
+    assert_eq!(metric(&m, "ofd_store_healthy"), 1.0);
+    assert_eq!(metric(&m, "ofd_store_needed_free_bytes"), 0.0);
+    assert_eq!(
+        reserve_len(),
+        16 * MIB,
+        "the reserve is back, at 1/8 of 128 MiB"
+    );
+
+    // Ingest resumes (other registers than before the outage: those FNs' FD numbers were used).
+    let load = Arc::new(Load::default());
+    let tasks = (0..2)
+        .map(|i| tokio::spawn(register(80_000 + i, proc.ingest, 4, 10, load.clone())))
+        .collect();
+    wait_until(Duration::from_secs(30), || {
+        let l = load.clone();
+        async move { l.acks.load(Ordering::Relaxed) > 50 }
+    })
+    .await
+    .expect("ingest resumes without a restart");
+    acked.extend(stop_load(&load, tasks).await);
+    let pid = proc.child.id();
+    sigterm(&mut proc, pid, Some(&log));
+    assert_all_stored(&data, &acked);
 }
 
 /// `strace` with fault injection wrapped around the binary, or a reason to skip.

@@ -466,3 +466,102 @@ async fn accepted_exchanges_are_exported_to_nats_per_command() {
 fn subjects(got: &[(String, Vec<u8>, async_nats::HeaderMap)]) -> Vec<&str> {
     got.iter().map(|(s, _, _)| s.as_str()).collect()
 }
+
+/// Issue 20: a production operator's answer to a 2.0.2 register
+/// (`proto-spec/vectors/kz-info-answer-v202-id200773.bin`) carries `OrgRegInfo` field 6 as a
+/// varint (2.0.2 `tenantId`); 2.0.3 made field 6 `string address_kz`. Registers echo that reg
+/// info in `ServiceRequest.reg_info`. Either dialect is served over TCP with code 0, answered in
+/// the register's own VERSION, and no answer carries field 6.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registers_echoing_either_dialect_of_reg_info_are_served() {
+    use ofd_kz::header::{VERSION_202, VERSION_203};
+    use ofd_kz::raw;
+    const CAPTURE: &[u8] =
+        include_bytes!("../../../proto-spec/vectors/kz-info-answer-v202-id200773.bin");
+    let (h, captured) = decode_response(CAPTURE).expect("the captured 2.0.2 answer decodes");
+    assert_eq!(h.version, 202);
+    let org = captured.service.unwrap().reg_info.unwrap().org.unwrap();
+    assert_eq!(org.inn.as_deref(), Some("960624350642"));
+    let answer_body = &CAPTURE[18..];
+    let org_of = |body: &[u8]| -> Vec<u8> {
+        let service = raw::submessage(body, 6).expect("service");
+        let reg = raw::submessage(service, 2).expect("reg_info");
+        raw::submessage(reg, 3).expect("org").to_vec()
+    };
+    let captured_org = org_of(answer_body);
+    let six = raw::fields(&captured_org)
+        .unwrap()
+        .into_iter()
+        .find(|f| f.number == 6)
+        .expect("field 6 in the capture");
+    assert_eq!(six.wire_type, 0, "a varint");
+
+    // 2.0.2: the capture's reg info echoed byte for byte.
+    let echo_202 = raw::echo_reg_info(answer_body).unwrap();
+    // 2.0.3: the same with field 6 as `address_kz`.
+    let org_203: Vec<u8> = raw::fields(&captured_org)
+        .unwrap()
+        .iter()
+        .flat_map(|f| {
+            if f.number == 6 {
+                raw::len_field(6, "Астана қ., Ленин к-сі, 33".as_bytes())
+            } else {
+                f.bytes.to_vec()
+            }
+        })
+        .collect();
+    let service = raw::submessage(answer_body, 6).unwrap();
+    let kkm_info = raw::submessage(raw::submessage(service, 2).unwrap(), 1).unwrap();
+    let answer_203 = raw::len_field(
+        6,
+        &raw::len_field(
+            2,
+            &[raw::len_field(1, kkm_info), raw::len_field(3, &org_203)].concat(),
+        ),
+    );
+    let echo_203 = raw::echo_reg_info(&answer_203).unwrap();
+
+    let t = TestDaemon::start().await;
+    for (version, echo, serial) in [
+        (VERSION_202, &echo_202, "SN-202"),
+        (VERSION_203, &echo_203, "SN-203"),
+    ] {
+        let mut kkm = register(&t, serial).await;
+        kkm.version = version;
+        let mut link = KzLink::connect(&t).await;
+        for req in [
+            builder::system(None),
+            builder::info(),
+            TicketSpec::sample(1, local_now()).request(),
+            builder::report(true, local_now()),
+        ] {
+            let bytes = link.send(&kkm.frame_with(&req, echo)).await;
+            let (h, r) = decode_response(&bytes).expect("a well-formed answer");
+            assert_eq!(
+                code(&r),
+                0,
+                "version {version}, command {}: {:?}",
+                req.command,
+                r.result
+            );
+            assert_eq!(h.version, version, "answered in the register's version");
+            assert_eq!((h.id, h.reqnum), (kkm.id, kkm.reqnum));
+            kkm.accept(&h);
+            if r.service.as_ref().is_some_and(|s| s.reg_info.is_some()) {
+                let org = org_of(&bytes[18..]);
+                let fields = raw::fields(&org).unwrap();
+                assert!(fields.iter().all(|f| f.number != 6), "no field 6 sent");
+                assert!(fields.iter().any(|f| f.number == 3), "the IIN/BIN is sent");
+            }
+        }
+    }
+    let m = t.admin().metrics().await;
+    assert_eq!(
+        metric(
+            &m,
+            "ofd_kz_requests_total{command=\"ticket\",result=\"ok\"}"
+        ),
+        2.0
+    );
+    t.stop().await;
+}

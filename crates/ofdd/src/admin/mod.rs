@@ -98,6 +98,14 @@ pub fn refresh_gauges(app: &App) {
     }
     crate::export::refresh_lag(app);
     m.store_healthy.set(i64::from(store.is_healthy()));
+    let needed = match store.health() {
+        ofd_store::HealthState::Degraded {
+            waiting: Some(w), ..
+        } => w.needed_free_bytes(),
+        _ => 0,
+    };
+    m.store_free_needed
+        .set(i64::try_from(needed).unwrap_or(i64::MAX));
     if let Ok((free, size)) = store.disk_space() {
         m.store_disk_free
             .set(i64::try_from(free).unwrap_or(i64::MAX));
@@ -107,20 +115,26 @@ pub fn refresh_gauges(app: &App) {
 }
 
 /// Ready when the store is healthy (one atomic load) and answers a read. While it is degraded
-/// — disk full, I/O errors, damage — 503 with the reason, so a load balancer sends registers
-/// to a node that can store their documents.
+/// — disk full, I/O errors, damage — 503 with the reason, what it waits for now (`waiting for
+/// 32 MiB free, 20 MiB now`) and the first error, so a load balancer sends registers to a node
+/// that can store their documents and an operator sees what would end it.
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     let store = s.app.store();
     if let ofd_store::HealthState::Degraded {
         reason,
         since,
         detail,
+        waiting,
     } = store.health()
     {
         let secs = since.elapsed().map_or(0, |d| d.as_secs());
+        let waiting = waiting.map_or_else(
+            || "the healer has not looked yet".to_owned(),
+            |w| w.to_string(),
+        );
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("store degraded ({reason}) for {secs} s: {detail}\n"),
+            format!("store degraded ({reason}) for {secs} s, {waiting}; first error: {detail}\n"),
         )
             .into_response();
     }
