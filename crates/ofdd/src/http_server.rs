@@ -203,6 +203,9 @@ pub async fn serve(
     }
 }
 
+// `serve` stacks one layer per entry of SECURITY_HEADERS: a header added there needs its layer.
+const _: () = assert!(SECURITY_HEADERS.len() == 6);
+
 /// `SECURITY_HEADERS[i]` as a layer that adds it when the answer has none.
 fn security_header(i: usize) -> SetResponseHeaderLayer<HeaderValue> {
     let (name, value) = SECURITY_HEADERS[i];
