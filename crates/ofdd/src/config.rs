@@ -33,6 +33,8 @@ pub struct Config {
     /// Log as JSON lines instead of human text.
     pub log_json: bool,
     pub limits: Limits,
+    /// Hardening of every HTTP listener (the admin API now, the web portal later).
+    pub http: HttpConfig,
     pub operator: Operator,
     pub admission: Admission,
     pub validation: ValidationConfig,
@@ -123,6 +125,28 @@ pub struct Limits {
     pub max_connections_per_ip: usize,
     /// Writing an acknowledgement must finish within this time.
     pub write_timeout_secs: u64,
+}
+
+/// `[http]`: protection of every HTTP listener against slow and hostile clients (see
+/// [`crate::http_server`]). Each listener applies these on its own: the connection cap is per
+/// listener, not shared between them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// A request's headers must be complete this long after the connection opened (or went idle
+    /// after its previous response): the slowloris guard.
+    pub header_read_timeout_secs: u64,
+    /// A request must be answered this long after its headers arrived, reading its body
+    /// included; past it the answer is 408 and the connection closes.
+    pub request_timeout_secs: u64,
+    /// Close a kept-alive connection idle this long after its last response. At most
+    /// `header_read_timeout_secs` (whose clock also runs while a kept-alive connection idles).
+    pub keepalive_idle_secs: u64,
+    /// Connections open at once on one listener; one past it is closed at once (and counted).
+    pub max_connections: usize,
+    /// Largest request body on any route, with or without Content-Length (413 past it). Routes
+    /// may set a smaller cap (the admin API: 64 KiB).
+    pub max_body_bytes: usize,
 }
 
 /// The operator's identity as written into acknowledgements.
@@ -285,6 +309,7 @@ impl Default for Config {
             admin_token: None,
             log_json: false,
             limits: Limits::default(),
+            http: HttpConfig::default(),
             operator: Operator::default(),
             admission: Admission::default(),
             validation: ValidationConfig::default(),
@@ -307,6 +332,50 @@ impl Default for Limits {
             max_connections_per_ip: 10_000,
             write_timeout_secs: 30,
         }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            header_read_timeout_secs: 10,
+            request_timeout_secs: 30,
+            keepalive_idle_secs: 10,
+            max_connections: 1024,
+            max_body_bytes: 1 << 20,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// Reject settings that would leave a listener unprotected or unusable, naming the key.
+    pub fn check(&self) -> anyhow::Result<()> {
+        ensure!(
+            (1..=3600).contains(&self.header_read_timeout_secs),
+            "http.header_read_timeout_secs must be within 1..=3600"
+        );
+        ensure!(
+            (1..=86_400).contains(&self.request_timeout_secs),
+            "http.request_timeout_secs must be within 1..=86400"
+        );
+        ensure!(
+            self.keepalive_idle_secs > 0,
+            "http.keepalive_idle_secs must be > 0"
+        );
+        ensure!(
+            self.keepalive_idle_secs <= self.header_read_timeout_secs,
+            "http.keepalive_idle_secs ({}) must not exceed http.header_read_timeout_secs ({}): \
+             the header-read clock also runs while a kept-alive connection idles, so a longer \
+             idle timeout could never take effect",
+            self.keepalive_idle_secs,
+            self.header_read_timeout_secs
+        );
+        ensure!(self.max_connections > 0, "http.max_connections must be > 0");
+        ensure!(
+            self.max_body_bytes >= 1024,
+            "http.max_body_bytes must be at least 1024"
+        );
+        Ok(())
     }
 }
 
@@ -419,6 +488,7 @@ impl Config {
             self.limits.message_deadline_secs > 0,
             "limits.message_deadline_secs must be > 0"
         );
+        self.http.check()?;
         anyhow::ensure!(
             self.liveness.yellow_after_secs < self.liveness.red_after_secs,
             "liveness.yellow_after_secs must be below liveness.red_after_secs"
@@ -504,6 +574,28 @@ mod tests {
         assert!(!cfg.admission.accept_unknown_fn);
         assert_eq!(cfg.limits.message_deadline_secs, 60);
         assert!(toml::from_str::<Config>("lisen = \"x\"").is_err());
+    }
+
+    #[test]
+    fn http_settings_are_checked_by_key() {
+        let bad = |f: fn(&mut HttpConfig)| {
+            let mut c = Config::default();
+            f(&mut c.http);
+            c.check().unwrap_err().to_string()
+        };
+        assert!(bad(|h| h.header_read_timeout_secs = 0).contains("http.header_read_timeout_secs"));
+        assert!(bad(|h| h.request_timeout_secs = 0).contains("http.request_timeout_secs"));
+        assert!(bad(|h| h.keepalive_idle_secs = 0).contains("http.keepalive_idle_secs"));
+        assert!(bad(|h| h.keepalive_idle_secs = 11).contains("http.keepalive_idle_secs"));
+        assert!(bad(|h| h.max_connections = 0).contains("http.max_connections"));
+        assert!(bad(|h| h.max_body_bytes = 10).contains("http.max_body_bytes"));
+        let cfg: Config =
+            toml::from_str("[http]\nheader_read_timeout_secs = 2\nkeepalive_idle_secs = 1\n")
+                .unwrap();
+        assert_eq!(cfg.http.header_read_timeout_secs, 2);
+        assert_eq!(cfg.http.max_connections, 1024);
+        cfg.check().unwrap();
+        assert!(toml::from_str::<Config>("[http]\nmax_conections = 1\n").is_err());
     }
 
     #[test]

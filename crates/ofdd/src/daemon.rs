@@ -9,11 +9,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::app::App;
 use crate::cli::ServeArgs;
 use crate::config::Config;
+use crate::http_server::{self, HttpLimits};
 use crate::metrics::Metrics;
 use crate::shutdown::{self, ShutdownTrigger};
 use crate::{admin, export, server};
@@ -50,20 +51,15 @@ impl Daemon {
 
         let (trigger, shutdown) = shutdown::channel();
         let ingest_task = tokio::spawn(server::run(listener, app.clone(), shutdown));
-        let router = admin::router(app.clone());
-        let mut admin_shutdown = trigger.subscribe();
-        let admin_task = tokio::spawn(async move {
-            // The peer address reaches handlers (sign-in throttling per address, the audit log).
-            let served = axum::serve(
-                admin_listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { admin_shutdown.recv().await })
-            .await;
-            if let Err(e) = served {
-                warn!(error = %e, "admin API stopped");
-            }
-        });
+        // Every HTTP listener goes through http_server::serve: header/request/idle timeouts, a
+        // connection cap, body limits and security headers, per `[http]`.
+        let admin_task = tokio::spawn(http_server::serve(
+            admin_listener,
+            admin::router(app.clone()),
+            HttpLimits::from(&cfg.http),
+            app.metrics().http_listener("admin"),
+            trigger.subscribe(),
+        ));
         let export_task = cfg
             .export
             .nats

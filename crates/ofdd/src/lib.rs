@@ -26,6 +26,7 @@ pub mod daemon;
 pub mod decode;
 pub mod decrypt;
 pub mod export;
+pub mod http_server;
 pub mod ingest;
 pub mod kkt_cli;
 pub mod kz;

@@ -66,6 +66,24 @@ pub struct Metrics {
     /// Free bytes a degraded store waits for before it resumes (compare with
     /// `ofd_store_disk_free_bytes`); 0 while healthy or degraded for another cause.
     pub store_free_needed: IntGauge,
+    /// `{listener}`: HTTP connections open now (admin, later portal).
+    pub http_connections_open: IntGaugeVec,
+    /// `{listener}`: HTTP connections closed at once because the listener was at its cap.
+    pub http_connections_refused: IntCounterVec,
+    /// `{listener, kind}`: HTTP timeouts — header (headers not complete in time: slowloris),
+    /// request (408: not answered in time, a slow body included), idle (kept-alive connection
+    /// closed after its idle time).
+    pub http_timeouts: IntCounterVec,
+}
+
+/// The HTTP series of one listener, resolved once (see [`Metrics::http_listener`]).
+#[derive(Clone)]
+pub struct HttpListenerMetrics {
+    pub open: IntGauge,
+    pub refused: IntCounter,
+    pub header_timeouts: IntCounter,
+    pub request_timeouts: IntCounter,
+    pub idle_timeouts: IntCounter,
 }
 
 impl Metrics {
@@ -211,6 +229,31 @@ impl Metrics {
         )
         .expect("valid metric");
 
+        let http_connections_open = IntGaugeVec::new(
+            Opts::new(
+                "ofd_http_connections_open",
+                "HTTP connections open now, by listener",
+            ),
+            &["listener"],
+        )
+        .expect("valid metric");
+        let http_connections_refused = IntCounterVec::new(
+            Opts::new(
+                "ofd_http_connections_refused_total",
+                "HTTP connections closed at once because the listener was at its connection cap",
+            ),
+            &["listener"],
+        )
+        .expect("valid metric");
+        let http_timeouts = IntCounterVec::new(
+            Opts::new(
+                "ofd_http_timeouts_total",
+                "HTTP timeouts by listener and kind: header (headers too slow), request (408), idle (keep-alive)",
+            ),
+            &["listener", "kind"],
+        )
+        .expect("valid metric");
+
         for c in [
             Box::new(documents.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(frames_rejected.clone()),
@@ -232,6 +275,9 @@ impl Metrics {
             Box::new(store_disk_free.clone()),
             Box::new(store_disk_size.clone()),
             Box::new(store_free_needed.clone()),
+            Box::new(http_connections_open.clone()),
+            Box::new(http_connections_refused.clone()),
+            Box::new(http_timeouts.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -288,6 +334,28 @@ impl Metrics {
             store_disk_free,
             store_disk_size,
             store_free_needed,
+            http_connections_open,
+            http_connections_refused,
+            http_timeouts,
+        }
+    }
+
+    /// The series of the HTTP listener `listener` (a fixed name: `admin`, `portal`), created at
+    /// zero so dashboards see them from the first scrape.
+    pub fn http_listener(&self, listener: &str) -> HttpListenerMetrics {
+        let timeouts = |kind: &str| {
+            let c = self.http_timeouts.with_label_values(&[listener, kind]);
+            c.inc_by(0);
+            c
+        };
+        let refused = self.http_connections_refused.with_label_values(&[listener]);
+        refused.inc_by(0);
+        HttpListenerMetrics {
+            open: self.http_connections_open.with_label_values(&[listener]),
+            refused,
+            header_timeouts: timeouts("header"),
+            request_timeouts: timeouts("request"),
+            idle_timeouts: timeouts("idle"),
         }
     }
 
