@@ -1258,3 +1258,79 @@ async fn invitation_links_are_mailed_over_smtp() {
     smtp.kill().ok();
     smtp.wait().ok();
 }
+
+/// `ofdd account …`, the real binary against a real daemon: the operator's organisation and
+/// first staff user, a taxpayer with a key, a partner link, the audit log; a refusal exits
+/// non-zero with the API's reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_cli_drives_the_api() {
+    let t = TestDaemon::start().await;
+    let api = format!("http://{}", t.d().admin_addr);
+    let run = |args: Vec<String>| {
+        let api = api.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                std::process::Command::new(env!("CARGO_BIN_EXE_ofdd"))
+                    .arg("account")
+                    .args(["--api", &api, "--token", TOKEN])
+                    .args(&args)
+                    .output()
+                    .expect("run ofdd account")
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let ok = |out: std::process::Output| -> Value {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+    };
+    let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+    ok(run(args(&format!("create-org --inn {OP} --name ОФД --kind operator"))).await);
+    let staff = ok(run(args(&format!(
+        "create-user --org {OP} --login staff@ofd.test --name Иванова --role staff"
+    )))
+    .await);
+    assert_eq!(staff["role"], "staff");
+    assert_eq!(staff["set_password"]["token"].as_str().unwrap().len(), 64);
+    ok(run(args(&format!("create-org --inn {A} --name Альфа --kind taxpayer"))).await);
+    ok(run(args(&format!("create-org --inn {P} --name Сервис --kind partner"))).await);
+    let key = ok(run(args(&format!("create-key --org {A} --scope read"))).await);
+    assert!(key["key"].as_str().unwrap().starts_with("ofk_"));
+    let link = ok(run(args(&format!("link-partner --taxpayer {A} --partner {P}"))).await);
+    assert_eq!(link["status"], "active");
+    let keys = ok(run(args(&format!("list-keys --org {A}"))).await);
+    assert_eq!(keys["items"].as_array().unwrap().len(), 1);
+    assert!(keys["items"][0].get("key").is_none(), "a listed key has no secret");
+    ok(run(args(&format!(
+        "revoke-key --org {A} --id {}",
+        key["id"].as_str().unwrap()
+    )))
+    .await);
+    let audit = ok(run(args(&format!("audit --org {A}"))).await);
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["org.create", "key.create", "partner.request", "key.revoke"]
+    );
+    let refused = run(args(&format!(
+        "create-user --org {A} --login x@a.test --name X --role staff"
+    )))
+    .await;
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("does not fit"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    t.stop().await;
+}
