@@ -1,7 +1,7 @@
 //! Writes the `kz` fuzz target's seeds (`kz_fuzz_seeds` in `fuzz/kz_harness.rs`) to
 //! `fuzz/corpus/kz/seed-*`, replacing older ones of the same name:
 //!
-//!     cargo run --release -p ofd-kz --example write_fuzz_seeds
+//!     cargo run --release -p ofd-kz --example write_kz_fuzz_seeds
 //!
 //! `crates/ofd-kz/tests/fuzz_corpus.rs` checks that the seeds reach their answers.
 #![allow(dead_code)]

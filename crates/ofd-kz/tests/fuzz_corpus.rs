@@ -1,7 +1,7 @@
 //! Replays the `kz` fuzzer's committed corpus and past crashes through the very harness the
 //! cargo-fuzz target runs (`fuzz/kz_harness.rs`, included here), so `cargo test` catches a
 //! regression without nightly or libFuzzer. Also checks the seeds (written to
-//! `fuzz/corpus/kz/` by `cargo run --release -p ofd-kz --example write_fuzz_seeds`).
+//! `fuzz/corpus/kz/` by `cargo run --release -p ofd-kz --example write_kz_fuzz_seeds`).
 
 #![allow(dead_code)]
 
