@@ -58,7 +58,7 @@ fn crash_child_writer() {
     // a panicking tokio task would otherwise only end that task while the others write on.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        println!("CHILD FAILED: {info}");
+        println!("CHILD FAILED: {}", info.to_string().replace('\n', " "));
         default_hook(info);
         std::process::exit(101);
     }));
