@@ -2,11 +2,11 @@
 // every session CRC mode, acknowledgements with every code) and the real captured message.
 //
 // Included (`include!`) by `crates/ofd-proto/tests/fuzz_corpus.rs`, which checks that every
-// seed passes its harness and, when run as
+// seed passes its harness, and by the command that (re)writes them to
+// `fuzz/corpus/<target>/seed-*`:
 //
-//     OFD_WRITE_FUZZ_SEEDS=1 cargo test --release -p ofd-proto --test fuzz_corpus write_seeds
-//
-// (re)writes them to `fuzz/corpus/<target>/seed-*`. Needs the harness (`fuzz/harness.rs`) in
+//     cargo run --release -p ofd-proto --example write_fuzz_seeds
+// Needs the harness (`fuzz/harness.rs`) in
 // scope for the mode-byte convention only. Plain `//` comments: `include!` forbids inner docs.
 
 use ofd_proto::ack::encode_ack;

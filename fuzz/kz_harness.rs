@@ -4,9 +4,9 @@
 // only: `include!` does not allow inner doc comments.
 //
 // Input layout: byte 0 selects the register's situation (bit 0: registered, bit 1: store
-// available, bit 2: rotation always, bit 3: a shift is open and past the limit, bit 4: the
-// header's token is the register's), the rest is a would-be frame. It panics only when an
-// invariant is broken:
+// available, bit 2: rotation always, bit 3: a shift is open, with cash in the drawer, bit 4: the
+// header's token is the register's, bit 5: that shift is past the 24-hour limit), the rest is a
+// would-be frame. It panics only when an invariant is broken:
 // * framing and splitting never panic, and agree with each other;
 // * a decision's answer decodes, echoes ID, VERSION and REQNUM, and its SIZE is its length;
 // * only an OK answer to a rotating command carries a new token, and the state holds it;
@@ -25,9 +25,13 @@ pub const KZ_FUZZ_NOW: u64 = 1_700_000_000;
 pub const KZ_FUZZ_TOKEN: u32 = 0x0BAD_F00D;
 
 pub fn fuzz_kz(data: &[u8]) {
-    let Some((&mode, frame)) = data.split_first() else {
-        return;
-    };
+    let _ = fuzz_kz_answer(data);
+}
+
+// The harness itself: the result code answered, or `None` when nothing is answered (the input
+// is no frame, or the decision is a retry of the stored answer).
+pub fn fuzz_kz_answer(data: &[u8]) -> Option<ofd_kz::ResultCode> {
+    let (&mode, frame) = data.split_first()?;
     let limits = FrameLimits { max_size: 1 << 16 };
     let framing = check_frame(frame, &limits);
     let split = split_frame(frame);
@@ -37,9 +41,7 @@ pub fn fuzz_kz(data: &[u8]) {
             assert!(split.is_ok(), "check_frame says whole, split_frame refuses");
         }
     }
-    let Ok((mut header, body)) = split else {
-        return;
-    };
+    let (mut header, body) = split.ok()?;
     if mode & 16 != 0 {
         header.token = KZ_FUZZ_TOKEN;
     }
@@ -50,10 +52,15 @@ pub fn fuzz_kz(data: &[u8]) {
         command: 1,
     });
     if mode & 8 != 0 {
+        let opened_at = if mode & 32 != 0 {
+            0
+        } else {
+            KZ_FUZZ_NOW - 3600
+        };
         facts.shift = Some(ofd_kz::state::OpenShift {
             number: 1,
-            opened_at: 0,
-            opened_local: LocalDateTime::from_unix(0, 0),
+            opened_at,
+            opened_local: LocalDateTime::from_unix(opened_at, 5 * 3600),
             start_non_nullable: [0; 4],
             totals: Default::default(),
         });
@@ -81,6 +88,7 @@ pub fn fuzz_kz(data: &[u8]) {
         Decision::Retry => {
             let last = facts.last.expect("a retry needs a last exchange");
             assert_eq!((header.token, header.reqnum), (last.token, last.reqnum));
+            None
         }
         Decision::Answer(a) => {
             let (h, resp) = ofd_kz::codec::decode_response(&a.bytes).expect("our answers decode");
@@ -105,14 +113,19 @@ pub fn fuzz_kz(data: &[u8]) {
                 same.last = facts.last;
                 assert_eq!(same, facts, "a refusal changed more than the retry marker");
             }
+            Some(a.code)
         }
     }
 }
 
-// Seeds: valid requests of every command, framed for the harness's register.
+// Seeds: valid requests of every command, framed for the harness's register with a shift open
+// inside its limit and cash in the drawer, so that each reaches its OK answer (mode 0b01_1111).
 pub fn kz_fuzz_seeds() -> Vec<(&'static str, Vec<u8>)> {
     let t = LocalDateTime::from_unix(KZ_FUZZ_NOW, 5 * 3600);
     let mut k = Kkm::new(22_656, KZ_FUZZ_TOKEN);
+    // Past the harness's last exchange (REQNUM 7), which only the retry seed repeats: a seed
+    // on REQNUM 7 with another command would be answered 9, not go through.
+    k.reqnum = 100;
     let mut seeds = Vec::new();
     let mut off = TicketSpec::sample(3, t);
     off.offline_ticket_number = Some(42);
@@ -136,5 +149,11 @@ pub fn kz_fuzz_seeds() -> Vec<(&'static str, Vec<u8>)> {
         bytes.extend(k.frame(&req));
         seeds.push((name, bytes));
     }
+    // The KKM resends its last exchange (a ticket, REQNUM 7): a retry, answered with the
+    // stored bytes.
+    k.reqnum = 7;
+    let mut bytes = vec![0b1_1111];
+    bytes.extend(k.resend(&TicketSpec::sample(1, t).request()));
+    seeds.push(("seed-retry", bytes));
     seeds
 }

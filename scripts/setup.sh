@@ -12,8 +12,12 @@ command -v make >/dev/null 2>&1 || need+=(make)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 # The disk-fault tests (crates/ofdd/tests/disk_faults.rs) inject fsync delays and errors with
-# strace; mount (for their tmpfs) is in util-linux, always present.
+# strace and mount a tmpfs (mount, as root).
 command -v strace >/dev/null 2>&1 || need+=(strace)
+command -v mount >/dev/null 2>&1 || need+=(mount)
+# crates/ofdd/tests/deploy.rs runs `systemd-analyze verify` on the systemd unit.
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+# A test that cannot find one of these fails (see crates/ofdd/tests/common/tools.rs).
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2

@@ -305,11 +305,87 @@ fn code_254_store_unavailable() {
     assert_eq!((h.token, r.command), (TOKEN, 1));
 }
 
+/// The code `decide` answers `frame` with on `s` (and the state moves as the daemon's would).
+fn answered(s: &mut Server, frame: &[u8]) -> ResultCode {
+    let (d, _) = s.exchange(frame);
+    d.answer().expect("an answer, not a retry").code
+}
+
 #[test]
 fn every_code_is_reachable() {
-    // The tests above trigger each of these; this lists them so a new code needs a test.
-    let wires: Vec<u32> = ResultCode::ALL.iter().map(|c| c.wire()).collect();
-    assert_eq!(wires, [0, 1, 2, 3, 4, 5, 8, 9, 11, 13, 14, 15, 254]);
+    // One input per code, each driven through `decide`: every code ofdd can send is produced by
+    // some request, and a new code in `ResultCode::ALL` fails here until an input reaches it.
+    let mut reached = Vec::new();
+    let mut s = Server::new();
+    let mut k = Kkm::new(ID, TOKEN);
+    reached.push(answered(&mut s, &k.frame(&builder::info())));
+    // Same REQNUM, another token → 8; same TOKEN and REQNUM, another command → 9.
+    let mut other = k;
+    other.token ^= 1;
+    reached.push(answered(&mut s, &other.resend(&builder::info())));
+    reached.push(answered(&mut s, &k.resend(&builder::system(None))));
+    // An undecodable body → 3; an unknown command → 4; NOMENCLATURE → 5.
+    k.reqnum += 1;
+    let mut f = Header {
+        version: 202,
+        size: 20,
+        id: ID,
+        token: TOKEN,
+        reqnum: k.reqnum,
+    }
+    .encode()
+    .to_vec();
+    f.extend_from_slice(&[0x08, 0xFF]);
+    reached.push(answered(&mut s, &f));
+    let unknown = kkm::Request {
+        command: 42,
+        ..Default::default()
+    };
+    reached.push(answered(&mut s, &k.frame(&unknown)));
+    reached.push(answered(&mut s, &k.frame(&builder::nomenclature(0))));
+    // Payments below the total → 13; a withdrawal above the drawer → 14.
+    let mut t = sale(30).to_proto();
+    t.payments.clear();
+    let unpaid = kkm::Request {
+        command: 1,
+        ticket: Some(t),
+        ..Default::default()
+    };
+    reached.push(answered(&mut s, &k.frame(&unpaid)));
+    let withdrawal = builder::money_placement(true, 1, local(NOW));
+    reached.push(answered(&mut s, &k.frame(&withdrawal)));
+    // A shift open past 24 hours → 11.
+    ok(&s.call(&mut k, &sale(31).request()));
+    s.now += 24 * 3600 + 1;
+    reached.push(answered(&mut s, &k.frame(&sale(32).request())));
+    // The wrong token → 2.
+    let mut stranger = Kkm::new(ID, TOKEN ^ 0xFF);
+    reached.push(answered(&mut s, &stranger.frame(&builder::info())));
+    // Blocked → 15; the store unavailable → 254; an unknown id → 1 (each on a fresh register).
+    let mut s = Server::new();
+    s.facts.as_mut().unwrap().status = ofd_kz::RegisterStatus::Blocked;
+    let system = builder::system(None);
+    reached.push(answered(&mut s, &Kkm::new(ID, TOKEN).frame(&system)));
+    let mut s = Server::new();
+    s.store_available = false;
+    let ticket = sale(33).request();
+    reached.push(answered(&mut s, &Kkm::new(ID, TOKEN).frame(&ticket)));
+    let mut s = Server::new();
+    s.facts = None;
+    reached.push(answered(
+        &mut s,
+        &Kkm::new(ID, TOKEN).frame(&builder::info()),
+    ));
+
+    let mut wires: Vec<u32> = reached.iter().map(|c| c.wire()).collect();
+    wires.sort_unstable();
+    wires.dedup();
+    let mut all: Vec<u32> = ResultCode::ALL.iter().map(|c| c.wire()).collect();
+    all.sort_unstable();
+    assert_eq!(
+        wires, all,
+        "codes reached by an input vs. every code ofdd can send"
+    );
 }
 
 #[test]

@@ -294,10 +294,12 @@ async fn open_loop_rate_acknowledges_everything() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_send_one_document_each_then_hold() {
     let ofd = fake_ofd(Answer::Accept).await;
+    // The idle profile holds its connections for the whole duration, and each must have
+    // connected and sent its one document by then: a generous 5 s, not a race on a busy machine.
     let cfg = Config {
         connections: 10,
         documents: None,
-        duration: Some(Duration::from_millis(300)),
+        duration: Some(Duration::from_secs(5)),
         ..config(&ofd.addr, Profile::Idle, 1)
     };
     let r = ofd_load::run(cfg).await.unwrap();

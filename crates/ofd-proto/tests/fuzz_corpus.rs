@@ -1,7 +1,8 @@
 //! Replays the fuzzers' committed corpus and every past crash input through the very same harness
 //! bodies the cargo-fuzz targets run (`fuzz/harness.rs`, included here), so a regular
 //! `cargo test` catches a regression of anything the fuzzers once found, without nightly or
-//! libFuzzer. Also checks the seed generator (`fuzz/gen_seeds.rs`) and can rewrite the seeds.
+//! libFuzzer. Also checks the seed generator (`fuzz/gen_seeds.rs`); the seeds are (re)written by
+//! `cargo run --release -p ofd-proto --example write_fuzz_seeds`.
 
 #![allow(dead_code)]
 
@@ -113,18 +114,5 @@ fn seed_messages_are_valid() {
             validate(&m, &ValidationConfig::default(), FUZZ_NOW)
                 .unwrap_or_else(|e| panic!("{label}: {e}"));
         }
-    }
-}
-
-/// Rewrite `fuzz/corpus/<target>/seed-*` from the generator (only when asked).
-#[test]
-fn write_seeds() {
-    if std::env::var_os("OFD_WRITE_FUZZ_SEEDS").is_none() {
-        return;
-    }
-    for (target, name, bytes) in fuzz_seeds() {
-        let dir = fuzz_dir().join("corpus").join(target);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(name), bytes).unwrap();
     }
 }

@@ -153,6 +153,12 @@ impl Committer {
             self.reminder_at = Some(now + REMINDER);
             shared.report(shared.health.reminder());
         }
+        // Whoever degraded it (a write here, the syncer's fsync, a background error), the first
+        // look comes a tick later: the cause rarely goes in a millisecond, and the degradation
+        // stays visible (`/readyz` 503, the health gauge) for at least that long.
+        if shared.health.degraded_for().is_some_and(|d| d < TICK) {
+            return;
+        }
         self.heal(to_sync);
     }
 

@@ -276,6 +276,11 @@ impl Health {
         })
     }
 
+    /// How long the store has been degraded; `None` while healthy.
+    pub(crate) fn degraded_for(&self) -> Option<Duration> {
+        self.lock().as_ref().map(|d| d.started.elapsed())
+    }
+
     /// The reminder event for a degraded store.
     pub(crate) fn reminder(&self) -> Option<HealthEvent> {
         self.lock().as_ref().map(|d| HealthEvent::StillDegraded {

@@ -4,7 +4,10 @@
 //! every indexed document has its `by_rn` and `outbox` entries, liveness matches the documents).
 //!
 //! The child is this same test binary, re-executed to run the ignored `crash_child_writer`
-//! test with `OFD_CRASH_DIR` set. It prints `OK <fn> <fd>` only after a put returned Ok.
+//! test with `OFD_CRASH_DIR` set. It prints `OK <fn> <fd>` only after a put returned Ok. Its
+//! own checks count: the first failure in any of its tasks prints `CHILD FAILED: …` and ends it
+//! at once with a non-zero status, and the parent fails the test unless the child died of the
+//! parent's SIGKILL with no failure printed (its stderr is shown with the failure).
 
 mod common;
 
@@ -48,10 +51,17 @@ fn doc_for(iter: u64, task: u64, fd: u32) -> NewDocument {
 #[test]
 #[ignore = "run by crash_kill_reopen_verify as a child process"]
 fn crash_child_writer() {
-    let Ok(dir) = std::env::var("OFD_CRASH_DIR") else {
-        return;
-    };
+    let dir = std::env::var("OFD_CRASH_DIR")
+        .expect("crash_child_writer is run by crash_kill_reopen_verify (OFD_CRASH_DIR unset)");
     let iter: u64 = std::env::var("OFD_CRASH_ITER").unwrap().parse().unwrap();
+    // A failed check anywhere (a task, the store's own threads) ends the child at once, visibly:
+    // a panicking tokio task would otherwise only end that task while the others write on.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        println!("CHILD FAILED: {}", info.to_string().replace('\n', " "));
+        default_hook(info);
+        std::process::exit(101);
+    }));
     let store = Store::open(&dir, StoreOptions::default()).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -75,9 +85,12 @@ fn crash_child_writer() {
                 }
             }));
         }
+        // Writers run until killed; one that ends has failed (the panic hook has already
+        // ended the process for a panic).
         for t in tasks {
             t.await.unwrap();
         }
+        panic!("a writer task ended before the kill");
     });
 }
 
@@ -115,10 +128,16 @@ fn crash_kill_reopen_verify() {
             .env("OFD_CRASH_DIR", &db)
             .env("OFD_CRASH_ITER", iter.to_string())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let stderr_reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            text
+        });
         let lines: Arc<Mutex<Vec<String>>> = Arc::default();
         let reader = {
             let lines = lines.clone();
@@ -137,17 +156,34 @@ fn crash_kill_reopen_verify() {
                 }
             })
         };
-        // Wait until the child is writing, then kill it at a random moment.
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // Wait until the child is writing (or has failed), then kill it at a random moment.
+        let deadline = Instant::now() + Duration::from_secs(60);
         while lines.lock().unwrap().iter().all(|l| !l.starts_with("OK "))
             && Instant::now() < deadline
+            && child.try_wait().unwrap().is_none()
         {
             std::thread::sleep(Duration::from_millis(2));
         }
         std::thread::sleep(Duration::from_millis(rng.next() % 150));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        child.kill().unwrap(); // SIGKILL (Ok as well if the child has already exited)
+        let status = child.wait().unwrap();
         reader.join().unwrap();
+        let child_stderr = stderr_reader.join().unwrap();
+        let failures: Vec<String> = lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with("CHILD FAILED"))
+            .cloned()
+            .collect();
+        {
+            use std::os::unix::process::ExitStatusExt;
+            assert!(
+                status.signal() == Some(libc::SIGKILL) && failures.is_empty(),
+                "iteration {iter}: the child writer failed ({status}): {failures:?}\n\
+                 its stderr:\n{child_stderr}"
+            );
+        }
         let before = acked.len();
         for l in lines
             .lock()

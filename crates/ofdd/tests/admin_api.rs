@@ -68,8 +68,9 @@ async fn registry_lifecycle_and_admission() {
 
     // Documents are accepted while registered, refused once deregistered.
     let mut link = Link::connect(t.ingest_addr()).await;
+    let day = now() / 86_400;
     assert_eq!(
-        ack_of(&link.exchange(&kkt.receipt()).await).2,
+        ack_of(&link.exchange(&kkt.receipt_today()).await).2,
         ResponseCode::Accepted
     );
     let status = admin
@@ -77,7 +78,10 @@ async fn registry_lifecycle_and_admission() {
         .await
         .json();
     assert_eq!(status["liveness"], "green", "{status}");
-    assert_eq!(status["documents_today"], 1);
+    // Unless a midnight passed meanwhile (then the daemon may have asked either day).
+    if now() / 86_400 == day {
+        assert_eq!(status["documents_today"], 1, "{status}");
+    }
 
     let dereg = admin
         .post(

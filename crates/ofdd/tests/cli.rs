@@ -56,6 +56,7 @@ fn decode_prints_fns_json_of_the_real_vector() {
         .args(["decode", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     child
@@ -65,7 +66,19 @@ fn decode_prints_fns_json_of_the_real_vector() {
         .write_all(hex.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The very same document as from the binary file.
+    let from_stdin: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "decode - printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    assert_eq!(from_stdin, v);
 }
 
 #[test]

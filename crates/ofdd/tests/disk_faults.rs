@@ -1,18 +1,20 @@
 //! Full, slow and failing disks under load, with the real `ofdd serve` binary (issue 13):
-//! - ENOSPC on a 24 MiB tmpfs: no acknowledgement without a durable write, `/readyz` 503 within
-//!   a second, a handful of log lines, a Kazakh KKM answered 254, then the tmpfs is grown and
-//!   ingest resumes without a restart (the KKM's retry is served); every acknowledged document
-//!   is present and byte-identical afterwards;
-//! - a 200 ms fsync (strace `delay_exit`): ingest slows down, memory stays bounded;
+//! - ENOSPC on a 24 MiB tmpfs: no acknowledgement without a durable write, `/readyz` 503 as soon
+//!   as a register has been refused, a handful of log lines, a Kazakh KKM answered 254, then the
+//!   tmpfs is grown and ingest resumes without a restart (the KKM's retry is served); every
+//!   acknowledged document is present and byte-identical afterwards;
+//! - a 200 ms fsync (strace `delay_exit`): every commit waits for it, memory stays bounded;
 //! - a failed fsync (strace `error=EIO`): that batch is not acknowledged, the store goes
-//!   degraded, reopens itself and resumes;
+//!   degraded (`/readyz` 503), reopens itself and resumes;
 //! - a 24 MiB volume with a 64 MiB reserve configured (issue 20): the reserve is capped at 1/8
 //!   with a warning, `/readyz`, the reminder and a metric say how much free space the full store
 //!   waits for, and it heals when the volume grows to 128 MiB.
 //!
-//! They need root (mount, ptrace of a child is fine unprivileged but the tmpfs is not) and
-//! strace; without them each test prints why and skips. CI runs them as root. Figures are
-//! printed to stderr (`cargo test … -- --nocapture`).
+//! They need root (mount; ptrace of a child is fine unprivileged but the tmpfs is not), `mount`
+//! and `strace` (installed by `scripts/setup.sh`; CI runs as root). Without them a test fails
+//! with the reason, or skips (counted by `make test`) only under `OFDD_TEST_ALLOW_SKIP=1` (see
+//! `common/tools.rs`). Nothing here is a wall-clock bound on a fixed sleep: each step waits for
+//! its event with a generous deadline. Figures are printed to stderr (`-- --nocapture`).
 
 mod common;
 
@@ -24,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::kz::{KzLink, code, register_via};
+use common::tools::{cannot_run, require_root, require_tool};
 use common::*;
 use ofd_proto::ack::{ResponseCode, decode_ack};
 use ofd_proto::builder::{DocSpec, build_message};
@@ -37,15 +40,6 @@ type AckedDoc = (([u8; 16], u32), Vec<u8>);
 /// Now as a Kazakh register's local time.
 fn kz_now() -> ofd_kz::time::LocalDateTime {
     ofd_kz::time::LocalDateTime::from_unix(u64::from(now()), 5 * 3600)
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
-fn skip(test: &str, why: &str) {
-    eprintln!("\n*** SKIPPED {test}: {why} ***\n");
 }
 
 fn run(cmd: &str, args: &[&str]) -> Result<(), String> {
@@ -103,6 +97,8 @@ struct Load {
     acks: AtomicU64,
     /// Connections that ended without answering a sent document (the daemon refused it).
     refusals: AtomicU64,
+    /// Registers refused at least once.
+    refused_registers: AtomicU64,
     first_refusal: Mutex<Option<Instant>>,
     last_ack: Mutex<Option<Instant>>,
 }
@@ -119,6 +115,7 @@ async fn register(
     let mut kkt = Kkt::new(seed);
     let mut unacked: VecDeque<Vec<u8>> = VecDeque::new();
     let mut acked = Vec::new();
+    let mut refused = false;
     while !load.stop.load(Ordering::Relaxed) {
         let Ok(Ok(mut stream)) =
             tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr)).await
@@ -148,6 +145,9 @@ async fn register(
                         .lock()
                         .unwrap()
                         .get_or_insert_with(Instant::now);
+                    if !std::mem::replace(&mut refused, true) {
+                        load.refused_registers.fetch_add(1, Ordering::Relaxed);
+                    }
                     break 'conn;
                 };
                 let a = decode_ack(&ack).expect("a well-formed acknowledgement");
@@ -247,12 +247,15 @@ fn alarm_lines(log: &Path) -> Vec<String> {
         .collect()
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+/// VmRSS of `pid` in KiB; an unreadable `/proc` fails the test (a bound on nothing is no bound).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/status: {e}"));
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status:\n{status}"))
 }
 
 /// The pid of `ofdd` itself when it runs under a wrapper (its child).
@@ -306,14 +309,13 @@ fn write_config(dir: &Path, body: &str) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disk_full_degrades_at_once_and_heals_when_space_returns() {
-    const TEST: &str = "disk_full_degrades_at_once_and_heals_when_space_returns";
-    if !is_root() {
-        return skip(TEST, "needs root to mount a tmpfs (CI runs as root)");
+    if !require_root("to mount a tmpfs") || require_tool("mount").is_none() {
+        return;
     }
     let dir = tempfile::tempdir().unwrap();
     let tmpfs = match Tmpfs::mount(&dir.path().join("mnt"), "24m") {
         Ok(t) => t,
-        Err(e) => return skip(TEST, &format!("cannot mount a tmpfs: {e}")),
+        Err(e) => return cannot_run(&format!("cannot mount a tmpfs: {e}")),
     };
     let data = tmpfs.0.join("data");
     let log = dir.path().join("ofdd.log");
@@ -332,47 +334,52 @@ async fn disk_full_degrades_at_once_and_heals_when_space_returns() {
     assert_eq!(code(&r), 0);
 
     let (load, tasks) = start_load(proc.ingest, 8, 8, 30);
-    let admin = proc.admin.clone();
-    let unready = wait_until(Duration::from_secs(90), || {
-        let admin = admin.clone();
-        async move { readyz(&admin).await.0 == 503 }
+    // The store degrades in the same step that fails the write, before any register hears of
+    // it: once one has been refused, `/readyz` already says 503.
+    wait_until(Duration::from_secs(120), || {
+        let l = load.clone();
+        async move { l.first_refusal.lock().unwrap().is_some() }
     })
     .await
-    .expect("/readyz turns 503 when the disk is full");
-    let (_, why) = readyz(&proc.admin).await;
+    .expect("the disk fills up and a register is refused");
+    let first_refusal = load.first_refusal.lock().unwrap().expect("refused");
+    let (status, why) = readyz(&proc.admin).await;
+    let time_to_unready = first_refusal.elapsed();
+    assert_eq!(status, 503, "/readyz right after the first refusal: {why}");
     assert!(why.contains("no_space"), "503 names the reason: {why}");
-    let first_refusal = load
-        .first_refusal
-        .lock()
-        .unwrap()
-        .expect("a register was refused");
-    let time_to_unready = unready.saturating_duration_since(first_refusal);
     let acks_at_full = load.acks.load(Ordering::Relaxed);
     eprintln!(
-        "disk full after {:.1} s, {acks_at_full} documents acknowledged; /readyz 503 {:.0} ms after the first refusal: {}",
+        "disk full after {:.1} s, {acks_at_full} documents acknowledged; /readyz 503 answered {:.0} ms after the first refusal: {}",
         started.elapsed().as_secs_f64(),
         time_to_unready.as_secs_f64() * 1e3,
         why.trim()
     );
-    assert!(
-        time_to_unready < Duration::from_secs(1),
-        "/readyz must be 503 within a second, took {time_to_unready:?}"
-    );
 
-    // The outage, under load: registers keep reconnecting and are refused fast.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The outage, under load: registers keep reconnecting and are refused fast. Once every
+    // register has been refused (so no connection from before the disk filled is left), nothing
+    // may be acknowledged any more.
+    let outage = Instant::now();
+    wait_until(Duration::from_secs(120), || {
+        let l = load.clone();
+        async move { l.refused_registers.load(Ordering::Relaxed) == 8 }
+    })
+    .await
+    .expect("every register is refused while the disk is full");
     let acks_before = load.acks.load(Ordering::Relaxed);
     let refusals_before = load.refusals.load(Ordering::Relaxed);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let counting = Instant::now();
+    wait_until(Duration::from_secs(120), || {
+        let l = load.clone();
+        async move { l.refusals.load(Ordering::Relaxed) >= refusals_before + 50 }
+    })
+    .await
+    .expect("registers are refused fast, not left waiting: 50 more refusals");
+    let refused = load.refusals.load(Ordering::Relaxed) - refusals_before;
+    let refusing_for = counting.elapsed();
     assert_eq!(
         load.acks.load(Ordering::Relaxed),
         acks_before,
         "nothing is acknowledged while the disk is full"
-    );
-    let refused = load.refusals.load(Ordering::Relaxed) - refusals_before;
-    assert!(
-        refused > 50,
-        "registers are refused fast, not left waiting: {refused} in 3 s"
     );
     // The KKM gets the protocol's 254 ("temporarily unavailable"): nothing changes, it retries.
     let ticket = ofd_kz::builder::TicketSpec::sample(1, kz_now()).request();
@@ -393,15 +400,16 @@ async fn disk_full_degrades_at_once_and_heals_when_space_returns() {
     // tens of MiB a second on a tmpfs until they are stopped.
     tmpfs.resize("256m");
     let grown = Instant::now();
+    let outage_secs = grown.duration_since(outage).as_secs();
     let admin = proc.admin.clone();
-    let ready = wait_until(Duration::from_secs(30), || {
+    let ready = wait_until(Duration::from_secs(120), || {
         let admin = admin.clone();
         async move { readyz(&admin).await.0 == 200 }
     })
     .await
     .expect("/readyz is 200 again after the disk grew");
     let acks_after_grow = load.acks.load(Ordering::Relaxed);
-    wait_until(Duration::from_secs(30), || {
+    wait_until(Duration::from_secs(120), || {
         let l = load.clone();
         async move { l.acks.load(Ordering::Relaxed) > acks_after_grow + 100 }
     })
@@ -416,18 +424,20 @@ async fn disk_full_degrades_at_once_and_heals_when_space_returns() {
     let acked = stop_load(&load, tasks).await;
     eprintln!(
         "grown to 256 MiB: /readyz 200 after {:.0} ms, acknowledgements flowing after {:.0} ms; \
-         {refused} refusals in 3 s of outage; {} WARN/ERROR log lines in the whole run:\n  {}",
+         {refused} refusals in {:.1} s of outage; {} WARN/ERROR log lines in the whole run:\n  {}",
         ready.duration_since(grown).as_secs_f64() * 1e3,
         resumed.saturating_duration_since(grown).as_secs_f64() * 1e3,
+        refusing_for.as_secs_f64(),
         outage_log.len(),
         outage_log.join("\n  ")
     );
+    // A handful of lines, not one per document; a degraded store reminds once a minute.
+    let allowed = 5 + outage_secs / 60;
     assert!(
-        outage_log.len() <= 5,
-        "a handful of log lines, not one per document: {}",
+        outage_log.len() as u64 <= allowed,
+        "a handful of log lines, not one per document: {} (allowed {allowed})",
         outage_log.len()
     );
-    assert!(ready.duration_since(grown) < Duration::from_secs(10));
 
     let pid = proc.child.id();
     sigterm(&mut proc, pid, Some(&log));
@@ -456,15 +466,14 @@ fn waiting_for(text: &str) -> Option<(u64, u64)> {
 /// `ofd_store_needed_free_bytes` say how much free space it needs and has.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_volume_says_what_it_waits_for_and_heals_when_grown() {
-    const TEST: &str = "a_small_volume_says_what_it_waits_for_and_heals_when_grown";
     const MIB: u64 = 1 << 20;
-    if !is_root() {
-        return skip(TEST, "needs root to mount a tmpfs (CI runs as root)");
+    if !require_root("to mount a tmpfs") || require_tool("mount").is_none() {
+        return;
     }
     let dir = tempfile::tempdir().unwrap();
     let tmpfs = match Tmpfs::mount(&dir.path().join("mnt"), "24m") {
         Ok(t) => t,
-        Err(e) => return skip(TEST, &format!("cannot mount a tmpfs: {e}")),
+        Err(e) => return cannot_run(&format!("cannot mount a tmpfs: {e}")),
     };
     let data = tmpfs.0.join("data");
     let log = dir.path().join("ofdd.log");
@@ -600,31 +609,35 @@ async fn a_small_volume_says_what_it_waits_for_and_heals_when_grown() {
     assert_all_stored(&data, &acked);
 }
 
-/// `strace` with fault injection wrapped around the binary, or a reason to skip.
-fn strace_wrapper(inject: &str) -> Result<Vec<String>, String> {
-    run("strace", &["-V"]).map_err(|e| format!("strace is not installed ({e})"))?;
-    Ok([
-        "strace",
-        "-f",
-        "-qq",
-        "--seccomp-bpf",
-        "-o",
-        "/dev/null",
-        "-e",
-        "trace=fdatasync",
-        "-e",
-        inject,
-    ]
-    .map(String::from)
-    .to_vec())
+/// `strace` with fault injection wrapped around the binary (`None`: skipped, see `cannot_run`).
+fn strace_wrapper(inject: &str) -> Option<Vec<String>> {
+    let strace = require_tool("strace")?;
+    if let Err(e) = run(strace.to_str().unwrap(), &["-V"]) {
+        cannot_run(&format!("strace does not run: {e}"));
+        return None;
+    }
+    Some(
+        [
+            strace.to_str().unwrap(),
+            "-f",
+            "-qq",
+            "--seccomp-bpf",
+            "-o",
+            "/dev/null",
+            "-e",
+            "trace=fdatasync",
+            "-e",
+            inject,
+        ]
+        .map(String::from)
+        .to_vec(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_fsync_slows_ingest_with_bounded_memory() {
-    const TEST: &str = "slow_fsync_slows_ingest_with_bounded_memory";
-    let wrapper = match strace_wrapper("inject=fdatasync:delay_exit=200000") {
-        Ok(w) => w,
-        Err(e) => return skip(TEST, &e),
+    let Some(wrapper) = strace_wrapper("inject=fdatasync:delay_exit=200000") else {
+        return;
     };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -643,20 +656,30 @@ async fn slow_fsync_slows_ingest_with_bounded_memory() {
     let mut samples = Vec::new();
     for _ in 0..16 {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        samples.push(rss_kib(pid).unwrap_or(0));
+        samples.push(rss_kib(pid));
     }
+    let metrics = proc.admin.metrics().await;
     let acked = stop_load(&load, tasks).await;
+    // Every synced commit waits for its 200 ms fdatasync: ingest is slowed by the disk (and
+    // not, say, answered before the sync).
+    let commits = metric(&metrics, "ofd_store_commit_seconds_count");
+    let fast = metric(&metrics, r#"ofd_store_commit_seconds_bucket{le="0.1"}"#);
     let rate = acked.len() as f64 / 8.0;
     let peak = samples.iter().copied().max().unwrap_or(0);
     let early = samples.iter().take(4).copied().max().unwrap_or(0);
     let late = samples.iter().skip(12).copied().max().unwrap_or(0);
     eprintln!(
         "200 ms fdatasync, 64 connections × 32 pipelined: {} acknowledged in 8 s ({rate:.0}/s); \
-         RSS KiB every 0.5 s: {samples:?} (peak {} MiB)",
+         {commits} commits, {fast} of them under 100 ms; RSS KiB every 0.5 s: {samples:?} (peak {} MiB)",
         acked.len(),
         peak / 1024
     );
     assert!(!acked.is_empty(), "ingest slows down, it does not stop");
+    assert!(commits > 0.0, "no commit recorded:\n{metrics}");
+    assert!(
+        fast <= commits / 10.0,
+        "the slow fsync must slow the commits: {fast} of {commits} took under 100 ms"
+    );
     assert!(peak < 512 * 1024, "RSS stays bounded: peak {peak} KiB");
     assert!(
         late < early + 64 * 1024,
@@ -668,11 +691,9 @@ async fn slow_fsync_slows_ingest_with_bounded_memory() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_fsync_is_not_acknowledged_and_the_store_heals() {
-    const TEST: &str = "failed_fsync_is_not_acknowledged_and_the_store_heals";
     // Each thread counts its own calls: the syncer's 40th WAL fdatasync fails, once.
-    let wrapper = match strace_wrapper("inject=fdatasync:error=EIO:when=40") {
-        Ok(w) => w,
-        Err(e) => return skip(TEST, &e),
+    let Some(wrapper) = strace_wrapper("inject=fdatasync:error=EIO:when=40") else {
+        return;
     };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -686,13 +707,14 @@ async fn failed_fsync_is_not_acknowledged_and_the_store_heals() {
     let pid = ofdd_pid(proc.child.id()).expect("ofdd runs under strace");
     let (load, tasks) = start_load(proc.ingest, 4, 4, 10);
     let admin = proc.admin.clone();
-    let unready = wait_until(Duration::from_secs(30), || {
+    // A degraded store stays so for at least the healer's tick (a second): polled every 20 ms.
+    let unready = wait_until(Duration::from_secs(120), || {
         let admin = admin.clone();
         async move { readyz(&admin).await.0 == 503 }
     })
     .await;
     let refused_at = *load.first_refusal.lock().unwrap();
-    let healed = wait_until(Duration::from_secs(30), || {
+    let healed = wait_until(Duration::from_secs(120), || {
         let admin = admin.clone();
         async move {
             metric(
@@ -705,7 +727,7 @@ async fn failed_fsync_is_not_acknowledged_and_the_store_heals() {
     .await
     .expect("the store heals after the failed fsync");
     let acks_healed = load.acks.load(Ordering::Relaxed);
-    wait_until(Duration::from_secs(20), || {
+    wait_until(Duration::from_secs(120), || {
         let l = load.clone();
         async move { l.acks.load(Ordering::Relaxed) > acks_healed + 100 }
     })
@@ -726,6 +748,10 @@ async fn failed_fsync_is_not_acknowledged_and_the_store_heals() {
     assert!(
         refused_at.is_some(),
         "the failed batch's registers get no acknowledgement"
+    );
+    assert!(
+        unready.is_some(),
+        "/readyz turns 503 while the store is degraded by the failed fsync"
     );
     assert!(lines.len() <= 5, "a handful of log lines: {}", lines.len());
     assert!(

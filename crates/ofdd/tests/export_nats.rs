@@ -12,7 +12,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::nats::NatsServer;
+use common::nats::{NatsServer, restartable_port};
 use common::*;
 use ofd_proto::ack::ResponseCode;
 use ofd_proto::doctype::DocType;
@@ -210,7 +210,7 @@ async fn assert_stream_holds(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_survives_a_nats_restart_exactly_once_and_in_order() {
     let nats_dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = restartable_port(); // NATS comes back on it
     let nats = NatsServer::start(port, nats_dir.path());
 
     let mut t = TestDaemon::start_with(|c| c.export.nats = export_config(port)).await;
@@ -329,7 +329,7 @@ async fn export_survives_a_nats_restart_exactly_once_and_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_starts_when_nats_appears_later() {
     let nats_dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = restartable_port(); // NATS starts on it later
     let t = TestDaemon::start_with(|c| c.export.nats = export_config(port)).await;
     let admin = t.admin();
     let mut link = Link::connect(t.ingest_addr()).await;

@@ -13,6 +13,8 @@ mod common;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -62,9 +64,9 @@ impl Register {
 type AckedDoc = ((String, u32), Vec<u8>);
 type Acked = Vec<AckedDoc>;
 
-/// Send and collect acknowledgements until the daemon goes away; returns the register (with
-/// whatever is still unacknowledged) and what was acknowledged.
-async fn drive(mut reg: Register, addr: SocketAddr) -> (Register, Acked) {
+/// Send and collect acknowledgements until the daemon goes away (counting them in `acks`);
+/// returns the register (with whatever is still unacknowledged) and what was acknowledged.
+async fn drive(mut reg: Register, addr: SocketAddr, acks: Arc<AtomicUsize>) -> (Register, Acked) {
     let mut acked = Vec::new();
     let Ok(Ok(mut stream)) =
         tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr)).await
@@ -97,6 +99,7 @@ async fn drive(mut reg: Register, addr: SocketAddr) -> (Register, Acked) {
             let fn_str = String::from_utf8_lossy(a.fn_number).trim_end().to_string();
             assert_eq!(fn_str, reg.kkt.fn_str());
             acked.push(((fn_str, a.fd_number), doc));
+            acks.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -169,6 +172,7 @@ async fn kill_nine(iterations: usize) {
     let mut all: HashMap<(String, u32), Vec<u8>> = HashMap::new();
     let mut previous: Acked = Vec::new();
     let mut resent_after_kill = 0usize;
+    let mut under_load = 0usize;
 
     for i in 0..iterations {
         let mut proc = spawn_ofdd(&data).await;
@@ -182,14 +186,28 @@ async fn kill_nine(iterations: usize) {
         .await;
 
         resent_after_kill += fleet.iter().map(|r| r.unacked.len()).sum::<usize>();
+        let acks = Arc::new(AtomicUsize::new(0));
         let tasks: Vec<_> = std::mem::take(&mut fleet)
             .into_iter()
-            .map(|r| tokio::spawn(drive(r, proc.ingest)))
+            .map(|r| tokio::spawn(drive(r, proc.ingest, acks.clone())))
             .collect();
-        // A random moment: sometimes right after start-up, mostly under load.
+        // A random moment: sometimes right after start-up, mostly under load: then once this
+        // process has acknowledged 10 documents (however long that takes on a loaded machine),
+        // and a random while later.
         let wait = match rng.below(10) {
             0 => rng.below(30),
-            _ => 50 + rng.below(600),
+            _ => {
+                under_load += 1;
+                let deadline = Instant::now() + Duration::from_secs(120);
+                while acks.load(Ordering::Relaxed) < 10 {
+                    assert!(
+                        Instant::now() < deadline,
+                        "iteration {i}: fewer than 10 documents acknowledged in 120 s"
+                    );
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                rng.below(600)
+            }
         };
         tokio::time::sleep(Duration::from_millis(wait)).await;
         proc.child.kill().expect("SIGKILL"); // std's Child::kill sends SIGKILL on unix
@@ -227,8 +245,8 @@ async fn kill_nine(iterations: usize) {
     );
 
     assert!(
-        all.len() >= 10 * iterations,
-        "too little load to mean anything: {} documents",
+        all.len() >= 10 * under_load,
+        "too little load to mean anything: {} documents in {under_load} kills under load",
         all.len()
     );
     eprintln!(

@@ -1044,7 +1044,7 @@ async fn connection_flood_over_the_per_ip_limit() {
     }
     // Exactly CAP − 1 of them got a slot (the well-behaved register holds one); the rest are
     // closed at once.
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let m = admin.metrics().await;
         let refused = metric(&m, &conns("refused_ip_limit"));
@@ -1058,20 +1058,20 @@ async fn connection_flood_over_the_per_ip_limit() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Each flood connection sends a receipt: one holding a slot is answered, a refused one was
+    // closed without a byte (EOF or reset). No race on how fast a close arrives.
     let mut served = 0;
     let mut kkt = Kkt::new(69_202);
     for link in &mut flood {
-        let mut probe = [0u8; 1];
-        match tokio::time::timeout(Duration::from_millis(100), link.stream.read(&mut probe)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => {} // refused: closed without a byte
-            Ok(Ok(_)) => panic!("a flood connection received data"),
-            Err(_) => {
-                // Still open: it holds a slot and is served normally.
-                let fd = kkt.next_fd;
-                let ack = link.exchange(&kkt.receipt()).await;
+        let fd = kkt.next_fd;
+        let receipt = kkt.receipt();
+        let _ = link.stream.write_all(&receipt).await; // a refused one may be reset already
+        match read_frame(&mut link.stream, Duration::from_secs(30)).await {
+            Some(ack) => {
                 assert_eq!(ack_of(&ack), (kkt.fn_str(), fd, ResponseCode::Accepted));
                 served += 1;
             }
+            None => kkt.next_fd = fd, // refused: the same FD goes on the next connection
         }
     }
     assert_eq!(served, CAP - 1, "connections inside the limit are served");
@@ -1231,9 +1231,17 @@ async fn a_connection_flood_does_not_flood_the_log() {
         ours.iter().any(|l| l.contains("broken frame")),
         "broken frames must still be logged (rate-limited)"
     );
+    // The gate allows 10 lines per second of the daemon's clock, however long the flood takes on
+    // a busy machine: count per second of the lines' own timestamps (`2026-01-01T00:00:00.…`),
+    // with room for a line stamped just after the second its gate counted it in.
+    let mut per_second: std::collections::BTreeMap<&str, usize> = Default::default();
+    for l in &ours {
+        *per_second.entry(l.get(..19).unwrap_or(l)).or_default() += 1;
+    }
+    let busiest = per_second.values().copied().max().unwrap_or(0);
     assert!(
-        ours.len() <= 60,
-        "{N} hostile connections wrote {} log lines:\n{}",
+        busiest <= 20 && ours.len() < N,
+        "{N} hostile connections wrote {} log lines, up to {busiest} in one second:\n{}",
         ours.len(),
         ours[..ours.len().min(5)].join("\n")
     );

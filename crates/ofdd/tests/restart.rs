@@ -5,7 +5,9 @@
 mod common;
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use common::*;
 use ofd_proto::ack::ResponseCode;
@@ -26,9 +28,11 @@ async fn acknowledged_documents_survive_kill_9() {
         let addr = proc.ingest;
         // Registers send concurrently; the daemon is killed while they are mid-stream.
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let acks = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
         for (mut kkt, mut unacked) in std::mem::take(&mut fleet) {
             let tx = tx.clone();
+            let acks = acks.clone();
             tasks.push(tokio::spawn(async move {
                 let mut link = Link::connect(addr).await;
                 loop {
@@ -39,6 +43,7 @@ async fn acknowledged_documents_survive_kill_9() {
                             let (f, fd, code) = ack_of(&ack);
                             assert_eq!(code, ResponseCode::Accepted);
                             let _ = tx.send(((f, fd), msg));
+                            acks.fetch_add(1, Ordering::Relaxed);
                         }
                         // Not acknowledged: the FN keeps it and resends it after reconnecting.
                         None => return (kkt, Some(msg)),
@@ -47,7 +52,17 @@ async fn acknowledged_documents_survive_kill_9() {
             }));
         }
         drop(tx);
-        tokio::time::sleep(Duration::from_millis(300 + 150 * round)).await;
+        // Mid-stream: once this process has acknowledged 20 documents (however long that takes
+        // on a loaded machine), and a little later each round.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while acks.load(Ordering::Relaxed) < 20 {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: fewer than 20 documents acknowledged in 120 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50 * round)).await;
         proc.child.kill().expect("SIGKILL"); // std's kill() is SIGKILL on unix
         proc.child.wait().unwrap();
         for task in tasks {
@@ -58,8 +73,8 @@ async fn acknowledged_documents_survive_kill_9() {
         }
     }
     assert!(
-        acked.len() > 50,
-        "the test must acknowledge a meaningful number of documents, got {}",
+        acked.len() >= 60,
+        "three rounds of at least 20 acknowledged documents each, got {}",
         acked.len()
     );
 

@@ -1290,22 +1290,34 @@ async fn the_account_cli_drives_the_api() {
         serde_json::from_slice(&out.stdout).expect("JSON on stdout")
     };
     let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
-    ok(run(args(&format!("create-org --inn {OP} --name ОФД --kind operator"))).await);
+    ok(run(args(&format!(
+        "create-org --inn {OP} --name ОФД --kind operator"
+    )))
+    .await);
     let staff = ok(run(args(&format!(
         "create-user --org {OP} --login staff@ofd.test --name Иванова --role staff"
     )))
     .await);
     assert_eq!(staff["role"], "staff");
     assert_eq!(staff["set_password"]["token"].as_str().unwrap().len(), 64);
-    ok(run(args(&format!("create-org --inn {A} --name Альфа --kind taxpayer"))).await);
-    ok(run(args(&format!("create-org --inn {P} --name Сервис --kind partner"))).await);
+    ok(run(args(&format!(
+        "create-org --inn {A} --name Альфа --kind taxpayer"
+    )))
+    .await);
+    ok(run(args(&format!(
+        "create-org --inn {P} --name Сервис --kind partner"
+    )))
+    .await);
     let key = ok(run(args(&format!("create-key --org {A} --scope read"))).await);
     assert!(key["key"].as_str().unwrap().starts_with("ofk_"));
     let link = ok(run(args(&format!("link-partner --taxpayer {A} --partner {P}"))).await);
     assert_eq!(link["status"], "active");
     let keys = ok(run(args(&format!("list-keys --org {A}"))).await);
     assert_eq!(keys["items"].as_array().unwrap().len(), 1);
-    assert!(keys["items"][0].get("key").is_none(), "a listed key has no secret");
+    assert!(
+        keys["items"][0].get("key").is_none(),
+        "a listed key has no secret"
+    );
     ok(run(args(&format!(
         "revoke-key --org {A} --id {}",
         key["id"].as_str().unwrap()

@@ -4,6 +4,7 @@
 
 pub mod kz;
 pub mod nats;
+pub mod tools;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -196,11 +197,9 @@ pub struct Kkt {
     pub next_fd: u32,
 }
 
+/// Now, in Unix seconds, by the daemon's own clock (`ofdd::clock`, which a test may pin).
 pub fn now() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as u32
+    ofdd::clock::unix_now()
 }
 
 impl Kkt {
@@ -232,6 +231,14 @@ impl Kkt {
 
     pub fn receipt(&mut self) -> Vec<u8> {
         self.doc_at(DocType::Receipt, now() - 60)
+    }
+
+    /// A receipt dated a minute ago but not before today's midnight (UTC, by the daemon's
+    /// clock): "today" for the daemon unless a midnight passes before it is asked
+    /// (`tests/midnight.rs` checks the day boundary itself).
+    pub fn receipt_today(&mut self) -> Vec<u8> {
+        let now = now();
+        self.doc_at(DocType::Receipt, (now - 60).max(now - now % 86_400))
     }
 
     /// The next document of `doc_type` in FFD `ffd`, a minute old.
