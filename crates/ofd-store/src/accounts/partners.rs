@@ -79,31 +79,12 @@ impl Store {
         accept: bool,
         now: u64,
     ) -> StoreFuture<PartnerLink> {
-        self.accounts_tx(move |tx| {
-            let k = link_key(&taxpayer, &partner);
-            let mut link: PartnerLink = tx
-                .get(&k)?
-                .filter(|l: &PartnerLink| l.status == LinkStatus::Requested)
-                .ok_or_else(|| {
-                    not_found(format!(
-                        "a pending request between {taxpayer} and {partner}"
-                    ))
-                })?;
-            if link.requested_by == by {
-                return Err(StoreError::InvalidInput(
-                    "the side that asked cannot answer its own request; the other side does".into(),
-                ));
-            }
-            link.status = if accept {
-                LinkStatus::Active
-            } else {
-                LinkStatus::Declined
-            };
-            link.changed_by = Some(by);
-            link.updated_at = now;
-            tx.put(&k, &link)?;
-            Ok(link)
-        })
+        let to = if accept {
+            LinkStatus::Active
+        } else {
+            LinkStatus::Declined
+        };
+        self.change_link(taxpayer, partner, by, to, now)
     }
 
     /// Either side ends a link (or withdraws a pending request).
@@ -114,15 +95,43 @@ impl Store {
         by: Side,
         now: u64,
     ) -> StoreFuture<PartnerLink> {
+        self.change_link(taxpayer, partner, by, LinkStatus::Ended, now)
+    }
+
+    /// Moves a link to `to` when its current status allows it: a pending request is answered
+    /// (by the side that was asked) or withdrawn; an active link is ended.
+    fn change_link(
+        &self,
+        taxpayer: String,
+        partner: String,
+        by: Side,
+        to: LinkStatus,
+        now: u64,
+    ) -> StoreFuture<PartnerLink> {
         self.accounts_tx(move |tx| {
             let k = link_key(&taxpayer, &partner);
+            let answering = to != LinkStatus::Ended;
             let mut link: PartnerLink = tx
                 .get(&k)?
-                .filter(|l: &PartnerLink| {
-                    matches!(l.status, LinkStatus::Active | LinkStatus::Requested)
+                .filter(|l: &PartnerLink| match l.status {
+                    LinkStatus::Requested => true,
+                    LinkStatus::Active => !answering,
+                    LinkStatus::Declined | LinkStatus::Ended => false,
                 })
-                .ok_or_else(|| not_found(format!("a link between {taxpayer} and {partner}")))?;
-            link.status = LinkStatus::Ended;
+                .ok_or_else(|| {
+                    let what = if answering {
+                        "a pending request"
+                    } else {
+                        "a link"
+                    };
+                    not_found(format!("{what} between {taxpayer} and {partner}"))
+                })?;
+            if answering && link.requested_by == by {
+                return Err(StoreError::InvalidInput(
+                    "the side that asked cannot answer its own request; the other side does".into(),
+                ));
+            }
+            link.status = to;
             link.changed_by = Some(by);
             link.updated_at = now;
             tx.put(&k, &link)?;

@@ -56,15 +56,7 @@ pub async fn list(
         auth.require_org_admin(&wanted, false)?;
         Some(wanted)
     };
-    let csv = match q.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "format: {other:?} is not json or csv"
-            )));
-        }
-    };
+    let csv = super::documents::wants_csv(q.format.as_deref())?;
     let limit = q.limit.unwrap_or(1000);
     if limit == 0 || limit > 10_000 {
         return Err(ApiError::bad_request("limit: must be within 1..=10000"));

@@ -39,6 +39,17 @@ pub struct DocsQuery {
     limit: Option<usize>,
 }
 
+/// `format=json` (the default) or `format=csv`: whether CSV was asked for.
+pub fn wants_csv(format: Option<&str>) -> Result<bool, ApiError> {
+    match format {
+        None | Some("json") => Ok(false),
+        Some("csv") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "format: {other:?} is not json or csv"
+        ))),
+    }
+}
+
 fn parse_fn(s: &str) -> Result<FnNumber, ApiError> {
     FnNumber::new(s.as_bytes()).map_err(|e| ApiError::bad_request(format!("fn: {e}")))
 }
@@ -128,15 +139,7 @@ pub async fn of_register(
             "limit: must be within 1..={MAX_LIMIT}"
         )));
     }
-    let csv = match q.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "format: {other:?} is not json or csv"
-            )));
-        }
-    };
+    let csv = wants_csv(q.format.as_deref())?;
     let doc_time = match (q.from, q.to) {
         (None, None) => None,
         (from, to) => {
