@@ -1151,6 +1151,14 @@ async fn accounts_survive_kill_9() {
 async fn invitation_links_are_mailed_over_smtp() {
     use std::io::{BufRead, BufReader};
     let port = free_port();
+    /// Kills the SMTP server however the test ends.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            self.0.kill().ok();
+            self.0.wait().ok();
+        }
+    }
     let mut smtp = std::process::Command::new("python3")
         .args([
             "-u",
@@ -1166,12 +1174,14 @@ async fn invitation_links_are_mailed_over_smtp() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("python3 -m aiosmtpd (scripts/setup.sh installs aiosmtpd)");
+    let stdout = smtp.stdout.take().unwrap();
+    let mut smtp = Reap(smtp);
     // Wait until it listens (or fail with its error).
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = smtp.try_wait() {
+        if let Ok(Some(status)) = smtp.0.try_wait() {
             let mut err = String::new();
-            std::io::Read::read_to_string(smtp.stderr.as_mut().unwrap(), &mut err).ok();
+            std::io::Read::read_to_string(smtp.0.stderr.as_mut().unwrap(), &mut err).ok();
             panic!("aiosmtpd exited ({status}): {err} — run scripts/setup.sh");
         }
         assert!(
@@ -1209,7 +1219,6 @@ async fn invitation_links_are_mailed_over_smtp() {
         "a mailed link is not shown"
     );
     // Read the mail off the server's output until the link appears.
-    let stdout = smtp.stdout.take().unwrap();
     // The body is quoted-printable (Cyrillic text): undo its soft line breaks and `=3D`.
     let token = tokio::task::spawn_blocking(move || {
         let mut mail = String::new();
@@ -1255,8 +1264,6 @@ async fn invitation_links_are_mailed_over_smtp() {
         .await;
     assert_eq!(forgot.status, 202, "an unknown login gets the same answer");
     t.stop().await;
-    smtp.kill().ok();
-    smtp.wait().ok();
 }
 
 /// `ofdd account …`, the real binary against a real daemon: the operator's organisation and
