@@ -303,8 +303,11 @@ impl KzIngest {
         system_id: u32,
         change: impl FnOnce(&mut RegisterFacts),
     ) -> Result<RegisterFacts, KzAdminError> {
-        // Checked before the lock: an out-of-scope ID must not even evict a cache entry.
-        self.facts(scoped, system_id)?;
+        // Checked before the lock (one index read): an out-of-scope ID must not even evict a
+        // cache entry.
+        if !scoped.sees(&ofd_store::RegisterRef::Kkm(system_id))? {
+            return Err(KzAdminError::NotFound(system_id));
+        }
         let mut cache = self.stripe(system_id).lock().await;
         // Whatever happens below, the next request reads the register from the store.
         cache.remove(&system_id);

@@ -186,24 +186,14 @@ impl Authenticator {
             .and_then(|u| u.password.clone())
             .unwrap_or_else(|| password::dummy_hash().to_string());
         let password_ok = password::verify(password, &phc);
+        let failed =
+            |detail: serde_json::Value| self.audit(&actor, "login.failed", &login, detail, now);
         let Some(user) = user.filter(|u| u.password.is_some() && !u.disabled) else {
-            self.audit(
-                &actor,
-                "login.failed",
-                &login,
-                serde_json::json!({"reason": "unknown login, no password yet, or disabled"}),
-                now,
-            )?;
+            failed(serde_json::json!({"reason": "unknown login, no password yet, or disabled"}))?;
             return Err(LoginError::BadCredentials);
         };
         if user.locked {
-            self.audit(
-                &actor,
-                "login.failed",
-                &login,
-                serde_json::json!({"reason": "locked"}),
-                now,
-            )?;
+            failed(serde_json::json!({"reason": "locked"}))?;
             return Err(LoginError::Locked);
         }
         if !password_ok {
@@ -211,12 +201,8 @@ impl Authenticator {
                 .store
                 .login_failed(login.clone(), self.policy.lock_after)
                 .wait()?;
-            self.audit(
-                &actor,
-                "login.failed",
-                &login,
+            failed(
                 serde_json::json!({"reason": "wrong password", "consecutive": after.failed_logins}),
-                now,
             )?;
             if after.locked {
                 self.audit(
@@ -238,13 +224,7 @@ impl Authenticator {
                 self.store
                     .login_failed(login.clone(), self.policy.lock_after)
                     .wait()?;
-                self.audit(
-                    &actor,
-                    "login.failed",
-                    &login,
-                    serde_json::json!({"reason": "wrong TOTP code"}),
-                    now,
-                )?;
+                failed(serde_json::json!({"reason": "wrong TOTP code"}))?;
                 return Err(LoginError::BadTotp);
             }
         }
