@@ -58,7 +58,7 @@ start_ofdd() {
   rm -rf "$WORK/db"
   printf '[limits]\nmax_connections_per_ip = 30000\n' > "$WORK/ofdd.toml"
   OFDD_ADMIN_TOKEN=$TOKEN RUST_LOG=warn "$OFDD" serve --config "$WORK/ofdd.toml" \
-    --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN" --data "$WORK/db" \
+    --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN" --portal-listen 127.0.0.1:0 --data "$WORK/db" \
     > "$WORK/server.log" 2>&1 &
   PID=$!
   wait_port "$PORT"; wait_port "$ADMIN"

@@ -20,7 +20,7 @@ trap 'kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "
 
 printf '[limits]\nmax_connections_per_ip = 30000\n' > "$DATA.toml"
 OFDD_ADMIN_TOKEN=bench-token-0123456789 RUST_LOG=warn "$T/ofdd" serve --config "$DATA.toml" \
-  --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN" --data "$DATA/db" \
+  --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN" --portal-listen 127.0.0.1:0 --data "$DATA/db" \
   > "$DATA.log" 2>&1 &
 PID=$!
 for _ in $(seq 100); do

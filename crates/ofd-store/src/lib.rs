@@ -113,7 +113,7 @@ pub use registry::{
     BindOutcome, ConnectionType, CredentialInfo, FnBindRequest, FnBinding, IssuedToken, KktFilter,
     KktPage, KktPatch, KktRecord, KktStatus, NewKkt,
 };
-pub use scope::{Scope, Scoped};
+pub use scope::{Holder, Scope, Scoped};
 pub use store::{PutOutcome, Store};
 pub use verify::{CheckReport, SalvageReport};
 

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::accounts::{ApiKey, OrgKind, User};
 use crate::error::StoreError;
 use crate::future::StoreFuture;
 use crate::keys::{FnNumber, Rn};
@@ -102,7 +103,57 @@ impl Scope {
     }
 }
 
+/// Whose scope to compute: the one place that turns a credential into a [`Scope`], shared by
+/// the JSON API and the portal so the two cannot drift apart.
+#[derive(Clone, Copy, Debug)]
+pub enum Holder<'a> {
+    /// The operator's root token: everything.
+    Root,
+    User(&'a User),
+    Key(&'a ApiKey),
+}
+
+fn parse_refs(list: &[String]) -> Vec<RegisterRef> {
+    list.iter().filter_map(|r| r.parse().ok()).collect()
+}
+
 impl Store {
+    /// The scope of a credential's holder, and the kind of its organisation: staff and support
+    /// reach every organisation; anyone else their own organisation's registers and, for a
+    /// service partner, those of the clients who accepted its link; a user or key limited to
+    /// some registers or points of sale only those.
+    pub fn scope_of(&self, holder: Holder<'_>) -> Result<(Scope, Option<OrgKind>), StoreError> {
+        let org_scope = |inn: &str| -> Result<(Scope, Option<OrgKind>), StoreError> {
+            let kind = self.get_org(inn)?.map(|o| o.kind);
+            let mut orgs = vec![inn.to_string()];
+            if kind == Some(OrgKind::Partner) {
+                orgs.extend(self.clients_of(inn)?);
+            }
+            Ok((Scope::orgs(orgs), kind))
+        };
+        Ok(match holder {
+            Holder::Root => (Scope::all(), Some(OrgKind::Operator)),
+            Holder::User(u) if u.role.is_operator() => (
+                Scope::all()
+                    .limit_registers(parse_refs(&u.registers))
+                    .limit_places(u.places.iter().cloned()),
+                Some(OrgKind::Operator),
+            ),
+            Holder::User(u) => {
+                let (s, kind) = org_scope(&u.org)?;
+                (
+                    s.limit_registers(parse_refs(&u.registers))
+                        .limit_places(u.places.iter().cloned()),
+                    kind,
+                )
+            }
+            Holder::Key(k) => {
+                let (s, kind) = org_scope(&k.org)?;
+                (s.limit_registers(parse_refs(&k.registers)), kind)
+            }
+        })
+    }
+
     /// The view of the store a principal with `scope` gets.
     pub fn scoped<'a>(&'a self, scope: &'a Scope) -> Scoped<'a> {
         Scoped { store: self, scope }

@@ -74,6 +74,9 @@ pub struct ServeArgs {
     /// Admin HTTP listener: /metrics, /healthz, /readyz, /api/v1 (default 127.0.0.1:9100).
     #[arg(long, env = "OFDD_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
+    /// Web portal listener: people's pages and the public receipt check (default 127.0.0.1:8080).
+    #[arg(long, env = "OFDD_PORTAL_LISTEN")]
+    pub portal_listen: Option<SocketAddr>,
     /// RocksDB data directory (default ./data).
     #[arg(long, env = "OFDD_DATA")]
     pub data: Option<PathBuf>,

@@ -17,6 +17,7 @@ use serde::Deserialize;
 /// (7777 and 21101 are common). Ours is configurable and documented in the README.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:7777";
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9100";
+pub const DEFAULT_PORTAL_LISTEN: &str = "127.0.0.1:8080";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -25,6 +26,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Admin HTTP listener: `/metrics`, `/healthz`, `/api/v1/*`. Loopback by default.
     pub admin_listen: SocketAddr,
+    /// The web portal's listener (people's pages and the public receipt check). Loopback by
+    /// default: publish it through a TLS-terminating proxy.
+    pub portal_listen: SocketAddr,
     /// RocksDB directory.
     pub data: PathBuf,
     /// Bearer token for `/api/v1/*` (also `OFDD_ADMIN_TOKEN`). Without one the API answers 503,
@@ -33,7 +37,7 @@ pub struct Config {
     /// Log as JSON lines instead of human text.
     pub log_json: bool,
     pub limits: Limits,
-    /// Hardening of every HTTP listener (the admin API now, the web portal later).
+    /// Hardening of every HTTP listener (the admin API and the web portal).
     pub http: HttpConfig,
     pub operator: Operator,
     pub admission: Admission,
@@ -305,6 +309,7 @@ impl Default for Config {
         Config {
             listen: DEFAULT_LISTEN.parse().expect("valid default"),
             admin_listen: DEFAULT_ADMIN_LISTEN.parse().expect("valid default"),
+            portal_listen: DEFAULT_PORTAL_LISTEN.parse().expect("valid default"),
             data: PathBuf::from("./data"),
             admin_token: None,
             log_json: false,

@@ -23,11 +23,13 @@ use crate::{admin, export, server};
 pub struct Daemon {
     pub ingest_addr: SocketAddr,
     pub admin_addr: SocketAddr,
+    pub portal_addr: SocketAddr,
     /// Configuration, store and pipelines, as every part of the daemon shares them.
     pub app: Arc<App>,
     trigger: ShutdownTrigger,
     ingest_task: JoinHandle<()>,
     admin_task: JoinHandle<()>,
+    portal_task: JoinHandle<()>,
     /// The NATS exporter, when `[export.nats]` is enabled.
     export_task: Option<JoinHandle<()>>,
 }
@@ -46,8 +48,14 @@ impl Daemon {
         let admin_listener = TcpListener::bind(cfg.admin_listen)
             .await
             .with_context(|| format!("cannot listen for the admin API on {}", cfg.admin_listen))?;
+        let portal_listener = TcpListener::bind(cfg.portal_listen)
+            .await
+            .with_context(|| {
+                format!("cannot listen for the web portal on {}", cfg.portal_listen)
+            })?;
         let ingest_addr = listener.local_addr()?;
         let admin_addr = admin_listener.local_addr()?;
+        let portal_addr = portal_listener.local_addr()?;
 
         let (trigger, shutdown) = shutdown::channel();
         let ingest_task = tokio::spawn(server::run(listener, app.clone(), shutdown));
@@ -60,19 +68,28 @@ impl Daemon {
             app.metrics().http_listener("admin"),
             trigger.subscribe(),
         ));
+        let portal_task = tokio::spawn(http_server::serve(
+            portal_listener,
+            crate::portal::router(app.clone()),
+            HttpLimits::from(&cfg.http),
+            app.metrics().http_listener("portal"),
+            trigger.subscribe(),
+        ));
         let export_task = cfg
             .export
             .nats
             .enabled
             .then(|| export::spawn(app.clone(), cfg.export.nats.clone(), trigger.subscribe()));
-        info!(ingest = %ingest_addr, admin = %admin_addr, data = %cfg.data.display(), "ofdd started");
+        info!(ingest = %ingest_addr, admin = %admin_addr, portal = %portal_addr, data = %cfg.data.display(), "ofdd started");
         Ok(Daemon {
             ingest_addr,
             admin_addr,
+            portal_addr,
             app,
             trigger,
             ingest_task,
             admin_task,
+            portal_task,
             export_task,
         })
     }
@@ -82,6 +99,7 @@ impl Daemon {
         self.trigger.trigger();
         let _ = self.ingest_task.await;
         let _ = self.admin_task.await;
+        let _ = self.portal_task.await;
         // The exporter reads the store: it stops before the store closes.
         if let Some(t) = self.export_task {
             let _ = t.await;
@@ -100,6 +118,9 @@ pub fn serve_blocking(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(a) = args.admin_listen {
         config.admin_listen = a;
+    }
+    if let Some(a) = args.portal_listen {
+        config.portal_listen = a;
     }
     if let Some(d) = args.data {
         config.data = d;

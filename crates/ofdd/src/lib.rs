@@ -2,7 +2,8 @@
 //!
 //! Owns the running system: the TCP acceptor registers connect to, the per-connection read/ack
 //! loop, the glue from a frame to a durable record and back to an acknowledgement, the Prometheus
-//! metrics, the admin HTTP API, configuration and the command line.
+//! metrics, the admin HTTP API, the web portal's listener (its pages are `ofd-portal`'s; [`portal`]
+//! lends them what only the daemon has), configuration and the command line.
 //!
 //! It must not know the wire format (that is `ofd-proto` and `ofd-kz`, which also decide what a
 //! message gets) nor how records are laid out on disk (that is `ofd-store`). The data path reads
@@ -35,6 +36,7 @@ pub mod log_gate;
 pub mod logging;
 pub mod mail;
 pub mod metrics;
+pub mod portal;
 pub mod response;
 pub mod server;
 pub mod shutdown;

@@ -171,6 +171,7 @@ fn check_config_reports_what_is_wrong() {
         .args(["serve", "--data", "/proc/forbidden/place"])
         .env("OFDD_LISTEN", "127.0.0.1:0")
         .env("OFDD_ADMIN_LISTEN", "127.0.0.1:0")
+        .env("OFDD_PORTAL_LISTEN", "127.0.0.1:0")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

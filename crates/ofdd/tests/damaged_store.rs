@@ -83,6 +83,8 @@ fn serve_refuses(data: &Path) -> (bool, String) {
             &format!("127.0.0.1:{p1}"),
             "--admin-listen",
             &format!("127.0.0.1:{p2}"),
+            "--portal-listen",
+            "127.0.0.1:0",
         ])
         .arg("--data")
         .arg(data)

@@ -374,6 +374,7 @@ async fn start_daemon() -> Live {
     let config = Config {
         listen: "127.0.0.1:0".parse().expect("address"),
         admin_listen: "127.0.0.1:0".parse().expect("address"),
+        portal_listen: "127.0.0.1:0".parse().expect("address"),
         data: dir.path().join("data"),
         ..Config::default()
     };

@@ -64,6 +64,16 @@ impl Role {
         }
     }
 
+    /// The operator's people (staff and support), who see every organisation.
+    pub fn is_operator(self) -> bool {
+        matches!(self, Role::Staff | Role::Support)
+    }
+
+    /// Whether this role may register, edit and deregister registers and issue their tokens.
+    pub fn may_change_registers(self) -> bool {
+        matches!(self, Role::Staff | Role::Admin | Role::Manager)
+    }
+
     /// Whether an organisation of `kind` may have users with this role.
     pub fn fits(self, kind: OrgKind) -> bool {
         match self {

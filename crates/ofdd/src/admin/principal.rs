@@ -22,7 +22,7 @@ use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
 use ofd_store::accounts::auth::Actor;
 use ofd_store::accounts::{ApiKey, AuditEntry, KeyScope, OrgKind, Role, User};
-use ofd_store::{RegisterRef, Scope, Scoped};
+use ofd_store::{Holder, Scope, Scoped};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
@@ -164,43 +164,16 @@ fn resolve(app: &App, parts: &Parts) -> Result<Principal, ApiError> {
     ))
 }
 
-fn parse_refs(list: &[String]) -> Vec<RegisterRef> {
-    list.iter().filter_map(|r| r.parse().ok()).collect()
-}
-
 impl Auth {
-    /// The scope of a principal, read from its organisation and partner links.
+    /// The scope of a principal, read from its organisation and partner links
+    /// (`Store::scope_of`, shared with the portal).
     pub fn new(app: Arc<App>, principal: Principal, addr: IpAddr) -> Result<Auth, ApiError> {
-        let store = app.store();
-        let org_scope = |inn: &str| -> Result<(Scope, Option<OrgKind>), ApiError> {
-            let kind = store.get_org(inn)?.map(|o| o.kind);
-            let mut orgs = vec![inn.to_string()];
-            if kind == Some(OrgKind::Partner) {
-                orgs.extend(store.clients_of(inn)?);
-            }
-            Ok((Scope::orgs(orgs), kind))
+        let holder = match &principal {
+            Principal::Root => Holder::Root,
+            Principal::User(u) => Holder::User(u),
+            Principal::Key(k) => Holder::Key(k),
         };
-        let (scope, org_kind) = match &principal {
-            Principal::Root => (Scope::all(), Some(OrgKind::Operator)),
-            Principal::User(u) if matches!(u.role, Role::Staff | Role::Support) => (
-                Scope::all()
-                    .limit_registers(parse_refs(&u.registers))
-                    .limit_places(u.places.iter().cloned()),
-                Some(OrgKind::Operator),
-            ),
-            Principal::User(u) => {
-                let (s, kind) = org_scope(&u.org)?;
-                (
-                    s.limit_registers(parse_refs(&u.registers))
-                        .limit_places(u.places.iter().cloned()),
-                    kind,
-                )
-            }
-            Principal::Key(k) => {
-                let (s, kind) = org_scope(&k.org)?;
-                (s.limit_registers(parse_refs(&k.registers)), kind)
-            }
-        };
+        let (scope, org_kind) = app.store().scope_of(holder)?;
         Ok(Auth {
             app,
             principal,
@@ -249,7 +222,7 @@ impl Auth {
     pub fn is_operator(&self) -> bool {
         match &self.principal {
             Principal::Root => true,
-            Principal::User(u) => matches!(u.role, Role::Staff | Role::Support),
+            Principal::User(u) => u.role.is_operator(),
             Principal::Key(_) => false,
         }
     }
@@ -274,9 +247,7 @@ impl Auth {
             (Principal::Root, _) => true,
             (Principal::User(u), Need::Staff) => u.role == Role::Staff,
             (Principal::User(_), Need::Read) => true,
-            (Principal::User(u), Need::Write) => {
-                matches!(u.role, Role::Staff | Role::Admin | Role::Manager)
-            }
+            (Principal::User(u), Need::Write) => u.role.may_change_registers(),
             (Principal::Key(k), Need::Write) => k.scope == KeyScope::Write,
             (Principal::Key(_), Need::Read) => true,
             (Principal::Key(_), Need::Staff) => false,

@@ -29,6 +29,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         admin_listen: "127.0.0.1:0".parse().unwrap(),
+        portal_listen: "127.0.0.1:0".parse().unwrap(),
         data: dir.join("data"),
         admin_token: Some(TOKEN.to_string()),
         store: ofdd::config::StoreConfig {
@@ -386,6 +387,8 @@ pub async fn spawn_ofdd_with(data: &std::path::Path, opts: &SpawnOpts) -> Proc {
         &format!("127.0.0.1:{p1}"),
         "--admin-listen",
         &format!("127.0.0.1:{p2}"),
+        "--portal-listen",
+        "127.0.0.1:0",
     ])
     .arg("--data")
     .arg(data)
