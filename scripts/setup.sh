@@ -17,6 +17,11 @@ command -v strace >/dev/null 2>&1 || need+=(strace)
 command -v mount >/dev/null 2>&1 || need+=(mount)
 # crates/ofdd/tests/deploy.rs runs `systemd-analyze verify` on the systemd unit.
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+# crates/ofdd/tests/browser.rs drives the web portal in headless Chromium over WebDriver, and runs
+# axe-core (from npm, below) in it.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 # A test that cannot find one of these fails (see crates/ofdd/tests/common/tools.rs).
 
 if [ ${#need[@]} -gt 0 ]; then
@@ -42,5 +47,14 @@ if [ ${#py_missing[@]} -gt 0 ]; then
   PIP=$(command -v pip3 || command -v pip)
   "$PIP" install -q --disable-pip-version-check "${py_missing[@]}" 2>/dev/null \
     || "$PIP" install -q --disable-pip-version-check --break-system-packages "${py_missing[@]}"
+fi
+# axe-core, the accessibility checker the browser test runs in each main page (pinned), into the
+# repository's own .tools/ (ignored by git), where the test looks for it.
+AXE_VERSION=4.10.3
+AXE_DIR="$(cd "$(dirname "$0")/.." && pwd)/.tools/axe"
+if [ "$(cat "$AXE_DIR/node_modules/axe-core/package.json" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])' 2>/dev/null)" != "$AXE_VERSION" ]; then
+  echo "setup: installing axe-core@$AXE_VERSION from npm into .tools/axe" >&2
+  mkdir -p "$AXE_DIR"
+  npm install --silent --no-audit --no-fund --prefix "$AXE_DIR" "axe-core@$AXE_VERSION" >/dev/null
 fi
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo not found; install Rust with rustup (https://rustup.rs)" >&2; exit 1; }

@@ -254,6 +254,32 @@ messages! {
     Revoke => "Отозвать", "Revoke";
     CreateKey => "Создать ключ", "Create a key";
     KeyOnce => "Ключ показывается один раз:", "The key is shown only once:";
+    RequestWired => "Заявка на проводное подключение", "Request a wired connection";
+    Requests => "Заявки", "Requests";
+    Contact => "Контактное лицо", "Contact person";
+    Phone => "Телефон", "Phone";
+    Comment => "Комментарий", "Comment";
+    SendRequest => "Отправить заявку", "Send the request";
+    BadDate => "Укажите дату", "Enter a date";
+    DateInPast => "Дата уже прошла", "The date has passed";
+    BadTime => "Укажите время (ЧЧ:ММ)", "Enter a time (HH:MM)";
+    BadPhone => "Телефон — от 10 до 15 цифр", "A phone number has 10 to 15 digits";
+    ReqNew => "новая", "new";
+    ReqScheduled => "назначен выезд", "visit scheduled";
+    ReqDone => "выполнена", "done";
+    ReqCancelled => "отменена", "cancelled";
+    StaffNote => "Комментарий оператора", "Operator's note";
+    Save => "Сохранить", "Save";
+    Notifications => "Уведомления", "Notifications";
+    NotifyEmails => "Адреса почты для уведомлений (через запятую)", "E-mail addresses to notify (comma-separated)";
+    WebhookUrl => "Webhook (адрес для POST-запросов)", "Webhook (URL to POST to)";
+    WebhookSecret => "Секрет подписи webhook (HMAC-SHA256)", "Webhook signing secret (HMAC-SHA256)";
+    SilentDays => "Сообщать, если касса молчит столько дней", "Report a register silent for this many days";
+    Events => "События", "Events";
+    Delivery => "Доставка", "Delivery";
+    BadUrl => "Адрес должен начинаться с http:// или https://", "The URL must start with http:// or https://";
+    SecretTooShort => "Секрет — не меньше 16 символов", "The secret needs at least 16 characters";
+    BadSilentDays => "От 1 до 29 дней", "1 to 29 days";
 }
 
 #[cfg(test)]

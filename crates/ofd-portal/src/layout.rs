@@ -48,6 +48,7 @@ pub fn page(s: &SignedIn, title: &str, body: Markup) -> Markup {
                         @if s.may_write() {
                             a href="/registers/new" { (l.t(M::NewRegister)) }
                         }
+                        a href="/requests" { (l.t(M::Requests)) }
                         @if s.is_org_admin() || s.is_operator() {
                             a href="/organisation" { (l.t(M::Organisation)) }
                         }

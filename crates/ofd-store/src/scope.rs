@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::accounts::{ApiKey, OrgKind, User};
+use crate::accounts::{ApiKey, ConnectionRequest, NewConnectionRequest, OrgKind, User};
 use crate::error::StoreError;
 use crate::future::StoreFuture;
 use crate::keys::{FnNumber, Rn};
@@ -465,6 +465,79 @@ impl<'a> Scoped<'a> {
     pub fn kkm_liveness(&self, id: u32) -> Result<Option<LivenessRecord>, StoreError> {
         self.require(RegisterRef::Kkm(id))?;
         Ok(self.store.liveness_of_kz(id))
+    }
+
+    // ---- wired-connection requests ----
+
+    /// Files a request to connect a register in scope by wire, for its owner.
+    pub fn request_connection(
+        &self,
+        request: NewConnectionRequest,
+        created_by: String,
+        now: u64,
+    ) -> StoreFuture<ConnectionRequest> {
+        let owner = request
+            .register
+            .parse::<RegisterRef>()
+            .ok()
+            .map(|r| (self.sees(&r), r));
+        let inn = match owner {
+            Some((Ok(true), r)) => match self.store.owner_of(&r) {
+                Ok(Some(o)) => o.inn,
+                Ok(None) => String::new(),
+                Err(e) => return StoreFuture::ready(Err(e)),
+            },
+            Some((Err(e), _)) => return StoreFuture::ready(Err(e)),
+            _ => {
+                return StoreFuture::ready(Err(StoreError::NotFound(format!(
+                    "register {}",
+                    request.register
+                ))));
+            }
+        };
+        self.store
+            .file_connection_request(inn, request, created_by, now)
+    }
+
+    /// Requests this scope may see, newest first: its organisations' (all for the operator).
+    pub fn connection_requests(&self, limit: usize) -> Result<Vec<ConnectionRequest>, StoreError> {
+        let mut out = match &self.scope.orgs {
+            None => self.store.connection_requests(None, limit)?,
+            Some(orgs) => {
+                let mut all = Vec::new();
+                for o in orgs {
+                    all.extend(self.store.connection_requests(Some(o), limit)?);
+                }
+                all.sort_by_key(|r| std::cmp::Reverse(r.id));
+                all
+            }
+        };
+        // Narrowed principals see only their registers' requests.
+        if self.scope.registers.is_some() || self.scope.places.is_some() {
+            let mut kept = Vec::new();
+            for r in out {
+                if let Ok(rr) = r.request.register.parse::<RegisterRef>()
+                    && self.sees(&rr)?
+                {
+                    kept.push(r);
+                }
+            }
+            out = kept;
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// One request, when this scope may see it.
+    pub fn connection_request(&self, id: u64) -> Result<Option<ConnectionRequest>, StoreError> {
+        let Some(r) = self.store.connection_request(id)? else {
+            return Ok(None);
+        };
+        let visible = match r.request.register.parse::<RegisterRef>() {
+            Ok(rr) => self.sees(&rr)?,
+            Err(_) => self.scope.is_all(),
+        };
+        Ok(visible.then_some(r))
     }
 
     // ---- counts ----

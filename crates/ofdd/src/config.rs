@@ -50,6 +50,35 @@ pub struct Config {
     pub kz: KzConfig,
     /// People and integrators: sessions, sign-in limits, one-time links, SMTP.
     pub accounts: AccountsConfig,
+    /// Telling organisations about silent registers and expiring fiscal drives.
+    pub notifications: NotificationsConfig,
+}
+
+/// `[notifications]`: the notifier, which tells organisations (by mail through
+/// `[accounts.smtp]` and by signed webhook, as each sets up in the portal) when a register falls
+/// silent, a fiscal drive's key is about to expire, or a Kazakh shift stays open too long.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationsConfig {
+    pub enabled: bool,
+    /// Seconds between passes.
+    pub interval_secs: u64,
+    /// A Kazakh shift open longer than this is reported (the law's limit is 24 hours).
+    pub kz_shift_limit_secs: u64,
+    /// First retry of an undelivered notification after this many seconds, doubling per
+    /// attempt up to an hour.
+    pub retry_base_secs: u64,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        NotificationsConfig {
+            enabled: true,
+            interval_secs: 60,
+            kz_shift_limit_secs: 24 * 3600,
+            retry_base_secs: 30,
+        }
+    }
 }
 
 pub use crate::accounts_config::{AccountsConfig, SmtpConfig};
@@ -323,6 +352,7 @@ impl Default for Config {
             export: ExportConfig::default(),
             kz: KzConfig::default(),
             accounts: AccountsConfig::default(),
+            notifications: NotificationsConfig::default(),
         }
     }
 }
@@ -476,6 +506,10 @@ impl Config {
         anyhow::ensure!(
             self.limits.max_connections > 0,
             "limits.max_connections must be > 0"
+        );
+        anyhow::ensure!(
+            self.notifications.interval_secs > 0,
+            "notifications.interval_secs must be > 0"
         );
         anyhow::ensure!(
             self.limits.max_connections_per_ip > 0,

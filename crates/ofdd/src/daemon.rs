@@ -32,6 +32,8 @@ pub struct Daemon {
     portal_task: JoinHandle<()>,
     /// The NATS exporter, when `[export.nats]` is enabled.
     export_task: Option<JoinHandle<()>>,
+    /// The notifier, when `[notifications]` is enabled.
+    notifier_task: Option<JoinHandle<()>>,
 }
 
 impl Daemon {
@@ -80,6 +82,10 @@ impl Daemon {
             .nats
             .enabled
             .then(|| export::spawn(app.clone(), cfg.export.nats.clone(), trigger.subscribe()));
+        let notifier_task = cfg
+            .notifications
+            .enabled
+            .then(|| crate::notifier::spawn(app.clone(), trigger.subscribe()));
         info!(ingest = %ingest_addr, admin = %admin_addr, portal = %portal_addr, data = %cfg.data.display(), "ofdd started");
         Ok(Daemon {
             ingest_addr,
@@ -91,6 +97,7 @@ impl Daemon {
             admin_task,
             portal_task,
             export_task,
+            notifier_task,
         })
     }
 
@@ -102,6 +109,9 @@ impl Daemon {
         let _ = self.portal_task.await;
         // The exporter reads the store: it stops before the store closes.
         if let Some(t) = self.export_task {
+            let _ = t.await;
+        }
+        if let Some(t) = self.notifier_task {
             let _ = t.await;
         }
         self.app.close()?;

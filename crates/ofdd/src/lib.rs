@@ -36,6 +36,7 @@ pub mod log_gate;
 pub mod logging;
 pub mod mail;
 pub mod metrics;
+pub mod notifier;
 pub mod portal;
 pub mod response;
 pub mod server;

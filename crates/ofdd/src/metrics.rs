@@ -55,6 +55,10 @@ pub struct Metrics {
     /// `{event}`: what Kazakh exchanges did (tickets, shifts, money placements, offline periods,
     /// token rotations).
     pub kz_events: IntCounterVec,
+    /// Notifications found and delivered, by channel and result.
+    pub notifications: IntCounterVec,
+    /// Completed passes of the notifier.
+    pub notifier_runs: prometheus::IntCounter,
     /// 1 while the store accepts writes, 0 while it is degraded.
     pub store_healthy: IntGauge,
     /// `{reason}`: documents (and audit records) that could not be stored: no_space, io_error,
@@ -200,6 +204,20 @@ impl Metrics {
         )
         .expect("valid metric");
 
+        let notifications = IntCounterVec::new(
+            Opts::new(
+                "ofd_notifications_total",
+                "Notifications to organisations: found (event), and delivery by channel (email, webhook) and result",
+            ),
+            &["channel", "result"],
+        )
+        .expect("valid metric");
+        let notifier_runs = prometheus::IntCounter::new(
+            "ofd_notifier_runs_total",
+            "Completed passes of the notifier over the organisations that set up notifications",
+        )
+        .expect("valid metric");
+
         let store_healthy = IntGauge::new(
             "ofd_store_healthy",
             "1 while the store accepts writes, 0 while it is degraded (disk full, I/O errors, damage)",
@@ -270,6 +288,8 @@ impl Metrics {
             Box::new(export_lag.clone()),
             Box::new(kz_requests.clone()),
             Box::new(kz_events.clone()),
+            Box::new(notifications.clone()),
+            Box::new(notifier_runs.clone()),
             Box::new(store_healthy.clone()),
             Box::new(store_write_failures.clone()),
             Box::new(store_disk_free.clone()),
@@ -329,6 +349,8 @@ impl Metrics {
             export_lag,
             kz_requests,
             kz_events,
+            notifications,
+            notifier_runs,
             store_healthy,
             store_write_failures,
             store_disk_free,

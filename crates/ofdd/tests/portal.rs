@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 
 const A: &str = "772998649896";
 const B: &str = "779857229651";
+const OP: &str = "7704358518";
 const PASSWORD: &str = "a long enough password";
 
 struct Page {
@@ -570,6 +571,165 @@ async fn a_taxpayer_registers_watches_and_reads_receipts_and_nobody_else_sees_th
             "/organisation",
             &format!("/organisation/keys/{id}/revoke?inn={A}"),
             &[],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+
+    // A wired connection: asked from the card (errors next to their fields first), worked by
+    // staff, followed by the customer; nobody else sees it.
+    let card = format!("/registers/{rn}");
+    let action = format!("/registers/{rn}/connection");
+    let r = a
+        .submit(
+            &card,
+            &action,
+            &[
+                ("date", "2099-01-15"),
+                ("time", "25:00"),
+                ("contact", "Иван"),
+                ("phone", "12"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.body.contains("id=\"e-time\"") && r.body.contains("id=\"e-phone\""),
+        "{}",
+        r.body
+    );
+    let r = a
+        .submit(
+            &card,
+            &action,
+            &[
+                ("date", "2099-01-15"),
+                ("time", "10:30"),
+                ("contact", "Иван Петров"),
+                ("phone", "+7 (495) 123-45-67"),
+                ("comment", "вход со двора"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, "/requests"),
+        "{}",
+        r.body
+    );
+    let mine = a.get("/requests").await;
+    assert!(
+        mine.body.contains("вход со двора") && mine.body.contains("новая"),
+        "{}",
+        mine.body
+    );
+    assert!(
+        !b.get("/requests").await.body.contains("вход со двора"),
+        "B sees A's request"
+    );
+    let r = b
+        .submit(
+            "/monitoring",
+            &action,
+            &[
+                ("date", "2099-01-15"),
+                ("time", "10:30"),
+                ("contact", "x"),
+                ("phone", "+74951234567"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 404, "B files for A's register");
+    api(
+        &t.admin(),
+        "POST",
+        "/api/v1/organisations",
+        json!({"inn": OP, "name": "ОФД", "kind": "operator"}),
+    )
+    .await;
+    let mut staff = taxpayer(&t, &portal, OP, "staff@ofd.test", "staff").await;
+    let queue = staff.get("/requests").await;
+    assert!(
+        queue.body.contains("вход со двора"),
+        "the whole queue: {}",
+        queue.body
+    );
+    let id = queue
+        .body
+        .split("action=\"/requests/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a request form")
+        .to_string();
+    let r = a
+        .submit(
+            "/requests",
+            &format!("/requests/{id}"),
+            &[("status", "done"), ("note", "")],
+        )
+        .await;
+    assert_eq!(r.status, 403, "a customer does not work the queue");
+    let r = staff
+        .submit(
+            "/requests",
+            &format!("/requests/{id}"),
+            &[("status", "scheduled"), ("note", "мастер приедет 15-го")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let mine = a.get("/requests").await;
+    assert!(
+        mine.body.contains("назначен выезд") && mine.body.contains("мастер приедет 15-го"),
+        "{}",
+        mine.body
+    );
+
+    // Notifications: set up on the organisation's page, each error next to its field.
+    let page = format!("/organisation/notifications?inn={A}");
+    let r = a
+        .submit(
+            &page,
+            &page,
+            &[
+                ("emails", "not-an-address"),
+                ("webhook_url", "ftp://x"),
+                ("webhook_secret", "short"),
+                ("silent_days", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    for f in ["emails", "webhook_url", "webhook_secret", "silent_days"] {
+        assert!(r.body.contains(&format!("id=\"e-{f}\"")), "{f}: {}", r.body);
+    }
+    let r = a
+        .submit(
+            &page,
+            &page,
+            &[
+                ("emails", "boss@a.test, it@a.test"),
+                ("webhook_url", "https://hooks.a.test/ofd"),
+                ("webhook_secret", "a-long-enough-secret"),
+                ("silent_days", "5"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let saved = a.get(&page).await;
+    assert!(
+        saved.body.contains("boss@a.test, it@a.test") && saved.body.contains("value=\"5\""),
+        "{}",
+        saved.body
+    );
+    assert_eq!(
+        b.get(&page).await.status,
+        404,
+        "B does not reach A's notifications"
+    );
+    let r = b
+        .submit(
+            "/organisation",
+            &page,
+            &[("emails", "x@b.test"), ("silent_days", "3")],
         )
         .await;
     assert_eq!(r.status, 404);

@@ -53,6 +53,7 @@ pub async fn card(s: SignedIn, Path(id): Path<String>) -> Result<Html<String>, P
                 input type="hidden" name="csrf" value=(s.csrf);
                 button type="submit" { (l.t(M::GetToken)) }
             }
+            (super::requests::form(&s, &format!("/kz/{}/connection", c.system_id), &Default::default(), &Default::default()))
         }
         h2 { (l.t(M::Exchanges)) }
         table {

@@ -19,9 +19,11 @@ mod check;
 mod documents;
 mod kz;
 mod monitoring;
+mod notifications;
 mod organisation;
 mod register;
 mod registers;
+mod requests;
 
 /// Every page of the portal. The daemon serves this on `portal_listen`.
 pub fn router(portal: Arc<Portal>) -> Router {
@@ -50,6 +52,10 @@ pub fn router(portal: Arc<Portal>) -> Router {
             get(register::deregister_confirm).post(register::deregister),
         )
         .route("/registers/{rn}/documents", get(documents::of_register))
+        .route("/registers/{rn}/connection", post(requests::file))
+        .route("/kz/{id}/connection", post(requests::file))
+        .route("/requests", get(requests::list))
+        .route("/requests/{id}", post(requests::set_status))
         .route("/kz/{id}", get(kz::card))
         .route("/kz/{id}/token", post(kz::token))
         .route("/documents/{fn}/{fd}", get(documents::receipt))
@@ -58,6 +64,10 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/check", get(check::page))
         .route("/organisation", get(organisation::page_handler))
         .route("/organisation/users", post(organisation::invite))
+        .route(
+            "/organisation/notifications",
+            get(notifications::show).post(notifications::save),
+        )
         .route("/organisation/keys", post(organisation::create_key))
         .route(
             "/organisation/keys/{id}/revoke",

@@ -22,12 +22,12 @@ use crate::session::SignedIn;
 #[derive(Default, Deserialize)]
 pub struct OrgQuery {
     #[serde(default)]
-    inn: String,
+    pub inn: String,
 }
 
 /// The organisation this user manages here: their own, or for staff the one asked for. An
 /// organisation out of reach is a 404.
-fn org_of(s: &SignedIn, asked: &str) -> Result<String, PageError> {
+pub fn org_of(s: &SignedIn, asked: &str) -> Result<String, PageError> {
     let asked = asked.trim();
     if s.user.role == Role::Staff && !asked.is_empty() {
         return s
@@ -36,6 +36,10 @@ fn org_of(s: &SignedIn, asked: &str) -> Result<String, PageError> {
             .get_org(asked)?
             .map(|o| o.inn)
             .ok_or(PageError::NotFound);
+    }
+    // Another organisation, asked for by a tenant: as if it did not exist.
+    if !asked.is_empty() && asked != s.user.org {
+        return Err(PageError::NotFound);
     }
     if s.is_org_admin() {
         return Ok(s.user.org.clone());
@@ -66,6 +70,7 @@ fn body(s: &SignedIn, inn: &str, e: &Errors, notice: Option<Markup>) -> Result<M
     };
     Ok(html! {
         @if let Some(n) = notice { (n) }
+        p { a href={ "/organisation/notifications?inn=" (inn) } { (l.t(M::Notifications)) } }
         h2 { (l.t(M::Users)) }
         table {
             thead { tr { th scope="col" { (l.t(M::Email)) } th scope="col" { (l.t(M::Name)) } th scope="col" { (l.t(M::Role)) } th scope="col" { (l.t(M::Places)) } th scope="col" { (l.t(M::State)) } } }

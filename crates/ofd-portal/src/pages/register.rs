@@ -115,6 +115,7 @@ pub async fn card(s: SignedIn, Path(rn): Path<String>) -> Result<Html<String>, P
             }
             " "
             a.button href={ "/registers/" (k.rn.as_str()) "/deregister" } { (l.t(M::Deregister)) }
+            (super::requests::form(&s, &format!("/registers/{}/connection", k.rn.as_str()), &Default::default(), &Default::default()))
         }
     };
     Ok(Html(

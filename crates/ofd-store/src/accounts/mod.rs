@@ -24,11 +24,15 @@
 
 mod audit;
 pub mod auth;
+mod notify;
 mod partners;
 pub mod password;
+mod requests;
 mod secrets;
 mod types;
 
+pub use notify::{Notification, NotifySettings};
+pub use requests::{ConnectionRequest, NewConnectionRequest, RequestStatus};
 pub use secrets::{ISSUED_KEY_PREFIX, IssuedKey, IssuedSession, parse_api_key};
 pub use types::*;
 

@@ -4,7 +4,9 @@
 
 pub mod kz;
 pub mod nats;
+pub mod smtp;
 pub mod tools;
+pub mod webdriver;
 
 use std::net::SocketAddr;
 use std::time::Duration;
