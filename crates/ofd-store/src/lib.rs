@@ -76,8 +76,10 @@
 //! adds the missing `by_rn` entries. All integers in keys are big-endian so that byte order is
 //! numeric order. Fixed-width 16-byte FN/RN keep keys prefix-free.
 //!
-//! Compression is LZ4 (none on L0/L1); `docs` values live in blob files (BlobDB) and `docs` has
-//! whole-key bloom filters, in its SSTs and in its memtables.
+//! Compression is LZ4 (none on L0/L1), and ZSTD with a trained 16 KiB dictionary at the bottom
+//! level of `docs`, whose documents live in the tables themselves (stores written before #21 kept
+//! them in BlobDB blob files, which stay readable and drain into the tables as compaction reaches
+//! them; `options.rs`). `docs` has whole-key bloom filters, in its SSTs and in its memtables.
 //! Unordered writes are not used.
 
 pub mod accounts;
