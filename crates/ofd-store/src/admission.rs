@@ -9,11 +9,11 @@
 
 use std::collections::HashMap;
 
+use crate::db::Shared;
 use crate::error::StoreError;
 use crate::keys::{FnNumber, Rn};
 use crate::options::{CF_FN_INDEX, CF_REGISTRY};
 use crate::registry::KktStatus;
-use crate::store::Shared;
 
 /// What admission needs to know about the register an FN belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

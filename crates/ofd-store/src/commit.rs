@@ -12,8 +12,10 @@
 //!    filters answer most),
 //! 2. walks the commands in arrival order with an overlay of keys stored earlier in the same
 //!    batch, so two puts of one (FN, FD) in one batch are a store plus a duplicate/conflict,
-//! 3. writes the document, its `by_rn` entry, its `outbox` entry and the register's liveness
-//!    record into one `WriteBatch`,
+//! 3. writes the document and its `by_rn` entry into one `WriteBatch`, then one `outbox` entry
+//!    listing every exported item of the batch and one liveness record per register the batch
+//!    touched (per-key work — a WAL record, a memtable insert, its share of flush and
+//!    compaction — is what a put costs, so what can be written once per batch is),
 //! 4. writes it *without* fsync and passes the batch to the syncer, then goes on with the next
 //!    batch while the syncer's fsync runs: building and writing batch N+1 overlaps with the
 //!    fsync of batch N (a two-stage pipeline), and one fsync can cover several batches.
@@ -43,8 +45,10 @@ use std::time::Instant;
 use rocksdb::{ColumnFamily, WriteBatch};
 
 use crate::admission::AdmissionMap;
+use crate::command::{Command, PutOutcome, Reply, fail_closed};
+use crate::db::{DbRef, Shared};
 use crate::error::StoreError;
-use crate::keys::{DocKey, LiveKey, Rn, by_rn_key, conflict_key};
+use crate::keys::{DocKey, LiveKey, META_CONFLICT_SEQ, Rn, by_rn_key, conflict_key};
 use crate::kz::{KzCommitted, KzRecord, KzWrite};
 use crate::liveness::LivenessRecord;
 use crate::options::{
@@ -53,10 +57,8 @@ use crate::options::{
 };
 use crate::outbox::OutboxItem;
 use crate::record::{self, DocFlags, NewDocument, RejectedMessage};
-use crate::store::{Command, DbRef, PutOutcome, Reply, Seqs, Shared, fail_closed};
+use crate::reload::Seqs;
 use crate::sync::{Syncer, ToSync, Written};
-
-pub(crate) const META_CONFLICT_SEQ: &[u8] = b"conflict_seq";
 
 pub(crate) struct Committer {
     pub(crate) shared: Arc<Shared>,
@@ -310,6 +312,7 @@ impl Committer {
             answers: Vec::with_capacity(pending.len()),
             liveness: HashMap::new(),
             outbox_next: self.outbox_next,
+            outbox_items: Vec::new(),
             rejected_next: self.rejected_next,
             conflict_next: self.conflict_next,
             stored: 0,
@@ -390,6 +393,11 @@ impl Committer {
         for (k, rec) in &b.liveness {
             b.batch.put_cf(cfs.liveness, k.encode(), rec.encode());
         }
+        if !b.outbox_items.is_empty() {
+            let items = std::mem::take(&mut b.outbox_items);
+            b.batch
+                .put_cf(cfs.outbox, self.outbox_next.to_be_bytes(), items);
+        }
         if b.conflict_next != self.conflict_next {
             b.batch
                 .put_cf(cfs.meta, META_CONFLICT_SEQ, b.conflict_next.to_be_bytes());
@@ -429,7 +437,7 @@ impl Committer {
         let outbox_seq = doc
             .outcome
             .exported()
-            .then(|| b.outbox(cfs, &OutboxItem::Doc(*key)));
+            .then(|| b.outbox(&OutboxItem::Doc(*key)));
         let lkey = rn.map_or(LiveKey::Fn(doc.fn_number), LiveKey::Rn);
         b.live(shared, lkey).apply(doc);
         b.stored += 1;
@@ -484,13 +492,10 @@ impl Committer {
             log_value,
         );
         let outbox_seq = x.export.then(|| {
-            b.outbox(
-                cfs,
-                &OutboxItem::Kz {
-                    system_id: x.system_id,
-                    log_seq,
-                },
-            )
+            b.outbox(&OutboxItem::Kz {
+                system_id: x.system_id,
+                log_seq,
+            })
         });
         let received = u32::try_from(x.received_at_ms / 1000).unwrap_or(u32::MAX);
         b.live(shared, LiveKey::Kz(x.system_id)).apply_exchange(
@@ -533,6 +538,7 @@ impl Committer {
             mut answers,
             liveness,
             outbox_next,
+            outbox_items: _,
             rejected_next,
             conflict_next,
             stored,
@@ -602,17 +608,19 @@ struct Built {
     answers: Vec<Answer>,
     liveness: HashMap<LiveKey, LivenessRecord>,
     outbox_next: u64,
+    /// This batch's outbox items, encoded: one `outbox` entry keyed by the first one's sequence
+    /// number (`outbox.rs`).
+    outbox_items: Vec<u8>,
     rejected_next: u64,
     conflict_next: u64,
     stored: usize,
 }
 
 impl Built {
-    /// Stages the next outbox entry and returns its sequence number.
-    fn outbox(&mut self, cfs: &Cfs<'_>, item: &OutboxItem) -> u64 {
+    /// Appends an item to this batch's outbox entry and returns its sequence number.
+    fn outbox(&mut self, item: &OutboxItem) -> u64 {
         let seq = self.outbox_next;
-        self.batch
-            .put_cf(cfs.outbox, seq.to_be_bytes(), item.encode());
+        crate::outbox::push_item(&mut self.outbox_items, item);
         self.outbox_next += 1;
         seq
     }

@@ -290,7 +290,7 @@ impl Committer {
             tracing::debug!("reopen postponed: readers still hold the database");
             return Err("reopening the database: readers still hold it".into());
         }
-        let db = match crate::store::open_db(&shared.path, &shared.opts) {
+        let db = match crate::db::open_db(&shared.path, &shared.opts) {
             Ok(db) => db,
             Err(e) => {
                 tracing::debug!(error = %e, "reopening the store failed");

@@ -246,6 +246,10 @@ impl LiveKey {
     }
 }
 
+/// `meta` key of the next conflict sequence number (conflicts are keyed `FN | FD | seq`, so
+/// the last one cannot be found by a seek like the outbox's).
+pub(crate) const META_CONFLICT_SEQ: &[u8] = b"conflict_seq";
+
 pub(crate) fn u64_from_be(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.try_into().ok()?))
 }

@@ -30,10 +30,12 @@ use std::sync::PoisonError;
 use bytes::Bytes;
 use rocksdb::{ColumnFamily, Direction, IteratorMode, WriteBatch};
 
+use crate::command::Command;
+use crate::db::DbRef;
 use crate::error::StoreError;
 use crate::future::StoreFuture;
 use crate::options::{CF_KZ_KKM, CF_KZ_LOG, CF_META};
-use crate::store::{Command, DbRef, Store};
+use crate::store::Store;
 
 const META_KZ_NEXT_ID: &[u8] = b"kz_next_id";
 /// The first system ID issued (IDs look like the operators' portals show them: five digits).

@@ -20,6 +20,16 @@
 //! size; and because the committer builds batch N+1 while batch N is being fsynced, the CPU
 //! work and the disk wait overlap instead of adding up.
 //!
+//! # Floors
+//!
+//! The crate reads bottom-up, following the write path: keys and records (`keys.rs`,
+//! `record.rs`, `options.rs`) → the database handle (`db.rs`: the open RocksDB instance the
+//! healer can swap, and the state every handle shares), with what is rebuilt from it at open
+//! (`reload.rs`) → the commands queued to the committer (`command.rs`) → the committer, syncer
+//! and healer (`commit.rs`, `sync.rs`, `heal.rs`) → the public `Store` (`store.rs`), whose read
+//! and management methods sit beside the data they read (`query.rs`, `outbox.rs`, `registry/`,
+//! `kz.rs`, `accounts/`, `scope.rs`).
+//!
 //! # Health: degraded, then healed, never silently failing
 //!
 //! The store is healthy or degraded (`health.rs`): the first failed write, failed WAL fsync,
@@ -42,7 +52,7 @@
 //! | `registry` | `RN(16)` | JSON register record (hashed credential inside) |
 //! | `fn_index` | `FN(16)` | `RN(16)` |
 //! | `liveness` | `'R' \| RN`, `'F' \| FN` or `'K' \| system ID` | fixed 37-byte liveness record |
-//! | `outbox` | `seq(u64 BE)` | `FN \| FD`, or `'K' \| system_id \| log seq` for a Kazakh exchange |
+//! | `outbox` | first `seq(u64 BE)` of a committed batch | the batch's items in order: `FN \| FD`, or `'K' \| system_id \| log seq` for a Kazakh exchange (`outbox.rs`) |
 //! | `meta` | `cursor/<name>`, `conflict_seq`, `kz_next_id` | `u64 BE` (`u32` for the ID) |
 //! | `kz_kkm`, `kz_log` | Kazakh registers by system ID, their exchanges | see `kz.rs` |
 //! | `owners` | register → owner INN and point of sale, and back | see `owners.rs` |
@@ -66,13 +76,17 @@
 //! adds the missing `by_rn` entries. All integers in keys are big-endian so that byte order is
 //! numeric order. Fixed-width 16-byte FN/RN keep keys prefix-free.
 //!
-//! Compression is LZ4 (none on L0/L1); `docs` values live in blob files (BlobDB) and `docs` has
-//! whole-key bloom filters, in its SSTs and in its memtables.
+//! Compression is LZ4 (none on L0/L1), and ZSTD with a trained 16 KiB dictionary at the bottom
+//! level of `docs`, whose documents live in the tables themselves (stores written before #21 kept
+//! them in BlobDB blob files, which stay readable and drain into the tables as compaction reaches
+//! them; `options.rs`). `docs` has whole-key bloom filters, in its SSTs and in its memtables.
 //! Unordered writes are not used.
 
 pub mod accounts;
 mod admission;
+mod command;
 mod commit;
+mod db;
 mod error;
 mod future;
 mod heal;
@@ -88,12 +102,14 @@ mod query;
 mod random;
 mod record;
 mod registry;
+mod reload;
 mod scope;
 mod store;
 mod sync;
 mod verify;
 
 pub use admission::Admission;
+pub use command::PutOutcome;
 pub use error::StoreError;
 pub use future::{PutFuture, StoreFuture};
 pub use heal::{RESERVE_FILE, RESERVE_SHARE, effective_reserve};
@@ -114,7 +130,7 @@ pub use registry::{
     KktPage, KktPatch, KktRecord, KktStatus, NewKkt,
 };
 pub use scope::{Holder, Scope, Scoped};
-pub use store::{PutOutcome, Store};
+pub use store::Store;
 pub use verify::{CheckReport, SalvageReport};
 
 /// Fills `buf` with random bytes from the kernel (for secrets: tokens, salts).

@@ -17,10 +17,11 @@
 
 use rocksdb::{Direction, IteratorMode, WriteBatch};
 
+use crate::db::{DbRef, Shared};
 use crate::error::StoreError;
 use crate::keys::Rn;
 use crate::options::{CF_META, CF_OWNERS, CF_REGISTRY};
-use crate::store::{DbRef, Shared, Store};
+use crate::store::Store;
 
 /// A register of either country, as the tenancy layer names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -9,11 +9,12 @@ use std::ops::RangeInclusive;
 
 use rocksdb::{DB, DBRawIteratorWithThreadMode, ReadOptions};
 
+use crate::db::{DbRef, Shared};
 use crate::error::{StoreError, hex};
 use crate::keys::{DocKey, FnNumber, Rn, conflict_key};
 use crate::options::{CF_BY_RN, CF_CONFLICTS, CF_DOCS};
 use crate::record::{self, StoredDocument};
-use crate::store::{DbRef, Shared, Store};
+use crate::store::Store;
 
 /// Which of a register's documents to return. Empty = all, in (FN, FD) order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

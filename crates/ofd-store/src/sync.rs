@@ -19,9 +19,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::commit::Answer;
+use crate::db::Shared;
 use crate::error::StoreError;
 use crate::observer::CommitStats;
-use crate::store::Shared;
 
 /// A batch the committer has written (or failed to write), waiting for its fsync.
 pub(crate) struct Written {

@@ -66,7 +66,7 @@ impl Store {
             let detail = e.clone().into_string();
             if e.kind() == rocksdb::ErrorKind::Corruption {
                 StoreError::CorruptDatabase {
-                    detail: crate::store::with_log_hint(path, detail),
+                    detail: crate::db::with_log_hint(path, detail),
                     path: path.to_path_buf(),
                 }
             } else {
@@ -190,13 +190,13 @@ impl Store {
                 report.wal_truncated = true;
                 report.problems.push(format!(
                     "{}; the WAL is replayed up to the damage",
-                    crate::store::with_log_hint(from, e.into_string())
+                    crate::db::with_log_hint(from, e.into_string())
                 ));
                 read_only(from, true).map_err(open_err)?
             }
             Err(e) => return Err(open_err(e)),
         };
-        let dst = crate::store::open_db(to, &StoreOptions::default())?;
+        let dst = crate::db::open_db(to, &StoreOptions::default())?;
         let mut copied_docs: HashSet<Vec<u8>> = HashSet::new();
         for name in ALL_CFS {
             let (Some(scf), Some(dcf)) = (src.cf_handle(name), dst.cf_handle(name)) else {
@@ -236,23 +236,28 @@ impl Store {
         }
         // Documents past a damaged block: every key an index still names, read one by one.
         let mut named: Vec<Vec<u8>> = Vec::new();
-        for (cf, key_of) in [
+        for (cf, keys_of) in [
             (
                 CF_BY_RN,
-                (|k: &[u8], _v: &[u8]| k.get(16..36).map(<[u8]>::to_vec))
-                    as fn(&[u8], &[u8]) -> Option<Vec<u8>>,
+                (|k: &[u8], _v: &[u8]| k.get(16..36).map(<[u8]>::to_vec).into_iter().collect())
+                    as fn(&[u8], &[u8]) -> Vec<Vec<u8>>,
             ),
             (CF_OUTBOX, |_k: &[u8], v: &[u8]| {
-                (v.len() == 20).then(|| v.to_vec())
+                crate::outbox::decode_list(v)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|item| match item {
+                        crate::outbox::OutboxItem::Doc(key) => Some(key.encode().to_vec()),
+                        crate::outbox::OutboxItem::Kz { .. } => None,
+                    })
+                    .collect()
             }),
         ] {
             let Some(h) = src.cf_handle(cf) else { continue };
             let mut it = src.raw_iterator_cf_opt(h, verified());
             it.seek_to_first();
             while let Some((k, v)) = it.item() {
-                if let Some(key) = key_of(k, v) {
-                    named.push(key);
-                }
+                named.extend(keys_of(k, v));
                 it.next();
             }
         }

@@ -94,7 +94,7 @@ impl Store {
 /// `scan_keys` with a fixed-width cursor (sequence numbers contain 0 bytes, so the separator
 /// trick of `scan_keys` does not apply): the first key strictly after `prefix | after`.
 fn scan_keys_after(
-    db: &crate::store::DbRef,
+    db: &crate::db::DbRef,
     prefix: &[u8],
     after: Option<&[u8]>,
     limit: usize,

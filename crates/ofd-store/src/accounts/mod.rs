@@ -40,10 +40,12 @@ use rocksdb::{Direction, IteratorMode, WriteBatch};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::command::{Command, Reply};
+use crate::db::{DbRef, Shared};
 use crate::error::StoreError;
 use crate::future::StoreFuture;
 use crate::options::CF_ACCOUNTS;
-use crate::store::{Command, DbRef, Reply, Shared, Store};
+use crate::store::Store;
 
 /// An accounts change, queued to the committer: given the shared state when the store can take
 /// writes, or the reason it cannot.

@@ -6,9 +6,10 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::types::{CredentialInfo, IssuedToken, SecretHash};
+use crate::db::Shared;
 use crate::error::{StoreError, hex};
 use crate::keys::Rn;
-use crate::store::{Shared, Store};
+use crate::store::Store;
 
 impl Store {
     /// Checks an admission credential in constant time. `false` for an unknown RN, a register

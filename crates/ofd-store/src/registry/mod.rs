@@ -21,11 +21,13 @@ mod types;
 pub(crate) use mutations::RegistryOp;
 pub use types::*;
 
+use crate::command::Command;
+use crate::db::Shared;
 use crate::error::{StoreError, hex};
 use crate::future::StoreFuture;
 use crate::keys::{FnNumber, Rn};
 use crate::options::{CF_FN_INDEX, CF_REGISTRY};
-use crate::store::{Command, Shared, Store};
+use crate::store::Store;
 
 impl Store {
     /// Creates a register. Fails with `RegisterExists` if the RN exists and is not deregistered

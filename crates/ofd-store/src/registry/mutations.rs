@@ -4,11 +4,12 @@
 //! caller is answered.
 
 use super::types::*;
+use crate::command::Reply;
+use crate::db::Shared;
 use crate::error::StoreError;
 use crate::keys::{FnNumber, LiveKey, Rn};
 use crate::liveness::LivenessRecord;
 use crate::options::{CF_BY_RN, CF_DOCS, CF_FN_INDEX, CF_LIVENESS, CF_REGISTRY};
-use crate::store::{Reply, Shared};
 
 /// A registry mutation, queued to the committer.
 pub(crate) enum RegistryOp {
