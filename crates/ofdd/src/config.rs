@@ -46,7 +46,11 @@ pub struct Config {
     pub kz: KzConfig,
     /// People and integrators: sessions, sign-in limits, one-time links, SMTP.
     pub accounts: AccountsConfig,
+    /// Cluster mode on NATS JetStream (off by default: a lone node, as before).
+    pub cluster: ClusterConfig,
 }
+
+pub use crate::cluster::config::{ClusterConfig, Durability};
 
 pub use crate::accounts_config::{AccountsConfig, SmtpConfig};
 
@@ -318,6 +322,7 @@ impl Default for Config {
             export: ExportConfig::default(),
             kz: KzConfig::default(),
             accounts: AccountsConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -457,6 +462,7 @@ impl Config {
         {
             cfg.operator.signer_key = Some(key);
         }
+        cfg.cluster.apply_env(|k| std::env::var(k).ok());
         Ok(cfg)
     }
 
@@ -512,6 +518,19 @@ impl Config {
         }
         if self.export.nats.enabled {
             self.export.nats.check()?;
+        }
+        self.cluster.check()?;
+        if self.cluster.replicated() && self.export.nats.enabled {
+            // One stream: the export is the replicated stream (see `crate::cluster::replicator`).
+            anyhow::ensure!(
+                self.export.nats.stream == self.cluster.stream
+                    && self.export.nats.subject_prefix == self.cluster.subject_prefix,
+                "in replicated mode the export is the cluster's stream: set export.nats.stream and \
+                 subject_prefix to cluster.stream ({:?}) and cluster.subject_prefix ({:?}), or \
+                 disable [export.nats] (the cluster then exports by itself)",
+                self.cluster.stream,
+                self.cluster.subject_prefix
+            );
         }
         self.accounts.check()?;
         Ok(())

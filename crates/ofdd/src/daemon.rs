@@ -13,7 +13,8 @@ use tracing::info;
 
 use crate::app::App;
 use crate::cli::ServeArgs;
-use crate::config::Config;
+use crate::cluster::replicator::Replicator;
+use crate::config::{ClusterConfig, Config, NatsExport};
 use crate::http_server::{self, HttpLimits};
 use crate::metrics::Metrics;
 use crate::shutdown::{self, ShutdownTrigger};
@@ -28,9 +29,15 @@ pub struct Daemon {
     trigger: ShutdownTrigger,
     ingest_task: JoinHandle<()>,
     admin_task: JoinHandle<()>,
-    /// The NATS exporter, when `[export.nats]` is enabled.
+    /// The NATS exporter, when `[export.nats]` is enabled or the node replicates (then it is
+    /// the backstop of the replicated stream, see [`crate::cluster::replicator`]).
     export_task: Option<JoinHandle<()>>,
+    /// The replication prober, in replicated mode.
+    prober_task: Option<JoinHandle<()>>,
 }
+
+/// The backstop exporter's cursor when `[export.nats]` is off in replicated mode.
+pub const CLUSTER_CURSOR: &str = "cluster";
 
 impl Daemon {
     /// Open the store and bind both listeners. Fails with a reason an operator can act on (data
@@ -38,7 +45,30 @@ impl Daemon {
     pub async fn start(config: Config) -> anyhow::Result<Daemon> {
         config.check()?;
         let metrics = Arc::new(Metrics::new());
-        let app = Arc::new(App::open(config, metrics)?);
+        // Replicated: reach the cluster (and refuse an old server) before anything is answered.
+        let replicator = if config.cluster.replicated() {
+            let cursor = if config.export.nats.enabled {
+                config.export.nats.cursor.clone()
+            } else {
+                CLUSTER_CURSOR.to_string()
+            };
+            Some(Arc::new(
+                Replicator::connect(
+                    &config.cluster,
+                    cursor,
+                    &metrics,
+                    config.store.max_in_flight,
+                )
+                .await?,
+            ))
+        } else {
+            None
+        };
+        let mut app = App::open(config, metrics)?;
+        if let Some(r) = &replicator {
+            app.replicate_through(r.clone());
+        }
+        let app = Arc::new(app);
         let cfg = app.config().clone();
 
         let listener = server::bind(cfg.listen)
@@ -60,11 +90,22 @@ impl Daemon {
             app.metrics().http_listener("admin"),
             trigger.subscribe(),
         ));
-        let export_task = cfg
-            .export
-            .nats
-            .enabled
-            .then(|| export::spawn(app.clone(), cfg.export.nats.clone(), trigger.subscribe()));
+        let export_task = if cfg.export.nats.enabled {
+            Some(export::spawn(
+                app.clone(),
+                cfg.export.nats.clone(),
+                trigger.subscribe(),
+            ))
+        } else if replicator.is_some() {
+            Some(export::spawn(
+                app.clone(),
+                backstop_export(&cfg.cluster),
+                trigger.subscribe(),
+            ))
+        } else {
+            None
+        };
+        let prober_task = replicator.map(|r| r.spawn_prober(trigger.subscribe()));
         info!(ingest = %ingest_addr, admin = %admin_addr, data = %cfg.data.display(), "ofdd started");
         Ok(Daemon {
             ingest_addr,
@@ -74,6 +115,7 @@ impl Daemon {
             ingest_task,
             admin_task,
             export_task,
+            prober_task,
         })
     }
 
@@ -86,9 +128,28 @@ impl Daemon {
         if let Some(t) = self.export_task {
             let _ = t.await;
         }
+        if let Some(t) = self.prober_task {
+            let _ = t.await;
+        }
         self.app.close()?;
         info!("ofdd stopped");
         Ok(())
+    }
+}
+
+/// The exporter that runs behind the replicator when `[export.nats]` is off: same stream, same
+/// messages, its own cursor.
+fn backstop_export(c: &ClusterConfig) -> NatsExport {
+    NatsExport {
+        enabled: true,
+        url: c.nats.join(","),
+        stream: c.stream.clone(),
+        subject_prefix: c.subject_prefix.clone(),
+        cursor: CLUSTER_CURSOR.to_string(),
+        duplicate_window_secs: c.duplicate_window_secs,
+        replicas: c.stream_replicas,
+        ack_timeout_secs: c.ack_timeout_secs,
+        ..NatsExport::default()
     }
 }
 
@@ -105,6 +166,15 @@ pub fn serve_blocking(args: ServeArgs) -> anyhow::Result<()> {
         config.data = d;
     }
     config.log_json |= args.log_json;
+    if let Some(list) = args.cluster_nats {
+        config.cluster.nats = crate::cluster::config::split_list(&list);
+    }
+    if let Some(node) = args.node {
+        config.cluster.node = node;
+    }
+    if let Some(d) = args.durability {
+        config.cluster.durability = d;
+    }
     crate::logging::init(config.log_json);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

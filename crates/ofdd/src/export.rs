@@ -205,15 +205,15 @@ pub fn kz_headers(x: &KzLogEntry, outbox_seq: u64) -> HeaderMap {
     m
 }
 
-/// One outbox entry ready to publish.
-enum Outgoing {
+/// One outbox entry ready to publish (the cluster's replicator publishes the very same).
+pub enum Outgoing {
     Doc(StoredDocument),
     Kz(KzLogEntry),
 }
 
 impl Outgoing {
     /// Subject, headers and body.
-    fn message(self, prefix: &str, seq: u64) -> (String, PublishMessage) {
+    pub fn message(self, prefix: &str, seq: u64) -> (String, PublishMessage) {
         let (subject, headers, body) = match self {
             Outgoing::Doc(doc) => (
                 subject(prefix, doc.header.doc_type),
@@ -535,7 +535,7 @@ impl Exporter {
 }
 
 /// The URL list without passwords, for logs.
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     url.split(',')
         .map(|s| match s.split_once('@') {
             Some((creds, host)) => {
