@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -90,20 +91,28 @@ impl Daemon {
             app.metrics().http_listener("admin"),
             trigger.subscribe(),
         ));
-        let export_task = if cfg.export.nats.enabled {
-            Some(export::spawn(
+        // Replicated: the exporter runs behind the replicator's whole wait (see
+        // `export::spawn_behind`), on `[export.nats]` if enabled (same stream), else on its own.
+        let behind = Duration::from_secs(cfg.cluster.ack_timeout_secs.saturating_mul(2));
+        let export_task = match (&replicator, cfg.export.nats.enabled) {
+            (None, false) => None,
+            (None, true) => Some(export::spawn(
                 app.clone(),
                 cfg.export.nats.clone(),
                 trigger.subscribe(),
-            ))
-        } else if replicator.is_some() {
-            Some(export::spawn(
+            )),
+            (Some(_), true) => Some(export::spawn_behind(
+                app.clone(),
+                cfg.export.nats.clone(),
+                trigger.subscribe(),
+                behind,
+            )),
+            (Some(_), false) => Some(export::spawn_behind(
                 app.clone(),
                 backstop_export(&cfg.cluster),
                 trigger.subscribe(),
-            ))
-        } else {
-            None
+                behind,
+            )),
         };
         let prober_task = replicator.map(|r| r.spawn_prober(trigger.subscribe()));
         info!(ingest = %ingest_addr, admin = %admin_addr, data = %cfg.data.display(), "ofdd started");

@@ -53,8 +53,9 @@ pub struct Metrics {
     /// Replicated mode: 1 while JetStream takes this node's writes, 0 while it cannot (then
     /// nothing is acknowledged and `/readyz` answers 503). Always 1 in local mode.
     pub cluster_ready: IntGauge,
-    /// `{result}` = acked | duplicate | failed | refused: replicated publishes of answered
-    /// documents and KZ exchanges (refused: not even sent while replication was unavailable).
+    /// `{result}` = acked | duplicate | in_process | failed | refused: replicated publishes of
+    /// answered documents and KZ exchanges (in_process: the same id was being stored by another
+    /// publish; refused: not even sent while replication was unavailable).
     pub cluster_publishes: IntCounterVec,
     /// `{command, result}`: Kazakh (KKM–OFD) requests by command and result code name.
     pub kz_requests: IntCounterVec,
@@ -198,13 +199,13 @@ impl Metrics {
         let cluster_publishes = IntCounterVec::new(
             Opts::new(
                 "ofd_cluster_publishes_total",
-                "Replicated publishes before an answer, by result (acked, duplicate, failed, refused)",
+                "Replicated publishes before an answer, by result (acked, duplicate, in_process, failed, refused)",
             ),
             &["result"],
         )
         .expect("valid metric");
         // Every result exists from the start, so a rate over it is never "no data".
-        for result in ["acked", "duplicate", "failed", "refused"] {
+        for result in ["acked", "duplicate", "in_process", "failed", "refused"] {
             cluster_publishes.with_label_values(&[result]);
         }
         let kz_requests = IntCounterVec::new(

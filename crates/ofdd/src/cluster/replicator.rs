@@ -198,6 +198,12 @@ impl Replicator {
                 self.health.recover();
                 true
             }
+            Err(e) if in_process(&e) => {
+                // The same message id is being stored from another publish (a resend racing its
+                // first copy): JetStream works; this one answer waits for the resend after it.
+                self.publishes.with_label_values(&["in_process"]).inc();
+                false
+            }
             Err(e) => {
                 self.publishes.with_label_values(&["failed"]).inc();
                 self.health
@@ -293,6 +299,16 @@ impl Replicator {
             let _ = tokio::time::timeout(Duration::from_secs(1), self.client.flush()).await;
         })
     }
+}
+
+/// JetStream's "duplicate message id is in process": another publish of the same id is not yet
+/// stored (not a failure of the cluster, and not yet a duplicate either).
+fn in_process(e: &async_nats::jetstream::context::PublishError) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<async_nats::jetstream::Error>())
+        .is_some_and(|j| {
+            j.error_code() == async_nats::jetstream::ErrorCode::STREAM_DUPLICATE_MESSAGE_CONFLICT
+        })
 }
 
 /// A node name as one subject token.
