@@ -306,6 +306,13 @@ async fn acknowledged_documents_survive_nats_servers_dying() {
         l.await.unwrap();
     }
 
+    assert_stream_holds(&nats, &acked, &tickets).await;
+    t.stop().await;
+}
+
+/// Every acknowledged document is in the stream byte for byte, every ticket a KKM was given is
+/// there, no message id twice, and ticket numbers run 1, 2, 3 … with no gap or repeat.
+async fn assert_stream_holds(nats: &NatsCluster, acked: &Acked, tickets: &Arc<Mutex<Vec<u64>>>) {
     // Every acknowledgement is in the stream, byte for byte, and no message twice.
     let acked = acked.lock().unwrap().clone();
     let tickets = tickets.lock().unwrap().clone();
@@ -359,7 +366,6 @@ async fn acknowledged_documents_survive_nats_servers_dying() {
         tickets.len(),
         ids.len()
     );
-    t.stop().await;
 }
 
 /// Debian's nats-server (2.9.10) is refused at start, with a reason naming both versions.
@@ -425,4 +431,116 @@ fn nats_versions_parse() {
     assert_eq!(parse_version("nats-server: v2.15.1\n"), Some((2, 15, 1)));
     assert_eq!(parse_version("nats-server: v2.9.10"), Some((2, 9, 10)));
     assert_eq!(parse_version("garbage"), None);
+}
+
+/// The stream's leader (`s0`…`s2`) and whether every replica is current with it.
+async fn stream_cluster(nats: &NatsCluster) -> (usize, bool) {
+    let js = nats.jetstream().await;
+    let mut stream = js.get_stream("OFD").await.expect("the replicated stream");
+    let info = stream.info().await.expect("stream info").clone();
+    let cluster = info.cluster.expect("a clustered stream");
+    let leader = cluster.leader.expect("a stream leader");
+    let i = leader
+        .strip_prefix('s')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("leader {leader:?}"));
+    let current = cluster.replicas.len() == 2
+        && cluster
+            .replicas
+            .iter()
+            .all(|r| r.current && r.lag.unwrap_or(0) == 0);
+    (i, current)
+}
+
+/// Pause the stream leader with SIGSTOP for 10 s under load, then a follower: ingest goes on
+/// through the quorum each time, the paused server catches up after SIGCONT, and the stream
+/// holds every acknowledged document and ticket exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paused_leader_or_follower_loses_and_repeats_nothing() {
+    let Some(nats) = NatsCluster::start().await else {
+        return;
+    };
+    let t = TestDaemon::start_with(|c| replicated(c, nats.urls())).await;
+    let addr = t.ingest_addr();
+    let acked: Acked = Arc::default();
+    let tickets: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut load = Vec::new();
+    for seed in 0..6 {
+        load.push(tokio::spawn(fn_register(
+            addr,
+            950 + seed,
+            acked.clone(),
+            stop.clone(),
+        )));
+    }
+    let kkm = common::kz::register(&t, "SWK00023").await;
+    load.push(tokio::spawn(kz_register(
+        addr,
+        kkm,
+        tickets.clone(),
+        stop.clone(),
+    )));
+    let docs = || acked.lock().unwrap().len();
+    let sold = || tickets.lock().unwrap().len();
+    wait_count(
+        docs,
+        100,
+        Duration::from_secs(60),
+        "documents before the pauses",
+    )
+    .await;
+
+    let (leader, _) = stream_cluster(&nats).await;
+    let follower = (leader + 1) % 3;
+    for (who, i) in [("the stream leader", leader), ("a follower", follower)] {
+        nats.pause(i);
+        let paused_at = Instant::now();
+        let (d, k) = (docs(), sold());
+        wait_count(
+            docs,
+            d + 200,
+            Duration::from_secs(60),
+            &format!("documents while {who} is paused"),
+        )
+        .await;
+        wait_count(
+            sold,
+            k + 10,
+            Duration::from_secs(60),
+            &format!("tickets while {who} is paused"),
+        )
+        .await;
+        // The pause lasts its 10 s whatever the load achieved meanwhile.
+        if let Some(rest) = Duration::from_secs(10).checked_sub(paused_at.elapsed()) {
+            tokio::time::sleep(rest).await;
+        }
+        nats.resume(i);
+        // The paused server catches up: every replica current again (bounded).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if stream_cluster(&nats).await.1 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "replicas not current 60 s after {who} resumed"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let d = docs();
+    wait_count(
+        docs,
+        d + 100,
+        Duration::from_secs(60),
+        "documents after the pauses",
+    )
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    for l in load {
+        l.await.unwrap();
+    }
+    assert_stream_holds(&nats, &acked, &tickets).await;
+    t.stop().await;
 }

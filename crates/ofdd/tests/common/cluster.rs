@@ -245,6 +245,33 @@ impl NatsCluster {
         self.wait_listening(i);
     }
 
+    /// `SIGSTOP` member `i` (a hung disk, a long GC or VM pause): it holds its connections and
+    /// answers nothing until [`NatsCluster::resume`].
+    pub fn pause(&self, i: usize) {
+        self.signal(i, libc::SIGSTOP);
+    }
+
+    /// `SIGCONT` member `i`.
+    pub fn resume(&self, i: usize) {
+        self.signal(i, libc::SIGCONT);
+    }
+
+    fn signal(&self, i: usize, sig: libc::c_int) {
+        let pid = self.members[i]
+            .child
+            .as_ref()
+            .expect("a running member")
+            .id();
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        let rc = unsafe { libc::kill(pid as libc::pid_t, sig) };
+        assert_eq!(
+            rc,
+            0,
+            "signal {sig} to s{i}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+
     /// A JetStream client on the running members.
     pub async fn jetstream(&self) -> async_nats::jetstream::Context {
         let urls: Vec<String> = self
