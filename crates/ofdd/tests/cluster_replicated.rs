@@ -65,7 +65,10 @@ async fn fn_register(addr: SocketAddr, seed: u64, acked: Acked, stop: Arc<Atomic
             if link.is_none() {
                 link = TcpStream::connect(addr).await.ok();
             }
-            let Some(s) = link.as_mut() else { continue };
+            let Some(s) = link.as_mut() else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
             let answer = match s.write_all(&msg).await {
                 Ok(()) => read_frame(s, Duration::from_secs(10)).await,
                 Err(_) => None,
@@ -137,7 +140,10 @@ async fn kz_register(
             if link.is_none() {
                 link = TcpStream::connect(addr).await.ok();
             }
-            let Some(s) = link.as_mut() else { continue };
+            let Some(s) = link.as_mut() else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
             let answer = match s.write_all(&frame).await {
                 Ok(()) => read_kz(s).await,
                 Err(_) => None,
@@ -452,11 +458,12 @@ async fn stream_cluster(nats: &NatsCluster) -> (usize, bool) {
     (i, current)
 }
 
-/// Pause the stream leader with SIGSTOP for 10 s under load, then a follower: ingest goes on
+/// Pause the stream leader with SIGSTOP for 10 s under load, then the server the node's client
+/// is connected to (it keeps the TCP connection open and answers nothing): ingest goes on
 /// through the quorum each time, the paused server catches up after SIGCONT, and the stream
 /// holds every acknowledged document and ticket exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_paused_leader_or_follower_loses_and_repeats_nothing() {
+async fn a_paused_leader_or_connected_server_loses_and_repeats_nothing() {
     let Some(nats) = NatsCluster::start().await else {
         return;
     };
@@ -491,9 +498,17 @@ async fn a_paused_leader_or_follower_loses_and_repeats_nothing() {
     )
     .await;
 
-    let (leader, _) = stream_cluster(&nats).await;
-    let follower = (leader + 1) % 3;
-    for (who, i) in [("the stream leader", leader), ("a follower", follower)] {
+    let server_index = |name: String| -> usize {
+        name.strip_prefix('s')
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("server {name:?}"))
+    };
+    for who in ["the stream leader", "the server the node is connected to"] {
+        let i = if who == "the stream leader" {
+            stream_cluster(&nats).await.0
+        } else {
+            server_index(t.d().app.replicator().expect("replicated").server_name())
+        };
         nats.pause(i);
         let paused_at = Instant::now();
         let (d, k) = (docs(), sold());
@@ -543,4 +558,81 @@ async fn a_paused_leader_or_follower_loses_and_repeats_nothing() {
     }
     assert_stream_holds(&nats, &acked, &tickets).await;
     t.stop().await;
+}
+
+/// `kill -9` a replicated `ofdd serve` under FN and KZ load and delete its data directory: every
+/// document and ticket its registers were acknowledged is in the stream, byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_killed_with_its_disk_lost_loses_nothing_acknowledged() {
+    let Some(nats) = NatsCluster::start().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ofdd.toml");
+    let list = nats
+        .urls()
+        .iter()
+        .map(|u| format!("{u:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    std::fs::write(
+        &config,
+        format!(
+            "[cluster]\nnats = [{list}]\nnode = \"n1\"\ndurability = \"replicated\"\nack_timeout_secs = 2\n"
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let mut node = spawn_ofdd_with(
+        &data,
+        &SpawnOpts {
+            config: Some(config),
+            ..SpawnOpts::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        readyz(&node.admin).await.0,
+        200,
+        "the replicated node is ready"
+    );
+    let acked: Acked = Arc::default();
+    let tickets: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut load = Vec::new();
+    for seed in 0..6 {
+        load.push(tokio::spawn(fn_register(
+            node.ingest,
+            970 + seed,
+            acked.clone(),
+            stop.clone(),
+        )));
+    }
+    let kkm = common::kz::register_via(&node.admin, "SWK00024").await;
+    load.push(tokio::spawn(kz_register(
+        node.ingest,
+        kkm,
+        tickets.clone(),
+        stop.clone(),
+    )));
+    let docs = || acked.lock().unwrap().len();
+    let sold = || tickets.lock().unwrap().len();
+    wait_count(
+        docs,
+        400,
+        Duration::from_secs(60),
+        "documents before the kill",
+    )
+    .await;
+    wait_count(sold, 40, Duration::from_secs(60), "tickets before the kill").await;
+
+    // kill -9 in the middle of the load, then the disk is gone.
+    node.child.kill().unwrap();
+    node.child.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for l in load {
+        l.await.unwrap();
+    }
+    std::fs::remove_dir_all(&data).unwrap();
+    assert_stream_holds(&nats, &acked, &tickets).await;
 }
