@@ -48,19 +48,8 @@ impl Daemon {
         let metrics = Arc::new(Metrics::new());
         // Replicated: reach the cluster (and refuse an old server) before anything is answered.
         let replicator = if config.cluster.replicated() {
-            let cursor = if config.export.nats.enabled {
-                config.export.nats.cursor.clone()
-            } else {
-                CLUSTER_CURSOR.to_string()
-            };
             Some(Arc::new(
-                Replicator::connect(
-                    &config.cluster,
-                    cursor,
-                    &metrics,
-                    config.store.max_in_flight,
-                )
-                .await?,
+                Replicator::connect(&config.cluster, &metrics, config.store.max_in_flight).await?,
             ))
         } else {
             None

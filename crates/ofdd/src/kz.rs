@@ -60,8 +60,8 @@ enum Replicated {
     /// Committed locally, its publish not acknowledged: answered 254 so far; a retry publishes
     /// it again (de-duplicated by its message id) before the stored answer is sent.
     Pending(Box<KzLogEntry>, u64),
-    /// Read from the store: not known; a retry is answered once the backstop exporter has
-    /// published the whole outbox.
+    /// Read from the store: not known; a retry publishes the logged exchange whose answer it
+    /// gets (a duplicate in the stream if it was there) before that answer is sent.
     Unknown,
 }
 
@@ -188,7 +188,7 @@ impl KzIngest {
                     return Response::Close("kz_retry_without_answer");
                 };
                 if let Some(r) = &self.replicator
-                    && !self.in_stream(r, c).await
+                    && !self.in_stream(r, header.id, c).await
                 {
                     return self.unavailable(header, body).await;
                 }
@@ -287,18 +287,44 @@ impl KzIngest {
 
     /// Replicated mode: whether the register's last committed exchange is in the stream, its
     /// publish repeated if it was withheld (see [`Replicated`]).
-    async fn in_stream(&self, r: &Replicator, c: &mut Cached) -> bool {
+    async fn in_stream(&self, r: &Replicator, system_id: u32, c: &mut Cached) -> bool {
         let known = match &c.replicated {
             Replicated::Yes => true,
             Replicated::Pending(entry, seq) => {
                 r.confirm(r.send_kz((**entry).clone(), *seq).await).await
             }
-            Replicated::Unknown => r.exported_everything(&self.store),
+            Replicated::Unknown => {
+                match self.logged_exchange(system_id, c.last_answer.clone()).await {
+                    Some(entry) => r.confirm(r.send_kz(entry, 0).await).await,
+                    None => false,
+                }
+            }
         };
         if known {
             c.replicated = Replicated::Yes;
         }
         known
+    }
+
+    /// The logged exchange whose answer was `answer` (the last state-changing one of its
+    /// register), searched back from the log's end; `None` if the log does not have it.
+    async fn logged_exchange(&self, system_id: u32, answer: Bytes) -> Option<KzLogEntry> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let record = store.kz_get(system_id).ok()??;
+            // The exchange is one of the last few: only answers that changed nothing come after.
+            for seq in (1..record.log_next).rev().take(64) {
+                match store.kz_log_entry(system_id, seq) {
+                    Ok(Some(e)) if e.answer == answer.as_ref() => return Some(e),
+                    Ok(_) => {}
+                    Err(_) => return None,
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten()
     }
 
     /// The store cannot be read: the protocol's 254 ("temporarily unavailable"), nothing kept.

@@ -636,3 +636,43 @@ async fn a_node_killed_with_its_disk_lost_loses_nothing_acknowledged() {
     std::fs::remove_dir_all(&data).unwrap();
     assert_stream_holds(&nats, &acked, &tickets).await;
 }
+
+/// After a restart a replicated node no longer knows whether a KKM's last exchange reached the
+/// stream; the KKM's retry of it is answered at once, byte for byte as the first time (the
+/// exchange is published again from the log, a duplicate for the stream), not with "try later".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kz_retry_after_a_restart_gets_the_stored_answer_at_once() {
+    let Some(nats) = NatsCluster::start().await else {
+        return;
+    };
+    let mut t = TestDaemon::start_with(|c| replicated(c, nats.urls())).await;
+    let mut kkm = common::kz::register(&t, "SWK00025").await;
+    let mut link = common::kz::KzLink::connect(&t).await;
+    let (_, info, _) = link.call(&mut kkm, &builder::info()).await;
+    assert_eq!(info.result.result_code, 0);
+    let ticket = TicketSpec::sample(1, local_now()).request();
+    let (_, resp, first) = link.call(&mut kkm, &ticket).await;
+    assert_eq!(resp.result.result_code, 0, "{:?}", resp.result);
+    drop(link);
+
+    // Restart on the same data directory: the register's cache is gone.
+    let dir = t.dir.path().to_path_buf();
+    t.daemon.take().unwrap().shutdown().await.unwrap();
+    let mut cfg = test_config(&dir);
+    replicated(&mut cfg, nats.urls());
+    t.daemon = Some(Daemon::start(cfg).await.expect("the node restarts"));
+
+    let mut link = common::kz::KzLink::connect(&t).await;
+    let retry = link.send(&kkm.resend(&ticket)).await;
+    assert_eq!(retry, first, "the retry gets the stored answer, not 254");
+    let js = nats.jetstream().await;
+    let mut stream = js.get_stream("OFD").await.unwrap();
+    let info = stream.info().await.unwrap().clone();
+    let mut tickets = 0;
+    for seq in info.state.first_sequence..=info.state.last_sequence {
+        let m = stream.get_raw_message(seq).await.unwrap();
+        tickets += usize::from(m.headers.get("Ofd-Kz-Ticket-Number").is_some());
+    }
+    assert_eq!(tickets, 1, "the ticket is in the stream once");
+    t.stop().await;
+}

@@ -72,8 +72,6 @@ pub struct Replicator {
     health: ReplicationHealth,
     /// `ofd_cluster_publishes_total{result}`.
     publishes: IntCounterVec,
-    /// The backstop exporter's cursor (see the module documentation).
-    cursor: String,
     node: String,
 }
 
@@ -83,7 +81,6 @@ impl Replicator {
     /// reason an operator can act on: the node must not start acknowledging without it.
     pub async fn connect(
         cfg: &ClusterConfig,
-        cursor: String,
         metrics: &Metrics,
         max_in_flight: usize,
     ) -> anyhow::Result<Replicator> {
@@ -166,7 +163,6 @@ impl Replicator {
             probe_subject: format!("_ofdd.probe.{}.{}", cfg.stream, node_token(&cfg.node)),
             health: ReplicationHealth::new(metrics.cluster_ready.clone()),
             publishes: metrics.cluster_publishes.clone(),
-            cursor,
             node: cfg.node.clone(),
         })
     }
@@ -257,13 +253,6 @@ impl Replicator {
     pub async fn send_kz(&self, entry: KzLogEntry, outbox_seq: u64) -> InFlight {
         let (subject, msg) = Outgoing::Kz(entry).message(&self.prefix, outbox_seq);
         self.send(subject, msg).await
-    }
-
-    /// Whether the backstop exporter has published everything the outbox held at this moment
-    /// (so a stored answer whose own publish is unknown may be sent again).
-    pub fn exported_everything(&self, store: &Store) -> bool {
-        let head = store.outbox_head();
-        store.outbox_cursor(&self.cursor).is_ok_and(|c| c >= head)
     }
 
     /// One probe: connected, to a recent enough server, and the probe stream takes a write.
