@@ -4,6 +4,7 @@
 # `sync_interval: always`, R3 stream) — the configuration deploy/nats/nats.conf describes.
 #
 #   benches/cluster.sh [seconds per run, default 15]
+#   ONLY=replicated benches/cluster.sh 5     # the replicated mode alone
 #
 # Prints, per mode: FN–OFD docs/s and p50/p99, then KKM–OFD requests/s and p50/p99. Needs
 # release binaries (`cargo build --release --workspace --all-targets`) and nats-server >= 2.12.3
