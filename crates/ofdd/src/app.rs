@@ -15,6 +15,7 @@ use ofd_store::{Store, StoreOptions};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::warn;
 
+use crate::cluster::replicator::Replicator;
 use crate::config::Config;
 use crate::decrypt::{Decryptor, NoDecryptor};
 use crate::ingest::Ingest;
@@ -40,6 +41,8 @@ pub struct App {
     log_gate: Arc<LogGate>,
     /// Sign-in, sessions and API keys (shared by the API and the portal).
     auth: Arc<Authenticator>,
+    /// Replicated mode: the stream answers wait for (see [`crate::cluster`]).
+    replicator: Option<Arc<Replicator>>,
 }
 
 impl App {
@@ -127,7 +130,21 @@ impl App {
             config,
             metrics,
             store,
+            replicator: None,
         })
+    }
+
+    /// Replicated mode: from now on both pipelines answer only once the stream has what they
+    /// stored. Set before the app is shared, i.e. before anything is answered.
+    pub fn replicate_through(&mut self, replicator: Arc<Replicator>) {
+        self.ingest.replicate_through(replicator.clone());
+        self.kz.replicate_through(replicator.clone());
+        self.replicator = Some(replicator);
+    }
+
+    /// The replicator, in replicated mode.
+    pub fn replicator(&self) -> Option<&Replicator> {
+        self.replicator.as_deref()
     }
 
     pub fn config(&self) -> &Config {

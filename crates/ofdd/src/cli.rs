@@ -83,6 +83,15 @@ pub struct ServeArgs {
     /// Log JSON lines instead of human-readable text.
     #[arg(long)]
     pub log_json: bool,
+    /// Cluster: NATS servers, comma-separated (cluster.nats; env OFDD_CLUSTER_NATS).
+    #[arg(long)]
+    pub cluster_nats: Option<String>,
+    /// Cluster: this node's name (cluster.node; env OFDD_NODE).
+    #[arg(long)]
+    pub node: Option<String>,
+    /// Cluster: "local" or "replicated" (cluster.durability; env OFDD_DURABILITY).
+    #[arg(long)]
+    pub durability: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -52,6 +52,8 @@ pub struct Config {
     pub accounts: AccountsConfig,
     /// Telling organisations about silent registers and expiring fiscal drives.
     pub notifications: NotificationsConfig,
+    /// Cluster mode on NATS JetStream (off by default: a lone node, as before).
+    pub cluster: ClusterConfig,
 }
 
 /// `[notifications]`: the notifier, which tells organisations (by mail through
@@ -80,6 +82,8 @@ impl Default for NotificationsConfig {
         }
     }
 }
+
+pub use crate::cluster::config::{ClusterConfig, Durability};
 
 pub use crate::accounts_config::{AccountsConfig, SmtpConfig};
 
@@ -353,6 +357,7 @@ impl Default for Config {
             kz: KzConfig::default(),
             accounts: AccountsConfig::default(),
             notifications: NotificationsConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -492,6 +497,7 @@ impl Config {
         {
             cfg.operator.signer_key = Some(key);
         }
+        cfg.cluster.apply_env(|k| std::env::var(k).ok());
         Ok(cfg)
     }
 
@@ -551,6 +557,19 @@ impl Config {
         }
         if self.export.nats.enabled {
             self.export.nats.check()?;
+        }
+        self.cluster.check()?;
+        if self.cluster.replicated() && self.export.nats.enabled {
+            // One stream: the export is the replicated stream (see `crate::cluster::replicator`).
+            anyhow::ensure!(
+                self.export.nats.stream == self.cluster.stream
+                    && self.export.nats.subject_prefix == self.cluster.subject_prefix,
+                "in replicated mode the export is the cluster's stream: set export.nats.stream and \
+                 subject_prefix to cluster.stream ({:?}) and cluster.subject_prefix ({:?}), or \
+                 disable [export.nats] (the cluster then exports by itself)",
+                self.cluster.stream,
+                self.cluster.subject_prefix
+            );
         }
         self.accounts.check()?;
         Ok(())

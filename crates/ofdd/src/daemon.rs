@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -13,7 +14,8 @@ use tracing::info;
 
 use crate::app::App;
 use crate::cli::ServeArgs;
-use crate::config::Config;
+use crate::cluster::replicator::Replicator;
+use crate::config::{ClusterConfig, Config, NatsExport};
 use crate::http_server::{self, HttpLimits};
 use crate::metrics::Metrics;
 use crate::shutdown::{self, ShutdownTrigger};
@@ -30,11 +32,17 @@ pub struct Daemon {
     ingest_task: JoinHandle<()>,
     admin_task: JoinHandle<()>,
     portal_task: JoinHandle<()>,
-    /// The NATS exporter, when `[export.nats]` is enabled.
+    /// The NATS exporter, when `[export.nats]` is enabled or the node replicates (then it is
+    /// the backstop of the replicated stream, see [`crate::cluster::replicator`]).
     export_task: Option<JoinHandle<()>>,
+    /// The replication prober, in replicated mode.
+    prober_task: Option<JoinHandle<()>>,
     /// The notifier, when `[notifications]` is enabled.
     notifier_task: Option<JoinHandle<()>>,
 }
+
+/// The backstop exporter's cursor when `[export.nats]` is off in replicated mode.
+pub const CLUSTER_CURSOR: &str = "cluster";
 
 impl Daemon {
     /// Open the store and bind both listeners. Fails with a reason an operator can act on (data
@@ -42,7 +50,19 @@ impl Daemon {
     pub async fn start(config: Config) -> anyhow::Result<Daemon> {
         config.check()?;
         let metrics = Arc::new(Metrics::new());
-        let app = Arc::new(App::open(config, metrics)?);
+        // Replicated: reach the cluster (and refuse an old server) before anything is answered.
+        let replicator = if config.cluster.replicated() {
+            Some(Arc::new(
+                Replicator::connect(&config.cluster, &metrics, config.store.max_in_flight).await?,
+            ))
+        } else {
+            None
+        };
+        let mut app = App::open(config, metrics)?;
+        if let Some(r) = &replicator {
+            app.replicate_through(r.clone());
+        }
+        let app = Arc::new(app);
         let cfg = app.config().clone();
 
         let listener = server::bind(cfg.listen)
@@ -77,11 +97,30 @@ impl Daemon {
             app.metrics().http_listener("portal"),
             trigger.subscribe(),
         ));
-        let export_task = cfg
-            .export
-            .nats
-            .enabled
-            .then(|| export::spawn(app.clone(), cfg.export.nats.clone(), trigger.subscribe()));
+        // Replicated: the exporter runs behind the replicator's whole wait (see
+        // `export::spawn_behind`), on `[export.nats]` if enabled (same stream), else on its own.
+        let behind = Duration::from_secs(cfg.cluster.ack_timeout_secs.saturating_mul(2));
+        let export_task = match (&replicator, cfg.export.nats.enabled) {
+            (None, false) => None,
+            (None, true) => Some(export::spawn(
+                app.clone(),
+                cfg.export.nats.clone(),
+                trigger.subscribe(),
+            )),
+            (Some(_), true) => Some(export::spawn_behind(
+                app.clone(),
+                cfg.export.nats.clone(),
+                trigger.subscribe(),
+                behind,
+            )),
+            (Some(_), false) => Some(export::spawn_behind(
+                app.clone(),
+                backstop_export(&cfg.cluster),
+                trigger.subscribe(),
+                behind,
+            )),
+        };
+        let prober_task = replicator.map(|r| r.spawn_prober(trigger.subscribe()));
         let notifier_task = cfg
             .notifications
             .enabled
@@ -98,6 +137,7 @@ impl Daemon {
             portal_task,
             export_task,
             notifier_task,
+            prober_task,
         })
     }
 
@@ -111,12 +151,31 @@ impl Daemon {
         if let Some(t) = self.export_task {
             let _ = t.await;
         }
+        if let Some(t) = self.prober_task {
+            let _ = t.await;
+        }
         if let Some(t) = self.notifier_task {
             let _ = t.await;
         }
         self.app.close()?;
         info!("ofdd stopped");
         Ok(())
+    }
+}
+
+/// The exporter that runs behind the replicator when `[export.nats]` is off: same stream, same
+/// messages, its own cursor.
+fn backstop_export(c: &ClusterConfig) -> NatsExport {
+    NatsExport {
+        enabled: true,
+        url: c.nats.join(","),
+        stream: c.stream.clone(),
+        subject_prefix: c.subject_prefix.clone(),
+        cursor: CLUSTER_CURSOR.to_string(),
+        duplicate_window_secs: c.duplicate_window_secs,
+        replicas: c.stream_replicas,
+        ack_timeout_secs: c.ack_timeout_secs,
+        ..NatsExport::default()
     }
 }
 
@@ -136,6 +195,15 @@ pub fn serve_blocking(args: ServeArgs) -> anyhow::Result<()> {
         config.data = d;
     }
     config.log_json |= args.log_json;
+    if let Some(list) = args.cluster_nats {
+        config.cluster.nats = crate::cluster::config::split_list(&list);
+    }
+    if let Some(node) = args.node {
+        config.cluster.node = node;
+    }
+    if let Some(d) = args.durability {
+        config.cluster.durability = d;
+    }
     crate::logging::init(config.log_json);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -74,6 +74,15 @@
 //! | `Ofd-Answer` | the server's answer, base64 (standard alphabet): ticket number, QR text, new token are in it |
 //! | `Ofd-Outbox-Seq` | the exporting node's outbox sequence number (diagnostics only) |
 //!
+//! # Behind the replicator
+//!
+//! In replicated mode ([`crate::cluster`]) every answered document was published already, and the
+//! exporter is the backstop for what was stored but not replicated ([`spawn_behind`]). It then
+//! exports only outbox entries that have been there longer than the replicator's whole wait,
+//! so it never publishes a message id whose first publish is still in flight (JetStream answers
+//! such a race with "duplicate message id is in process", an error, not a duplicate), and
+//! `ofd_export_lag` counts only entries past that window.
+//!
 //! # Failure handling
 //!
 //! Connecting, creating the stream, publishing or awaiting an acknowledgement may fail; each
@@ -205,15 +214,15 @@ pub fn kz_headers(x: &KzLogEntry, outbox_seq: u64) -> HeaderMap {
     m
 }
 
-/// One outbox entry ready to publish.
-enum Outgoing {
+/// One outbox entry ready to publish (the cluster's replicator publishes the very same).
+pub enum Outgoing {
     Doc(StoredDocument),
     Kz(KzLogEntry),
 }
 
 impl Outgoing {
     /// Subject, headers and body.
-    fn message(self, prefix: &str, seq: u64) -> (String, PublishMessage) {
+    pub fn message(self, prefix: &str, seq: u64) -> (String, PublishMessage) {
         let (subject, headers, body) = match self {
             Outgoing::Doc(doc) => (
                 subject(prefix, doc.header.doc_type),
@@ -235,10 +244,10 @@ impl Outgoing {
 
 /// Set `ofd_export_lag` from the store: outbox head − the saved cursor. Meant for scrape time
 /// (the exporter refreshes the gauge itself every few tens of milliseconds); a no-op while the
-/// exporter is off, so the gauge stays 0 there.
+/// exporter is off, so the gauge stays 0 there, and behind a replicator, which counts it itself.
 pub fn refresh_lag(app: &App) {
     let cfg = &app.config().export.nats;
-    if !cfg.enabled {
+    if !cfg.enabled || app.config().cluster.replicated() {
         return;
     }
     let store = app.store();
@@ -259,6 +268,26 @@ fn backoff(failures: u32, cap: Duration) -> Duration {
 
 /// Start the exporter; it runs until `shutdown` and must be awaited before the store closes.
 pub fn spawn(ingest: Arc<App>, cfg: NatsExport, shutdown: Shutdown) -> JoinHandle<()> {
+    spawn_with(ingest, cfg, shutdown, None)
+}
+
+/// Start the exporter as the replicator's backstop: it exports an outbox entry only once the
+/// entry is older than `behind` (see "Behind the replicator").
+pub fn spawn_behind(
+    ingest: Arc<App>,
+    cfg: NatsExport,
+    shutdown: Shutdown,
+    behind: Duration,
+) -> JoinHandle<()> {
+    spawn_with(ingest, cfg, shutdown, Some(behind))
+}
+
+fn spawn_with(
+    ingest: Arc<App>,
+    cfg: NatsExport,
+    shutdown: Shutdown,
+    behind: Option<Duration>,
+) -> JoinHandle<()> {
     tokio::spawn(
         Exporter {
             ingest,
@@ -266,9 +295,41 @@ pub fn spawn(ingest: Arc<App>, cfg: NatsExport, shutdown: Shutdown) -> JoinHandl
             shutdown,
             cursor: None,
             link: None,
+            behind: behind.map(|d| Behind {
+                window: d,
+                heads: std::collections::VecDeque::new(),
+                settled: 0,
+            }),
         }
         .run(),
     )
+}
+
+/// The outbox heads seen in the last `window`, to know which entries are older than it.
+struct Behind {
+    window: Duration,
+    /// (when first seen, head), oldest first.
+    heads: std::collections::VecDeque<(std::time::Instant, u64)>,
+    /// The newest head seen at least `window` ago.
+    settled: u64,
+}
+
+impl Behind {
+    /// The head the exporter may export up to, given the head now.
+    fn exportable(&mut self, head: u64) -> u64 {
+        let now = std::time::Instant::now();
+        if self.heads.back().is_none_or(|&(_, h)| h != head) {
+            self.heads.push_back((now, head));
+        }
+        while let Some(&(seen, h)) = self.heads.front() {
+            if now.duration_since(seen) < self.window {
+                break;
+            }
+            self.settled = h;
+            self.heads.pop_front();
+        }
+        self.settled
+    }
 }
 
 /// A connection and the stream's readiness on it.
@@ -287,6 +348,8 @@ struct Exporter {
     /// Last outbox sequence exported (`None` until read from the store).
     cursor: Option<u64>,
     link: Option<Link>,
+    /// Set when the exporter runs behind a replicator.
+    behind: Option<Behind>,
 }
 
 /// The outcome of publishing one batch.
@@ -366,7 +429,10 @@ impl Exporter {
     }
 
     fn lag(&self) -> u64 {
-        let head = self.ingest.store().outbox_head();
+        let head = match &self.behind {
+            Some(b) => b.settled,
+            None => self.ingest.store().outbox_head(),
+        };
         match self.cursor {
             Some(c) => head.saturating_sub(c),
             // Not read yet: the saved cursor, or the whole outbox if even that fails.
@@ -399,14 +465,21 @@ impl Exporter {
                 c
             }
         };
-        if self.ingest.store().outbox_head() <= cursor {
+        let head = self.ingest.store().outbox_head();
+        let head = match self.behind.as_mut() {
+            Some(b) => b.exportable(head),
+            None => head,
+        };
+        if head <= cursor {
             return Ok(Round::Idle);
         }
+        let limit =
+            usize::try_from(head - cursor).map_or(self.cfg.batch, |n| n.min(self.cfg.batch));
         // Shutdown may cut connecting and publishing short (what was published but not saved is
         // published again at the next start, and de-duplicated); never the cursor write below.
         let mut stop = self.shutdown.clone();
         let batch = tokio::select! {
-            b = self.publish_next(cursor) => b?,
+            b = self.publish_next(cursor, limit) => b?,
             _ = stop.recv() => return Ok(Round::Idle),
         };
         if batch.acked > cursor {
@@ -429,7 +502,7 @@ impl Exporter {
 
     /// Connect if needed, then publish the documents after `cursor` (one batch) and await their
     /// acknowledgements in order.
-    async fn publish_next(&mut self, cursor: u64) -> anyhow::Result<Batch> {
+    async fn publish_next(&mut self, cursor: u64, limit: usize) -> anyhow::Result<Batch> {
         self.connect().await?;
         let link = self
             .link
@@ -442,7 +515,7 @@ impl Exporter {
             ensure_stream(&link.js, &self.cfg).await?;
             link.stream_ready = true;
         }
-        let docs = read_batch(self.ingest.clone(), cursor, self.cfg.batch).await?;
+        let docs = read_batch(self.ingest.clone(), cursor, limit).await?;
 
         // Publish the whole batch, then collect the acknowledgements in order.
         let mut pending = Vec::with_capacity(docs.len());
@@ -535,7 +608,7 @@ impl Exporter {
 }
 
 /// The URL list without passwords, for logs.
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     url.split(',')
         .map(|s| match s.split_once('@') {
             Some((creds, host)) => {
@@ -657,6 +730,20 @@ mod tests {
             "ofd.documents.kz.close_shift"
         );
         assert_eq!(kz_subject("x", 200), "x.kz.unknown");
+    }
+
+    #[test]
+    fn behind_exports_only_heads_older_than_the_window() {
+        let mut b = Behind {
+            window: Duration::ZERO,
+            heads: Default::default(),
+            settled: 0,
+        };
+        assert_eq!(b.exportable(5), 5, "a zero window follows the head");
+        b.window = Duration::from_secs(3600);
+        assert_eq!(b.exportable(9), 5, "a new head waits for the window");
+        assert_eq!(b.exportable(12), 5);
+        assert!(b.heads.len() <= 2);
     }
 
     #[test]

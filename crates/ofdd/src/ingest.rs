@@ -6,7 +6,10 @@
 //! durable write to the group committer; [`Ingest::finish`] awaits that write and only then
 //! releases the answer. That ordering is the daemon's central promise: **no acknowledgement
 //! leaves before its document is on disk**, because an FN deletes what the operator
-//! acknowledged.
+//! acknowledged. In replicated mode ([`crate::cluster`]) the answer also waits for the
+//! replicated stream's acknowledgement: [`Ingest::settle`] awaits the local write and sends the
+//! publish, [`Ingest::release`] awaits the stream, so a connection's publishes are in flight
+//! together.
 //!
 //! The frame is owned once, as `Bytes`, from the connection's read buffer to the store's write
 //! (the document record and, for a conflict, the re-encoded answer); the answer is encoded once
@@ -40,6 +43,7 @@ use ofd_store::{
 use tracing::{error, warn};
 
 use crate::clock::{Now, now, unix_now};
+use crate::cluster::replicator::{InFlight, Replicator};
 use crate::decrypt::Decryptor;
 use crate::log_gate::LogGate;
 use crate::metrics::Metrics;
@@ -61,6 +65,9 @@ pub enum Pending {
         /// not a copy; the headers are not parsed again).
         frame: Bytes,
         target: AckTarget,
+        /// The document's key, to replicate it once stored (replicated mode).
+        fn_number: FnNumber,
+        fd: u32,
     },
     /// A refusal kept for audit before its negative answer is sent.
     Refused {
@@ -71,8 +78,19 @@ pub enum Pending {
     },
 }
 
+/// An answer that may still wait for the replicated stream (see [`Ingest::settle`]).
+pub enum Answer {
+    /// Ready to send.
+    Now(Response),
+    /// Sent only once the stream acknowledged the publish; if it does not, the connection closes
+    /// unanswered and the FN resends.
+    Replicating { publish: InFlight, then: Response },
+}
+
 pub struct Ingest {
     store: Store,
+    /// Replicated mode: answers wait for the stream too.
+    replicator: Option<Arc<Replicator>>,
     metrics: Arc<Metrics>,
     encoder: AckEncoder,
     decryptor: Box<dyn Decryptor>,
@@ -93,6 +111,7 @@ impl Ingest {
     ) -> Ingest {
         Ingest {
             store,
+            replicator: None,
             metrics,
             encoder,
             decryptor,
@@ -100,6 +119,11 @@ impl Ingest {
             limits,
             log_gate,
         }
+    }
+
+    /// Replicated mode (set once at start, before any frame).
+    pub fn replicate_through(&mut self, replicator: Arc<Replicator>) {
+        self.replicator = Some(replicator);
     }
 
     pub fn frame_limits(&self) -> FrameLimits {
@@ -186,8 +210,16 @@ impl Ingest {
 
     /// Second half: wait for durability, then release the answer.
     pub async fn finish(&self, pending: Pending) -> Response {
+        let answer = self.settle(pending).await;
+        self.release(answer).await
+    }
+
+    /// Second half, step one: wait for the local synced write and, in replicated mode, send the
+    /// stored document to the stream. A connection settles every frame it read before it
+    /// releases any, so their publishes are in flight together.
+    pub async fn settle(&self, pending: Pending) -> Answer {
         match pending {
-            Pending::Ready(r) => r,
+            Pending::Ready(r) => Answer::Now(r),
             Pending::Document {
                 write,
                 ack,
@@ -196,8 +228,10 @@ impl Ingest {
                 bind,
                 frame,
                 target,
+                fn_number,
+                fd,
             } => match write.await {
-                Ok(PutOutcome::Stored { .. }) => {
+                Ok(PutOutcome::Stored { outbox_seq }) => {
                     self.count(doc_type, result);
                     if let Some(req) = bind
                         && let Err(e) = self.store.bind_fn(req).await
@@ -206,32 +240,68 @@ impl Ingest {
                         // registration report or by the operator.
                         warn!(error = %e, "binding FN to RN failed");
                     }
-                    answer(ack)
+                    self.replicated(fn_number, fd, outbox_seq.unwrap_or(0), answer(ack))
+                        .await
                 }
                 Ok(PutOutcome::Duplicate { ack: stored }) => {
                     self.count(doc_type, "duplicate");
-                    answer(stored)
+                    // Its first answer may have been withheld for want of replication: the
+                    // resend is answered only once the stream has it (a duplicate there if so).
+                    self.replicated(fn_number, fd, 0, answer(stored)).await
                 }
                 Ok(PutOutcome::Conflict { .. }) => {
                     // Same (FN, FD), different bytes: kept apart, never overwriting; the FN is
                     // told its document failed control (rare, so encoded only now).
                     self.count(doc_type, "conflict");
-                    self.encode(&target, ResponseCode::FormatLogic, &frame, unix_now())
-                        .map_or(Response::Close("internal"), Response::Ack)
+                    Answer::Now(
+                        self.encode(&target, ResponseCode::FormatLogic, &frame, unix_now())
+                            .map_or(Response::Close("internal"), Response::Ack),
+                    )
                 }
-                Err(e) => self.store_failed(doc_type, &e),
+                Err(e) => Answer::Now(self.store_failed(doc_type, &e)),
             },
             Pending::Refused {
                 write,
                 ack,
                 doc_type,
                 result,
-            } => match write.await {
+            } => Answer::Now(match write.await {
                 Ok(_) => {
                     self.count(doc_type, result);
                     Response::Ack(ack)
                 }
                 Err(e) => self.store_failed(doc_type, &e),
+            }),
+        }
+    }
+
+    /// In replicated mode, publish the stored document and hold `then` until the stream has it;
+    /// an answer of silence (an encrypted body kept unacknowledged) promises nothing and waits
+    /// for nothing (the backstop exporter publishes it).
+    async fn replicated(
+        &self,
+        fn_number: FnNumber,
+        fd: u32,
+        outbox_seq: u64,
+        then: Response,
+    ) -> Answer {
+        match &self.replicator {
+            Some(r) if matches!(then, Response::Ack(_)) => Answer::Replicating {
+                publish: r.send_doc(&self.store, fn_number, fd, outbox_seq).await,
+                then,
+            },
+            _ => Answer::Now(then),
+        }
+    }
+
+    /// Second half, step two: the answer, once the stream acknowledged what it waits for; else
+    /// the connection closes unanswered (the FN resends; the node is unready meanwhile).
+    pub async fn release(&self, answer: Answer) -> Response {
+        match answer {
+            Answer::Now(r) => r,
+            Answer::Replicating { publish, then } => match &self.replicator {
+                Some(r) if r.confirm(publish).await => then,
+                _ => Response::Close("replication_unavailable"),
             },
         }
     }
@@ -369,6 +439,8 @@ impl Ingest {
             bind,
             frame: frame.clone(),
             target,
+            fn_number,
+            fd: doc.fd_number,
         }
     }
 
@@ -419,6 +491,8 @@ impl Ingest {
             bind: None,
             frame: frame.clone(),
             target,
+            fn_number,
+            fd: msg.container.fd_number,
         }
     }
 

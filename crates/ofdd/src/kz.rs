@@ -27,11 +27,12 @@ use bytes::Bytes;
 use ofd_kz::{
     Decision, Event, Input, Policy, RegisterFacts, ResultCode, TokenRotation, split_frame,
 };
-use ofd_store::{KzWrite, Store, StoreError};
+use ofd_store::{KzLogEntry, KzWrite, Store, StoreError};
 use tokio::sync::Mutex;
 use tracing::{error, warn};
 
 use crate::clock::{now, unix_now, unix_now_ms};
+use crate::cluster::replicator::Replicator;
 use crate::metrics::Metrics;
 use crate::response::Response;
 
@@ -47,6 +48,21 @@ struct Cached {
     facts: RegisterFacts,
     /// What a retry of that exchange gets, byte for byte.
     last_answer: Bytes,
+    /// Whether that exchange is in the replicated stream (replicated mode only).
+    replicated: Replicated,
+}
+
+/// Whether a register's last committed exchange is known to be in the replicated stream, which
+/// its answer (and a retry's) must wait for in replicated mode.
+enum Replicated {
+    /// In the stream, or nothing to replicate.
+    Yes,
+    /// Committed locally, its publish not acknowledged: answered 254 so far; a retry publishes
+    /// it again (de-duplicated by its message id) before the stored answer is sent.
+    Pending(Box<KzLogEntry>, u64),
+    /// Read from the store: not known; a retry publishes the logged exchange whose answer it
+    /// gets (a duplicate in the stream if it was there) before that answer is sent.
+    Unknown,
 }
 
 /// One lock stripe: its registers' cached states.
@@ -54,6 +70,8 @@ type Stripe = Mutex<HashMap<u32, Cached>>;
 
 pub struct KzIngest {
     store: Store,
+    /// Replicated mode: accepted exchanges are answered once the stream has them.
+    replicator: Option<Arc<Replicator>>,
     policy: Policy,
     metrics: Arc<Metrics>,
     stripes: Box<[Stripe; STRIPES]>,
@@ -74,10 +92,16 @@ impl KzIngest {
     pub fn new(store: Store, policy: Policy, metrics: Arc<Metrics>) -> KzIngest {
         KzIngest {
             store,
+            replicator: None,
             policy,
             metrics,
             stripes: Box::new(std::array::from_fn(|_| Mutex::new(HashMap::new()))),
         }
+    }
+
+    /// Replicated mode (set once at start, before any frame).
+    pub fn replicate_through(&mut self, replicator: Arc<Replicator>) {
+        self.replicator = Some(replicator);
     }
 
     fn stripe(&self, system_id: u32) -> &Stripe {
@@ -97,6 +121,7 @@ impl KzIngest {
         Ok(Some(Cached {
             facts: decode_state(system_id, &record.state)?,
             last_answer: Bytes::from(record.last_answer),
+            replicated: Replicated::Unknown,
         }))
     }
 
@@ -112,8 +137,12 @@ impl KzIngest {
         if !cache.contains_key(&header.id) {
             match self.load(header.id).await {
                 Ok(Some(c)) => {
+                    // Never one whose exchange waits for replication (its retry needs to know).
                     if cache.len() >= CACHED_PER_STRIPE
-                        && let Some(&old) = cache.keys().next()
+                        && let Some(old) = cache
+                            .iter()
+                            .find(|(_, c)| !matches!(c.replicated, Replicated::Pending(..)))
+                            .map(|(&id, _)| id)
                     {
                         cache.remove(&old);
                     }
@@ -134,7 +163,12 @@ impl KzIngest {
             policy: &self.policy,
             now: u64::from(clock.secs),
             // Degraded (disk full, failing): 254, nothing changes, the KKM retries later.
-            store_available: self.store.is_healthy(),
+            // Replicated mode: likewise while JetStream cannot take writes.
+            store_available: self.store.is_healthy()
+                && self
+                    .replicator
+                    .as_ref()
+                    .is_none_or(|r| r.health().is_available()),
             // A token is drawn only where the policy may rotate one (a syscall otherwise spent
             // on every request).
             fresh_token: match self.policy.rotation {
@@ -145,12 +179,20 @@ impl KzIngest {
         let mut answer = match decision {
             Decision::Retry => {
                 self.count("retry", "retry");
-                return match cached {
-                    Some(c) if !c.last_answer.is_empty() => Response::Ack(c.last_answer.clone()),
+                let Some(c) = cache
+                    .get_mut(&header.id)
+                    .filter(|c| !c.last_answer.is_empty())
+                else {
                     // A retry needs a stored answer; decide() only says Retry when the state
                     // records the exchange, which is written together with its answer.
-                    _ => Response::Close("kz_retry_without_answer"),
+                    return Response::Close("kz_retry_without_answer");
                 };
+                if let Some(r) = &self.replicator
+                    && !self.in_stream(r, header.id, c).await
+                {
+                    return self.unavailable(header, body).await;
+                }
+                return Response::Ack(c.last_answer.clone());
             }
             Decision::Answer(a) => a,
         };
@@ -170,11 +212,12 @@ impl KzIngest {
             };
             let (ticket_number, shift) = ticket_and_shift(&answer.events, answer.state.as_ref());
             let sent = Bytes::from(bytes);
+            let export = state.is_some() && answer.code == ResultCode::Ok;
             let x = KzWrite {
                 system_id: header.id,
-                export: state.is_some() && answer.code == ResultCode::Ok,
+                export,
                 state,
-                request: frame,
+                request: frame.clone(),
                 answer: sent.clone(),
                 received_at_ms: clock.ms,
                 command: u8::try_from(answer.command.map_or(255, |c| c.wire())).unwrap_or(255),
@@ -183,29 +226,105 @@ impl KzIngest {
                 shift,
                 doc_time: None,
             };
-            if let Err(e) = self.store.kz_commit(x).await {
-                // Not durable: say nothing; the KKM retries with the same TOKEN and REQNUM and
-                // is answered from the state that is (read again from the store).
-                cache.remove(&header.id);
-                error!(system_id = header.id, error = %e, "KZ exchange not stored; no answer sent");
-                self.count(command, "store_error");
-                return Response::Close("store_error");
-            }
+            let entry = (export && self.replicator.is_some()).then(|| KzLogEntry {
+                system_id: x.system_id,
+                seq: 0, // the log's, known once committed
+                received_at_ms: x.received_at_ms,
+                command: x.command,
+                code: x.code,
+                ticket_number: x.ticket_number,
+                shift: x.shift,
+                request: frame.to_vec(),
+                answer: sent.to_vec(),
+            });
+            let committed = match self.store.kz_commit(x).await {
+                Ok(c) => c,
+                Err(e) => {
+                    // Not durable: say nothing; the KKM retries with the same TOKEN and REQNUM
+                    // and is answered from the state that is (read again from the store).
+                    cache.remove(&header.id);
+                    error!(system_id = header.id, error = %e, "KZ exchange not stored; no answer sent");
+                    self.count(command, "store_error");
+                    return Response::Close("store_error");
+                }
+            };
+            // Replicated mode: the stream must have the exchange before its answer goes out.
+            let replicated = match (entry, &self.replicator) {
+                (Some(mut entry), Some(r)) => {
+                    entry.seq = committed.log_seq;
+                    let seq = committed.outbox_seq.unwrap_or(0);
+                    if r.confirm(r.send_kz(entry.clone(), seq).await).await {
+                        Replicated::Yes
+                    } else {
+                        Replicated::Pending(Box::new(entry), seq)
+                    }
+                }
+                _ => Replicated::Yes,
+            };
+            let withheld = matches!(replicated, Replicated::Pending(..));
             if let Some(facts) = answer.state.take() {
                 cache.insert(
                     header.id,
                     Cached {
                         facts,
                         last_answer: sent.clone(),
+                        replicated,
                     },
                 );
             }
             drop(cache);
             self.observe(&answer.events);
+            if withheld {
+                // Durable here, not yet in the stream: "try later"; the KKM's retry of this very
+                // request gets the stored answer once the stream has the exchange.
+                return self.unavailable(header, body).await;
+            }
             return Response::Ack(sent);
         }
         self.observe(&answer.events);
         Response::Ack(Bytes::from(bytes))
+    }
+
+    /// Replicated mode: whether the register's last committed exchange is in the stream, its
+    /// publish repeated if it was withheld (see [`Replicated`]).
+    async fn in_stream(&self, r: &Replicator, system_id: u32, c: &mut Cached) -> bool {
+        let known = match &c.replicated {
+            Replicated::Yes => true,
+            Replicated::Pending(entry, seq) => {
+                r.confirm(r.send_kz((**entry).clone(), *seq).await).await
+            }
+            Replicated::Unknown => {
+                match self.logged_exchange(system_id, c.last_answer.clone()).await {
+                    Some(entry) => r.confirm(r.send_kz(entry, 0).await).await,
+                    None => false,
+                }
+            }
+        };
+        if known {
+            c.replicated = Replicated::Yes;
+        }
+        known
+    }
+
+    /// The logged exchange whose answer was `answer` (the last state-changing one of its
+    /// register), searched back from the log's end; `None` if the log does not have it.
+    async fn logged_exchange(&self, system_id: u32, answer: Bytes) -> Option<KzLogEntry> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let record = store.kz_get(system_id).ok()??;
+            // The exchange is one of the last few: only answers that changed nothing come after.
+            for seq in (1..record.log_next).rev().take(64) {
+                match store.kz_log_entry(system_id, seq) {
+                    Ok(Some(e)) if e.answer == answer.as_ref() => return Some(e),
+                    Ok(_) => {}
+                    Err(_) => return None,
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten()
     }
 
     /// The store cannot be read: the protocol's 254 ("temporarily unavailable"), nothing kept.

@@ -20,6 +20,7 @@ pub mod admin_client;
 pub mod app;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod codec;
 pub mod config;
 pub mod connection;

@@ -50,6 +50,13 @@ pub struct Metrics {
     pub bytes_received: IntCounter,
     /// Accepted documents not yet exported (outbox head − exporter cursor).
     pub export_lag: IntGauge,
+    /// Replicated mode: 1 while JetStream takes this node's writes, 0 while it cannot (then
+    /// nothing is acknowledged and `/readyz` answers 503). Always 1 in local mode.
+    pub cluster_ready: IntGauge,
+    /// `{result}` = acked | duplicate | in_process | failed | refused: replicated publishes of
+    /// answered documents and KZ exchanges (in_process: the same id was being stored by another
+    /// publish; refused: not even sent while replication was unavailable).
+    pub cluster_publishes: IntCounterVec,
     /// `{command, result}`: Kazakh (KKM–OFD) requests by command and result code name.
     pub kz_requests: IntCounterVec,
     /// `{event}`: what Kazakh exchanges did (tickets, shifts, money placements, offline periods,
@@ -187,6 +194,24 @@ impl Metrics {
             "Accepted documents not yet exported downstream",
         )
         .expect("valid metric");
+        let cluster_ready = IntGauge::new(
+            "ofd_cluster_ready",
+            "1 while replicated writes are acknowledged by JetStream (always 1 in local mode)",
+        )
+        .expect("valid metric");
+        cluster_ready.set(1);
+        let cluster_publishes = IntCounterVec::new(
+            Opts::new(
+                "ofd_cluster_publishes_total",
+                "Replicated publishes before an answer, by result (acked, duplicate, in_process, failed, refused)",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        // Every result exists from the start, so a rate over it is never "no data".
+        for result in ["acked", "duplicate", "in_process", "failed", "refused"] {
+            cluster_publishes.with_label_values(&[result]);
+        }
         let kz_requests = IntCounterVec::new(
             Opts::new(
                 "ofd_kz_requests_total",
@@ -286,6 +311,8 @@ impl Metrics {
             Box::new(fn_trouble.clone()),
             Box::new(bytes_received.clone()),
             Box::new(export_lag.clone()),
+            Box::new(cluster_ready.clone()),
+            Box::new(cluster_publishes.clone()),
             Box::new(kz_requests.clone()),
             Box::new(kz_events.clone()),
             Box::new(notifications.clone()),
@@ -347,6 +374,8 @@ impl Metrics {
             fn_trouble,
             bytes_received,
             export_lag,
+            cluster_ready,
+            cluster_publishes,
             kz_requests,
             kz_events,
             notifications,

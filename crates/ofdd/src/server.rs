@@ -22,6 +22,7 @@ use tracing::{debug, info, warn};
 use crate::app::App;
 use crate::codec::{Frame, FrameCodec, Protocol};
 use crate::connection::{Connection, ReadError};
+use crate::ingest::Answer;
 use crate::response::Response;
 use crate::shutdown::Shutdown;
 
@@ -139,7 +140,10 @@ pub async fn run(listener: TcpListener, app: Arc<App>, mut shutdown: Shutdown) {
     while tasks.join_next().await.is_some() {}
 }
 
-/// One frame on its way to an answer.
+/// One frame on its way to an answer. Kept unboxed: steps live in one vector per connection,
+/// reused for every read, so the size of the larger variant costs nothing per frame while a box
+/// would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 enum Step {
     Fn(crate::ingest::Pending),
     Kz(Bytes),
@@ -169,6 +173,7 @@ async fn serve(
     let started = Instant::now();
     let mut frames: Vec<Frame> = Vec::new();
     let mut pending = Vec::new();
+    let mut settled = Vec::new();
     let mut answered: u64 = 0;
 
     let outcome = loop {
@@ -225,7 +230,10 @@ async fn serve(
             (Instant::now(), step)
         }));
 
+        // Settle every frame (durable locally; in replicated mode its publish sent), then
+        // release the answers in order, so the publishes of one read are in flight together.
         let mut close: Option<&'static str> = None;
+        settled.clear();
         for (frame_done, p) in pending.drain(..) {
             if close.is_some() {
                 // After a broken frame nothing else on this stream can be trusted. Frames behind
@@ -233,10 +241,21 @@ async fn serve(
                 // stored acknowledgement.
                 continue;
             }
-            let (protocol, response) = match p {
-                Step::Fn(p) => (Protocol::Fn, app.ingest().finish(p).await),
-                Step::Kz(frame) => (Protocol::Kz, app.kz().answer(frame).await),
+            let (protocol, answer) = match p {
+                Step::Fn(p) => (Protocol::Fn, app.ingest().settle(p).await),
+                Step::Kz(frame) => (Protocol::Kz, Answer::Now(app.kz().answer(frame).await)),
             };
+            if let Answer::Now(Response::Close(reason)) = answer {
+                close = Some(reason);
+            }
+            settled.push((frame_done, protocol, answer));
+        }
+        close = None;
+        for (frame_done, protocol, answer) in settled.drain(..) {
+            if close.is_some() {
+                continue;
+            }
+            let response = app.ingest().release(answer).await;
             match response {
                 Response::Ack(bytes) => {
                     conn.queue(&bytes);

