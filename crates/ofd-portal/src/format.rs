@@ -115,6 +115,34 @@ pub fn parse_date(s: &str) -> Option<u64> {
     u64::try_from(days_from_civil(y, mo, d) * 86_400).ok()
 }
 
+/// Parses `yyyy-mm` to (first day's Unix second, number of days in the month).
+pub fn parse_month(s: &str) -> Option<(u64, u32)> {
+    let s = s.trim();
+    let (y, m) = s.split_once('-')?;
+    if y.len() != 4 || m.len() != 2 {
+        return None;
+    }
+    let (y, m) = (y.parse::<i64>().ok()?, m.parse::<u32>().ok()?);
+    if !(1..=12).contains(&m) || !(1970..=9999).contains(&y) {
+        return None;
+    }
+    let start = days_from_civil(y, m, 1);
+    let next = if m == 12 {
+        days_from_civil(y + 1, 1, 1)
+    } else {
+        days_from_civil(y, m + 1, 1)
+    };
+    Some((
+        u64::try_from(start * 86_400).ok()?,
+        u32::try_from(next - start).ok()?,
+    ))
+}
+
+/// `yyyy-mm` of a Unix second.
+pub fn month(unix: u64) -> String {
+    date(unix)[..7].to_string()
+}
+
 /// Kopecks (or tiyn) as `1 234.56`.
 pub fn money(minor: i64) -> String {
     let sign = if minor < 0 { "-" } else { "" };

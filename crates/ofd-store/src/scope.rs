@@ -467,6 +467,30 @@ impl<'a> Scoped<'a> {
         Ok(self.store.liveness_of_kz(id))
     }
 
+    /// Every Russian register of organisation `inn`, when this scope reaches it (for its
+    /// monthly statement): through the owner index, never the whole registry.
+    pub fn kkt_of_org(&self, inn: &str) -> Result<Vec<KktRecord>, StoreError> {
+        if self.scope.orgs.as_ref().is_some_and(|o| !o.contains(inn)) {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.store.registers_of(inn, after.as_ref(), 10_000)?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(*last);
+            for (r, _) in page {
+                if let RegisterRef::Kkt(rn) = r
+                    && self.sees(&r)?
+                    && let Some(k) = self.store.get_register(&rn)?
+                {
+                    out.push(k);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     // ---- wired-connection requests ----
 
     /// Files a request to connect a register in scope by wire, for its owner.

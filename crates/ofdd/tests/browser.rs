@@ -19,8 +19,6 @@ use common::tools::{cannot_run, require_tool};
 use common::webdriver::WebDriver;
 use common::*;
 use ofd_proto::ack::ResponseCode;
-use ofd_proto::builder::KktIdentity;
-use ofd_proto::checks::make_rn;
 use serde_json::{Value, json};
 
 const A: &str = "772998649896";
@@ -224,13 +222,6 @@ async fn taxpayer(admin: &Admin, inn: &str, login: &str) -> String {
         .expect("the link")
         .to_string();
     url[url.find("/set-password").expect("a portal link")..].to_string()
-}
-
-fn kkt_of(inn: &str, seed: u64) -> Kkt {
-    let mut id = KktIdentity::generate(seed);
-    id.user_inn = inn.as_bytes().to_vec();
-    id.rn = make_rn(seed, &id.user_inn, &id.kkt_serial).unwrap();
-    Kkt { id, next_fd: 1 }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,8 +12,6 @@ use std::time::{Duration, Instant};
 use common::smtp::SmtpServer;
 use common::*;
 use ofd_proto::ack::ResponseCode;
-use ofd_proto::builder::KktIdentity;
-use ofd_proto::checks::make_rn;
 use ofd_proto::doctype::DocType;
 use ofd_store::accounts::NotifySettings;
 use ofdd::daemon::Daemon;
@@ -123,13 +121,6 @@ async fn passes(admin: &Admin, n: f64) {
         assert!(Instant::now() < deadline, "the notifier stopped running");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-fn kkt_of(inn: &str, seed: u64) -> Kkt {
-    let mut id = KktIdentity::generate(seed);
-    id.user_inn = inn.as_bytes().to_vec();
-    id.rn = make_rn(seed, &id.user_inn, &id.kkt_serial).unwrap();
-    Kkt { id, next_fd: 1 }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

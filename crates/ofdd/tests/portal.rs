@@ -15,8 +15,6 @@ use std::time::Duration;
 
 use common::*;
 use ofd_proto::ack::ResponseCode;
-use ofd_proto::builder::KktIdentity;
-use ofd_proto::checks::make_rn;
 use serde_json::{Value, json};
 
 const A: &str = "772998649896";
@@ -265,13 +263,6 @@ fn hidden_token(path: &str) -> String {
     path.split("token=").nth(1).unwrap_or("").to_string()
 }
 
-fn kkt_of(inn: &str, seed: u64) -> Kkt {
-    let mut id = KktIdentity::generate(seed);
-    id.user_inn = inn.as_bytes().to_vec();
-    id.rn = make_rn(seed, &id.user_inn, &id.kkt_serial).unwrap();
-    Kkt { id, next_fd: 1 }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_taxpayer_registers_watches_and_reads_receipts_and_nobody_else_sees_them() {
     let t = TestDaemon::start_with(|c| c.admission.accept_unknown_fn = false).await;
@@ -399,6 +390,7 @@ async fn a_taxpayer_registers_watches_and_reads_receipts_and_nobody_else_sees_th
                 ("name", "ООО Альфа"),
                 ("place", "Магазин №1"),
                 ("connection", "sim"),
+                ("tariff", "base"),
                 ("fn", &fn_number),
                 ("action", "register"),
             ],
@@ -482,6 +474,25 @@ async fn a_taxpayer_registers_watches_and_reads_receipts_and_nobody_else_sees_th
     let raw = a.get(&format!("{receipt_path}/raw")).await;
     assert_eq!(raw.header("content-type"), "application/octet-stream");
 
+    // The shift report history links each shift to its documents, with its receipts counted.
+    let reports = a.get(&format!("/registers/{rn}/reports")).await;
+    assert_eq!(reports.status, 200, "{}", reports.body);
+    assert!(
+        reports
+            .body
+            .contains(&format!("/registers/{rn}/documents?shift=")),
+        "{}",
+        reports.body
+    );
+    assert!(
+        reports
+            .body
+            .contains(&format!("<td class=\"num\">{}</td>", fds.len())),
+        "{} receipts: {}",
+        fds.len(),
+        reports.body
+    );
+
     // The public check: found by the QR string, not with one digit of the sign changed.
     let mut buyer = Browser::new(&portal);
     let r = buyer.get(&format!("/check?{qr}")).await;
@@ -511,6 +522,7 @@ async fn a_taxpayer_registers_watches_and_reads_receipts_and_nobody_else_sees_th
         format!("/registers/{rn}"),
         format!("/registers/{rn}/documents"),
         format!("/registers/{rn}/deregister"),
+        format!("/registers/{rn}/reports"),
         receipt_path.clone(),
         format!("{receipt_path}/json"),
         format!("{receipt_path}/raw"),
@@ -682,6 +694,58 @@ async fn a_taxpayer_registers_watches_and_reads_receipts_and_nobody_else_sees_th
         "{}",
         mine.body
     );
+
+    // Tariffs: staff define one; A's monthly statement bills the register by its days in
+    // service; only staff define plans.
+    let r = staff
+        .submit(
+            "/tariffs",
+            "/tariffs",
+            &[("code", "base"), ("name", "Базовый"), ("price", "abc")],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("id=\"e-price\""), "{}", r.body);
+    let r = staff
+        .submit(
+            "/tariffs",
+            "/tariffs",
+            &[("code", "base"), ("name", "Базовый"), ("price", "1500.00")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = a
+        .submit(
+            "/tariffs",
+            "/tariffs",
+            &[("code", "cheap"), ("name", "x"), ("price", "1.00")],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let st = a.get("/organisation/statement?format=csv").await;
+    assert_eq!(st.status, 200, "{}", st.body);
+    let line = st
+        .body
+        .lines()
+        .find(|l| l.starts_with(&rn))
+        .unwrap_or_else(|| panic!("{}", st.body))
+        .to_string();
+    let cols: Vec<&str> = line.split(',').collect();
+    let (days, dim): (u64, u64) = (cols[3].parse().unwrap(), cols[4].parse().unwrap());
+    assert!((1..=2).contains(&days), "{line}");
+    let amount = 150_000 * days / dim;
+    assert_eq!(
+        cols[6],
+        format!("{}.{:02}", amount / 100, amount % 100),
+        "{line}"
+    );
+    assert_eq!(
+        b.get(&format!("/organisation/statement?inn={A}"))
+            .await
+            .status,
+        404
+    );
+    assert!(!b.get("/organisation/statement").await.body.contains(&rn));
 
     // Notifications: set up on the organisation's page, each error next to its field.
     let page = format!("/organisation/notifications?inn={A}");

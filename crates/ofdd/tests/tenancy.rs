@@ -14,8 +14,6 @@ use common::*;
 use ofd_kz::builder::{Kkm, TicketSpec};
 use ofd_kz::time::LocalDateTime;
 use ofd_proto::ack::ResponseCode;
-use ofd_proto::builder::KktIdentity;
-use ofd_proto::checks::make_rn;
 use ofdd::admin::routes::api_routes;
 use serde_json::{Value, json};
 
@@ -178,14 +176,6 @@ async fn org(http: &Http, inn: &str, kind: &str) {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
-}
-
-/// A KKT identity of organisation `inn`.
-fn kkt_of(inn: &str, seed: u64) -> Kkt {
-    let mut id = KktIdentity::generate(seed);
-    id.user_inn = inn.as_bytes().to_vec();
-    id.rn = make_rn(seed, &id.user_inn, &id.kkt_serial).unwrap();
-    Kkt { id, next_fd: 1 }
 }
 
 /// The organisation's name as its registers carry it ("Альфа" for A, "Бета" for B…): a marker
@@ -1149,54 +1139,9 @@ async fn accounts_survive_kill_9() {
 /// mailed link sets the password.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invitation_links_are_mailed_over_smtp() {
-    use std::io::{BufRead, BufReader};
-    let port = free_port();
-    /// Kills the SMTP server however the test ends.
-    struct Reap(std::process::Child);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            self.0.kill().ok();
-            self.0.wait().ok();
-        }
-    }
-    let mut smtp = std::process::Command::new("python3")
-        .args([
-            "-u",
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-c",
-            "aiosmtpd.handlers.Debugging",
-            "-l",
-        ])
-        .arg(format!("127.0.0.1:{port}"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 -m aiosmtpd (scripts/setup.sh installs aiosmtpd)");
-    let stdout = smtp.stdout.take().unwrap();
-    let mut smtp = Reap(smtp);
-    // Wait until it listens (or fail with its error).
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = smtp.0.try_wait() {
-            let mut err = String::new();
-            std::io::Read::read_to_string(smtp.0.stderr.as_mut().unwrap(), &mut err).ok();
-            panic!("aiosmtpd exited ({status}): {err} — run scripts/setup.sh");
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "aiosmtpd did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let smtp = common::smtp::SmtpServer::start();
     let t = TestDaemon::start_with(|c| {
-        c.accounts.smtp = Some(ofdd::config::SmtpConfig {
-            host: "127.0.0.1".into(),
-            port,
-            from: "ОФД <noreply@ofd.test>".into(),
-            timeout_secs: 10,
-        });
+        c.accounts.smtp = Some(smtp.config());
         c.accounts.public_url = "https://lk.ofd.test".into();
     })
     .await;
@@ -1219,30 +1164,19 @@ async fn invitation_links_are_mailed_over_smtp() {
         "a mailed link is not shown"
     );
     // Read the mail off the server's output until the link appears.
-    // The body is quoted-printable (Cyrillic text): undo its soft line breaks and `=3D`.
-    let token = tokio::task::spawn_blocking(move || {
-        let mut mail = String::new();
-        for line in BufReader::new(stdout).lines() {
-            mail.push_str(&line.expect("aiosmtpd output"));
-            mail.push('\n');
-            let plain = mail.replace("=\n", "").replace("=3D", "=");
-            let link = "https://lk.ofd.test/set-password?token=";
-            if let Some(i) = plain.find(link) {
-                let token: String = plain[i + link.len()..]
-                    .chars()
-                    .take_while(char::is_ascii_hexdigit)
-                    .collect();
-                if token.len() == 64 {
-                    return token;
-                }
-            }
-        }
-        panic!("the mail with the link never arrived:\n{mail}");
-    });
-    let token = tokio::time::timeout(Duration::from_secs(60), token)
-        .await
-        .expect("mail within a minute")
-        .unwrap();
+    let link = "https://lk.ofd.test/set-password?token=";
+    let token_in = |m: &str| -> String {
+        m.find(link).map_or_else(String::new, |at| {
+            m[at + link.len()..]
+                .chars()
+                .take_while(char::is_ascii_hexdigit)
+                .collect()
+        })
+    };
+    let mail = smtp
+        .wait_for(Duration::from_secs(60), |m| token_in(m).len() == 64)
+        .await;
+    let token = token_in(&mail);
     assert_eq!(token.len(), 64);
     let set = http
         .call(

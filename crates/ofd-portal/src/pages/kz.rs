@@ -3,7 +3,7 @@
 
 use axum::Form;
 use axum::extract::Path;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, Response};
 use maud::html;
 use serde::Deserialize;
 
@@ -113,19 +113,13 @@ pub async fn token(
     )
     .await?;
     let l = s.lang;
-    let body = html! {
-        p.notice role="status" { (l.t(M::TokenOnce)) }
-        dl.card {
-            dt { (l.t(M::SystemId)) } dd { span.token #system-id { (c.system_id) } }
-            dt { (l.t(M::Token)) } dd { span.token #token { (token) } }
-        }
-        p { (l.t(M::TokenInstructionKz)) }
-        p { a href={ "/kz/" (c.system_id) } { (l.t(M::BackToRegister)) } }
-    };
-    let mut r = Html(page(&s, l.t(M::GetToken), body).into_string()).into_response();
-    r.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        "no-store".parse().expect("valid header"),
+    let back = format!("/kz/{}", c.system_id);
+    let body = super::token_markup(
+        l,
+        &c.system_id.to_string(),
+        &token.to_string(),
+        M::TokenInstructionKz,
+        &back,
     );
-    Ok(r)
+    Ok(super::shown_once(page(&s, l.t(M::GetToken), body)))
 }

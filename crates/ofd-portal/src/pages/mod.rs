@@ -23,7 +23,9 @@ mod notifications;
 mod organisation;
 mod register;
 mod registers;
+mod reports;
 mod requests;
+mod tariffs;
 
 /// Every page of the portal. The daemon serves this on `portal_listen`.
 pub fn router(portal: Arc<Portal>) -> Router {
@@ -52,9 +54,12 @@ pub fn router(portal: Arc<Portal>) -> Router {
             get(register::deregister_confirm).post(register::deregister),
         )
         .route("/registers/{rn}/documents", get(documents::of_register))
+        .route("/registers/{rn}/reports", get(reports::shifts))
         .route("/registers/{rn}/connection", post(requests::file))
         .route("/kz/{id}/connection", post(requests::file))
         .route("/requests", get(requests::list))
+        .route("/tariffs", get(tariffs::list).post(tariffs::save))
+        .route("/organisation/statement", get(tariffs::statement))
         .route("/requests/{id}", post(requests::set_status))
         .route("/kz/{id}", get(kz::card))
         .route("/kz/{id}/token", post(kz::token))
@@ -118,6 +123,28 @@ async fn switch_lang(State(_): State<Arc<Portal>>, Query(q): Query<LangQuery>) -
         Redirect::to(back),
     )
         .into_response()
+}
+
+/// A page that shows a secret once (a token, a key, a link): never kept by a cache.
+pub fn shown_once(html: maud::Markup) -> Response {
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::response::Html(html.into_string()),
+    )
+        .into_response()
+}
+
+/// The system ID and token to type into a register, shown once.
+pub fn token_markup(l: Lang, system_id: &str, token: &str, how: M, back: &str) -> maud::Markup {
+    maud::html! {
+        p.notice role="status" { (l.t(M::TokenOnce)) }
+        dl.card {
+            dt { (l.t(M::SystemId)) } dd { span.token #system-id { (system_id) } }
+            dt { (l.t(M::Token)) } dd { span.token #token { (token) } }
+        }
+        p { (l.t(how)) }
+        p { a href=(back) { (l.t(M::BackToRegister)) } }
+    }
 }
 
 /// A path on this site only (no `//host`, no scheme): redirects never leave the portal.

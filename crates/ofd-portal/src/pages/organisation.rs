@@ -70,7 +70,11 @@ fn body(s: &SignedIn, inn: &str, e: &Errors, notice: Option<Markup>) -> Result<M
     };
     Ok(html! {
         @if let Some(n) = notice { (n) }
-        p { a href={ "/organisation/notifications?inn=" (inn) } { (l.t(M::Notifications)) } }
+        p {
+            a href={ "/organisation/notifications?inn=" (inn) } { (l.t(M::Notifications)) } " · "
+            a href={ "/organisation/statement?inn=" (inn) } { (l.t(M::Statement)) } " · "
+            a href="/tariffs" { (l.t(M::Tariffs)) }
+        }
         h2 { (l.t(M::Users)) }
         table {
             thead { tr { th scope="col" { (l.t(M::Email)) } th scope="col" { (l.t(M::Name)) } th scope="col" { (l.t(M::Role)) } th scope="col" { (l.t(M::Places)) } th scope="col" { (l.t(M::State)) } } }
@@ -269,12 +273,7 @@ pub async fn invite(
         html! { p.notice role="status" { (l.t(M::InviteLinkOnce)) " " a #invite-link href=(url) { (url) } } }
     };
     let b = body(&s, &inn, &Errors::new(), Some(notice))?;
-    let mut r = Html(page(&s, l.t(M::Organisation), b).into_string()).into_response();
-    r.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        "no-store".parse().expect("valid header"),
-    );
-    Ok(r)
+    Ok(super::shown_once(page(&s, l.t(M::Organisation), b)))
 }
 
 #[derive(Deserialize)]
@@ -335,12 +334,7 @@ pub async fn create_key(
         p { span.token #api-key { (issued.text) } }
     };
     let b = body(&s, &inn, &Errors::new(), Some(notice))?;
-    let mut r = Html(page(&s, l.t(M::Organisation), b).into_string()).into_response();
-    r.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        "no-store".parse().expect("valid header"),
-    );
-    Ok(r)
+    Ok(super::shown_once(page(&s, l.t(M::Organisation), b)))
 }
 
 #[derive(Deserialize)]

@@ -106,6 +106,8 @@ pub async fn card(s: SignedIn, Path(rn): Path<String>) -> Result<Html<String>, P
         (details(&s, &k)?)
         p {
             a.button href={ "/registers/" (k.rn.as_str()) "/documents?date=" (s.today()) } { (l.t(M::Transactions)) }
+            " "
+            a.button href={ "/registers/" (k.rn.as_str()) "/reports" } { (l.t(M::ShiftReports)) }
         }
         @if s.may_write() && k.status != KktStatus::Deregistered {
             h2 { (l.t(M::Actions)) }
@@ -147,22 +149,15 @@ pub async fn token(
     )
     .await?;
     let l = s.lang;
-    let body = html! {
-        p.notice role="status" { (l.t(M::TokenOnce)) }
-        dl.card {
-            dt { (l.t(M::SystemId)) } dd { span.token #system-id { (issued.system_id) } }
-            dt { (l.t(M::Token)) } dd { span.token #token { (issued.secret) } }
-        }
-        p { (l.t(M::TokenInstruction)) }
-        p { a href={ "/registers/" (k.rn.as_str()) } { (l.t(M::BackToRegister)) } }
-    };
-    let mut r = Html(page(&s, l.t(M::GetToken), body).into_string()).into_response();
-    // Shown once: never from a cache.
-    r.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        "no-store".parse().expect("valid header"),
+    let back = format!("/registers/{}", k.rn.as_str());
+    let body = super::token_markup(
+        l,
+        &issued.system_id,
+        &issued.secret,
+        M::TokenInstruction,
+        &back,
     );
-    Ok(r)
+    Ok(super::shown_once(page(&s, l.t(M::GetToken), body)))
 }
 
 /// `GET /registers/{rn}/deregister`: the confirmation, naming the register.

@@ -29,11 +29,13 @@ mod partners;
 pub mod password;
 mod requests;
 mod secrets;
+mod tariffs;
 mod types;
 
 pub use notify::{Notification, NotifySettings};
 pub use requests::{ConnectionRequest, NewConnectionRequest, RequestStatus};
 pub use secrets::{ISSUED_KEY_PREFIX, IssuedKey, IssuedSession, parse_api_key};
+pub use tariffs::Tariff;
 pub use types::*;
 
 use rocksdb::{Direction, IteratorMode, WriteBatch};

@@ -206,6 +206,14 @@ pub fn now() -> u32 {
     ofdd::clock::unix_now()
 }
 
+/// A register of organisation `inn` (its RN computed for that INN and its serial).
+pub fn kkt_of(inn: &str, seed: u64) -> Kkt {
+    let mut id = KktIdentity::generate(seed);
+    id.user_inn = inn.as_bytes().to_vec();
+    id.rn = ofd_proto::checks::make_rn(seed, &id.user_inn, &id.kkt_serial).unwrap();
+    Kkt { id, next_fd: 1 }
+}
+
 impl Kkt {
     pub fn new(seed: u64) -> Kkt {
         Kkt {
