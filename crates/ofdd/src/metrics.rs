@@ -342,6 +342,17 @@ impl Metrics {
         }
         // Kazakh series exist from the first scrape too (the dashboard reads them).
         kz_requests.with_label_values(&["ticket", "ok"]).inc_by(0);
+        for (channel, result) in [
+            ("event", "found"),
+            ("email", "sent"),
+            ("email", "failed"),
+            ("webhook", "sent"),
+            ("webhook", "failed"),
+        ] {
+            notifications
+                .with_label_values(&[channel, result])
+                .inc_by(0);
+        }
         for event in ["ticket", "shift_closed", "offline_period", "token_rotated"] {
             kz_events.with_label_values(&[event]).inc_by(0);
         }

@@ -1071,7 +1071,7 @@ fn dockerfile_builds_a_non_root_image_from_existing_files() {
         "FROM debian:bookworm-slim",
         "USER 10001:10001",
         "VOLUME /var/lib/ofdd",
-        "EXPOSE 7777 9100",
+        "EXPOSE 7777 9100 8080",
         "ENTRYPOINT [\"ofdd\", \"serve\"]",
     ] {
         assert!(has(want), "Dockerfile lacks `{want}`");
