@@ -566,7 +566,7 @@ impl Exporter {
         let servers = self.cfg.servers()?;
         let timeout = Duration::from_secs(self.cfg.ack_timeout_secs);
         let cap = Duration::from_secs(self.cfg.max_backoff_secs);
-        let mut opts = ConnectOptions::new()
+        let opts = ConnectOptions::new()
             .name("ofdd-exporter")
             .connection_timeout(timeout)
             .request_timeout(Some(timeout))
@@ -580,16 +580,7 @@ impl Exporter {
                     other => debug!(event = %other, "NATS client event"),
                 }
             });
-        // The client reads no credentials from the URL itself: pass them on.
-        if let Some(addr) = servers.iter().find(|s| s.has_user_pass()) {
-            match (addr.username(), addr.password()) {
-                (Some(user), Some(pass)) => {
-                    opts = opts.user_and_password(user.to_string(), pass.to_string())
-                }
-                (Some(token), None) => opts = opts.token(token.to_string()),
-                _ => {}
-            }
-        }
+        let opts = with_url_credentials(opts, &servers);
         let client = opts
             .connect(servers)
             .await
@@ -709,6 +700,24 @@ async fn save_cursor(ingest: Arc<App>, name: String, seq: u64) -> anyhow::Result
         .await
         .context("cursor writer task")?
         .context("saving the export cursor")
+}
+
+/// The NATS client reads no credentials from a server URL itself (`nats://user:pass@host`,
+/// `nats://token@host`): the exporter and the cluster replicator pass them on through this.
+pub(crate) fn with_url_credentials(
+    mut opts: ConnectOptions,
+    servers: &[async_nats::ServerAddr],
+) -> ConnectOptions {
+    if let Some(addr) = servers.iter().find(|s| s.has_user_pass()) {
+        match (addr.username(), addr.password()) {
+            (Some(user), Some(pass)) => {
+                opts = opts.user_and_password(user.to_string(), pass.to_string())
+            }
+            (Some(token), None) => opts = opts.token(token.to_string()),
+            _ => {}
+        }
+    }
+    opts
 }
 
 #[cfg(test)]

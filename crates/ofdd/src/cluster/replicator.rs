@@ -87,7 +87,7 @@ impl Replicator {
         let servers = cfg.servers()?;
         let list = cfg.nats.join(",");
         let timeout = Duration::from_secs(cfg.ack_timeout_secs);
-        let mut opts = ConnectOptions::new()
+        let opts = ConnectOptions::new()
             .name(format!("ofdd-{}", cfg.node))
             .connection_timeout(timeout)
             .request_timeout(Some(timeout))
@@ -106,15 +106,7 @@ impl Replicator {
                     other => debug!(event = %other, "cluster: NATS client event"),
                 }
             });
-        if let Some(addr) = servers.iter().find(|s| s.has_user_pass()) {
-            match (addr.username(), addr.password()) {
-                (Some(user), Some(pass)) => {
-                    opts = opts.user_and_password(user.to_string(), pass.to_string())
-                }
-                (Some(token), None) => opts = opts.token(token.to_string()),
-                _ => {}
-            }
-        }
+        let opts = crate::export::with_url_credentials(opts, &servers);
         let client = opts.connect(servers).await.with_context(|| {
             format!(
                 "cannot reach any NATS server of cluster.nats ({})",
