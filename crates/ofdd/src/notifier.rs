@@ -162,6 +162,13 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 
 async fn deliver(app: &Arc<App>, mut n: Notification, now: u64) -> anyhow::Result<()> {
     let s = app.store().notify_settings(&n.org)?.unwrap_or_default();
+    // A channel the organisation has since switched off is no longer owed.
+    if s.emails.is_empty() || app.config().accounts.smtp.is_none() {
+        n.wants_email = n.wants_email && n.email_sent_at.is_some();
+    }
+    if s.webhook_url.is_empty() {
+        n.wants_webhook = n.wants_webhook && n.webhook_sent_at.is_some();
+    }
     let mut errors = Vec::new();
     if n.wants_email && n.email_sent_at.is_none() {
         let subject = "Уведомление ОФД / OFD notification";

@@ -439,13 +439,25 @@ fn nats_versions_parse() {
     assert_eq!(parse_version("garbage"), None);
 }
 
-/// The stream's leader (`s0`…`s2`) and whether every replica is current with it.
+/// The stream's leader (`s0`…`s2`) and whether every replica is current with it. Right after a
+/// server was paused or resumed the stream may be between leaders: that is waited out (an
+/// election takes seconds), not taken for an answer.
 async fn stream_cluster(nats: &NatsCluster) -> (usize, bool) {
     let js = nats.jetstream().await;
-    let mut stream = js.get_stream("OFD").await.expect("the replicated stream");
-    let info = stream.info().await.expect("stream info").clone();
-    let cluster = info.cluster.expect("a clustered stream");
-    let leader = cluster.leader.expect("a stream leader");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (leader, cluster) = loop {
+        let mut stream = js.get_stream("OFD").await.expect("the replicated stream");
+        let info = stream.info().await.expect("stream info").clone();
+        let cluster = info.cluster.expect("a clustered stream");
+        if let Some(leader) = cluster.leader.clone() {
+            break (leader, cluster);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stream elected no leader within a minute"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let i = leader
         .strip_prefix('s')
         .and_then(|n| n.parse().ok())
