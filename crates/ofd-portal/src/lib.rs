@@ -39,6 +39,7 @@ mod throttle;
 pub use error::PageError;
 pub use i18n::Lang;
 pub use pages::router;
+pub use session::{SESSION_COOKIE, cookie, peer_addr};
 
 /// A boxed future, for the [`Services`] the daemon provides.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

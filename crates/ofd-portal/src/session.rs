@@ -40,7 +40,8 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-fn peer(parts: &Parts) -> IpAddr {
+/// The client's address, as the listener recorded it (unspecified when it did not).
+pub fn peer_addr(parts: &Parts) -> IpAddr {
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
@@ -78,7 +79,7 @@ impl FromRequestParts<Arc<Portal>> for Visitor {
     ) -> Result<Visitor, Self::Rejection> {
         Ok(Visitor {
             lang: lang_of(&parts.headers),
-            addr: peer(parts),
+            addr: peer_addr(parts),
             form_token: cookie(&parts.headers, FORM_COOKIE)
                 .filter(|t| t.len() == 32 && t.bytes().all(|c| c.is_ascii_hexdigit()))
                 .map(str::to_string),
@@ -122,7 +123,7 @@ impl FromRequestParts<Arc<Portal>> for SignedIn {
             csrf: session.csrf,
             scope,
             lang: lang_of(&parts.headers),
-            addr: peer(parts),
+            addr: peer_addr(parts),
             path,
             portal: p.clone(),
         })
@@ -188,7 +189,7 @@ impl SignedIn {
 pub fn random_hex(bytes: usize) -> Result<String, PageError> {
     let mut b = vec![0u8; bytes];
     // If the OS's generator ever failed, an all-zero token would be guessable: refuse.
-    getrandom::fill(&mut b).map_err(|e| PageError::Internal(format!("random generator: {e}")))?;
+    ofd_store::random_bytes(&mut b)?;
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
@@ -212,23 +213,14 @@ impl SignedIn {
         orgs: &[&str],
         detail: serde_json::Value,
     ) -> Result<(), PageError> {
-        let mut all: Vec<String> = orgs.iter().map(|s| s.to_string()).collect();
-        if !all.contains(&self.user.org) {
-            all.push(self.user.org.clone());
-        }
+        let actor = ofd_store::accounts::auth::Actor {
+            name: self.user.login.clone(),
+            org: Some(self.user.org.clone()),
+            addr: self.addr.to_string(),
+        };
         self.portal
             .store
-            .audit(ofd_store::accounts::AuditEntry {
-                seq: 0,
-                at: self.now(),
-                actor: self.user.login.clone(),
-                actor_org: Some(self.user.org.clone()),
-                orgs: all,
-                addr: self.addr.to_string(),
-                action: action.to_string(),
-                target: target.to_string(),
-                detail,
-            })
+            .audit(actor.entry(self.now(), action, target, orgs, detail))
             .await?;
         Ok(())
     }

@@ -179,7 +179,7 @@ pub async fn statement(
         }
         let days = u32::try_from((to / 86_400) - (from / 86_400) + 1).unwrap_or(0);
         let price = tariffs.get(k.tariff.trim()).map_or(0, |t| t.monthly_price);
-        let amount = price * u64::from(days) / u64::from(days_in_month);
+        let amount = price.saturating_mul(u64::from(days)) / u64::from(days_in_month);
         lines.push(Line {
             rn: k.rn.as_str().into(),
             name: k.user_name.clone(),
@@ -189,7 +189,7 @@ pub async fn statement(
             amount,
         });
     }
-    let total: u64 = lines.iter().map(|x| x.amount).sum();
+    let total = lines.iter().fold(0u64, |t, x| t.saturating_add(x.amount));
     let money = |v: u64| format::money(i64::try_from(v).unwrap_or(i64::MAX));
     if q.format == "csv" {
         let mut out =

@@ -129,6 +129,37 @@ pub struct Actor {
     pub addr: String,
 }
 
+impl Actor {
+    /// The audit entry for a change this actor made at `at`, listed for `orgs` and for the
+    /// actor's own organisation (the one rule the API and the portal share).
+    pub fn entry(
+        self,
+        at: u64,
+        action: &str,
+        target: &str,
+        orgs: &[&str],
+        detail: serde_json::Value,
+    ) -> AuditEntry {
+        let mut all: Vec<String> = orgs.iter().map(|s| s.to_string()).collect();
+        if let Some(o) = &self.org
+            && !all.contains(o)
+        {
+            all.push(o.clone());
+        }
+        AuditEntry {
+            seq: 0,
+            at,
+            actor: self.name,
+            actor_org: self.org,
+            orgs: all,
+            addr: self.addr,
+            action: action.to_string(),
+            target: target.to_string(),
+            detail,
+        }
+    }
+}
+
 impl Authenticator {
     pub fn new(store: Store, policy: AuthPolicy) -> Authenticator {
         Authenticator {
@@ -351,19 +382,8 @@ impl Authenticator {
         detail: serde_json::Value,
         now: u64,
     ) -> Result<u64, StoreError> {
-        let orgs = actor.org.iter().cloned().collect();
         self.store
-            .audit(AuditEntry {
-                seq: 0,
-                at: now,
-                actor: actor.name.clone(),
-                actor_org: actor.org.clone(),
-                orgs,
-                addr: actor.addr.clone(),
-                action: action.to_string(),
-                target: target.to_string(),
-                detail,
-            })
+            .audit(actor.clone().entry(now, action, target, &[], detail))
             .wait()
     }
 }

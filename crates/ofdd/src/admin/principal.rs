@@ -14,14 +14,14 @@
 //! No credential, or an expired session: 401. An unknown or revoked token or key: 403. A
 //! credential whose role does not allow the action: 403. Another tenant's object: 404.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
 use ofd_store::accounts::auth::Actor;
-use ofd_store::accounts::{ApiKey, AuditEntry, KeyScope, OrgKind, Role, User};
+use ofd_store::accounts::{ApiKey, KeyScope, OrgKind, Role, User};
 use ofd_store::{Holder, Scope, Scoped};
 use subtle::ConstantTimeEq;
 
@@ -30,8 +30,8 @@ use super::error::ApiError;
 use crate::app::App;
 use crate::clock::unix_now;
 
-/// The portal's and the API's session cookie.
-pub const SESSION_COOKIE: &str = "ofdd_session";
+/// The session cookie both listeners accept, its parsing, and the peer's address: the portal's.
+pub use ofd_portal::{SESSION_COOKIE, cookie, peer_addr as peer_of};
 /// The header a cookie-authenticated change must carry (the session's CSRF token).
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -77,13 +77,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
     }
 }
 
-fn peer_of(parts: &Parts) -> IpAddr {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
-}
-
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
@@ -97,18 +90,6 @@ impl FromRequestParts<AppState> for Auth {
 
 fn unauthorized(reason: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, reason).with_header(header::WWW_AUTHENTICATE, "Bearer")
-}
-
-/// The value of one cookie in the request.
-pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
 }
 
 fn resolve(app: &App, parts: &Parts) -> Result<Principal, ApiError> {
@@ -339,27 +320,10 @@ impl Auth {
         orgs: &[&str],
         detail: serde_json::Value,
     ) -> Result<(), ApiError> {
-        let actor = self.actor();
-        let mut all: Vec<String> = orgs.iter().map(|s| s.to_string()).collect();
-        if let Some(o) = &actor.org
-            && !all.contains(o)
-        {
-            all.push(o.clone());
-        }
-        self.app
-            .store()
-            .audit(AuditEntry {
-                seq: 0,
-                at: u64::from(unix_now()),
-                actor: actor.name,
-                actor_org: actor.org,
-                orgs: all,
-                addr: actor.addr,
-                action: action.to_string(),
-                target: target.to_string(),
-                detail,
-            })
-            .await?;
+        let entry = self
+            .actor()
+            .entry(u64::from(unix_now()), action, target, orgs, detail);
+        self.app.store().audit(entry).await?;
         Ok(())
     }
 }
