@@ -85,6 +85,7 @@ fn main() {
                                 memory_nearly_full: Some(i % 100 == 0),
                                 ..FnHealth::default()
                             }),
+                            settlement: None,
                             raw: vec![0u8; 64].into(),
                             ack: Default::default(),
                         };

@@ -165,6 +165,7 @@ fn main() {
                         doc_time: time,
                         shift: Some(1 + fd / 50),
                         health: None,
+                        settlement: None,
                         raw: template.message(&fn_digits, fd, time, x).into(),
                         ack: ack.into(),
                     };

@@ -426,6 +426,7 @@ fn store_run(docs: &[Doc], batch: usize, base: &Path) {
                     doc_time: d.time,
                     shift: d.shift,
                     health: None,
+                    settlement: None,
                     raw: d.raw.clone(),
                     ack: d.ack.clone(),
                 })

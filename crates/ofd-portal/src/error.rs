@@ -25,6 +25,8 @@ pub enum PageError {
     },
     /// A malformed request that no form produces (a hand-edited URL).
     BadRequest(String),
+    /// The object is in a state that refuses the change (already exists, already done).
+    Conflict(String),
     /// The store cannot serve now (degraded, closing).
     Unavailable(String),
     Internal(String),
@@ -38,6 +40,9 @@ impl From<StoreError> for PageError {
                 PageError::BadRequest(e.to_string())
             }
             StoreError::OutOfScope { reason, .. } => PageError::Forbidden(reason),
+            StoreError::Exists(_) | StoreError::RegisterExists { .. } => {
+                PageError::Conflict(e.to_string())
+            }
             StoreError::Closed | StoreError::Unavailable { .. } => {
                 PageError::Unavailable(e.to_string())
             }
@@ -83,6 +88,11 @@ impl IntoResponse for PageError {
             PageError::BadRequest(why) => (
                 StatusCode::BAD_REQUEST,
                 "Неверный запрос · Bad request",
+                why,
+            ),
+            PageError::Conflict(why) => (
+                StatusCode::CONFLICT,
+                "Уже сделано или невозможно · Conflict",
                 why,
             ),
             PageError::Unavailable(why) => (

@@ -52,6 +52,10 @@ pub fn page(s: &SignedIn, title: &str, body: Markup) -> Markup {
                         @if s.is_org_admin() || s.is_operator() {
                             a href="/organisation" { (l.t(M::Organisation)) }
                         }
+                        @if s.is_operator() {
+                            a href="/staff/organisations" { (l.t(M::Organisations)) }
+                            a href="/audit" { (l.t(M::AuditLog)) }
+                        }
                     }
                     div.who {
                         span { (s.user.name) " · " (s.user.org) }

@@ -35,10 +35,11 @@ mod pages;
 mod receipt;
 mod session;
 mod throttle;
+mod workbook;
 
 pub use error::PageError;
 pub use i18n::Lang;
-pub use pages::router;
+pub use pages::{PageRoute, router, routes};
 pub use session::{SESSION_COOKIE, cookie, peer_addr};
 
 /// A boxed future, for the [`Services`] the daemon provides.

@@ -115,6 +115,9 @@ pub struct Document<'a> {
     pub health: FnHealth,
     /// Tag 1020, kopecks.
     pub total_sum: Option<u64>,
+    /// Tag 1054, the kind of settlement: 1 sale (приход), 2 return of a sale, 3 purchase
+    /// (расход), 4 return of a purchase.
+    pub settlement: Option<u8>,
     /// Top-level cashier / supplier / buyer / transfer-operator INNs (1203, 1226, 1228, 1016)
     /// whose check digits fail: accepted (real devices send such values) but counted.
     pub unverified_inns: u8,
@@ -336,6 +339,7 @@ pub fn validate<'a>(
         v1228,
         v1016,
         v1173,
+        v1054,
     ] = slots;
     let ffd_raw = byte_at(1209, v1209)?;
     let fn_tag = v1041;
@@ -349,6 +353,7 @@ pub fn validate<'a>(
     let address = v1009.map(Cp866);
     let place = v1187.map(Cp866);
     let shift_number = u32_at(1038, v1038)?;
+    let settlement = byte_at(1054, v1054)?;
     let encryption = byte_at(1056, v1056)?.map(|b| b != 0);
     let fiscal_sign_raw = v1077.and_then(|v| <&[u8; 6]>::try_from(v).ok());
     let total_sum = v1020
@@ -486,6 +491,7 @@ pub fn validate<'a>(
         fiscal_sign_raw,
         health,
         total_sum,
+        settlement,
         unverified_inns,
         tlv,
         trailer,
@@ -532,9 +538,9 @@ fn flag_at(tag: u16, v: Option<&[u8]>) -> Result<bool, ProtoError> {
 /// Tags whose values the summary needs, each with a slot (slot 0 collects everything else).
 /// Then the cashier / supplier / buyer / transfer-operator INNs, whose check digits are only
 /// counted, never enforced (real devices send unverified values there), and the correction type.
-const FIELDS: [u16; 27] = [
+const FIELDS: [u16; 28] = [
     1209, 1041, 1040, 1012, 1037, 1018, 1017, 1013, 1048, 1009, 1187, 1038, 1056, 1077, 1020, 1097,
-    1098, 1116, 1053, 1050, 1051, 1052, 1203, 1226, 1228, 1016, 1173,
+    1098, 1116, 1053, 1050, 1051, 1052, 1203, 1226, 1228, 1016, 1173, 1054,
 ];
 
 fn field_slot(tag: u16) -> u8 {

@@ -123,7 +123,8 @@ pub use outbox::{OutboxEntry, OutboxItem};
 pub use owners::{Owner, RegisterRef};
 pub use query::{DocIter, RegisterDocIter, RegisterQuery};
 pub use record::{
-    DocFlags, DocHeader, FnHealth, NewDocument, Outcome, RejectedMessage, StoredDocument,
+    DocFlags, DocHeader, FnHealth, NewDocument, Outcome, RejectedMessage, Settlement,
+    StoredDocument,
 };
 pub use registry::{
     BindOutcome, ConnectionType, CredentialInfo, FnBindRequest, FnBinding, IssuedToken, KktFilter,

@@ -25,7 +25,9 @@ const KEY_URGENT: u8 = 2;
 const MEMORY_FULL: u8 = 4;
 const ACK_OVERDUE: u8 = 8;
 const DEREGISTERED: u8 = 16;
-const RECORD_LEN: usize = 37;
+/// The record before the shift's sums were kept (read, and rewritten longer on the next change).
+const RECORD_LEN_V1: usize = 37;
+const RECORD_LEN: usize = 53;
 
 /// What the store knows about one register's activity and health.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -47,6 +49,10 @@ pub struct LivenessRecord {
     /// Doc time of the document the health came from.
     pub health_time: u32,
     flags: u8,
+    /// Sales (1054 = 1) and returns of sales (1054 = 2) of shift `shift`, kopecks, from the
+    /// receipts stored so far: what a register list shows for the current shift.
+    pub shift_sales: u64,
+    pub shift_returns: u64,
 }
 
 impl LivenessRecord {
@@ -88,8 +94,25 @@ impl LivenessRecord {
         if doc_time >= self.last_doc_time {
             self.last_doc_time = doc_time;
             if let Some(s) = shift {
-                self.shift = s;
+                self.enter_shift(s);
             }
+        }
+    }
+
+    /// Makes `s` the current shift; a different shift starts its sums from zero.
+    fn enter_shift(&mut self, s: u32) {
+        if s != self.shift {
+            self.shift_sales = 0;
+            self.shift_returns = 0;
+        }
+        self.shift = s;
+    }
+
+    fn add_settlement(&mut self, kind: u8, total: u64) {
+        match kind {
+            1 => self.shift_sales = self.shift_sales.saturating_add(total),
+            2 => self.shift_returns = self.shift_returns.saturating_add(total),
+            _ => {}
         }
     }
 
@@ -107,8 +130,15 @@ impl LivenessRecord {
         if doc.doc_time >= self.last_doc_time {
             self.last_doc_time = doc.doc_time;
             if let Some(s) = doc.shift {
-                self.shift = s;
+                self.enter_shift(s);
             }
+        }
+        // A receipt counts for the shift it names, if that is the current one (a late receipt of
+        // an older shift does not).
+        if let (Some(st), Some(s)) = (doc.settlement, doc.shift)
+            && s == self.shift
+        {
+            self.add_settlement(st.kind, st.total);
         }
         if let Some(h) = &doc.health
             && doc.doc_time >= self.health_time
@@ -145,10 +175,16 @@ impl LivenessRecord {
         } else if other.day == self.day {
             self.docs_today = self.docs_today.saturating_add(other.docs_today);
         }
+        if other.shift != 0 && other.shift == self.shift {
+            self.shift_sales = self.shift_sales.saturating_add(other.shift_sales);
+            self.shift_returns = self.shift_returns.saturating_add(other.shift_returns);
+        }
         if other.last_doc_time >= self.last_doc_time {
             self.last_doc_time = other.last_doc_time;
-            if other.shift != 0 {
+            if other.shift != 0 && other.shift != self.shift {
                 self.shift = other.shift;
+                self.shift_sales = other.shift_sales;
+                self.shift_returns = other.shift_returns;
             }
         }
         if other.health_time > self.health_time {
@@ -180,13 +216,20 @@ impl LivenessRecord {
             v[i * 4..i * 4 + 4].copy_from_slice(&x.to_be_bytes());
         }
         v[36] = self.flags;
+        v[37..45].copy_from_slice(&self.shift_sales.to_be_bytes());
+        v[45..53].copy_from_slice(&self.shift_returns.to_be_bytes());
         v
     }
 
     pub(crate) fn decode(v: &[u8]) -> Option<Self> {
-        if v.len() != RECORD_LEN {
+        if v.len() != RECORD_LEN && v.len() != RECORD_LEN_V1 {
             return None;
         }
+        let w64 = |at: usize| -> u64 {
+            v.get(at..at + 8)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, u64::from_be_bytes)
+        };
         let w = |i: usize| -> Option<u32> {
             Some(u32::from_be_bytes(
                 v.get(i * 4..i * 4 + 4)?.try_into().ok()?,
@@ -203,6 +246,8 @@ impl LivenessRecord {
             first_untransmitted_number: w(7)?,
             health_time: w(8)?,
             flags: v[36],
+            shift_sales: w64(37),
+            shift_returns: w64(45),
         })
     }
 }
@@ -408,6 +453,7 @@ mod tests {
             doc_time,
             shift: Some(3),
             health,
+            settlement: None,
             raw: bytes::Bytes::new(),
             ack: bytes::Bytes::new(),
         }
@@ -479,5 +525,50 @@ mod tests {
             idx.get(&LiveKey::Rn(Rn::new(b"0000000000000006").unwrap()))
                 .is_some()
         );
+    }
+
+    #[test]
+    fn the_current_shift_sums_its_sales_and_returns() {
+        let receipt = |t: u32, shift: u32, kind: u8, total: u64| NewDocument {
+            doc_type: 3,
+            shift: Some(shift),
+            settlement: Some(crate::record::Settlement { kind, total }),
+            ..doc(1000, t, None)
+        };
+        let mut r = LivenessRecord::default();
+        r.apply(&receipt(100, 7, 1, 12_990));
+        r.apply(&receipt(101, 7, 1, 1_010));
+        r.apply(&receipt(102, 7, 2, 500));
+        r.apply(&receipt(103, 7, 3, 999_999));
+        assert_eq!((r.shift, r.shift_sales, r.shift_returns), (7, 14_000, 500));
+        // Late receipts of an older shift do not count; a new shift starts from zero.
+        r.apply(&receipt(90, 6, 1, 777));
+        assert_eq!(r.shift_sales, 14_000);
+        r.apply(&NewDocument {
+            doc_type: 2,
+            shift: Some(8),
+            ..doc(1000, 200, None)
+        });
+        assert_eq!((r.shift, r.shift_sales, r.shift_returns), (8, 0, 0));
+        r.apply(&receipt(201, 8, 1, 300));
+        assert_eq!(LivenessRecord::decode(&r.encode()), Some(r));
+        // A record written before the sums were kept reads with zero sums.
+        let old = &r.encode()[..RECORD_LEN_V1];
+        let back = LivenessRecord::decode(old).unwrap();
+        assert_eq!(
+            (back.shift, back.shift_sales, back.last_doc_time),
+            (8, 0, 201)
+        );
+        // An FN's record merged into its register's: the same shift adds, a newer one replaces.
+        let mut a = LivenessRecord::default();
+        a.apply(&receipt(300, 9, 1, 100));
+        let mut b = LivenessRecord::default();
+        b.apply(&receipt(301, 9, 1, 50));
+        a.merge(&b);
+        assert_eq!(a.shift_sales, 150);
+        let mut c = LivenessRecord::default();
+        c.apply(&receipt(400, 10, 2, 70));
+        a.merge(&c);
+        assert_eq!((a.shift, a.shift_sales, a.shift_returns), (10, 0, 70));
     }
 }

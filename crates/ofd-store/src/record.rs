@@ -101,6 +101,14 @@ pub struct FnHealth {
     pub ack_overdue: Option<bool>,
 }
 
+/// What a receipt settled: its kind (tag 1054: 1 sale, 2 return of a sale, 3 purchase, 4 return
+/// of a purchase) and its total (tag 1020, kopecks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settlement {
+    pub kind: u8,
+    pub total: u64,
+}
+
 /// A document to store, filled in by the daemon after validation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewDocument {
@@ -123,6 +131,8 @@ pub struct NewDocument {
     pub shift: Option<u32>,
     /// Tags 1097/1098/1116/1050–1053 when the document carries them.
     pub health: Option<FnHealth>,
+    /// Tags 1054 and 1020 of a receipt, for the current shift's sums in its liveness record.
+    pub settlement: Option<Settlement>,
     /// The message exactly as received (the connection's buffer, shared, not copied).
     pub raw: Bytes,
     /// The acknowledgement bytes that were (or will be) sent for it; may be empty. Shared with
@@ -347,6 +357,7 @@ mod tests {
             doc_time: 1_488_541_080,
             shift: Some(12),
             health: None,
+            settlement: None,
             raw: Bytes::from_static(b"raw bytes"),
             ack: Bytes::from_static(b"ack"),
         }

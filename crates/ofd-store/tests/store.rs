@@ -689,3 +689,67 @@ fn kz_exchanges_share_the_outbox_with_documents() {
     ));
     assert_eq!(store.outbox_head(), 3);
 }
+
+/// The audit log read newest first: pages by a `before` cursor, per organisation or all, and a
+/// filter that matches little still costs a bounded read per page.
+#[test]
+fn audit_newest_pages_backwards_with_a_bounded_read() {
+    use ofd_store::accounts::{AuditEntry, AuditFilter};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    for i in 1..=30u64 {
+        let org = if i % 3 == 0 {
+            "7700000001"
+        } else {
+            "7700000002"
+        };
+        let action = if i % 10 == 0 {
+            "user.role"
+        } else {
+            "register.edit"
+        };
+        store
+            .audit(AuditEntry {
+                seq: 0,
+                at: 1_700_000_000 + i,
+                actor: format!("u{i}@example.org"),
+                actor_org: Some(org.into()),
+                orgs: vec![org.into()],
+                addr: "127.0.0.1".into(),
+                action: action.into(),
+                target: i.to_string(),
+                detail: serde_json::Value::Null,
+            })
+            .wait()
+            .unwrap();
+    }
+    let all = |limit| AuditFilter {
+        limit,
+        ..Default::default()
+    };
+    let seqs = |v: &[AuditEntry]| v.iter().map(|e| e.seq).collect::<Vec<_>>();
+    // Everything, newest first, in pages of 4.
+    let (p1, next) = store.audit_newest(None, &all(4), None, 1000).unwrap();
+    assert_eq!(seqs(&p1), vec![30, 29, 28, 27]);
+    assert_eq!(next, Some(27));
+    let (p2, _) = store.audit_newest(None, &all(4), next, 1000).unwrap();
+    assert_eq!(seqs(&p2), vec![26, 25, 24, 23]);
+    // One organisation's entries only.
+    let (o, next) = store
+        .audit_newest(Some("7700000001"), &all(100), None, 1000)
+        .unwrap();
+    assert_eq!(seqs(&o), vec![30, 27, 24, 21, 18, 15, 12, 9, 6, 3]);
+    assert_eq!(next, None, "the organisation's log was read to its start");
+    // A rare action under a read cap: the page stops after `examine` entries with a cursor.
+    let rare = AuditFilter {
+        action: Some("user.".into()),
+        limit: 100,
+        ..Default::default()
+    };
+    let (hits, next) = store.audit_newest(None, &rare, None, 15).unwrap();
+    assert_eq!(seqs(&hits), vec![30, 20]);
+    assert_eq!(next, Some(16));
+    let (hits, next) = store.audit_newest(None, &rare, next, 15).unwrap();
+    assert_eq!(seqs(&hits), vec![10]);
+    assert_eq!(next, None, "the last 15 entries reached the log's start");
+}

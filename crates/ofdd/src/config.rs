@@ -70,6 +70,9 @@ pub struct NotificationsConfig {
     /// First retry of an undelivered notification after this many seconds, doubling per
     /// attempt up to an hour.
     pub retry_base_secs: u64,
+    /// In replicated cluster mode, one node notifies at a time: it holds a lease it renews every
+    /// pass, and another node takes over this long after the holder's last renewal.
+    pub lease_secs: u64,
 }
 
 impl Default for NotificationsConfig {
@@ -79,6 +82,7 @@ impl Default for NotificationsConfig {
             interval_secs: 60,
             kz_shift_limit_secs: 24 * 3600,
             retry_base_secs: 30,
+            lease_secs: 180,
         }
     }
 }
@@ -516,6 +520,10 @@ impl Config {
         anyhow::ensure!(
             self.notifications.interval_secs > 0,
             "notifications.interval_secs must be > 0"
+        );
+        anyhow::ensure!(
+            self.notifications.lease_secs > self.notifications.interval_secs,
+            "notifications.lease_secs must be longer than notifications.interval_secs (the holder renews its lease once per pass)"
         );
         anyhow::ensure!(
             self.limits.max_connections_per_ip > 0,

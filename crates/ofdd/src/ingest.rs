@@ -38,7 +38,7 @@ use ofd_proto::message::Message;
 use ofd_proto::validate::{Document, HealthReport};
 use ofd_store::{
     DocFlags, FnBindRequest, FnHealth, FnNumber, KktStatus, NewDocument, Outcome, PutFuture,
-    PutOutcome, RejectedMessage, Rn, Store, StoreFuture,
+    PutOutcome, RejectedMessage, Rn, Settlement, Store, StoreFuture,
 };
 use tracing::{error, warn};
 
@@ -428,6 +428,10 @@ impl Ingest {
             doc_time: doc.time.unwrap_or(now.secs),
             shift: doc.shift_number,
             health: doc.health_report().map(store_health),
+            settlement: doc
+                .settlement
+                .zip(doc.total_sum)
+                .map(|(kind, total)| Settlement { kind, total }),
             raw: frame.clone(),
             ack: ack.clone(),
         });
@@ -480,6 +484,7 @@ impl Ingest {
             doc_time: 0,
             shift: None,
             health: None,
+            settlement: None,
             raw: frame.clone(),
             ack: ack.clone(),
         });

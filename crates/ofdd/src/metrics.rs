@@ -64,8 +64,9 @@ pub struct Metrics {
     pub kz_events: IntCounterVec,
     /// Notifications found and delivered, by channel and result.
     pub notifications: IntCounterVec,
-    /// Completed passes of the notifier.
-    pub notifier_runs: prometheus::IntCounter,
+    /// `{kind}`: the notifier's ticks: `pass` (it looked and delivered) or `standby` (another
+    /// cluster node holds the notifier's lease).
+    pub notifier_runs: IntCounterVec,
     /// 1 while the store accepts writes, 0 while it is degraded.
     pub store_healthy: IntGauge,
     /// `{reason}`: documents (and audit records) that could not be stored: no_space, io_error,
@@ -237,9 +238,12 @@ impl Metrics {
             &["channel", "result"],
         )
         .expect("valid metric");
-        let notifier_runs = prometheus::IntCounter::new(
-            "ofd_notifier_runs_total",
-            "Completed passes of the notifier over the organisations that set up notifications",
+        let notifier_runs = IntCounterVec::new(
+            Opts::new(
+                "ofd_notifier_runs_total",
+                "Notifier ticks: completed passes over the organisations that set up notifications (pass), or skipped because another cluster node holds the notifier's lease (standby)",
+            ),
+            &["kind"],
         )
         .expect("valid metric");
 
@@ -352,6 +356,9 @@ impl Metrics {
             notifications
                 .with_label_values(&[channel, result])
                 .inc_by(0);
+        }
+        for kind in ["pass", "standby"] {
+            notifier_runs.with_label_values(&[kind]).inc_by(0);
         }
         for event in ["ticket", "shift_closed", "offline_period", "token_rotated"] {
             kz_events.with_label_values(&[event]).inc_by(0);

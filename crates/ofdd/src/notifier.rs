@@ -6,6 +6,11 @@
 //! retried with back-off (`retry_base_secs`, 30 s by default, doubling up to an hour) until each
 //! channel has taken it.
 //!
+//! In replicated cluster mode the nodes hold one lease (`cluster::lease`): only its holder makes
+//! passes; the others count `ofd_notifier_runs_total{kind="standby"}`. Each node's records are
+//! its own until the accounts are replicated, so after a failover the new holder may repeat an
+//! event the old one had sent.
+//!
 //! Events: a register silent `silent_days` (default 3; its circle is red by then, long before
 //! its fiscal drive blocks it after 30 days without an acknowledgement); a fiscal drive's key
 //! expiring within 30 and within 3 days; a Kazakh shift open past `kz_shift_limit_secs`.
@@ -18,24 +23,53 @@ use ofd_store::accounts::{Notification, NotifySettings};
 use ofd_store::{RegisterRef, Scope, StoreError};
 use sha2::Sha256;
 use tokio::task::JoinHandle;
-use tracing::warn;
+use tracing::{error, warn};
 
 use crate::app::App;
 use crate::clock::unix_now;
+use crate::cluster::lease::Lease;
 use crate::shutdown::Shutdown;
 
 pub fn spawn(app: Arc<App>, mut shutdown: Shutdown) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let every = Duration::from_secs(app.config().notifications.interval_secs.max(1));
+        let cfg = &app.config().notifications;
+        let every = Duration::from_secs(cfg.interval_secs.max(1));
+        // In replicated cluster mode the nodes share one lease, so one of them notifies.
+        let mut lease = None;
+        if let Some(r) = app.replicator() {
+            let ttl = Duration::from_secs(cfg.lease_secs);
+            let replicas = app.config().cluster.stream_replicas;
+            match Lease::open(r.jetstream(), "notifier", r.node(), ttl, replicas).await {
+                Ok(l) => lease = Some(l),
+                Err(e) => {
+                    // Without the lease every node would notify: better none until restart,
+                    // loudly, than duplicates to every customer.
+                    error!(error = %e, "notifier: cannot open its cluster lease; not notifying");
+                    return;
+                }
+            }
+        }
         loop {
             tokio::select! {
                 _ = shutdown.recv() => break,
                 _ = tokio::time::sleep(every) => {}
             }
+            if let Some(l) = lease.as_mut()
+                && !l.hold().await
+            {
+                app.metrics()
+                    .notifier_runs
+                    .with_label_values(&["standby"])
+                    .inc();
+                continue;
+            }
             if let Err(e) = pass(&app).await {
                 warn!(error = %e, "notifier pass failed; retrying at the next one");
             }
-            app.metrics().notifier_runs.inc();
+            app.metrics()
+                .notifier_runs
+                .with_label_values(&["pass"])
+                .inc();
         }
     })
 }

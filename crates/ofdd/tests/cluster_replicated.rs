@@ -688,3 +688,82 @@ async fn a_kz_retry_after_a_restart_gets_the_stored_answer_at_once() {
     assert_eq!(tickets, 1, "the ticket is in the stream once");
     t.stop().await;
 }
+
+/// Two replicated nodes: one notifies, the other stands by (one lease in a replicated
+/// JetStream bucket); killed with `kill -9`, the holder's lease expires and the other node
+/// takes over by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_node_of_the_cluster_notifies_and_another_takes_over_when_it_dies() {
+    let Some(nats) = NatsCluster::start().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let list = nats
+        .urls()
+        .iter()
+        .map(|u| format!("{u:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut nodes = Vec::new();
+    for name in ["n1", "n2"] {
+        let config = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[cluster]\nnats = [{list}]\nnode = \"{name}\"\ndurability = \"replicated\"\nack_timeout_secs = 2\n\n[notifications]\ninterval_secs = 1\nlease_secs = 4\n"
+            ),
+        )
+        .unwrap();
+        let node = spawn_ofdd_with(
+            &dir.path().join(name),
+            &SpawnOpts {
+                config: Some(config),
+                ..SpawnOpts::default()
+            },
+        )
+        .await;
+        nodes.push(node);
+    }
+    async fn runs(p: &Proc) -> (f64, f64) {
+        let m = p.admin.metrics().await;
+        (
+            metric(&m, "ofd_notifier_runs_total{kind=\"pass\"}"),
+            metric(&m, "ofd_notifier_runs_total{kind=\"standby\"}"),
+        )
+    }
+    // Both tick; between them, six passes and a standby.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (a, b) = loop {
+        let (a, b) = (runs(&nodes[0]).await, runs(&nodes[1]).await);
+        if a.0 + b.0 >= 6.0 && a.1 + b.1 >= 3.0 {
+            break (a, b);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "notifier ticks: n1 {a:?}, n2 {b:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // One lease: exactly one node made passes, the other only stood by.
+    assert!(
+        (a.0 == 0.0) != (b.0 == 0.0),
+        "exactly one node notifies: n1 {a:?}, n2 {b:?}"
+    );
+    let (holder, other) = if a.0 > 0.0 { (0, 1) } else { (1, 0) };
+    let before = runs(&nodes[other]).await.0;
+    assert_eq!(before, 0.0, "the standby node made no pass");
+    nodes[holder].child.kill().unwrap();
+    nodes[holder].child.wait().unwrap();
+    // The lease expires 4 s after the holder's last renewal; the other node takes it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while runs(&nodes[other]).await.0 < 2.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the standby node did not take over: {:?}",
+            runs(&nodes[other]).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    nodes[other].child.kill().unwrap();
+    nodes[other].child.wait().unwrap();
+}

@@ -114,7 +114,7 @@ impl Hook {
 
 /// Waits until the notifier has completed `n` more passes (read from /metrics).
 async fn passes(admin: &Admin, n: f64) {
-    let runs = |m: &str| metric(m, "ofd_notifier_runs_total");
+    let runs = |m: &str| metric(m, "ofd_notifier_runs_total{kind=\"pass\"}");
     let start = runs(&admin.metrics().await);
     let deadline = Instant::now() + Duration::from_secs(60);
     while runs(&admin.metrics().await) < start + n {

@@ -10,9 +10,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
+use common::portal::*;
 use common::*;
 use ofd_proto::ack::ResponseCode;
 use serde_json::{Value, json};
@@ -20,248 +18,6 @@ use serde_json::{Value, json};
 const A: &str = "772998649896";
 const B: &str = "779857229651";
 const OP: &str = "7704358518";
-const PASSWORD: &str = "a long enough password";
-
-struct Page {
-    status: u16,
-    headers: BTreeMap<String, Vec<String>>,
-    body: String,
-}
-
-impl Page {
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.first())
-            .map_or("", String::as_str)
-    }
-}
-
-/// A browser without JavaScript: keeps cookies, follows nothing by itself.
-#[derive(Clone)]
-struct Browser {
-    base: String,
-    cookies: BTreeMap<String, String>,
-    accept_language: Option<String>,
-}
-
-impl Browser {
-    fn new(base: &str) -> Browser {
-        Browser {
-            base: base.to_string(),
-            cookies: BTreeMap::new(),
-            accept_language: None,
-        }
-    }
-
-    async fn call(
-        &mut self,
-        method: &str,
-        path: &str,
-        form: Option<Vec<(String, String)>>,
-    ) -> Page {
-        let url = format!("{}{}", self.base, path);
-        let cookie = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let lang = self.accept_language.clone();
-        let method = method.to_string();
-        let page = tokio::task::spawn_blocking(move || {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .max_redirects(0)
-                .max_redirects_will_error(false)
-                .timeout_global(Some(Duration::from_secs(60)))
-                .build()
-                .into();
-            let mut req = ureq::http::Request::builder()
-                .method(method.as_str())
-                .uri(&url);
-            if !cookie.is_empty() {
-                req = req.header("Cookie", cookie);
-            }
-            if let Some(l) = lang {
-                req = req.header("Accept-Language", l);
-            }
-            let resp = match form {
-                Some(fields) => {
-                    let body = fields
-                        .iter()
-                        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-                        .collect::<Vec<_>>()
-                        .join("&");
-                    agent.run(
-                        req.header("Content-Type", "application/x-www-form-urlencoded")
-                            .body(body.into_bytes())
-                            .unwrap(),
-                    )
-                }
-                None => agent.run(req.body(Vec::<u8>::new()).unwrap()),
-            };
-            let mut resp = resp.expect("HTTP request");
-            let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
-            for (k, v) in resp.headers() {
-                headers
-                    .entry(k.as_str().to_string())
-                    .or_default()
-                    .push(v.to_str().unwrap_or("").to_string());
-            }
-            let body = resp
-                .body_mut()
-                .with_config()
-                .limit(64 << 20)
-                .read_to_vec()
-                .unwrap_or_default();
-            Page {
-                status: resp.status().as_u16(),
-                headers,
-                body: String::from_utf8_lossy(&body).into_owned(),
-            }
-        })
-        .await
-        .unwrap();
-        for c in page.headers.get("set-cookie").into_iter().flatten() {
-            let first = c.split(';').next().unwrap_or("");
-            if let Some((k, v)) = first.split_once('=') {
-                if v.is_empty() || c.contains("Max-Age=0") {
-                    self.cookies.remove(k);
-                } else {
-                    self.cookies.insert(k.to_string(), v.to_string());
-                }
-            }
-        }
-        page
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        self.call("GET", path, None).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        let form = form
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        self.call("POST", path, Some(form)).await
-    }
-
-    /// Opens a page with a form and submits it with the form's own CSRF token.
-    async fn submit(&mut self, page_path: &str, action: &str, form: &[(&str, &str)]) -> Page {
-        let p = self.get(page_path).await;
-        assert_eq!(p.status, 200, "{page_path}: {}", p.body);
-        let csrf =
-            hidden(&p.body, "csrf").unwrap_or_else(|| panic!("no CSRF field on {page_path}"));
-        let mut all = vec![("csrf", csrf.as_str())];
-        all.extend_from_slice(form);
-        self.post(action, &all).await
-    }
-
-    async fn sign_in(&mut self, login: &str) {
-        let r = self
-            .submit(
-                "/login",
-                "/login",
-                &[
-                    ("login", login),
-                    ("password", PASSWORD),
-                    ("next", "/monitoring"),
-                ],
-            )
-            .await;
-        assert_eq!(r.status, 303, "sign-in of {login}: {}", r.body);
-        assert_eq!(r.header("location"), "/monitoring");
-        assert!(self.cookies.contains_key("ofdd_session"));
-    }
-}
-
-fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// The value of a hidden input named `name`.
-fn hidden(html: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let at = html.find(&marker)? + marker.len();
-    Some(html[at..].split('"').next()?.to_string())
-}
-
-/// The text inside the element with `id`.
-fn by_id(html: &str, id: &str) -> Option<String> {
-    let marker = format!("id=\"{id}\"");
-    let at = html.find(&marker)?;
-    let rest = &html[at..];
-    let start = rest.find('>')? + 1;
-    let end = rest[start..].find('<')?;
-    Some(rest[start..start + end].replace("&amp;", "&"))
-}
-
-async fn api(admin: &Admin, method: &str, path: &str, body: Value) -> Value {
-    let r = admin.request(method, path, Some(body)).await;
-    assert!(r.status < 300, "{method} {path}: {} {}", r.status, r.text());
-    r.json()
-}
-
-/// Staff creates an organisation with an admin; the admin's link is set through the portal.
-async fn taxpayer(t: &TestDaemon, portal: &str, inn: &str, login: &str, role: &str) -> Browser {
-    let admin = t.admin();
-    if admin
-        .get(&format!("/api/v1/organisations/{inn}"))
-        .await
-        .status
-        == 404
-    {
-        api(
-            &admin,
-            "POST",
-            "/api/v1/organisations",
-            json!({"inn": inn, "name": format!("Org {inn}"), "kind": "taxpayer"}),
-        )
-        .await;
-    }
-    let user = api(
-        &admin,
-        "POST",
-        &format!("/api/v1/organisations/{inn}/users"),
-        json!({"login": login, "name": login, "role": role}),
-    )
-    .await;
-    let url = user["set_password"]["url"]
-        .as_str()
-        .expect("the link is shown once without SMTP");
-    let path = &url[url
-        .find("/set-password")
-        .expect("the link leads to the portal")..];
-    let mut b = Browser::new(portal);
-    let r = b
-        .submit(
-            path,
-            "/set-password",
-            &[
-                ("token", &hidden_token(path)),
-                ("password", PASSWORD),
-                ("repeat", PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    b.sign_in(login).await;
-    b
-}
-
-fn hidden_token(path: &str) -> String {
-    path.split("token=").nth(1).unwrap_or("").to_string()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_taxpayer_registers_watches_and_reads_receipts_and_nobody_else_sees_them() {
@@ -441,6 +197,57 @@ async fn a_taxpayer_registers_watches_and_reads_receipts_and_nobody_else_sees_th
         "{}",
         csv.body
     );
+    // The row's shift sales are the sum of the receipts' totals, as the transactions list
+    // reads them from the stored documents.
+    let column = |csv: &str, name: &str, row: &str| -> String {
+        let mut lines = csv.lines();
+        let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let at = head.iter().position(|h| *h == name).unwrap();
+        let line = lines.find(|l| l.contains(row)).unwrap();
+        line.split(',')
+            .nth(at)
+            .unwrap()
+            .trim_matches('"')
+            .to_string()
+    };
+    let docs_csv = a
+        .get(&format!("/registers/{rn}/documents?format=csv"))
+        .await;
+    let kopecks = |s: &str| -> u64 {
+        let (r, k) = s.split_once('.').unwrap();
+        r.parse::<u64>().unwrap() * 100 + k.parse::<u64>().unwrap()
+    };
+    let receipts: u64 = docs_csv
+        .body
+        .lines()
+        .skip(1)
+        .map(|l| kopecks(l.split(',').nth(6).unwrap()))
+        .sum();
+    assert!(receipts > 0, "{}", docs_csv.body);
+    assert_eq!(kopecks(&column(&csv.body, "shift_sales", &rn)), receipts);
+    assert_eq!(column(&csv.body, "shift_returns", &rn), "0.00");
+    let list = a.get("/registers").await;
+    assert!(
+        list.body
+            .contains(&format!("{}.{:02}", receipts / 100, receipts % 100))
+            || list.body.contains(&format!(
+                "\u{a0}{:03}.{:02}",
+                receipts / 100 % 1000,
+                receipts % 100
+            )),
+        "the list shows the shift's sales: {}",
+        list.body
+    );
+    // The same list as an Excel workbook: a real .xlsx whose sheet holds the register.
+    let xlsx = a.get("/registers.xlsx").await;
+    assert_eq!(xlsx.status, 200);
+    assert_eq!(
+        xlsx.header("content-type"),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    let strings = zip_part(&xlsx.bytes, "xl/sharedStrings.xml");
+    assert!(strings.contains(&rn), "{strings}");
+    assert!(strings.contains("Замена ФН в течение 30 дней"), "{strings}");
 
     // Today's transactions, a receipt, its downloads.
     let docs = a.get(&format!("/registers/{rn}/documents")).await;
@@ -847,5 +654,329 @@ async fn the_public_check_is_rate_limited_per_address() {
     );
     // The empty form is never limited.
     assert_eq!(buyer.get("/check").await.status, 200);
+    t.stop().await;
+}
+
+/// The organisation's admin runs its users (invite, role and places, disable, enable, unlock),
+/// links a service partner that accepts, and reads the audit log of all of it; the operator's
+/// staff create organisations and see every partner link and the whole log; support reads the
+/// same pages and changes nothing; another taxpayer reaches none of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_runs_users_and_partners_staff_see_everything_support_reads() {
+    let t = TestDaemon::start_with(|c| c.accounts.lock_after_failures = 2).await;
+    let portal = format!("http://{}", t.d().portal_addr);
+    const P: &str = "7707083893";
+    api(
+        &t.admin(),
+        "POST",
+        "/api/v1/organisations",
+        json!({"inn": OP, "name": "ОФД", "kind": "operator"}),
+    )
+    .await;
+    let mut staff = taxpayer(&t, &portal, OP, "staff@ofd.test", "staff").await;
+
+    // Staff create the taxpayer and the partner from the portal; a bad INN is refused next to
+    // its field.
+    let r = staff
+        .submit(
+            "/staff/organisations",
+            "/staff/organisations",
+            &[("inn", "1234567890"), ("name", "X"), ("kind", "taxpayer")],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let err = by_id(&r.body, "e-inn").expect("the error next to the INN field");
+    assert!(err.starts_with("Не ИНН"), "{err}");
+    for (inn, kind) in [(A, "taxpayer"), (P, "partner")] {
+        let r = staff
+            .submit(
+                "/staff/organisations",
+                "/staff/organisations",
+                &[
+                    ("inn", inn),
+                    ("name", &format!("Org {inn}")),
+                    ("kind", kind),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        assert_eq!(r.header("location"), format!("/organisation?inn={inn}"));
+    }
+    let r = staff
+        .submit(
+            "/staff/organisations",
+            "/staff/organisations",
+            &[("inn", A), ("name", "again"), ("kind", "taxpayer")],
+        )
+        .await;
+    assert_eq!(r.status, 422, "an existing INN: {}", r.body);
+    let list = staff.get("/staff/organisations").await;
+    assert!(list.body.contains(A) && list.body.contains(P) && list.body.contains(OP));
+
+    // A's admin invites a viewer, who sets a password from the link shown once.
+    let mut admin = taxpayer(&t, &portal, A, "admin@a.test", "admin").await;
+    let r = admin
+        .submit(
+            "/organisation",
+            &format!("/organisation/users?inn={A}"),
+            &[
+                ("login", "clerk@a.test"),
+                ("name", "Clerk"),
+                ("role", "viewer"),
+                ("places", ""),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let link = by_id(&r.body, "invite-link").expect("the invite link is shown once");
+    let path = link[link.find("/set-password").unwrap()..].to_string();
+    let mut clerk = Browser::new(&portal);
+    let r = clerk
+        .submit(
+            &path,
+            "/set-password",
+            &[
+                ("token", &hidden_token(&path)),
+                ("password", PASSWORD),
+                ("repeat", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    clerk.sign_in("clerk@a.test").await;
+    assert_eq!(clerk.get("/registers/new").await.status, 403, "a viewer");
+
+    // Role and places: the clerk becomes a manager at one point of sale.
+    let clerk_path = "/organisation/users/clerk%40a.test";
+    let r = admin
+        .submit(
+            "/organisation",
+            clerk_path,
+            &[("op", "edit"), ("role", "manager"), ("places", "Магазин 1")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let u = t
+        .admin()
+        .get(&format!("/api/v1/organisations/{A}/users/clerk@a.test"))
+        .await
+        .json();
+    assert_eq!(
+        (u["role"].as_str(), u["places"][0].as_str()),
+        (Some("manager"), Some("Магазин 1"))
+    );
+    assert_eq!(
+        clerk.get("/registers/new").await.status,
+        200,
+        "now a manager"
+    );
+    // A role from another kind of organisation, and one's own role: refused with the reason.
+    let r = admin
+        .submit(
+            "/organisation",
+            clerk_path,
+            &[("op", "edit"), ("role", "staff"), ("places", "")],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let r = admin
+        .submit(
+            "/organisation",
+            "/organisation/users/admin%40a.test",
+            &[("op", "edit"), ("role", "viewer"), ("places", "")],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("Нельзя отключить себя"), "{}", r.body);
+    let r = admin
+        .submit(
+            "/organisation",
+            "/organisation/users/admin%40a.test",
+            &[("op", "disable")],
+        )
+        .await;
+    assert_eq!(r.status, 422, "disabling oneself: {}", r.body);
+
+    // Disabled: the clerk's session ends at once; enabled: the clerk signs in again.
+    let r = admin
+        .submit("/organisation", clerk_path, &[("op", "disable")])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = clerk.get("/monitoring").await;
+    assert_eq!(r.status, 303, "a disabled user's session is over");
+    assert!(r.header("location").starts_with("/login"));
+    let r = admin
+        .submit("/organisation", clerk_path, &[("op", "enable")])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    clerk.sign_in("clerk@a.test").await;
+
+    // Locked after two failed sign-ins (this daemon's policy); the admin unlocks.
+    let mut guesser = Browser::new(&portal);
+    for _ in 0..2 {
+        let r = guesser
+            .submit(
+                "/login",
+                "/login",
+                &[
+                    ("login", "clerk@a.test"),
+                    ("password", "wrong password!"),
+                    ("next", "/"),
+                ],
+            )
+            .await;
+        assert_ne!(r.status, 303);
+    }
+    let page = admin.get("/organisation").await;
+    assert!(
+        page.body.contains("заблокирован"),
+        "the row says locked: {}",
+        page.body
+    );
+    let r = admin
+        .submit("/organisation", clerk_path, &[("op", "unlock")])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let mut again = Browser::new(&portal);
+    again.sign_in("clerk@a.test").await;
+
+    // Another taxpayer: A's user is a 404 there; A's page is a 404 for B's admin.
+    let mut b = taxpayer(&t, &portal, B, "admin@b.test", "admin").await;
+    let r = b
+        .submit("/organisation", clerk_path, &[("op", "disable")])
+        .await;
+    assert_eq!(r.status, 404, "B reaches A's user: {}", r.body);
+    assert_eq!(b.get(&format!("/organisation?inn={A}")).await.status, 404);
+    assert_eq!(
+        b.get(&format!("/organisation/audit?inn={A}")).await.status,
+        404
+    );
+    assert_eq!(b.get("/audit").await.status, 403);
+    assert_eq!(b.get("/staff/organisations").await.status, 403);
+    assert_eq!(b.get("/staff/partners").await.status, 403);
+
+    // Partners: A asks P (the operator's INN is no partner: refused next to the field); B
+    // cannot answer, nor can the asker; P's admin accepts; A ends the link.
+    let r = admin
+        .submit(
+            "/organisation",
+            "/organisation/partners",
+            &[("other", "7704358518"), ("note", "")],
+        )
+        .await;
+    assert_eq!(r.status, 422, "the operator is no partner: {}", r.body);
+    let r = admin
+        .submit(
+            "/organisation",
+            "/organisation/partners",
+            &[("other", P), ("note", "обслуживание")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let mut partner = taxpayer(&t, &portal, P, "admin@p.test", "admin").await;
+    let page = partner.get("/organisation").await;
+    assert!(
+        page.body.contains("обслуживание") && page.body.contains("запрошена"),
+        "{}",
+        page.body
+    );
+    let accept = format!("/organisation/partners/{A}/{P}");
+    let r = b
+        .submit("/organisation", &accept, &[("op", "accept")])
+        .await;
+    assert_eq!(r.status, 404, "B answers A's request: {}", r.body);
+    let r = admin
+        .submit("/organisation", &accept, &[("op", "accept")])
+        .await;
+    assert!(
+        r.status == 400 || r.status == 422,
+        "the asker answers itself: {} {}",
+        r.status,
+        r.body
+    );
+    let r = partner
+        .submit("/organisation", &accept, &[("op", "accept")])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(
+        partner
+            .get("/organisation")
+            .await
+            .body
+            .contains("действует")
+    );
+    let links = staff.get("/staff/partners").await;
+    assert!(links.body.contains(A) && links.body.contains(P) && links.body.contains("действует"));
+    let r = admin
+        .submit("/organisation", &accept, &[("op", "end")])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+
+    // The audit log: A's admin reads A's entries, newest first; the partner's acceptance is
+    // there (it concerns A); B's entries are not.
+    let log = admin.get("/organisation/audit").await;
+    assert_eq!(log.status, 200);
+    for action in [
+        "user.create",
+        "user.role",
+        "user.disable",
+        "user.enable",
+        "user.unlock",
+        "partner.request",
+        "partner.accept",
+        "partner.end",
+    ] {
+        assert!(
+            log.body.contains(action),
+            "{action} in A's log: {}",
+            log.body
+        );
+    }
+    assert!(!log.body.contains("admin@b.test"), "B's entries in A's log");
+    let end = log.body.find("partner.end").unwrap();
+    let create = log.body.find("user.create").unwrap();
+    assert!(end < create, "newest first");
+    let filtered = admin.get("/organisation/audit?action=partner.").await;
+    assert!(filtered.body.contains("partner.accept") && !filtered.body.contains("user.unlock"));
+    let everything = staff.get("/audit").await;
+    assert!(everything.body.contains("org.create") && everything.body.contains("admin@b.test"));
+
+    // Support reads the operator's pages and changes nothing.
+    let mut support = taxpayer(&t, &portal, OP, "support@ofd.test", "support").await;
+    for path in [
+        "/staff/organisations",
+        "/staff/partners",
+        "/audit",
+        "/requests",
+    ] {
+        assert_eq!(support.get(path).await.status, 200, "support reads {path}");
+    }
+    let page = support.get(&format!("/organisation?inn={A}")).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("clerk@a.test") && !page.body.contains("name=\"op\""),
+        "read-only: {}",
+        page.body
+    );
+    let csrf = hidden(&support.get("/audit").await.body, "csrf").unwrap();
+    let r = support
+        .post(
+            &format!("{clerk_path}?inn={A}"),
+            &[("csrf", &csrf), ("op", "disable")],
+        )
+        .await;
+    assert_eq!(r.status, 403, "support changes a user: {}", r.body);
+    let r = support
+        .post(
+            "/staff/organisations",
+            &[
+                ("csrf", &csrf),
+                ("inn", "7707083893"),
+                ("name", "x"),
+                ("kind", "taxpayer"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403, "support creates an organisation: {}", r.body);
     t.stop().await;
 }

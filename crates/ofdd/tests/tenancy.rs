@@ -1287,3 +1287,269 @@ async fn the_account_cli_drives_the_api() {
     );
     t.stop().await;
 }
+
+/// One portal request: a session cookie (or none), a form (with the session's CSRF token added),
+/// no redirects followed. Returns the status and where a redirect leads.
+async fn portal_call(
+    base: &str,
+    cred: &Cred,
+    method: &str,
+    path: &str,
+    form: &[(&str, String)],
+) -> (u16, String, String) {
+    let url = format!("{base}{path}");
+    let (cookie, csrf) = match cred {
+        Cred::Session { cookie, csrf } => (Some(cookie.clone()), csrf.clone()),
+        _ => (None, String::new()),
+    };
+    let mut fields = vec![("csrf".to_string(), csrf)];
+    fields.extend(form.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    let body = fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", common::portal::enc(k), common::portal::enc(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let method = method.to_string();
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        let mut req = ureq::http::Request::builder()
+            .method(method.as_str())
+            .uri(&url);
+        if let Some(c) = cookie {
+            req = req.header("Cookie", format!("ofdd_session={c}"));
+        }
+        let resp = if method == "POST" {
+            agent.run(
+                req.header("Content-Type", "application/x-www-form-urlencoded")
+                    .body(body.into_bytes())
+                    .unwrap(),
+            )
+        } else {
+            agent.run(req.body(Vec::<u8>::new()).unwrap())
+        };
+        let mut resp = resp.expect("HTTP request");
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        (resp.status().as_u16(), location, text)
+    })
+    .await
+    .unwrap()
+}
+
+/// What one kind of user may do on one portal route, against tenant A's objects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PageClass {
+    /// Past every access check: the page (200), a change's redirect (303), or the form's own
+    /// refusal of deliberately invalid input (400, 422), or a state conflict (409).
+    Allowed,
+    Forbidden,
+    Hidden,
+    /// To the sign-in page.
+    SignIn,
+}
+
+fn page_class(status: u16, location: &str) -> Option<PageClass> {
+    match status {
+        303 if location.starts_with("/login") => Some(PageClass::SignIn),
+        200 | 303 | 400 | 409 | 422 => Some(PageClass::Allowed),
+        403 => Some(PageClass::Forbidden),
+        404 => Some(PageClass::Hidden),
+        _ => None,
+    }
+}
+
+/// The path (A's objects filled in), the form, and the expectation of one portal route for
+/// one kind of user. A route this does not know fails the test: a new page must say who may
+/// open it.
+fn page_plan(
+    w: &World,
+    who: &str,
+    method: &str,
+    path: &str,
+) -> (String, Vec<(&'static str, String)>, PageClass) {
+    use PageClass::*;
+    if matches!(who, "anonymous" | "disabled_user") {
+        let filled = fill_page(w, path);
+        return (filled, Vec::new(), SignIn);
+    }
+    let operator = matches!(who, "staff" | "support");
+    let sees_a = operator || matches!(who, "a_admin" | "a_manager" | "a_viewer" | "p_admin");
+    let writer = matches!(
+        who,
+        "staff" | "a_admin" | "a_manager" | "p_admin" | "b_admin" | "q_admin"
+    );
+    let read_a = if sees_a { Allowed } else { Hidden };
+    let write_a = match (writer, sees_a) {
+        (false, _) => Forbidden,
+        (true, true) => Allowed,
+        (true, false) => Hidden,
+    };
+    // A's accounts pages (`?inn=A`): staff change, support reads, A's admin both; A's other
+    // users are refused; everyone else finds no such organisation.
+    let org_read = match who {
+        "staff" | "support" | "a_admin" => Allowed,
+        "a_manager" | "a_viewer" => Forbidden,
+        _ => Hidden,
+    };
+    let org_change = match who {
+        "staff" | "a_admin" => Allowed,
+        "support" | "a_manager" | "a_viewer" => Forbidden,
+        _ => Hidden,
+    };
+    let operator_only = if operator { Allowed } else { Forbidden };
+    let staff_only = if who == "staff" { Allowed } else { Forbidden };
+    let mut form: Vec<(&'static str, String)> = Vec::new();
+    let expect = match (method, path) {
+        (
+            "GET",
+            "/monitoring" | "/registers" | "/registers.csv" | "/registers.xlsx" | "/requests"
+            | "/tariffs",
+        ) => Allowed,
+        ("GET", "/registers/new") | ("POST", "/registers/new") => {
+            if writer {
+                Allowed
+            } else {
+                Forbidden
+            }
+        }
+        ("POST", "/registers/{rn}/token" | "/registers/{rn}/deregister" | "/kz/{id}/token") => {
+            write_a
+        }
+        ("GET", "/registers/{rn}/deregister") => write_a,
+        ("POST", "/registers/{rn}/connection" | "/kz/{id}/connection") => {
+            form = vec![
+                ("date", "2099-01-15".into()),
+                ("time", "10:30".into()),
+                ("contact", format!("matrix {who}")),
+                ("phone", "+74951234567".into()),
+            ];
+            write_a
+        }
+        ("GET", p)
+            if p.starts_with("/registers/{rn}")
+                || p.starts_with("/documents/")
+                || p.starts_with("/kz/{id}") =>
+        {
+            read_a
+        }
+        ("POST", "/requests/{id}") => {
+            form = vec![("status", "bogus".into())];
+            staff_only
+        }
+        ("POST", "/tariffs") => staff_only,
+        ("GET", "/organisation" | "/organisation/statement" | "/organisation/audit") => org_read,
+        ("GET", "/organisation/notifications") => org_change,
+        ("POST", "/organisation/notifications") => {
+            form = vec![("silent_days", "not a number".into())];
+            org_change
+        }
+        ("POST", "/organisation/users" | "/organisation/keys" | "/organisation/partners") => {
+            org_change
+        }
+        ("POST", "/organisation/users/{login}" | "/organisation/partners/{taxpayer}/{partner}") => {
+            form = vec![("op", "bogus".into())];
+            org_change
+        }
+        ("POST", "/organisation/keys/{id}/revoke") => org_change,
+        ("GET", "/audit" | "/staff/organisations" | "/staff/partners") => operator_only,
+        ("POST", "/staff/organisations") => staff_only,
+        (m, p) => panic!("the portal matrix has no expectation for {m} {p}: add one"),
+    };
+    let mut filled = fill_page(w, path);
+    if path.starts_with("/organisation") {
+        filled.push_str(&format!("?inn={A}"));
+    }
+    (filled, form, expect)
+}
+
+fn fill_page(w: &World, path: &str) -> String {
+    let rn = if path.ends_with("/deregister") {
+        // Taking a register off service once is enough: the other routes keep a1 in service.
+        w.a2.rn_str()
+    } else {
+        w.a1.rn_str()
+    };
+    let id = if path.starts_with("/organisation/keys") {
+        w.key_to_revoke.clone()
+    } else if path.starts_with("/requests") {
+        "1".to_string()
+    } else {
+        w.ka1.to_string()
+    };
+    path.replace("{rn}", &rn)
+        .replace("{fn}", &w.a1.fn_str())
+        .replace("{fd}", &w.a1_fd.to_string())
+        .replace("{id}", &id)
+        .replace("{login}", "viewer%40a.test")
+        .replace("{taxpayer}", A)
+        .replace("{partner}", P)
+}
+
+/// The portal's every route (from its own table) × every kind of user, against tenant A's
+/// objects: the page, a refusal by role (403), nothing at all for another tenant (404), or the
+/// sign-in page. Forms carry the session's CSRF token; a form without it is refused for all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_portal_page_answers_each_kind_of_user_exactly_what_its_scope_allows() {
+    let (t, w) = setup().await;
+    let base = format!("http://{}", t.d().portal_addr);
+    let users: Vec<&(&str, Cred)> = w
+        .creds
+        .iter()
+        .filter(|(_, c)| !matches!(c, Cred::Bearer(_)))
+        .collect();
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for (who, cred) in users.iter().map(|(w, c)| (*w, c)) {
+        for r in ofd_portal::routes() {
+            if r.public || (r.method, r.path) == ("POST", "/logout") {
+                continue;
+            }
+            let (path, form, expect) = page_plan(&w, who, r.method, r.path);
+            let (status, location, text) = portal_call(&base, cred, r.method, &path, &form).await;
+            checked += 1;
+            if page_class(status, &location) != Some(expect) {
+                let text: String = text.chars().take(300).collect();
+                failures.push(format!(
+                    "{who:>13} {} {path}: expected {expect:?}, got {status} {location} {text}",
+                    r.method
+                ));
+            }
+            // The same change without the form's token: refused before anything else.
+            if r.method == "POST" && matches!(cred, Cred::Session { .. }) && who != "disabled_user"
+            {
+                let bare = Cred::Session {
+                    cookie: match cred {
+                        Cred::Session { cookie, .. } => cookie.clone(),
+                        _ => unreachable!(),
+                    },
+                    csrf: "forged".into(),
+                };
+                let (status, _, _) = portal_call(&base, &bare, r.method, &path, &form).await;
+                if status != 403 {
+                    failures.push(format!(
+                        "{who:>13} POST {path} without its CSRF token: {status}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} portal checks failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(checked > 300, "the matrix ran {checked} checks");
+    t.stop().await;
+}

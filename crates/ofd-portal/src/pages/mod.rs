@@ -6,7 +6,7 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use ofd_store::LivenessRecord;
 use serde::Deserialize;
 
@@ -14,6 +14,7 @@ use crate::Portal;
 use crate::i18n::{Lang, M};
 use crate::session::{LANG_COOKIE, SESSION_COOKIE, cookie};
 
+mod audit;
 mod auth;
 mod check;
 mod documents;
@@ -21,63 +22,208 @@ mod kz;
 mod monitoring;
 mod notifications;
 mod organisation;
+mod partners;
 mod register;
 mod registers;
 mod reports;
 mod requests;
+mod staff;
 mod tariffs;
+mod users;
+
+/// One page or form action: its method, path, whether it answers without signing in, and its
+/// handler. The router is built from [`routes`], and the tests walk the same table (every
+/// route × every kind of user), so a page cannot be added without its access being tested.
+pub struct PageRoute {
+    pub method: &'static str,
+    /// With `{param}` segments.
+    pub path: &'static str,
+    /// Answered without a session (sign-in forms, the receipt check, the stylesheet).
+    pub public: bool,
+    handler: MethodRouter<Arc<Portal>>,
+}
+
+fn r(
+    method: &'static str,
+    path: &'static str,
+    public: bool,
+    handler: MethodRouter<Arc<Portal>>,
+) -> PageRoute {
+    PageRoute {
+        method,
+        path,
+        public,
+        handler,
+    }
+}
+
+/// Every route of the portal.
+pub fn routes() -> Vec<PageRoute> {
+    vec![
+        r("GET", "/", true, get(home)),
+        r("GET", "/static/portal.css", true, get(css)),
+        r("GET", "/lang", true, get(switch_lang)),
+        r("GET", "/login", true, get(auth::login_form)),
+        r("POST", "/login", true, post(auth::login)),
+        r("POST", "/logout", false, post(auth::logout)),
+        r("GET", "/set-password", true, get(auth::set_password_form)),
+        r("POST", "/set-password", true, post(auth::set_password)),
+        r("GET", "/forgot", true, get(auth::forgot_form)),
+        r("POST", "/forgot", true, post(auth::forgot)),
+        r("GET", "/check", true, get(check::page)),
+        r("GET", "/monitoring", false, get(monitoring::page)),
+        r("GET", "/registers", false, get(registers::list)),
+        r("GET", "/registers.csv", false, get(registers::csv)),
+        r("GET", "/registers.xlsx", false, get(registers::xlsx)),
+        r("GET", "/registers/new", false, get(register::new_form)),
+        r("POST", "/registers/new", false, post(register::create)),
+        r("GET", "/registers/{rn}", false, get(register::card)),
+        r(
+            "POST",
+            "/registers/{rn}/token",
+            false,
+            post(register::token),
+        ),
+        r(
+            "GET",
+            "/registers/{rn}/deregister",
+            false,
+            get(register::deregister_confirm),
+        ),
+        r(
+            "POST",
+            "/registers/{rn}/deregister",
+            false,
+            post(register::deregister),
+        ),
+        r(
+            "GET",
+            "/registers/{rn}/documents",
+            false,
+            get(documents::of_register),
+        ),
+        r(
+            "GET",
+            "/registers/{rn}/reports",
+            false,
+            get(reports::shifts),
+        ),
+        r(
+            "POST",
+            "/registers/{rn}/connection",
+            false,
+            post(requests::file),
+        ),
+        r("GET", "/kz/{id}", false, get(kz::card)),
+        r("POST", "/kz/{id}/token", false, post(kz::token)),
+        r("POST", "/kz/{id}/connection", false, post(requests::file)),
+        r(
+            "GET",
+            "/documents/{fn}/{fd}",
+            false,
+            get(documents::receipt),
+        ),
+        r(
+            "GET",
+            "/documents/{fn}/{fd}/raw",
+            false,
+            get(documents::raw),
+        ),
+        r(
+            "GET",
+            "/documents/{fn}/{fd}/json",
+            false,
+            get(documents::json),
+        ),
+        r("GET", "/requests", false, get(requests::list)),
+        r("POST", "/requests/{id}", false, post(requests::set_status)),
+        r("GET", "/tariffs", false, get(tariffs::list)),
+        r("POST", "/tariffs", false, post(tariffs::save)),
+        r(
+            "GET",
+            "/organisation",
+            false,
+            get(organisation::page_handler),
+        ),
+        r(
+            "GET",
+            "/organisation/statement",
+            false,
+            get(tariffs::statement),
+        ),
+        r(
+            "GET",
+            "/organisation/notifications",
+            false,
+            get(notifications::show),
+        ),
+        r(
+            "POST",
+            "/organisation/notifications",
+            false,
+            post(notifications::save),
+        ),
+        r(
+            "POST",
+            "/organisation/users",
+            false,
+            post(organisation::invite),
+        ),
+        r(
+            "POST",
+            "/organisation/users/{login}",
+            false,
+            post(users::change),
+        ),
+        r(
+            "POST",
+            "/organisation/keys",
+            false,
+            post(organisation::create_key),
+        ),
+        r(
+            "POST",
+            "/organisation/keys/{id}/revoke",
+            false,
+            post(organisation::revoke_key),
+        ),
+        r(
+            "POST",
+            "/organisation/partners",
+            false,
+            post(partners::request),
+        ),
+        r(
+            "POST",
+            "/organisation/partners/{taxpayer}/{partner}",
+            false,
+            post(partners::answer),
+        ),
+        r("GET", "/organisation/audit", false, get(audit::of_org)),
+        r("GET", "/audit", false, get(audit::all)),
+        r(
+            "GET",
+            "/staff/organisations",
+            false,
+            get(staff::organisations),
+        ),
+        r(
+            "POST",
+            "/staff/organisations",
+            false,
+            post(staff::create_org),
+        ),
+        r("GET", "/staff/partners", false, get(staff::partners)),
+    ]
+}
 
 /// Every page of the portal. The daemon serves this on `portal_listen`.
 pub fn router(portal: Arc<Portal>) -> Router {
-    Router::new()
-        .route("/", get(home))
-        .route("/static/portal.css", get(css))
-        .route("/lang", get(switch_lang))
-        .route("/login", get(auth::login_form).post(auth::login))
-        .route("/logout", post(auth::logout))
-        .route(
-            "/set-password",
-            get(auth::set_password_form).post(auth::set_password),
-        )
-        .route("/forgot", get(auth::forgot_form).post(auth::forgot))
-        .route("/monitoring", get(monitoring::page))
-        .route("/registers", get(registers::list))
-        .route("/registers.csv", get(registers::csv))
-        .route(
-            "/registers/new",
-            get(register::new_form).post(register::create),
-        )
-        .route("/registers/{rn}", get(register::card))
-        .route("/registers/{rn}/token", post(register::token))
-        .route(
-            "/registers/{rn}/deregister",
-            get(register::deregister_confirm).post(register::deregister),
-        )
-        .route("/registers/{rn}/documents", get(documents::of_register))
-        .route("/registers/{rn}/reports", get(reports::shifts))
-        .route("/registers/{rn}/connection", post(requests::file))
-        .route("/kz/{id}/connection", post(requests::file))
-        .route("/requests", get(requests::list))
-        .route("/tariffs", get(tariffs::list).post(tariffs::save))
-        .route("/organisation/statement", get(tariffs::statement))
-        .route("/requests/{id}", post(requests::set_status))
-        .route("/kz/{id}", get(kz::card))
-        .route("/kz/{id}/token", post(kz::token))
-        .route("/documents/{fn}/{fd}", get(documents::receipt))
-        .route("/documents/{fn}/{fd}/raw", get(documents::raw))
-        .route("/documents/{fn}/{fd}/json", get(documents::json))
-        .route("/check", get(check::page))
-        .route("/organisation", get(organisation::page_handler))
-        .route("/organisation/users", post(organisation::invite))
-        .route(
-            "/organisation/notifications",
-            get(notifications::show).post(notifications::save),
-        )
-        .route("/organisation/keys", post(organisation::create_key))
-        .route(
-            "/organisation/keys/{id}/revoke",
-            post(organisation::revoke_key),
-        )
+    let mut router = Router::new();
+    for r in routes() {
+        router = router.route(r.path, r.handler);
+    }
+    router
         .fallback(|| async { crate::PageError::NotFound })
         .with_state(portal)
 }

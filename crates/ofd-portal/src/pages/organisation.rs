@@ -1,6 +1,7 @@
 //! The organisation's accounts: its users (invite with a role, optionally limited to points of
-//! sale) and its API keys (create with a scope, revoke, last use). For the organisation's
-//! admin; the operator's staff use the same page for any organisation (`?inn=`).
+//! sale; change the role and the limit, disable, unlock), its API keys (create with a scope,
+//! revoke, last use), its partners and a link to its audit log. For the organisation's admin;
+//! the operator's staff use the same page for any organisation (`?inn=`), and support reads it.
 
 use std::collections::BTreeMap;
 
@@ -25,17 +26,44 @@ pub struct OrgQuery {
     pub inn: String,
 }
 
+/// The organisation this user may *read* the accounts of here: their own when they are its
+/// admin, or for the operator's people (staff and support) the one asked for. An organisation
+/// out of reach is a 404.
+pub fn org_to_read(s: &SignedIn, asked: &str) -> Result<String, PageError> {
+    if s.is_operator() {
+        return operator_org(s, asked.trim());
+    }
+    org_of(s, asked)
+}
+
+fn operator_org(s: &SignedIn, asked: &str) -> Result<String, PageError> {
+    if asked.is_empty() {
+        return Ok(s.user.org.clone());
+    }
+    s.portal()
+        .store
+        .get_org(asked)?
+        .map(|o| o.inn)
+        .ok_or(PageError::NotFound)
+}
+
+/// Whether this user may change the accounts of `inn` (already known to be readable).
+pub fn may_change_org(s: &SignedIn, inn: &str) -> bool {
+    s.user.role == Role::Staff || (s.user.role == Role::Admin && s.user.org == inn)
+}
+
 /// The organisation this user manages here: their own, or for staff the one asked for. An
-/// organisation out of reach is a 404.
+/// organisation out of reach is a 404; support, who reads every organisation, changes none.
 pub fn org_of(s: &SignedIn, asked: &str) -> Result<String, PageError> {
     let asked = asked.trim();
-    if s.user.role == Role::Staff && !asked.is_empty() {
-        return s
-            .portal()
-            .store
-            .get_org(asked)?
-            .map(|o| o.inn)
-            .ok_or(PageError::NotFound);
+    if s.is_operator() {
+        let inn = operator_org(s, asked)?;
+        if s.user.role == Role::Staff {
+            return Ok(inn);
+        }
+        return Err(PageError::Forbidden(
+            "support reads the organisations' pages and changes nothing".into(),
+        ));
     }
     // Another organisation, asked for by a tenant: as if it did not exist.
     if !asked.is_empty() && asked != s.user.org {
@@ -52,32 +80,40 @@ pub fn org_of(s: &SignedIn, asked: &str) -> Result<String, PageError> {
 
 type Errors = BTreeMap<&'static str, String>;
 
+/// The page, re-rendered after a change (with the change's notice or the form's errors).
+pub fn render(
+    s: &SignedIn,
+    inn: &str,
+    e: &Errors,
+    notice: Option<Markup>,
+) -> Result<Markup, PageError> {
+    Ok(page(s, s.lang.t(M::Organisation), body(s, inn, e, notice)?))
+}
+
 fn body(s: &SignedIn, inn: &str, e: &Errors, notice: Option<Markup>) -> Result<Markup, PageError> {
     let l = s.lang;
     let store = &s.portal().store;
+    let change = may_change_org(s, inn);
     let users = store.users_of(inn)?;
     let keys = store.api_keys_of(inn)?;
     let err = |k: &str| e.get(k).map(String::as_str);
-    let roles: &[Role] = if s
-        .portal()
-        .store
-        .get_org(inn)?
-        .is_some_and(|o| o.kind == ofd_store::accounts::OrgKind::Operator)
-    {
-        &[Role::Staff, Role::Support]
-    } else {
-        &[Role::Admin, Role::Manager, Role::Viewer]
-    };
+    let roles = roles_for(s, inn)?;
+    let partners = super::partners::section(s, inn, change, e)?;
     Ok(html! {
         @if let Some(n) = notice { (n) }
         p {
-            a href={ "/organisation/notifications?inn=" (inn) } { (l.t(M::Notifications)) } " · "
+            @if change { a href={ "/organisation/notifications?inn=" (inn) } { (l.t(M::Notifications)) } " · " }
             a href={ "/organisation/statement?inn=" (inn) } { (l.t(M::Statement)) } " · "
+            a href={ "/organisation/audit?inn=" (inn) } { (l.t(M::AuditLog)) } " · "
             a href="/tariffs" { (l.t(M::Tariffs)) }
         }
         h2 { (l.t(M::Users)) }
         table {
-            thead { tr { th scope="col" { (l.t(M::Email)) } th scope="col" { (l.t(M::Name)) } th scope="col" { (l.t(M::Role)) } th scope="col" { (l.t(M::Places)) } th scope="col" { (l.t(M::State)) } } }
+            thead { tr {
+                th scope="col" { (l.t(M::Email)) } th scope="col" { (l.t(M::Name)) } th scope="col" { (l.t(M::Role)) }
+                th scope="col" { (l.t(M::Places)) } th scope="col" { (l.t(M::State)) }
+                @if change { th scope="col" { (l.t(M::Actions)) } }
+            } }
             tbody {
                 @for u in &users {
                     tr {
@@ -89,10 +125,12 @@ fn body(s: &SignedIn, inn: &str, e: &Errors, notice: Option<Markup>) -> Result<M
                             @else if u.password.is_none() { (l.t(M::Invited)) }
                             @else { (l.t(M::Active)) }
                         }
+                        @if change { td { (super::users::actions(s, inn, u, roles)) } }
                     }
                 }
             }
         }
+        @if change {
         h2 { (l.t(M::InviteUser)) }
         form method="post" action={ "/organisation/users?inn=" (inn) } novalidate {
             input type="hidden" name="csrf" value=(s.csrf);
@@ -140,6 +178,23 @@ fn body(s: &SignedIn, inn: &str, e: &Errors, notice: Option<Markup>) -> Result<M
             }
             button type="submit" { (l.t(M::CreateKey)) }
         }
+        }
+        (partners)
+    })
+}
+
+/// The roles users of `inn` may be given: the operator's for the operator, a taxpayer's or a
+/// partner's otherwise.
+pub fn roles_for(s: &SignedIn, inn: &str) -> Result<&'static [Role], PageError> {
+    let operator = s
+        .portal()
+        .store
+        .get_org(inn)?
+        .is_some_and(|o| o.kind == ofd_store::accounts::OrgKind::Operator);
+    Ok(if operator {
+        &[Role::Staff, Role::Support]
+    } else {
+        &[Role::Admin, Role::Manager, Role::Viewer]
     })
 }
 
@@ -148,7 +203,7 @@ pub async fn page_handler(
     s: SignedIn,
     Query(q): Query<OrgQuery>,
 ) -> Result<Html<String>, PageError> {
-    let inn = org_of(&s, &q.inn)?;
+    let inn = org_to_read(&s, &q.inn)?;
     let b = body(&s, &inn, &Errors::new(), None)?;
     Ok(Html(
         page(&s, &format!("{} {inn}", s.lang.t(M::Organisation)), b).into_string(),
@@ -169,7 +224,7 @@ pub struct InviteForm {
     places: String,
 }
 
-fn parse_role(s: &str) -> Option<Role> {
+pub fn parse_role(s: &str) -> Option<Role> {
     [
         Role::Admin,
         Role::Manager,

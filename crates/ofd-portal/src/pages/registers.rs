@@ -1,5 +1,5 @@
 //! The register list: Russian and Kazakh registers side by side, searchable, paged by cursor,
-//! downloadable as CSV. Every row comes from the scoped store.
+//! downloadable as CSV and as an Excel workbook. Every row comes from the scoped store.
 
 use axum::extract::Query;
 use axum::http::header;
@@ -15,6 +15,17 @@ use crate::format;
 use crate::i18n::M;
 use crate::layout::{circle, page};
 use crate::session::SignedIn;
+use crate::workbook::{self, Cell};
+
+/// Kopecks as roubles with two decimals, grouped for people.
+fn money(kopecks: u64) -> String {
+    format::money(i64::try_from(kopecks).unwrap_or(i64::MAX))
+}
+
+/// Kopecks as roubles with two decimals, ungrouped for a CSV (`14000.50`).
+fn plain(kopecks: u64) -> String {
+    format::qr_sum(i64::try_from(kopecks).unwrap_or(i64::MAX))
+}
 
 const PAGE: usize = 50;
 const CSV_MAX: usize = 10_000;
@@ -54,6 +65,8 @@ pub struct Row {
     pub colour: Colour,
     pub last_doc: Option<u64>,
     pub shift: u32,
+    /// The current shift's sales and returns of sales, kopecks (RU: from the receipts stored).
+    pub shift_sums: Option<(u64, u64)>,
     pub fn_replace_soon: bool,
 }
 
@@ -136,6 +149,9 @@ pub fn rows(
                     colour: Colour::of(live.as_ref(), now, s.portal()),
                     last_doc: live.map(|r| u64::from(r.last_doc_time)),
                     shift: live.map_or(0, |r| r.shift),
+                    shift_sums: live
+                        .filter(|r| r.shift != 0)
+                        .map(|r| (r.shift_sales, r.shift_returns)),
                     fn_replace_soon: live
                         .is_some_and(|r| r.key_expiry_soon() || r.key_expiry_urgent()),
                 });
@@ -192,6 +208,7 @@ pub fn rows(
                     colour: Colour::of(live.as_ref(), now, s.portal()),
                     last_doc: live.map(|r| u64::from(r.last_doc_time)),
                     shift: card.shift_open.unwrap_or(0),
+                    shift_sums: None,
                     fn_replace_soon: false,
                 });
             }
@@ -252,7 +269,10 @@ pub async fn list(s: SignedIn, Query(q): Query<ListQuery>) -> Result<Html<String
             }
             button type="submit" { (l.t(M::Search)) }
         }
-        p { a href={ "/registers.csv?" (query_string(&q, "")) } download { (l.t(M::DownloadCsv)) } }
+        p {
+            a href={ "/registers.csv?" (query_string(&q, "")) } download { (l.t(M::DownloadCsv)) } " · "
+            a href={ "/registers.xlsx?" (query_string(&q, "")) } download { (l.t(M::DownloadXlsx)) }
+        }
         table {
             caption.sr { (l.t(M::Registers)) }
             thead { tr {
@@ -261,6 +281,8 @@ pub async fn list(s: SignedIn, Query(q): Query<ListQuery>) -> Result<Html<String
                 th scope="col" { (l.t(M::Status)) } th scope="col" { (l.t(M::Connection)) }
                 th scope="col" { (l.t(M::State)) } th scope="col" { (l.t(M::LastDocument)) }
                 th scope="col" class="num" { (l.t(M::Shift)) }
+                th scope="col" class="num" { (l.t(M::ShiftSales)) }
+                th scope="col" class="num" { (l.t(M::ShiftReturns)) }
             } }
             tbody {
                 @for r in &rows {
@@ -271,9 +293,11 @@ pub async fn list(s: SignedIn, Query(q): Query<ListQuery>) -> Result<Html<String
                         td { (circle(l, r.colour)) }
                         td { (r.last_doc.map(format::datetime).unwrap_or_else(|| "—".into())) }
                         td.num { (if r.shift == 0 { "—".to_string() } else { r.shift.to_string() }) }
+                        td.num { (r.shift_sums.map_or("—".into(), |(s, _)| money(s))) }
+                        td.num { (r.shift_sums.map_or("—".into(), |(_, x)| money(x))) }
                     }
                 }
-                @if rows.is_empty() { tr { td colspan="9" { (l.t(M::NothingFound)) } } }
+                @if rows.is_empty() { tr { td colspan="11" { (l.t(M::NothingFound)) } } }
             }
         }
         @if let Some(n) = &next {
@@ -298,17 +322,20 @@ fn csv_field(s: &str) -> String {
 pub async fn csv(s: SignedIn, Query(q): Query<ListQuery>) -> Result<Response, PageError> {
     let (rows, _) = rows(&s, &q, CSV_MAX)?;
     let mut out = String::from(
-        "country,id,name,place,status,connection,state,last_document,shift,fn_replace_within_30_days\n",
+        "country,id,name,place,status,connection,state,last_document,shift,shift_sales,shift_returns,fn_replace_within_30_days\n",
     );
     for r in rows {
         let state = match r.colour {
-            Colour::Green => "green",
-            Colour::Yellow => "yellow",
-            Colour::Red => "red",
             Colour::Grey => "none",
+            c => c.describe(s.lang).0,
         };
+        let (sales, returns) = r
+            .shift_sums
+            .map_or((String::new(), String::new()), |(s, x)| {
+                (plain(s), plain(x))
+            });
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.kind,
             csv_field(&r.id),
             csv_field(&r.name),
@@ -318,6 +345,8 @@ pub async fn csv(s: SignedIn, Query(q): Query<ListQuery>) -> Result<Response, Pa
             state,
             r.last_doc.map(format::datetime_secs).unwrap_or_default(),
             r.shift,
+            sales,
+            returns,
             if r.fn_replace_soon { "yes" } else { "no" },
         ));
     }
@@ -330,6 +359,67 @@ pub async fn csv(s: SignedIn, Query(q): Query<ListQuery>) -> Result<Response, Pa
             ),
         ],
         out,
+    )
+        .into_response())
+}
+
+/// `GET /registers.xlsx`: the same rows as the CSV, as a workbook with the page's own column
+/// names, for the people who open the list in Excel rather than parse it.
+pub async fn xlsx(s: SignedIn, Query(q): Query<ListQuery>) -> Result<Response, PageError> {
+    let l = s.lang;
+    let (rows, _) = rows(&s, &q, CSV_MAX)?;
+    let headers = [
+        l.t(M::Country),
+        l.t(M::RnOrId),
+        l.t(M::Name),
+        l.t(M::Place),
+        l.t(M::Status),
+        l.t(M::Connection),
+        l.t(M::State),
+        l.t(M::LastDocument),
+        l.t(M::Shift),
+        l.t(M::ShiftSales),
+        l.t(M::ShiftReturns),
+        l.t(M::FnReplaceSoon),
+    ];
+    let cells: Vec<Vec<Cell>> = rows
+        .into_iter()
+        .map(|r| {
+            vec![
+                Cell::Text(r.kind.into()),
+                Cell::Text(r.id),
+                Cell::Text(r.name),
+                Cell::Text(r.place),
+                Cell::Text(r.status),
+                Cell::Text(r.connection),
+                Cell::Text(r.colour.describe(l).1.into()),
+                r.last_doc.map_or(Cell::Empty, Cell::Time),
+                if r.shift == 0 {
+                    Cell::Empty
+                } else {
+                    Cell::Number(f64::from(r.shift))
+                },
+                r.shift_sums.map_or(Cell::Empty, |(s, _)| Cell::Money(s)),
+                r.shift_sums.map_or(Cell::Empty, |(_, x)| Cell::Money(x)),
+                Cell::Text(l.t(if r.fn_replace_soon { M::Yes } else { M::No }).into()),
+            ]
+        })
+        .collect();
+    let sheet = l.t(M::Registers);
+    let bytes =
+        tokio::task::spawn_blocking(move || workbook::build(sheet, &headers, &cells)).await??;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"registers.xlsx\"",
+            ),
+        ],
+        bytes,
     )
         .into_response())
 }

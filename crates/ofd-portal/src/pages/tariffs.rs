@@ -13,7 +13,7 @@ use maud::{Markup, html};
 use ofd_store::accounts::{Role, Tariff};
 use serde::Deserialize;
 
-use super::organisation::org_of;
+use super::organisation::org_to_read;
 use crate::error::PageError;
 use crate::format;
 use crate::i18n::M;
@@ -145,7 +145,7 @@ pub async fn statement(
     s: SignedIn,
     Query(q): Query<StatementQuery>,
 ) -> Result<Response, PageError> {
-    let inn = org_of(&s, &q.inn)?;
+    let inn = org_to_read(&s, &q.inn)?;
     let l = s.lang;
     let month = if q.month.is_empty() {
         format::month(s.now())

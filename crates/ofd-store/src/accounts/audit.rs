@@ -49,14 +49,7 @@ impl Store {
         let db = self.shared().db()?;
         let limit = f.limit.clamp(1, 10_000);
         let after = f.after.map(|a| a.to_be_bytes());
-        let keep = |e: &AuditEntry| {
-            f.actor.as_ref().is_none_or(|a| &e.actor == a)
-                && f.action
-                    .as_ref()
-                    .is_none_or(|a| e.action.starts_with(a.as_str()))
-                && f.from.is_none_or(|t| e.at >= t)
-                && f.to.is_none_or(|t| e.at <= t)
-        };
+        let keep = |e: &AuditEntry| f.matches(e);
         let mut out = Vec::new();
         // Scanned in pages so a filter that matches little does not hold a huge page in memory.
         let prefix = match org {
@@ -88,6 +81,63 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Entries newest first, strictly before sequence number `before` (all when `None`), of one
+    /// organisation or of all, filtered by `f` (its `after` and `limit` aside). Reads at most
+    /// `examine` entries, so a page costs a bounded read however little the filter matches.
+    /// Returns the page and, when the read stopped before the log's start, the cursor to pass
+    /// as `before` for the next page.
+    pub fn audit_newest(
+        &self,
+        org: Option<&str>,
+        f: &AuditFilter,
+        before: Option<u64>,
+        examine: usize,
+    ) -> Result<(Vec<AuditEntry>, Option<u64>), StoreError> {
+        let db = self.shared().db()?;
+        let limit = f.limit.clamp(1, 10_000);
+        let prefix = match org {
+            Some(o) => key(b'a', &[o.as_bytes(), b""]),
+            None => b"A".to_vec(),
+        };
+        let mut target = prefix.clone();
+        target.extend_from_slice(&before.unwrap_or(u64::MAX).to_be_bytes());
+        let cf = db.cf(CF_ACCOUNTS)?;
+        let mut it = db.raw_iterator_cf(cf);
+        it.seek_for_prev(&target);
+        if it.key() == Some(target.as_slice()) {
+            it.prev();
+        }
+        let (mut out, mut examined, mut last) = (Vec::new(), 0usize, None);
+        while let Some((k, v)) = it.item() {
+            let Some(seq) = k
+                .strip_prefix(prefix.as_slice())
+                .and_then(|rest| <[u8; 8]>::try_from(rest).ok())
+                .map(u64::from_be_bytes)
+            else {
+                break;
+            };
+            if out.len() >= limit || examined >= examine.max(1) {
+                it.status().map_err(|e| StoreError::db("audit scan", e))?;
+                return Ok((out, last));
+            }
+            examined += 1;
+            last = Some(seq);
+            let entry: Option<AuditEntry> = if org.is_some() {
+                let mut ek = vec![b'A'];
+                ek.extend_from_slice(&seq.to_be_bytes());
+                get(&db, &ek)?
+            } else {
+                Some(super::decode(v, "audit entry")?)
+            };
+            if let Some(e) = entry.filter(|e| f.matches(e)) {
+                out.push(e);
+            }
+            it.prev();
+        }
+        it.status().map_err(|e| StoreError::db("audit scan", e))?;
+        Ok((out, None))
     }
 }
 

@@ -147,6 +147,21 @@ impl Store {
         get(&self.shared().db()?, &link_key(taxpayer, partner))
     }
 
+    /// Every link (any status), by taxpayer then partner, a page at a time after the link
+    /// `after` (taxpayer, partner): the operator's list of all partner links.
+    pub fn partner_links(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<PartnerLink>, StoreError> {
+        let db = self.shared().db()?;
+        let after = after.map(|(t, p)| link_key(t, p)[1..].to_vec());
+        scan_keys(&db, b"P", after.as_deref(), limit)?
+            .into_iter()
+            .map(|(_, v)| super::decode(&v, "partner link"))
+            .collect()
+    }
+
     /// Every link (any status) an organisation is part of, on either side.
     pub fn partner_links_of(&self, inn: &str) -> Result<Vec<PartnerLink>, StoreError> {
         let db = self.shared().db()?;

@@ -286,3 +286,16 @@ pub struct AuditFilter {
     pub after: Option<u64>,
     pub limit: usize,
 }
+
+impl AuditFilter {
+    /// Whether `e` passes the actor, action and time filters (`after` and `limit` are paging).
+    pub fn matches(&self, e: &AuditEntry) -> bool {
+        self.actor.as_ref().is_none_or(|a| &e.actor == a)
+            && self
+                .action
+                .as_ref()
+                .is_none_or(|a| e.action.starts_with(a.as_str()))
+            && self.from.is_none_or(|t| e.at >= t)
+            && self.to.is_none_or(|t| e.at <= t)
+    }
+}

@@ -41,6 +41,7 @@ pub fn doc(f: FnNumber, fd: u32, rn: Option<Rn>, doc_time: u32, variant: u8) -> 
         doc_time,
         shift: Some(1 + fd / 10),
         health: None,
+        settlement: None,
         raw: raw_for(&f, fd, variant).into(),
         ack: format!("ack-{}-{fd}", f.as_str()).into_bytes().into(),
     }

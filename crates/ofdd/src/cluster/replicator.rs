@@ -76,6 +76,16 @@ pub struct Replicator {
 }
 
 impl Replicator {
+    /// The JetStream context (for the cluster's other replicated state, such as leases).
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.js
+    }
+
+    /// This node's name (`[cluster] node`).
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
     /// Connect to the cluster, refuse a server older than [`version::MIN_SERVER`], find or
     /// create the stream (and the probe stream) with `stream_replicas` replicas. Fails with a
     /// reason an operator can act on: the node must not start acknowledging without it.

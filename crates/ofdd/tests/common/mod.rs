@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod kz;
 pub mod nats;
+pub mod portal;
 pub mod smtp;
 pub mod tools;
 pub mod webdriver;
