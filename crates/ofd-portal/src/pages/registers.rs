@@ -5,7 +5,7 @@ use axum::extract::Query;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use maud::html;
-use ofd_store::{ConnectionType, KktFilter, KktStatus, Rn};
+use ofd_store::{ConnectionType, KktFilter, KktStatus, LIST_SCAN_BUDGET, Rn};
 use serde::Deserialize;
 
 use super::Colour;
@@ -114,8 +114,13 @@ pub fn rows(
     if q.kind != "kz" && !q.after.starts_with("kz") {
         // The place filter narrows after the store's page, so ask for more and stop at limit.
         let mut f = filter_of(q, limit)?;
+        let mut examined = 0usize;
         loop {
             let page = store.list_kkt(&f)?;
+            examined += page.items.len();
+            if page.items.len() < f.limit && page.next.is_some() {
+                examined += LIST_SCAN_BUDGET; // the store's page ended on its budget
+            }
             for k in page.items {
                 if !place.is_empty() && !k.place.to_lowercase().contains(&place) {
                     continue;
@@ -141,6 +146,10 @@ pub fn rows(
                 });
             }
             match page.next {
+                // A page looks at most its size plus the budget, however few match.
+                Some(n) if examined >= limit + LIST_SCAN_BUDGET => {
+                    return Ok((out, Some(n.as_str().to_string())));
+                }
                 Some(n) => f.after = Some(n),
                 None => break,
             }
@@ -158,10 +167,13 @@ pub fn rows(
             .strip_prefix("kz")
             .and_then(|a| a.parse::<u32>().ok());
         let mut cursor = after;
+        let mut examined = 0usize;
         loop {
-            let page = store.list_kkm(cursor, limit.max(1))?;
-            let Some(last) = page.last() else { break };
-            cursor = Some(last.system_id);
+            let (page, next_id) = store.list_kkm_page(cursor, limit.max(1))?;
+            examined += page.len();
+            if page.len() < limit.max(1) && next_id.is_some() {
+                examined += LIST_SCAN_BUDGET;
+            }
             for rec in page {
                 let card = s
                     .portal()
@@ -194,6 +206,13 @@ pub fn rows(
                     shift: card.shift_open.unwrap_or(0),
                     fn_replace_soon: false,
                 });
+            }
+            match next_id {
+                Some(n) if examined >= limit + LIST_SCAN_BUDGET => {
+                    return Ok((out, Some(format!("kz{n}"))));
+                }
+                Some(n) => cursor = Some(n),
+                None => break,
             }
         }
     }
