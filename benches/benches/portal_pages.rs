@@ -83,7 +83,7 @@ impl Plan {
     }
 
     fn is_big(&self, i: usize) -> bool {
-        !self.is_small(i) && i % self.stride() == 0 && i / self.stride() < self.big
+        !self.is_small(i) && i.is_multiple_of(self.stride()) && i / self.stride() < self.big
     }
 
     /// The small taxpayer's first register.
@@ -256,7 +256,7 @@ fn load(store: &Store, plan: &Plan) {
                 user_name: name,
                 address: format!("г. Москва, ул. Ленина, д. {}", i % 200),
                 place,
-                connection: if i % 10 == 0 {
+                connection: if i.is_multiple_of(10) {
                     ConnectionType::Wired
                 } else {
                     ConnectionType::Sim

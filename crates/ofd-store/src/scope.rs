@@ -449,6 +449,21 @@ impl<'a> Scoped<'a> {
         }
     }
 
+    /// `list_kkt` with each listed register's liveness record (a memory lookup each: the page
+    /// holds only registers in scope, so no second scope check per row).
+    pub fn list_kkt_live(
+        &self,
+        filter: &KktFilter,
+    ) -> Result<(KktPage, Vec<Option<LivenessRecord>>), StoreError> {
+        let page = self.list_kkt(filter)?;
+        let live = page
+            .items
+            .iter()
+            .map(|k| self.store.liveness_of(&k.rn))
+            .collect();
+        Ok((page, live))
+    }
+
     /// Creates a register for an organisation this principal may act for.
     pub fn register_kkt(&self, kkt: NewKkt, now: u64) -> StoreFuture<KktRecord> {
         if !self.scope.may_register_for(kkt.user_inn.trim()) {

@@ -116,12 +116,13 @@ pub fn rows(
         let mut f = filter_of(q, limit)?;
         let mut examined = 0usize;
         loop {
-            let page = store.list_kkt(&f)?;
+            let (page, lives) = store.list_kkt_live(&f)?;
             examined += page.items.len();
             if page.items.len() < f.limit && page.next.is_some() {
-                examined += LIST_SCAN_BUDGET; // the store's page ended on its budget
+                // The store's page ended on its budget: it looked at its limit and the budget.
+                examined += f.limit + LIST_SCAN_BUDGET;
             }
-            for k in page.items {
+            for (k, live) in page.items.into_iter().zip(lives) {
                 if !place.is_empty() && !k.place.to_lowercase().contains(&place) {
                     continue;
                 }
@@ -129,7 +130,6 @@ pub fn rows(
                     next = out.last().map(|r: &Row| r.id.clone());
                     return Ok((out, next));
                 }
-                let live = store.kkt_liveness(&k.rn)?;
                 out.push(Row {
                     kind: "RU",
                     id: k.rn.as_str().to_string(),
@@ -146,7 +146,7 @@ pub fn rows(
                 });
             }
             match page.next {
-                // A page looks at most its size plus the budget, however few match.
+                // A page looks at most at its size plus the budget, however few match.
                 Some(n) if examined >= limit + LIST_SCAN_BUDGET => {
                     return Ok((out, Some(n.as_str().to_string())));
                 }
@@ -172,7 +172,7 @@ pub fn rows(
             let (page, next_id) = store.list_kkm_page(cursor, limit.max(1))?;
             examined += page.len();
             if page.len() < limit.max(1) && next_id.is_some() {
-                examined += LIST_SCAN_BUDGET;
+                examined += limit + LIST_SCAN_BUDGET;
             }
             for rec in page {
                 let card = s
