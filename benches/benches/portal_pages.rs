@@ -14,7 +14,8 @@
 //! KZ (max(8, REGISTERS/200)), REQUESTS (max(4, REGISTERS/100)), RUNS (30),
 //! OFD_BENCH_STORE (a directory to keep the loaded store in and reuse when its plan matches;
 //! default a temporary directory, deleted at the end), OFD_BENCH_DIR (where temporary
-//! directories go). Run the built bench executable with `--bench`, or `cargo bench`.
+//! directories go). Run the executable `cargo build --release --workspace --all-targets` built
+//! with `--bench`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
