@@ -130,7 +130,7 @@ pub use registry::{
     BindOutcome, ConnectionType, CredentialInfo, FnBindRequest, FnBinding, IssuedToken, KktFilter,
     KktPage, KktPatch, KktRecord, KktStatus, NewKkt,
 };
-pub use scope::{Holder, Scope, Scoped};
+pub use scope::{Holder, LIST_SCAN_BUDGET, Scope, Scoped};
 pub use store::Store;
 pub use verify::{CheckReport, SalvageReport};
 

@@ -247,6 +247,90 @@ impl Store {
         Ok(out)
     }
 
+    /// One organisation's Russian registers in RN order after `after` (exclusive), at most
+    /// `limit`, with each one's point of sale: a seek into the owner index and `limit` entries,
+    /// so a page costs the same in an organisation of ten registers as in one of ten thousand.
+    pub fn kkt_of_owner(
+        &self,
+        inn: &str,
+        after: Option<&Rn>,
+        limit: usize,
+    ) -> Result<Vec<(Rn, String)>, StoreError> {
+        let tail = after.map(|rn| RegisterRef::Kkt(*rn).tail());
+        Ok(self
+            .owner_entries(inn, b'R', tail, limit)?
+            .into_iter()
+            .filter_map(|(r, place)| match r {
+                RegisterRef::Kkt(rn) => Some((rn, place)),
+                RegisterRef::Kkm(_) => None,
+            })
+            .collect())
+    }
+
+    /// One organisation's Kazakh registers by system ID after `after` (exclusive), at most
+    /// `limit` (see `kkt_of_owner`).
+    pub fn kkm_of_owner(
+        &self,
+        inn: &str,
+        after: Option<u32>,
+        limit: usize,
+    ) -> Result<Vec<(u32, String)>, StoreError> {
+        let tail = after.map(|id| RegisterRef::Kkm(id).tail());
+        Ok(self
+            .owner_entries(inn, b'K', tail, limit)?
+            .into_iter()
+            .filter_map(|(r, place)| match r {
+                RegisterRef::Kkm(id) => Some((id, place)),
+                RegisterRef::Kkt(_) => None,
+            })
+            .collect())
+    }
+
+    /// Forward entries of `inn` of one kind (`R`, `K`) after the tail `after` (exclusive).
+    fn owner_entries(
+        &self,
+        inn: &str,
+        kind: u8,
+        after: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<Vec<(RegisterRef, String)>, StoreError> {
+        let db = self.shared().db()?;
+        let cf = db.cf(CF_OWNERS)?;
+        let mut prefix = vec![b'o'];
+        prefix.extend_from_slice(inn.as_bytes());
+        prefix.push(0);
+        prefix.push(kind);
+        let mut it = db.raw_iterator_cf(cf);
+        match after {
+            Some(tail) => {
+                let mut start = prefix[..prefix.len() - 1].to_vec();
+                start.extend_from_slice(&tail);
+                it.seek(&start);
+                if it.key() == Some(start.as_slice()) {
+                    it.next();
+                }
+            }
+            None => it.seek(&prefix),
+        }
+        let mut out = Vec::new();
+        while let Some((k, v)) = it.item() {
+            if !k.starts_with(&prefix) || out.len() >= limit {
+                break;
+            }
+            let tail = &k[prefix.len() - 1..];
+            let r = RegisterRef::from_tail(tail).ok_or_else(|| StoreError::CorruptRecord {
+                cf: CF_OWNERS,
+                what: "owner entry",
+                key: crate::error::hex(k),
+                reason: "undecodable register".into(),
+            })?;
+            out.push((r, String::from_utf8_lossy(v).into_owned()));
+            it.next();
+        }
+        it.status().map_err(|e| StoreError::db("owners scan", e))?;
+        Ok(out)
+    }
+
     /// Records a Kazakh register's owner for registers made before the index existed: `owner`
     /// reads it from the register's (opaque) state. Runs once per store; later registrations
     /// index themselves (`kz_create`).

@@ -167,6 +167,120 @@ pub struct Scoped<'a> {
     scope: &'a Scope,
 }
 
+/// Registers a list page may pass over (filtered out, out of scope) beyond the page itself
+/// before it ends early with a cursor: what keeps every list page O(page) however large the
+/// registry or organisation and however selective the filter.
+pub const LIST_SCAN_BUDGET: usize = 2_000;
+
+/// One organisation's owner-index entries, read a chunk at a time from a cursor.
+struct OrgCursor<K> {
+    inn: String,
+    buf: std::collections::VecDeque<(K, String)>,
+    after: Option<K>,
+    done: bool,
+}
+
+impl<K: Copy + Ord> OrgCursor<K> {
+    fn new(inn: &str, after: Option<K>) -> Self {
+        OrgCursor {
+            inn: inn.to_string(),
+            buf: Default::default(),
+            after,
+            done: false,
+        }
+    }
+
+    fn refill(
+        &mut self,
+        chunk: usize,
+        read: impl FnOnce(Option<&K>, usize) -> Result<Vec<(K, String)>, StoreError>,
+    ) -> Result<(), StoreError> {
+        if !self.buf.is_empty() || self.done {
+            return Ok(());
+        }
+        let got = read(self.after.as_ref(), chunk)?;
+        self.done = got.len() < chunk;
+        if let Some((last, _)) = got.last() {
+            self.after = Some(*last);
+        }
+        self.buf.extend(got);
+        Ok(())
+    }
+}
+
+/// The smallest head among the cursors, taken, with its organisation.
+fn pop_min<K: Copy + Ord>(cursors: &mut [OrgCursor<K>]) -> Option<(K, String, String)> {
+    let i = cursors
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.buf.front().map(|h| (h.0, i)))
+        .min()?
+        .1;
+    let c = &mut cursors[i];
+    let (k, place) = c.buf.pop_front()?;
+    Some((k, place, c.inn.clone()))
+}
+
+/// A list page being filled: at most `limit` items, at most `limit` + [`LIST_SCAN_BUDGET`]
+/// candidates looked at.
+struct PageBuilder<T, K> {
+    items: Vec<T>,
+    limit: usize,
+    examined: usize,
+    budget: usize,
+    _k: std::marker::PhantomData<K>,
+}
+
+impl<T, K: Copy> PageBuilder<T, K> {
+    fn new(limit: usize) -> Self {
+        PageBuilder {
+            items: Vec::new(),
+            limit,
+            examined: 0,
+            budget: limit.saturating_add(LIST_SCAN_BUDGET),
+            _k: std::marker::PhantomData,
+        }
+    }
+
+    /// One candidate at key `k` (`None`: passed over). `Some` when the page is complete: full
+    /// (the cursor is its last item) or out of budget (the cursor is `k`).
+    fn offer(
+        &mut self,
+        k: K,
+        item: Option<T>,
+        key_of: impl Fn(&T) -> K,
+    ) -> Option<(Vec<T>, Option<K>)> {
+        self.examined += 1;
+        if let Some(item) = item {
+            if self.items.len() == self.limit {
+                let next = self.items.last().map(&key_of);
+                return Some((std::mem::take(&mut self.items), next));
+            }
+            self.items.push(item);
+        }
+        if self.examined >= self.budget {
+            return Some((std::mem::take(&mut self.items), Some(k)));
+        }
+        None
+    }
+
+    /// `n` more candidates were passed over below the store (up to `k`).
+    fn passed(&mut self, k: K, n: usize) -> Option<(Vec<T>, Option<K>)> {
+        self.examined = self.examined.saturating_add(n);
+        (self.examined >= self.budget).then(|| (std::mem::take(&mut self.items), Some(k)))
+    }
+
+    fn end(&mut self) -> (Vec<T>, Option<K>) {
+        (std::mem::take(&mut self.items), None)
+    }
+}
+
+impl From<(Vec<KktRecord>, Option<Rn>)> for KktPage {
+    fn from((items, next): (Vec<KktRecord>, Option<Rn>)) -> KktPage {
+        KktPage { items, next }
+    }
+}
+
 fn kkt_not_found(rn: &Rn) -> StoreError {
     StoreError::RegisterNotFound { rn: *rn }
 }
@@ -259,53 +373,95 @@ impl<'a> Scoped<'a> {
         }
     }
 
-    /// Registers matching `filter`, in RN order, with cursor paging.
+    /// Registers matching `filter`, in RN order, with cursor paging. A page costs its own
+    /// size plus at most [`LIST_SCAN_BUDGET`] registers passed over by the filter, never the
+    /// registry's or an organisation's size: an organisation's registers are read from the
+    /// owner index from the cursor on (merged in RN order over a partner's clients); a page
+    /// that used up its budget ends early with the cursor of the last register it looked at.
     pub fn list_kkt(&self, filter: &KktFilter) -> Result<KktPage, StoreError> {
-        let Some(reachable) = self.reachable()? else {
+        let limit = filter.limit.clamp(1, 10_000);
+        let mut page = PageBuilder::new(limit);
+        if let Some(regs) = &self.scope.registers {
+            // A principal limited to some registers: those, in order.
+            for r in regs {
+                let RegisterRef::Kkt(rn) = r else { continue };
+                if filter.after.is_some_and(|a| *rn <= a) || !self.sees(r)? {
+                    continue;
+                }
+                let rec = self.store.get_register(rn)?.filter(|k| filter.matches(k));
+                if let Some(done) = page.offer(*rn, rec, |k| k.rn) {
+                    return Ok(done.into());
+                }
+            }
+            return Ok(page.end().into());
+        }
+        let Some(orgs) = &self.scope.orgs else {
             if self.scope.is_all() {
                 return self.store.list_registers(filter);
             }
-            // Places only, no organisations: filter the registry scan.
+            // Places only, no organisations: the registry scan, filtered (each call of
+            // `list_registers` examines at most its budget, and so does this page).
             let mut f = filter.clone();
-            let mut items = Vec::new();
-            let limit = filter.limit.clamp(1, 10_000);
+            f.limit = limit;
             loop {
-                f.limit = limit;
-                let page = self.store.list_registers(&f)?;
-                for r in page.items {
-                    if self.sees(&RegisterRef::Kkt(r.rn))? {
-                        if items.len() == limit {
-                            let next = items.last().map(|x: &KktRecord| x.rn);
-                            return Ok(KktPage { items, next });
-                        }
-                        items.push(r);
+                let got = self.store.list_registers(&f)?;
+                for r in got.items {
+                    let rn = r.rn;
+                    let visible = self.sees(&RegisterRef::Kkt(rn))?;
+                    if let Some(done) = page.offer(rn, visible.then_some(r), |k| k.rn) {
+                        return Ok(done.into());
                     }
                 }
-                match page.next {
-                    Some(n) => f.after = Some(n),
-                    None => return Ok(KktPage { items, next: None }),
+                match got.next {
+                    Some(n) => {
+                        f.after = Some(n);
+                        if let Some(done) = page.passed(n, LIST_SCAN_BUDGET) {
+                            return Ok(done.into());
+                        }
+                    }
+                    None => return Ok(page.end().into()),
                 }
             }
         };
-        let limit = filter.limit.clamp(1, 10_000);
-        let mut items = Vec::new();
-        for (r, _) in reachable {
-            let RegisterRef::Kkt(rn) = r else { continue };
-            if filter.after.is_some_and(|a| rn <= a) {
-                continue;
+        // Organisations: their owner-index entries from the cursor on, merged in RN order.
+        let chunk = (limit + 1).clamp(16, 1024);
+        let mut cursors: Vec<OrgCursor<Rn>> = orgs
+            .iter()
+            .map(|inn| OrgCursor::new(inn, filter.after))
+            .collect();
+        loop {
+            for c in &mut cursors {
+                let inn = c.inn.clone();
+                c.refill(chunk, |after, n| self.store.kkt_of_owner(&inn, after, n))?;
             }
-            let Some(rec) = self.store.get_register(&rn)? else {
-                continue;
+            let Some((rn, place, inn)) = pop_min(&mut cursors) else {
+                return Ok(page.end().into());
             };
-            if filter.matches(&rec) {
-                if items.len() == limit {
-                    let next = items.last().map(|x: &KktRecord| x.rn);
-                    return Ok(KktPage { items, next });
-                }
-                items.push(rec);
+            let owner = Owner { inn, place };
+            let rec = if self.scope.admits(&RegisterRef::Kkt(rn), Some(&owner)) {
+                self.store.get_register(&rn)?.filter(|k| filter.matches(k))
+            } else {
+                None
+            };
+            if let Some(done) = page.offer(rn, rec, |k| k.rn) {
+                return Ok(done.into());
             }
         }
-        Ok(KktPage { items, next: None })
+    }
+
+    /// `list_kkt` with each listed register's liveness record (a memory lookup each: the page
+    /// holds only registers in scope, so no second scope check per row).
+    pub fn list_kkt_live(
+        &self,
+        filter: &KktFilter,
+    ) -> Result<(KktPage, Vec<Option<LivenessRecord>>), StoreError> {
+        let page = self.list_kkt(filter)?;
+        let live = page
+            .items
+            .iter()
+            .map(|k| self.store.liveness_of(&k.rn))
+            .collect();
+        Ok((page, live))
     }
 
     /// Creates a register for an organisation this principal may act for.
@@ -392,44 +548,82 @@ impl<'a> Scoped<'a> {
         self.kkm(id)?.ok_or_else(|| kkm_not_found(id))
     }
 
-    /// Kazakh registers by system ID after `after`, at most `limit`.
+    /// Kazakh registers by system ID after `after`, at most `limit`. Like `list_kkt`, one call
+    /// passes over at most [`LIST_SCAN_BUDGET`] registers outside the scope; fewer than `limit`
+    /// back does not then mean the end — `list_kkm_page` says where to continue.
     pub fn list_kkm(&self, after: Option<u32>, limit: usize) -> Result<Vec<KzRecord>, StoreError> {
-        let Some(reachable) = self.reachable()? else {
-            if self.scope.is_all() {
-                return self.store.kz_list(after, limit);
+        Ok(self.list_kkm_page(after, limit)?.0)
+    }
+
+    /// `list_kkm`, with the cursor to continue from (`None`: nothing after these).
+    pub fn list_kkm_page(
+        &self,
+        after: Option<u32>,
+        limit: usize,
+    ) -> Result<(Vec<KzRecord>, Option<u32>), StoreError> {
+        let limit = limit.max(1);
+        let mut page = PageBuilder::new(limit);
+        if let Some(regs) = &self.scope.registers {
+            for r in regs {
+                let RegisterRef::Kkm(id) = r else { continue };
+                if after.is_some_and(|a| *id <= a) || !self.sees(r)? {
+                    continue;
+                }
+                if let Some(done) = page.offer(*id, self.store.kz_get(*id)?, |k| k.system_id) {
+                    return Ok(done);
+                }
             }
-            let mut out = Vec::new();
+            return Ok(page.end());
+        }
+        let Some(orgs) = &self.scope.orgs else {
+            if self.scope.is_all() {
+                let got = self.store.kz_list(after, limit)?;
+                let next = if got.len() >= limit {
+                    got.last().map(|r| r.system_id)
+                } else {
+                    None
+                };
+                return Ok((got, next));
+            }
             let mut cursor = after;
             loop {
-                let page = self.store.kz_list(cursor, 1000)?;
-                let Some(last) = page.last() else {
-                    return Ok(out);
+                let got = self.store.kz_list(cursor, 1000)?;
+                let Some(last) = got.last() else {
+                    return Ok(page.end());
                 };
                 cursor = Some(last.system_id);
-                for r in page {
-                    if self.sees(&RegisterRef::Kkm(r.system_id))? {
-                        out.push(r);
-                        if out.len() >= limit {
-                            return Ok(out);
-                        }
+                for r in got {
+                    let id = r.system_id;
+                    let visible = self.sees(&RegisterRef::Kkm(id))?;
+                    if let Some(done) = page.offer(id, visible.then_some(r), |k| k.system_id) {
+                        return Ok(done);
                     }
                 }
             }
         };
-        let mut out = Vec::new();
-        for (r, _) in reachable {
-            let RegisterRef::Kkm(id) = r else { continue };
-            if after.is_some_and(|a| id <= a) {
-                continue;
+        let chunk = (limit + 1).clamp(16, 1024);
+        let mut cursors: Vec<OrgCursor<u32>> =
+            orgs.iter().map(|inn| OrgCursor::new(inn, after)).collect();
+        loop {
+            for c in &mut cursors {
+                let inn = c.inn.clone();
+                c.refill(chunk, |after, n| {
+                    self.store.kkm_of_owner(&inn, after.copied(), n)
+                })?;
             }
-            if let Some(rec) = self.store.kz_get(id)? {
-                out.push(rec);
-                if out.len() >= limit {
-                    break;
-                }
+            let Some((id, place, inn)) = pop_min(&mut cursors) else {
+                return Ok(page.end());
+            };
+            let owner = Owner { inn, place };
+            let rec = if self.scope.admits(&RegisterRef::Kkm(id), Some(&owner)) {
+                self.store.kz_get(id)?
+            } else {
+                None
+            };
+            if let Some(done) = page.offer(id, rec, |k| k.system_id) {
+                return Ok(done);
             }
         }
-        Ok(out)
     }
 
     /// A KKM's exchanges, when it is in scope.

@@ -753,3 +753,86 @@ fn audit_newest_pages_backwards_with_a_bounded_read() {
     assert_eq!(seqs(&hits), vec![10]);
     assert_eq!(next, None, "the last 15 entries reached the log's start");
 }
+
+/// A scoped list pages an organisation's registers from the owner index in RN order (merged
+/// over several organisations), and a selective filter ends a page early with a cursor after
+/// `LIST_SCAN_BUDGET` registers passed over, instead of scanning on (issue 19).
+#[test]
+fn scoped_lists_page_by_cursor_and_stop_at_the_scan_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        dir.path().join("db"),
+        StoreOptions {
+            sync: false,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    // Interleaved owners: even RNs to A, odd to B, every third to C; one "needle" at the end.
+    let n = 2 * LIST_SCAN_BUDGET as u64 + 300;
+    let owner = |i: u64| match i % 3 {
+        0 => "3000000003",
+        _ if i.is_multiple_of(2) => "1000000001",
+        _ => "2000000002",
+    };
+    let pending: Vec<_> = (0..n)
+        .map(|i| {
+            let mut k = new_kkt(rn_n(i), None, if i == n - 1 { "needle" } else { "hay" });
+            k.user_inn = owner(i).into();
+            store.register(k, 100)
+        })
+        .collect();
+    for p in pending {
+        p.wait().unwrap();
+    }
+    // Two organisations merged, in pages of 7: every register of A and B once, in RN order.
+    let scope = Scope::orgs(["1000000001".to_string(), "2000000002".to_string()]);
+    let scoped = store.scoped(&scope);
+    let mut f = KktFilter {
+        limit: 7,
+        ..KktFilter::default()
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = scoped.list_kkt(&f).unwrap();
+        assert!(page.items.len() <= 7);
+        seen.extend(page.items.iter().map(|r| r.rn));
+        match page.next {
+            Some(next) => f.after = Some(next),
+            None => break,
+        }
+    }
+    let want: Vec<Rn> = (0..n)
+        .filter(|i| owner(*i) != "3000000003")
+        .map(rn_n)
+        .collect();
+    assert_eq!(seen, want);
+
+    // A filter matching only the last register: the first page gives up after the budget
+    // with a cursor; following it finds the needle, for the organisations and the operator.
+    for scope in [scope.clone(), Scope::all()] {
+        let scoped = store.scoped(&scope);
+        let mut f = KktFilter {
+            name_contains: Some("needle".into()),
+            limit: 10,
+            ..KktFilter::default()
+        };
+        let first = scoped.list_kkt(&f).unwrap();
+        assert!(first.items.is_empty(), "{scope:?}");
+        let mut pages = 1;
+        let mut found = first.items;
+        let mut next = first.next;
+        while let Some(after) = next {
+            f.after = Some(after);
+            let page = scoped.list_kkt(&f).unwrap();
+            found.extend(page.items);
+            next = page.next;
+            pages += 1;
+        }
+        assert!(pages >= 2, "{scope:?}");
+        assert_eq!(
+            found.iter().map(|r| r.rn).collect::<Vec<_>>(),
+            vec![rn_n(n - 1)]
+        );
+    }
+}

@@ -371,6 +371,10 @@ async fn a_taxpayer_uses_the_portal_in_a_real_browser() {
     ui.go("/organisation").await;
     ui.accessible("organisation").await;
     ui.shot("organisation").await;
+    // Its audit log, newest first: the register's creation is in it.
+    ui.go("/organisation/audit").await;
+    ui.accessible("audit log").await;
+    assert!(ui.source().await.contains("register.create"));
 
     // Take it off service: the confirmation names it; the next document is refused.
     ui.go(&format!("/registers/{rn}")).await;

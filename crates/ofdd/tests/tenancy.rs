@@ -1289,7 +1289,7 @@ async fn the_account_cli_drives_the_api() {
 }
 
 /// One portal request: a session cookie (or none), a form (with the session's CSRF token added),
-/// no redirects followed. Returns the status and where a redirect leads.
+/// no redirects followed. Returns the status, where a redirect leads, and the body.
 async fn portal_call(
     base: &str,
     cred: &Cred,
@@ -1297,54 +1297,20 @@ async fn portal_call(
     path: &str,
     form: &[(&str, String)],
 ) -> (u16, String, String) {
-    let url = format!("{base}{path}");
-    let (cookie, csrf) = match cred {
-        Cred::Session { cookie, csrf } => (Some(cookie.clone()), csrf.clone()),
-        _ => (None, String::new()),
+    let mut b = common::portal::Browser::new(base);
+    let csrf = match cred {
+        Cred::Session { cookie, csrf } => {
+            b.cookies.insert("ofdd_session".into(), cookie.clone());
+            csrf.clone()
+        }
+        _ => String::new(),
     };
     let mut fields = vec![("csrf".to_string(), csrf)];
     fields.extend(form.iter().map(|(k, v)| (k.to_string(), v.clone())));
-    let body = fields
-        .iter()
-        .map(|(k, v)| format!("{}={}", common::portal::enc(k), common::portal::enc(v)))
-        .collect::<Vec<_>>()
-        .join("&");
-    let method = method.to_string();
-    tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .max_redirects_will_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .build()
-            .into();
-        let mut req = ureq::http::Request::builder()
-            .method(method.as_str())
-            .uri(&url);
-        if let Some(c) = cookie {
-            req = req.header("Cookie", format!("ofdd_session={c}"));
-        }
-        let resp = if method == "POST" {
-            agent.run(
-                req.header("Content-Type", "application/x-www-form-urlencoded")
-                    .body(body.into_bytes())
-                    .unwrap(),
-            )
-        } else {
-            agent.run(req.body(Vec::<u8>::new()).unwrap())
-        };
-        let mut resp = resp.expect("HTTP request");
-        let location = resp
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
-        (resp.status().as_u16(), location, text)
-    })
-    .await
-    .unwrap()
+    let p = b
+        .call(method, path, (method == "POST").then_some(fields))
+        .await;
+    (p.status, p.header("location").to_string(), p.body)
 }
 
 /// What one kind of user may do on one portal route, against tenant A's objects.

@@ -5,7 +5,7 @@ use axum::extract::Query;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use maud::html;
-use ofd_store::{ConnectionType, KktFilter, KktStatus, Rn};
+use ofd_store::{ConnectionType, KktFilter, KktStatus, LIST_SCAN_BUDGET, Rn};
 use serde::Deserialize;
 
 use super::Colour;
@@ -30,7 +30,7 @@ fn plain(kopecks: u64) -> String {
 const PAGE: usize = 50;
 const CSV_MAX: usize = 10_000;
 
-#[derive(Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 pub struct ListQuery {
     #[serde(default)]
     q: String,
@@ -127,9 +127,15 @@ pub fn rows(
     if q.kind != "kz" && !q.after.starts_with("kz") {
         // The place filter narrows after the store's page, so ask for more and stop at limit.
         let mut f = filter_of(q, limit)?;
+        let mut examined = 0usize;
         loop {
-            let page = store.list_kkt(&f)?;
-            for k in page.items {
+            let (page, lives) = store.list_kkt_live(&f)?;
+            examined += page.items.len();
+            if page.items.len() < f.limit && page.next.is_some() {
+                // The store's page ended on its budget: it looked at its limit and the budget.
+                examined += f.limit + LIST_SCAN_BUDGET;
+            }
+            for (k, live) in page.items.into_iter().zip(lives) {
                 if !place.is_empty() && !k.place.to_lowercase().contains(&place) {
                     continue;
                 }
@@ -137,7 +143,6 @@ pub fn rows(
                     next = out.last().map(|r: &Row| r.id.clone());
                     return Ok((out, next));
                 }
-                let live = store.kkt_liveness(&k.rn)?;
                 out.push(Row {
                     kind: "RU",
                     id: k.rn.as_str().to_string(),
@@ -157,6 +162,10 @@ pub fn rows(
                 });
             }
             match page.next {
+                // A page looks at most at its size plus the budget, however few match.
+                Some(n) if examined >= limit + LIST_SCAN_BUDGET => {
+                    return Ok((out, Some(n.as_str().to_string())));
+                }
                 Some(n) => f.after = Some(n),
                 None => break,
             }
@@ -174,10 +183,13 @@ pub fn rows(
             .strip_prefix("kz")
             .and_then(|a| a.parse::<u32>().ok());
         let mut cursor = after;
+        let mut examined = 0usize;
         loop {
-            let page = store.list_kkm(cursor, limit.max(1))?;
-            let Some(last) = page.last() else { break };
-            cursor = Some(last.system_id);
+            let (page, next_id) = store.list_kkm_page(cursor, limit.max(1))?;
+            examined += page.len();
+            if page.len() < limit.max(1) && next_id.is_some() {
+                examined += limit + LIST_SCAN_BUDGET;
+            }
             for rec in page {
                 let card = s
                     .portal()
@@ -211,6 +223,13 @@ pub fn rows(
                     shift_sums: None,
                     fn_replace_soon: false,
                 });
+            }
+            match next_id {
+                Some(n) if examined >= limit + LIST_SCAN_BUDGET => {
+                    return Ok((out, Some(format!("kz{n}"))));
+                }
+                Some(n) => cursor = Some(n),
+                None => break,
             }
         }
     }
@@ -307,6 +326,22 @@ pub async fn list(s: SignedIn, Query(q): Query<ListQuery>) -> Result<Html<String
     Ok(Html(page(&s, l.t(M::Registers), body).into_string()))
 }
 
+/// Every row the filter matches, up to `CSV_MAX`, for a download: a list page stops after a
+/// bounded look (`LIST_SCAN_BUDGET`) and hands back a cursor, so a download follows the cursors
+/// to the end instead of ending where a page would. O(organisation) by design, like the file.
+fn download_rows(s: &SignedIn, q: &ListQuery) -> Result<Vec<Row>, PageError> {
+    let mut q = q.clone();
+    let mut out = Vec::new();
+    loop {
+        let (mut page, next) = rows(s, &q, CSV_MAX - out.len())?;
+        out.append(&mut page);
+        match next {
+            Some(n) if out.len() < CSV_MAX => q.after = n,
+            _ => return Ok(out),
+        }
+    }
+}
+
 fn csv_field(s: &str) -> String {
     // Quote every field; a leading formula character is neutralised for spreadsheets.
     let s = if s.starts_with(['=', '+', '-', '@']) {
@@ -320,7 +355,7 @@ fn csv_field(s: &str) -> String {
 /// `GET /registers.csv`: the filtered list (up to 10 000 rows), with the "fiscal drive to
 /// replace within 30 days" column.
 pub async fn csv(s: SignedIn, Query(q): Query<ListQuery>) -> Result<Response, PageError> {
-    let (rows, _) = rows(&s, &q, CSV_MAX)?;
+    let rows = download_rows(&s, &q)?;
     let mut out = String::from(
         "country,id,name,place,status,connection,state,last_document,shift,shift_sales,shift_returns,fn_replace_within_30_days\n",
     );
@@ -367,7 +402,7 @@ pub async fn csv(s: SignedIn, Query(q): Query<ListQuery>) -> Result<Response, Pa
 /// names, for the people who open the list in Excel rather than parse it.
 pub async fn xlsx(s: SignedIn, Query(q): Query<ListQuery>) -> Result<Response, PageError> {
     let l = s.lang;
-    let (rows, _) = rows(&s, &q, CSV_MAX)?;
+    let rows = download_rows(&s, &q)?;
     let headers = [
         l.t(M::Country),
         l.t(M::RnOrId),

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{get, key, scan_keys};
+use super::{get, key};
 use crate::error::StoreError;
 use crate::future::StoreFuture;
 use crate::options::CF_ACCOUNTS;
@@ -142,18 +142,34 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<ConnectionRequest>, StoreError> {
         let db = self.shared().db()?;
-        let ids: Vec<u64> = match org {
-            Some(o) => scan_keys(&db, &key(b'w', &[o.as_bytes(), b""]), None, usize::MAX)?
-                .into_iter()
-                .filter_map(|(k, _)| k.try_into().ok().map(u64::from_be_bytes))
-                .collect(),
-            None => scan_keys(&db, b"W", None, usize::MAX)?
-                .into_iter()
-                .filter_map(|(k, _)| k.try_into().ok().map(u64::from_be_bytes))
-                .collect(),
+        // Newest first: a backward scan from the end of the prefix, `limit` keys, never the
+        // whole list.
+        let prefix = match org {
+            Some(o) => key(b'w', &[o.as_bytes(), b""]),
+            None => b"W".to_vec(),
         };
+        let mut ids = Vec::new();
+        let mut it = db.raw_iterator_cf(db.cf(CF_ACCOUNTS)?);
+        let mut end = prefix.clone();
+        end.extend_from_slice(&[0xff; 9]);
+        it.seek_for_prev(&end);
+        while let Some(k) = it.key() {
+            let Some(rest) = k.strip_prefix(prefix.as_slice()) else {
+                break;
+            };
+            if ids.len() >= limit {
+                break;
+            }
+            if let Ok(b) = <[u8; 8]>::try_from(rest) {
+                ids.push(u64::from_be_bytes(b));
+            }
+            it.prev();
+        }
+        it.status()
+            .map_err(|e| StoreError::db("connection requests scan", e))?;
+        drop(it);
         let mut out = Vec::new();
-        for id in ids.into_iter().rev().take(limit) {
+        for id in ids {
             if let Some(r) = get::<ConnectionRequest>(&db, &record_key(id))? {
                 out.push(r);
             }

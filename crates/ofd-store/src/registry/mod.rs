@@ -76,7 +76,9 @@ impl Store {
         }
     }
 
-    /// Lists registers in RN order (a scan of the registry; fine for the admin UI).
+    /// Lists registers in RN order from the cursor on: a page reads its own size plus at most
+    /// [`crate::scope::LIST_SCAN_BUDGET`] records the filter passes over, then ends early (fewer
+    /// items, `next` = the last record read), so no call scans the whole registry.
     pub fn list_registers(&self, filter: &KktFilter) -> Result<KktPage, StoreError> {
         let shared = self.shared();
         let db = shared.db()?;
@@ -95,6 +97,7 @@ impl Store {
         }
         let mut items = Vec::new();
         let mut next = None;
+        let mut budget = limit + crate::scope::LIST_SCAN_BUDGET;
         while let Some((k, v)) = it.item() {
             if !k.starts_with(prefix) {
                 break;
@@ -108,6 +111,12 @@ impl Store {
                     break;
                 }
                 items.push(stored.record);
+            } else {
+                budget -= 1;
+                if budget == limit {
+                    next = Some(stored.record.rn);
+                    break;
+                }
             }
             it.next();
         }
