@@ -30,6 +30,7 @@ use ofd_store::accounts::auth::Authenticator;
 mod error;
 mod format;
 mod i18n;
+mod kz_ticket;
 mod layout;
 mod pages;
 mod receipt;
@@ -38,6 +39,7 @@ mod throttle;
 
 pub use error::PageError;
 pub use i18n::Lang;
+pub use kz_ticket::{KzExchange, KzItem, KzOperation, KzPayment, KzShiftSums, KzTicket};
 pub use pages::router;
 pub use session::{SESSION_COOKIE, cookie, peer_addr};
 
@@ -71,6 +73,18 @@ pub trait Services: Send + Sync + 'static {
         scoped: &'a ofd_store::Scoped<'a>,
         system_id: u32,
     ) -> BoxFuture<'a, Result<Option<u32>, String>>;
+
+    /// The accepted ticket numbered `ticket_number` on the register registered as
+    /// `registration_number` (RNM), decoded from its logged request: for the public check, so
+    /// in no tenant's scope. A point read of the store's ticket index, never a scan.
+    fn kz_ticket(
+        &self,
+        registration_number: &str,
+        ticket_number: u64,
+    ) -> Result<Option<KzTicket>, String>;
+
+    /// What one logged exchange means to the shift reports, decoded from its bytes.
+    fn kz_exchange(&self, entry: &ofd_store::KzLogEntry) -> KzExchange;
 }
 
 /// What a Kazakh register's card shows.

@@ -16,8 +16,10 @@ use crate::session::{LANG_COOKIE, SESSION_COOKIE, cookie};
 
 mod auth;
 mod check;
+mod check_kz;
 mod documents;
 mod kz;
+mod kz_reports;
 mod monitoring;
 mod notifications;
 mod organisation;
@@ -63,6 +65,7 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/requests/{id}", post(requests::set_status))
         .route("/kz/{id}", get(kz::card))
         .route("/kz/{id}/token", post(kz::token))
+        .route("/kz/{id}/reports", get(kz_reports::shifts))
         .route("/documents/{fn}/{fd}", get(documents::receipt))
         .route("/documents/{fn}/{fd}/raw", get(documents::raw))
         .route("/documents/{fn}/{fd}/json", get(documents::json))
