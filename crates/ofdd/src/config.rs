@@ -598,6 +598,19 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// The QR text leads to the portal's own check unless the operator names another base.
+    #[test]
+    fn qr_base_url_defaults_to_the_portals_check() {
+        let mut kz = KzConfig::default();
+        let policy = kz.policy("https://lk.ofd.example/").unwrap();
+        assert_eq!(policy.qr_base_url, "https://lk.ofd.example/check");
+        kz.qr_base_url = Some("https://consumer.ofd.example/t/".into());
+        let policy = kz.policy("https://lk.ofd.example").unwrap();
+        assert_eq!(policy.qr_base_url, "https://consumer.ofd.example/t/");
+        kz.qr_base_url = Some("consumer.ofd.example".into());
+        assert!(kz.policy("https://lk.ofd.example").is_err());
+    }
+
     #[test]
     fn defaults_pass_the_check() {
         NatsExport::default().check().unwrap();
