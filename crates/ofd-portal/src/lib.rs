@@ -17,7 +17,8 @@
 //!   [`ofd_store::accounts::auth::Authenticator`]'s.
 //!
 //! What only the daemon can do (send mail, change a Kazakh register's state under its lock,
-//! read the clock that tests shift) comes in through [`Services`].
+//! read the clock that tests shift, decode a logged Kazakh exchange with the protocol crate)
+//! comes in through [`Services`].
 
 use std::future::Future;
 use std::pin::Pin;
