@@ -320,6 +320,10 @@ fn load(store: &Store, plan: &Plan) {
                 doc_time: d.time.unwrap_or(time),
                 shift: d.shift_number,
                 health: None,
+                settlement: d
+                    .settlement
+                    .zip(d.total_sum)
+                    .map(|(kind, total)| ofd_store::Settlement { kind, total }),
                 raw: bytes::Bytes::copy_from_slice(&buf),
                 ack: bytes::Bytes::new(),
             };
@@ -379,6 +383,7 @@ fn load(store: &Store, plan: &Plan) {
                         shift: Some(1),
                         doc_time: Some(NOW as u32 - 3600 + n * 60),
                         export: false,
+                        registration_number: None,
                     })
                     .wait()
                     .expect("kz exchange");
@@ -558,7 +563,9 @@ fn prepare(dir: &Path, plan: &Plan) -> Loaded {
     }
 }
 
-struct BenchServices;
+/// What only the daemon provides, for the bench's in-process portal (its store for the ticket
+/// check's index).
+struct BenchServices(Store);
 
 impl Services for BenchServices {
     fn now(&self) -> u64 {
@@ -593,6 +600,19 @@ impl Services for BenchServices {
         }))
     }
 
+    fn kz_ticket(
+        &self,
+        registration_number: &str,
+        ticket_number: u64,
+    ) -> Result<Option<ofd_portal::KzTicket>, String> {
+        // The daemon's own decoding, against this store.
+        ofdd::kz_view::ticket(&self.0, registration_number, ticket_number)
+    }
+
+    fn kz_exchange(&self, entry: &ofd_store::KzLogEntry) -> ofd_portal::KzExchange {
+        ofdd::kz_view::exchange(entry)
+    }
+
     fn kz_issue_token<'a>(
         &'a self,
         _scoped: &'a Scoped<'a>,
@@ -612,7 +632,7 @@ fn router(store: &Store) -> Router {
         store.clone(),
         auth,
         config,
-        Arc::new(BenchServices),
+        Arc::new(BenchServices(store.clone())),
     ))
 }
 

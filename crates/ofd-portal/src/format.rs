@@ -71,6 +71,30 @@ pub fn datetime_secs(unix: u64) -> String {
     )
 }
 
+/// A Kazakh ticket's local time as its QR code carries it (`20231115T031320`), shown as
+/// `2023-11-15 03:13:20`; anything else as it is.
+pub fn compact_time(t: &str) -> String {
+    let b = t.as_bytes();
+    if b.len() != 15
+        || b[8] != b'T'
+        || !t[..8]
+            .bytes()
+            .chain(t[9..].bytes())
+            .all(|c| c.is_ascii_digit())
+    {
+        return t.to_string();
+    }
+    format!(
+        "{}-{}-{} {}:{}:{}",
+        &t[..4],
+        &t[4..6],
+        &t[6..8],
+        &t[9..11],
+        &t[11..13],
+        &t[13..15]
+    )
+}
+
 /// The `t=` of a Russian receipt's QR code: `20171007T1024`.
 pub fn qr_time(unix: u64) -> String {
     let p = parts(unix);
@@ -200,6 +224,8 @@ mod tests {
         assert_eq!(parse_date("2017-10-07"), Some(1_507_334_400));
         assert_eq!(date(1_507_334_400), "2017-10-07");
         assert_eq!(parse_date("2017-13-07"), None);
+        assert_eq!(compact_time("20231115T031320"), "2023-11-15 03:13:20");
+        assert_eq!(compact_time("2023111503132"), "2023111503132");
         for day in [0u64, 59, 60, 365, 10_000, 20_000, 30_000] {
             assert_eq!(parse_date(&date(day * 86_400)), Some(day * 86_400));
         }

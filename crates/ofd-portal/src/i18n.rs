@@ -344,6 +344,33 @@ messages! {
     BadUrl => "Адрес должен начинаться с http:// или https://", "The URL must start with http:// or https://";
     SecretTooShort => "Секрет — не меньше 16 символов", "The secret needs at least 16 characters";
     BadSilentDays => "От 1 до 29 дней", "1 to 29 days";
+    CheckRu => "Россия (чек ККТ)", "Russia (KKT receipt)";
+    CheckKz => "Казахстан (чек ККМ)", "Kazakhstan (KKM ticket)";
+    KzCheckHelp => "Отсканируйте QR-код чека ККМ или введите данные с чека.", "Scan the KKM ticket's QR code, or type the values printed on it.";
+    KzFiscalSign => "Фискальный признак (номер чека)", "Fiscal sign (ticket number)";
+    KzRnm => "Регистрационный номер ККМ (РНМ)", "KKM registration number (RNM)";
+    KzCheckTime => "Дата и время (ГГГГММДДTЧЧММСС)", "Date and time (YYYYMMDDTHHMMSS)";
+    KzSerial => "Заводской номер ККМ", "KKM serial number";
+    IinBin => "ИИН/БИН", "IIN/BIN";
+    KzBuy => "Покупка", "Purchase";
+    KzBuyReturn => "Возврат покупки", "Purchase return";
+    KzSell => "Продажа", "Sale";
+    KzSellReturn => "Возврат продажи", "Sale return";
+    PayMobile => "Мобильный платёж", "Mobile payment";
+    PayTare => "Тара", "Tare";
+    Discount => "Скидка", "Discount";
+    Markup => "Наценка", "Markup";
+    Change => "Сдача", "Change";
+    Cashier => "Кассир", "Cashier";
+    Storno => "сторно", "cancelled";
+    OfflineTicket => "чек автономного режима", "made offline";
+    KzZReport => "Z-отчёт ККМ", "The KKM's Z report";
+    ZAgrees => "совпадает с чеками", "agrees with the tickets";
+    ZDiffers => "расходится с чеками", "differs from the tickets";
+    ZNotSent => "не передан", "not sent";
+    NextShifts => "Следующие смены", "Next shifts";
+    FirstShifts => "К первым сменам", "Back to the first shifts";
+    KzReportsHelp => "Смены по журналу обменов ККМ с ОФД: суммы — по принятым чекам смены.", "Shifts from the KKM's exchange log with the OFD: the sums add up the shift's accepted tickets.";
 }
 
 #[cfg(test)]

@@ -17,7 +17,8 @@
 //!   [`ofd_store::accounts::auth::Authenticator`]'s.
 //!
 //! What only the daemon can do (send mail, change a Kazakh register's state under its lock,
-//! read the clock that tests shift) comes in through [`Services`].
+//! read the clock that tests shift, decode a logged Kazakh exchange with the protocol crate)
+//! comes in through [`Services`].
 
 use std::future::Future;
 use std::pin::Pin;
@@ -30,6 +31,7 @@ use ofd_store::accounts::auth::Authenticator;
 mod error;
 mod format;
 mod i18n;
+mod kz_ticket;
 mod layout;
 mod pages;
 mod receipt;
@@ -39,6 +41,7 @@ mod workbook;
 
 pub use error::PageError;
 pub use i18n::Lang;
+pub use kz_ticket::{KzExchange, KzItem, KzOperation, KzPayment, KzShiftSums, KzTicket};
 pub use pages::{PageRoute, router, routes};
 pub use session::{SESSION_COOKIE, cookie, peer_addr};
 
@@ -72,6 +75,18 @@ pub trait Services: Send + Sync + 'static {
         scoped: &'a ofd_store::Scoped<'a>,
         system_id: u32,
     ) -> BoxFuture<'a, Result<Option<u32>, String>>;
+
+    /// The accepted ticket numbered `ticket_number` on the register registered as
+    /// `registration_number` (RNM), decoded from its logged request: for the public check, so
+    /// in no tenant's scope. A point read of the store's ticket index, never a scan.
+    fn kz_ticket(
+        &self,
+        registration_number: &str,
+        ticket_number: u64,
+    ) -> Result<Option<KzTicket>, String>;
+
+    /// What one logged exchange means to the shift reports, decoded from its bytes.
+    fn kz_exchange(&self, entry: &ofd_store::KzLogEntry) -> KzExchange;
 }
 
 /// What a Kazakh register's card shows.

@@ -491,6 +491,9 @@ impl Committer {
             crate::kz::log_key(x.system_id, log_seq),
             log_value,
         );
+        if let Some((key, value)) = crate::kz::ticket_entry(x, log_seq) {
+            b.batch.put_cf(cfs.kz_log, key, value);
+        }
         let outbox_seq = x.export.then(|| {
             b.outbox(&OutboxItem::Kz {
                 system_id: x.system_id,

@@ -23,7 +23,16 @@
 //! |---|---|---|
 //! | `kz_kkm` | `system_id(u32 BE)` | `1 \| created_ms(u64) \| log_next(u64) \| state_len(u32) \| state \| last_answer` |
 //! | `kz_log` | `system_id(u32 BE) \| seq(u64 BE)` | `1 \| time_ms(u64) \| command \| code \| ticket(u64) \| shift(u32) \| req_len(u32) \| request \| answer` |
+//! | `kz_log` | `FF FF FF FF \| 1 \| rnm_len(u8) \| rnm \| ticket(u64 BE)` | `system_id(u32 BE) \| seq(u64 BE)` |
 //! | `meta` | `kz_next_id` | `u32 BE`, the next system ID to issue |
+//!
+//! The second `kz_log` row is the ticket index of the public receipt check: a receipt's QR code
+//! names the register by its registration number (RNM) and the ticket by the number the OFD
+//! gave it, and finding it must not scan. It lives in `kz_log` rather than a new column family
+//! so a store written before it opens (read-only tools too) unchanged; its first four bytes
+//! are a system ID never issued (`kz_create` stops before `u32::MAX`), so a register's log
+//! range never reaches it. Written in the exchange's own batch, it is exactly as durable as the
+//! ticket. Exchanges logged before the index existed are not in it (not found by the check).
 
 use std::sync::PoisonError;
 
@@ -79,6 +88,9 @@ pub struct KzWrite {
     pub doc_time: Option<u32>,
     /// Give the exchange an outbox entry, so exporters publish it.
     pub export: bool,
+    /// The register's registration number (RNM), named for an accepted ticket only: with
+    /// `ticket_number` it indexes the exchange for the public receipt check.
+    pub registration_number: Option<String>,
 }
 
 /// Where a committed exchange landed.
@@ -109,6 +121,27 @@ pub(crate) fn log_key(system_id: u32, seq: u64) -> [u8; 12] {
     k[..4].copy_from_slice(&system_id.to_be_bytes());
     k[4..].copy_from_slice(&seq.to_be_bytes());
     k
+}
+
+/// First bytes of a ticket index key: a system ID that is never issued.
+const TICKET_INDEX: [u8; 5] = [0xFF, 0xFF, 0xFF, 0xFF, 1];
+
+/// The ticket index key of (RNM, ticket number); `None` for an RNM over 255 bytes (not a real
+/// one: those are 12 digits), which is then simply not indexed.
+pub(crate) fn ticket_key(registration_number: &str, ticket_number: u64) -> Option<Vec<u8>> {
+    let len = u8::try_from(registration_number.len()).ok()?;
+    let mut k = Vec::with_capacity(TICKET_INDEX.len() + 1 + registration_number.len() + 8);
+    k.extend_from_slice(&TICKET_INDEX);
+    k.push(len);
+    k.extend_from_slice(registration_number.as_bytes());
+    k.extend_from_slice(&ticket_number.to_be_bytes());
+    Some(k)
+}
+
+/// The ticket index entry of an exchange: `(key, system_id | seq)`, when it names both.
+pub(crate) fn ticket_entry(x: &KzWrite, log_seq: u64) -> Option<(Vec<u8>, [u8; 12])> {
+    let key = ticket_key(x.registration_number.as_deref()?, x.ticket_number?)?;
+    Some((key, log_key(x.system_id, log_seq)))
 }
 
 pub(crate) fn encode_record(r: &KzRecord) -> Result<Vec<u8>, StoreError> {
@@ -341,6 +374,35 @@ impl Store {
             })
     }
 
+    /// The exchange that got ticket `ticket_number` on the register registered as
+    /// `registration_number`: `(system_id, log_seq)`, one point read of the ticket index.
+    pub fn kz_find_ticket(
+        &self,
+        registration_number: &str,
+        ticket_number: u64,
+    ) -> Result<Option<(u32, u64)>, StoreError> {
+        let Some(key) = ticket_key(registration_number, ticket_number) else {
+            return Ok(None);
+        };
+        let db = self.shared().db()?;
+        let Some(v) = db
+            .get_pinned_cf(db.cf(CF_KZ_LOG)?, &key)
+            .map_err(|e| StoreError::db("kz ticket index read", e))?
+        else {
+            return Ok(None);
+        };
+        let mut r = Reader(&v);
+        match (r.u32(), r.u64(), r.0.is_empty()) {
+            (Some(id), Some(seq), true) => Ok(Some((id, seq))),
+            _ => Err(StoreError::CorruptRecord {
+                cf: CF_KZ_LOG,
+                what: "KZ ticket index entry",
+                key: crate::error::hex(&key),
+                reason: "not 12 bytes".into(),
+            }),
+        }
+    }
+
     /// Registers in system-ID order, from `after` (exclusive), at most `limit`.
     pub fn kz_list(&self, after: Option<u32>, limit: usize) -> Result<Vec<KzRecord>, StoreError> {
         let shared = self.shared();
@@ -433,6 +495,7 @@ mod tests {
             shift: Some(3),
             doc_time: None,
             export: false,
+            registration_number: Some("010100012345".into()),
         };
         let e = decode_log(&log_key(9, 4), &encode_log(&x).unwrap()).unwrap();
         assert_eq!(
@@ -447,5 +510,16 @@ mod tests {
             (9, 4, Some(42), Some(3), &b"req"[..], &b"ans"[..])
         );
         assert_eq!(decode_log(&log_key(9, 4), &[1, 2]), None);
+        let (key, value) = ticket_entry(&x, 4).unwrap();
+        assert_eq!(value, log_key(9, 4));
+        assert_eq!(Some(key.clone()), ticket_key("010100012345", 42));
+        // Never inside a register's log range, whatever the register.
+        assert!(key[..4] > (u32::MAX - 1).to_be_bytes()[..]);
+        assert_eq!(ticket_key(&"9".repeat(256), 1), None);
+        let unnamed = KzWrite {
+            registration_number: None,
+            ..x
+        };
+        assert_eq!(ticket_entry(&unnamed, 4), None);
     }
 }

@@ -54,7 +54,7 @@
 //! | `liveness` | `'R' \| RN`, `'F' \| FN` or `'K' \| system ID` | fixed 37-byte liveness record |
 //! | `outbox` | first `seq(u64 BE)` of a committed batch | the batch's items in order: `FN \| FD`, or `'K' \| system_id \| log seq` for a Kazakh exchange (`outbox.rs`) |
 //! | `meta` | `cursor/<name>`, `conflict_seq`, `kz_next_id` | `u64 BE` (`u32` for the ID) |
-//! | `kz_kkm`, `kz_log` | Kazakh registers by system ID, their exchanges | see `kz.rs` |
+//! | `kz_kkm`, `kz_log` | Kazakh registers by system ID, their exchanges, the ticket index | see `kz.rs` |
 //! | `owners` | register → owner INN and point of sale, and back | see `owners.rs` |
 //! | `accounts` | organisations, users, API keys, sessions, links, audit | see `accounts/` |
 //!

@@ -630,6 +630,7 @@ fn kz_exchanges_share_the_outbox_with_documents() {
         shift: Some(1),
         doc_time: None,
         export,
+        registration_number: None,
     };
     store.put_blocking(doc(fn_n(90), 1, None, T0, 0)).unwrap();
     let first = store
@@ -771,6 +772,8 @@ fn scoped_lists_page_by_cursor_and_stop_at_the_scan_budget() {
     // Interleaved owners: even RNs to A, odd to B, every third to C; one "needle" at the end.
     let n = 2 * LIST_SCAN_BUDGET as u64 + 300;
     let owner = |i: u64| match i % 3 {
+        // The needle is A's, so both scopes below can find it.
+        _ if i == n - 1 => "1000000001",
         0 => "3000000003",
         _ if i.is_multiple_of(2) => "1000000001",
         _ => "2000000002",
@@ -835,4 +838,73 @@ fn scoped_lists_page_by_cursor_and_stop_at_the_scan_budget() {
             vec![rn_n(n - 1)]
         );
     }
+}
+
+/// The public check's ticket index: an accepted ticket is found by (RNM, ticket number) with
+/// one read, in the batch of its exchange, and still after a reopen; anything else is not.
+#[test]
+fn kz_tickets_are_indexed_by_registration_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let owner = ofd_store::Owner {
+        inn: "123456789012".into(),
+        place: "Алматы".into(),
+    };
+    let exchange = |id: u32, ticket: Option<u64>, rnm: Option<&str>| KzWrite {
+        system_id: id,
+        state: Some(b"s".to_vec()),
+        request: bytes::Bytes::from_static(b"req"),
+        answer: bytes::Bytes::from_static(b"ans"),
+        received_at_ms: u64::from(T0) * 1000,
+        command: 1,
+        code: 0,
+        ticket_number: ticket,
+        shift: Some(1),
+        doc_time: None,
+        export: false,
+        registration_number: rnm.map(str::to_owned),
+    };
+    {
+        let store = open(&dir);
+        let a = store.kz_create(1, &owner, |_| b"a".to_vec()).unwrap();
+        let b = store.kz_create(1, &owner, |_| b"b".to_vec()).unwrap();
+        // Several in one group commit, two registers interleaved.
+        let pending = vec![
+            store.kz_commit(exchange(a, None, None)),
+            store.kz_commit(exchange(a, Some(1), Some("010100012345"))),
+            store.kz_commit(exchange(b, Some(1), Some("010100099999"))),
+            store.kz_commit(exchange(a, Some(2), Some("010100012345"))),
+            store.kz_commit(exchange(a, Some(3), None)),
+        ];
+        let seqs: Vec<u64> = pending
+            .into_iter()
+            .map(|p| p.wait().unwrap().log_seq)
+            .collect();
+        assert_eq!(seqs, [1, 2, 1, 3, 4]);
+        // The index is not in any register's log.
+        assert_eq!(store.kz_log(b, 0, 100).unwrap().len(), 1);
+        assert_eq!(store.kz_log(a, 0, 100).unwrap().len(), 4);
+    }
+    let store = open(&dir);
+    let (a, b) = (FIRST_SYSTEM_ID, FIRST_SYSTEM_ID + 1);
+    assert_eq!(
+        store.kz_find_ticket("010100012345", 1).unwrap(),
+        Some((a, 2))
+    );
+    assert_eq!(
+        store.kz_find_ticket("010100012345", 2).unwrap(),
+        Some((a, 3))
+    );
+    assert_eq!(
+        store.kz_find_ticket("010100099999", 1).unwrap(),
+        Some((b, 1))
+    );
+    assert_eq!(
+        store.kz_find_ticket("010100012345", 3).unwrap(),
+        None,
+        "no RNM named"
+    );
+    assert_eq!(store.kz_find_ticket("010100099999", 2).unwrap(), None);
+    assert_eq!(store.kz_find_ticket("01010001234", 1).unwrap(), None);
+    assert_eq!(store.kz_find_ticket(&"1".repeat(300), 1).unwrap(), None);
+    assert_eq!(store.kz_list(None, 10).unwrap().len(), 2);
 }

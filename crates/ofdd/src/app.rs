@@ -109,7 +109,10 @@ impl App {
             log_gate.clone(),
         );
         // `Config::check` has accepted the policy before the daemon starts.
-        let kz_policy = config.kz.policy().unwrap_or_default();
+        let kz_policy = config
+            .kz
+            .policy(&config.accounts.public_url)
+            .unwrap_or_default();
         let kz = KzIngest::new(store.clone(), kz_policy, metrics.clone());
         let in_flight = config.store.max_in_flight.clamp(1, Semaphore::MAX_PERMITS);
         let auth = Arc::new(Authenticator::new(store.clone(), config.accounts.policy()));

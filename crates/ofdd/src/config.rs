@@ -105,9 +105,10 @@ pub struct KzConfig {
     pub rotate_every: u32,
     /// How long a shift may stay open before tickets get code 11 (the protocol's 24 h).
     pub open_shift_limit_secs: u64,
-    /// The public receipt check's base URL, the start of every QR code's text. Set the
-    /// operator's own; the default is a placeholder that resolves nowhere.
-    pub qr_base_url: String,
+    /// The public receipt check's base URL, the start of every QR code's text. Unset: the
+    /// portal's own check, `<accounts.public_url>/check`, which takes exactly the parameters the
+    /// QR text carries — so a buyer's scan lands where the ticket can be found.
+    pub qr_base_url: Option<String>,
     /// Registers' local time offset east of UTC, seconds (Kazakhstan: +5 h).
     pub utc_offset_secs: i32,
     /// Largest KKM message, header included.
@@ -121,7 +122,7 @@ impl Default for KzConfig {
             token_rotation: "never".into(),
             rotate_every: 1,
             open_shift_limit_secs: 24 * 3600,
-            qr_base_url: ofd_kz::Policy::default().qr_base_url,
+            qr_base_url: None,
             utc_offset_secs: 5 * 3600,
             max_message_bytes: 256 * 1024,
         }
@@ -129,8 +130,9 @@ impl Default for KzConfig {
 }
 
 impl KzConfig {
-    /// The protocol crate's policy, or why the settings make none.
-    pub fn policy(&self) -> anyhow::Result<ofd_kz::Policy> {
+    /// The protocol crate's policy, or why the settings make none. `public_url` is the
+    /// portal's (`accounts.public_url`), where the QR text leads unless `qr_base_url` is set.
+    pub fn policy(&self, public_url: &str) -> anyhow::Result<ofd_kz::Policy> {
         use ofd_kz::TokenRotation;
         let rotation = match self.token_rotation.as_str() {
             "never" => TokenRotation::Never,
@@ -144,9 +146,25 @@ impl KzConfig {
         Ok(ofd_kz::Policy {
             rotation,
             open_shift_limit_secs: self.open_shift_limit_secs,
-            qr_base_url: self.qr_base_url.clone(),
+            qr_base_url: self.qr_base_url(public_url)?,
             utc_offset_secs: self.utc_offset_secs,
         })
+    }
+}
+
+impl KzConfig {
+    /// The QR text's base: `qr_base_url` as set, else the portal's public check.
+    fn qr_base_url(&self, public_url: &str) -> anyhow::Result<String> {
+        match &self.qr_base_url {
+            Some(url) => {
+                anyhow::ensure!(
+                    url.starts_with("http://") || url.starts_with("https://"),
+                    "kz.qr_base_url must start with http:// or https://"
+                );
+                Ok(url.clone())
+            }
+            None => Ok(format!("{}/check", public_url.trim_end_matches('/'))),
+        }
     }
 }
 
@@ -546,7 +564,7 @@ impl Config {
             self.liveness.yellow_after_secs < self.liveness.red_after_secs,
             "liveness.yellow_after_secs must be below liveness.red_after_secs"
         );
-        self.kz.policy()?;
+        self.kz.policy(&self.accounts.public_url)?;
         anyhow::ensure!(
             (64..=16 << 20).contains(&self.kz.max_message_bytes),
             "kz.max_message_bytes must be within 64..=16777216"
@@ -587,6 +605,19 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The QR text leads to the portal's own check unless the operator names another base.
+    #[test]
+    fn qr_base_url_defaults_to_the_portals_check() {
+        let mut kz = KzConfig::default();
+        let policy = kz.policy("https://lk.ofd.example/").unwrap();
+        assert_eq!(policy.qr_base_url, "https://lk.ofd.example/check");
+        kz.qr_base_url = Some("https://consumer.ofd.example/t/".into());
+        let policy = kz.policy("https://lk.ofd.example").unwrap();
+        assert_eq!(policy.qr_base_url, "https://consumer.ofd.example/t/");
+        kz.qr_base_url = Some("consumer.ofd.example".into());
+        assert!(kz.policy("https://lk.ofd.example").is_err());
+    }
 
     #[test]
     fn defaults_pass_the_check() {

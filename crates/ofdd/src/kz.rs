@@ -211,6 +211,11 @@ impl KzIngest {
                 }
             };
             let (ticket_number, shift) = ticket_and_shift(&answer.events, answer.state.as_ref());
+            // An accepted ticket is indexed for the public receipt check by its register's RNM,
+            // which its QR code names.
+            let registration_number = ticket_number
+                .and(answer.state.as_ref())
+                .map(|f| f.reg.registration_number.clone());
             let sent = Bytes::from(bytes);
             let export = state.is_some() && answer.code == ResultCode::Ok;
             let x = KzWrite {
@@ -225,6 +230,7 @@ impl KzIngest {
                 ticket_number,
                 shift,
                 doc_time: None,
+                registration_number,
             };
             let entry = (export && self.replicator.is_some()).then(|| KzLogEntry {
                 system_id: x.system_id,

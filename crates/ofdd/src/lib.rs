@@ -33,6 +33,7 @@ pub mod ingest;
 pub mod kkt_cli;
 pub mod kz;
 pub mod kz_cli;
+pub mod kz_view;
 pub mod log_gate;
 pub mod logging;
 pub mod mail;

@@ -1,13 +1,14 @@
 //! The web portal's wiring: `ofd-portal` owns the pages; this lends them what only the daemon
-//! has — its clock (which tests shift), the mailer, and the Kazakh pipeline's register state
-//! (changed under the pipeline's per-register lock, like the API does).
+//! has — its clock (which tests shift), the mailer, the Kazakh pipeline's register state
+//! (changed under the pipeline's per-register lock, like the API does), and the reading of
+//! logged Kazakh exchanges (`kz_view`), which needs the protocol crate.
 
 use std::sync::Arc;
 
 use axum::Router;
-use ofd_portal::{BoxFuture, KzCard, Portal, PortalConfig, Services};
-use ofd_store::Scoped;
+use ofd_portal::{BoxFuture, KzCard, KzExchange, KzTicket, Portal, PortalConfig, Services};
 use ofd_store::accounts::LinkPurpose;
+use ofd_store::{KzLogEntry, Scoped};
 
 use crate::app::App;
 use crate::clock::unix_now;
@@ -64,6 +65,18 @@ impl Services for DaemonServices {
                 Err(e) => Err(e.to_string()),
             }
         })
+    }
+
+    fn kz_ticket(
+        &self,
+        registration_number: &str,
+        ticket_number: u64,
+    ) -> Result<Option<KzTicket>, String> {
+        crate::kz_view::ticket(self.0.store(), registration_number, ticket_number)
+    }
+
+    fn kz_exchange(&self, entry: &KzLogEntry) -> KzExchange {
+        crate::kz_view::exchange(entry)
     }
 }
 

@@ -2,6 +2,9 @@
 //! only when every value the buyer gives matches the stored document; anything else is the
 //! same plain "not found", which reveals nothing (not even whether the fiscal drive exists).
 //! Limited per address, so fiscal signs cannot be guessed by enumeration.
+//!
+//! Russian receipts (54-FZ: `t`, `s`, `fn`, `i`, `fp`, `n`) are checked here; a query naming a
+//! Kazakh register (`f`, its RNM) goes to `check_kz.rs`, under the same limit.
 
 use std::sync::Arc;
 
@@ -12,6 +15,7 @@ use maud::{Markup, html};
 use ofd_store::{FnNumber, Outcome};
 use serde::Deserialize;
 
+use super::check_kz;
 use super::documents::{fns_json, receipt_markup};
 use crate::Portal;
 use crate::error::PageError;
@@ -21,21 +25,27 @@ use crate::layout::public_page;
 use crate::receipt::Receipt;
 use crate::session::Visitor;
 
-/// The QR string's fields (54-FZ): date-time, total, FN, FD, fiscal sign, payment kind.
+/// The QR string's fields. 54-FZ: date-time, total, FN, FD, fiscal sign, payment kind. A
+/// Kazakh ticket's: `i` (ticket number), `f` (RNM), `s`, `t` (to the second).
 #[derive(Default, Deserialize)]
 pub struct CheckQuery {
     #[serde(default)]
-    t: String,
+    pub t: String,
     #[serde(default)]
-    s: String,
+    pub s: String,
     #[serde(default, rename = "fn")]
     fn_number: String,
     #[serde(default)]
-    i: String,
+    pub i: String,
     #[serde(default)]
     fp: String,
     #[serde(default)]
     n: String,
+    #[serde(default)]
+    pub f: String,
+    /// `1`: the Kazakh form.
+    #[serde(default)]
+    kz: String,
 }
 
 impl CheckQuery {
@@ -47,6 +57,7 @@ impl CheckQuery {
             &self.i,
             &self.fp,
             &self.n,
+            &self.f,
         ]
         .iter()
         .all(|v| v.trim().is_empty())
@@ -64,6 +75,7 @@ fn form(l: Lang, q: &CheckQuery) -> Markup {
         }
     };
     html! {
+        (switch(l, false))
         p { (l.t(M::CheckHelp)) }
         form method="get" action="/check" {
             (f(M::CheckDate, "t", &q.t, "20171007T1024"))
@@ -81,6 +93,17 @@ fn form(l: Lang, q: &CheckQuery) -> Markup {
                 }
             }
             button type="submit" { (l.t(M::CheckReceipt)) }
+        }
+    }
+}
+
+/// Russia or Kazakhstan: which form is shown.
+fn switch(l: Lang, kz: bool) -> Markup {
+    html! {
+        nav.filters aria-label=(l.t(M::CheckReceipt)) {
+            @if kz { a href="/check" { (l.t(M::CheckRu)) } } @else { strong { (l.t(M::CheckRu)) } }
+            " · "
+            @if kz { strong { (l.t(M::CheckKz)) } } @else { a href=(check_kz::PATH) { (l.t(M::CheckKz)) } }
         }
     }
 }
@@ -122,10 +145,18 @@ pub async fn page(
     let l = v.lang;
     let title = l.t(M::CheckReceipt);
     if q.is_empty() {
-        return Ok(Html(public_page(l, &v.path, title, form(l, &q)).into_string()).into_response());
+        let body = if q.kz == "1" {
+            html! { (switch(l, true)) (check_kz::form(l)) }
+        } else {
+            form(l, &q)
+        };
+        return Ok(Html(public_page(l, &v.path, title, body).into_string()).into_response());
     }
     if let Err(retry_after) = p.checks.hit(v.addr, p.now()) {
         return Err(PageError::TooMany { retry_after });
+    }
+    if !q.f.trim().is_empty() {
+        return kz_page(&p, l, &q);
     }
     match find(&p, &q)? {
         Some(r) => {
@@ -143,6 +174,33 @@ pub async fn page(
             Ok((
                 StatusCode::NOT_FOUND,
                 Html(public_page(l, &v.path, title, body).into_string()),
+            )
+                .into_response())
+        }
+    }
+}
+
+/// A Kazakh ticket's check (the limit already counted).
+fn kz_page(p: &Portal, l: Lang, q: &CheckQuery) -> Result<Response, PageError> {
+    let title = l.t(M::CheckReceipt);
+    match check_kz::find(p, q)? {
+        Some(t) => {
+            let body = html! {
+                p.notice role="status" { (l.t(M::CheckFound)) }
+                (check_kz::ticket_markup(l, &t))
+            };
+            Ok(Html(public_page(l, check_kz::PATH, title, body).into_string()).into_response())
+        }
+        None => {
+            // Nothing from the query is on this page: the same bytes for every miss.
+            let body = html! {
+                p.warning role="alert" #not-found { (l.t(M::CheckNotFound)) }
+                (switch(l, true))
+                (check_kz::form(l))
+            };
+            Ok((
+                StatusCode::NOT_FOUND,
+                Html(public_page(l, check_kz::PATH, title, body).into_string()),
             )
                 .into_response())
         }

@@ -1,5 +1,6 @@
-//! One Kazakh register (KKM): its card, recent exchanges (tickets, X and Z reports), and a new
-//! token ("Создать новый токен") to type into the register, shown once.
+//! One Kazakh register (KKM): its card, recent exchanges (tickets, X and Z reports), a link to
+//! its shift reports (`kz_reports.rs`), and a new token ("Создать новый токен") to type into
+//! the register, shown once.
 
 use axum::Form;
 use axum::extract::Path;
@@ -18,7 +19,7 @@ use crate::session::SignedIn;
 /// Exchanges shown on the card.
 const LOG_ROWS: usize = 200;
 
-fn load(s: &SignedIn, id: &str) -> Result<KzCard, PageError> {
+pub(super) fn load(s: &SignedIn, id: &str) -> Result<KzCard, PageError> {
     let id = id.parse::<u32>().map_err(|_| PageError::NotFound)?;
     s.portal()
         .services
@@ -55,6 +56,7 @@ pub async fn card(s: SignedIn, Path(id): Path<String>) -> Result<Html<String>, P
             }
             (super::requests::form(&s, &format!("/kz/{}/connection", c.system_id), &Default::default(), &Default::default()))
         }
+        p { a #kz-reports href={ "/kz/" (c.system_id) "/reports" } { (l.t(M::ShiftReports)) } }
         h2 { (l.t(M::Exchanges)) }
         table {
             thead { tr {

@@ -17,8 +17,10 @@ use crate::session::{LANG_COOKIE, SESSION_COOKIE, cookie};
 mod audit;
 mod auth;
 mod check;
+mod check_kz;
 mod documents;
 mod kz;
+mod kz_reports;
 mod monitoring;
 mod notifications;
 mod organisation;
@@ -116,6 +118,7 @@ pub fn routes() -> Vec<PageRoute> {
         ),
         r("GET", "/kz/{id}", false, get(kz::card)),
         r("POST", "/kz/{id}/token", false, post(kz::token)),
+        r("GET", "/kz/{id}/reports", false, get(kz_reports::shifts)),
         r("POST", "/kz/{id}/connection", false, post(requests::file)),
         r(
             "GET",
