@@ -7,7 +7,6 @@
 
 mod common;
 
-
 use common::kz::KzLink;
 use common::portal::*;
 use common::*;
