@@ -2,9 +2,11 @@
 //! an OFD — taxpayers and service partners watching and registering their cash registers and
 //! reading their receipts, the operator's staff, and buyers checking a receipt by its QR code.
 //!
-//! **Owns:** the pages and their templates ([`maud`], checked at compile time), the portal's
-//! side of sessions (cookie → user → scope, CSRF tokens in every form), Russian and English
-//! text, the public receipt check and its per-address limit, the embedded stylesheet.
+//! **Owns:** the pages and their templates ([`maud`], checked at compile time) and the table
+//! of its routes ([`routes`], which the tests walk as every kind of user), the portal's side of
+//! sessions (cookie → user → scope, CSRF tokens in every form), Russian and English text, the
+//! downloads (CSV, and Excel workbooks through `rust_xlsxwriter`), the public receipt checks
+//! (Russian and Kazakh) and their per-address limit, the embedded stylesheet.
 //!
 //! **Must not:**
 //! - open sockets or run its own server: the daemon serves [`router`] on its `portal_listen`
@@ -12,7 +14,11 @@
 //! - ingest anything or know the wire protocols beyond rendering a stored document;
 //! - filter tenant data itself: every register, document and count a page shows comes from
 //!   [`ofd_store::Scoped`], made from the signed-in user's scope by `Store::scope_of` — the same
-//!   code the JSON API uses — so another tenant's object is a 404 here exactly as there;
+//!   code the JSON API uses — so another tenant's object is a 404 here exactly as there. The
+//!   accounts pages (users, keys, partners, notifications, statement, audit log) act on one
+//!   organisation, and which one a user may read or change is decided in one place
+//!   (`pages/organisation.rs`: `org_to_read`, `org_of`), the rule of the API's
+//!   `require_org_admin`;
 //! - keep a sign-in policy of its own: passwords, throttling, lockout, TOTP and sessions are
 //!   [`ofd_store::accounts::auth::Authenticator`]'s.
 //!
