@@ -316,6 +316,28 @@ async fn acknowledged_documents_survive_nats_servers_dying() {
     t.stop().await;
 }
 
+/// Message `seq` of the stream. A stream whose servers have just died and come back may still be
+/// choosing its leader: JetStream answers 503 "temporarily unavailable" meanwhile, so that
+/// answer is waited out (with a deadline), and any other error fails the test.
+async fn read_back(
+    stream: &async_nats::jetstream::stream::Stream,
+    seq: u64,
+) -> async_nats::jetstream::message::StreamMessage {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match stream.get_raw_message(seq).await {
+            Ok(m) => return m,
+            Err(e)
+                if e.to_string().contains("temporarily unavailable")
+                    && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("message {seq}: {e}"),
+        }
+    }
+}
+
 /// Every acknowledged document is in the stream byte for byte, every ticket a KKM was given is
 /// there, no message id twice, and ticket numbers run 1, 2, 3 … with no gap or repeat.
 async fn assert_stream_holds(nats: &NatsCluster, acked: &Acked, tickets: &Arc<Mutex<Vec<u64>>>) {
@@ -329,10 +351,7 @@ async fn assert_stream_holds(nats: &NatsCluster, acked: &Acked, tickets: &Arc<Mu
     let mut ids = HashMap::new();
     let mut stream_tickets = Vec::new();
     for seq in info.state.first_sequence..=info.state.last_sequence {
-        let m = stream
-            .get_raw_message(seq)
-            .await
-            .unwrap_or_else(|e| panic!("message {seq}: {e}"));
+        let m = read_back(&stream, seq).await;
         let h = |n: &str| m.headers.get(n).map(|v| v.as_str().to_string());
         let id = h("Nats-Msg-Id").expect("a message id");
         if let Some(t) = h("Ofd-Kz-Ticket-Number") {
@@ -682,7 +701,7 @@ async fn a_kz_retry_after_a_restart_gets_the_stored_answer_at_once() {
     let info = stream.info().await.unwrap().clone();
     let mut tickets = 0;
     for seq in info.state.first_sequence..=info.state.last_sequence {
-        let m = stream.get_raw_message(seq).await.unwrap();
+        let m = read_back(&stream, seq).await;
         tickets += usize::from(m.headers.get("Ofd-Kz-Ticket-Number").is_some());
     }
     assert_eq!(tickets, 1, "the ticket is in the stream once");
