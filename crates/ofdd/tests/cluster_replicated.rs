@@ -459,21 +459,35 @@ fn nats_versions_parse() {
 }
 
 /// The stream's leader (`s0`…`s2`) and whether every replica is current with it. Right after a
-/// server was paused or resumed the stream may be between leaders: that is waited out (an
-/// election takes seconds), not taken for an answer.
+/// server was paused or resumed the stream may be between leaders, and its API may time out:
+/// both are waited out (an election takes seconds), not taken for an answer.
 async fn stream_cluster(nats: &NatsCluster) -> (usize, bool) {
     let js = nats.jetstream().await;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let (leader, cluster) = loop {
-        let mut stream = js.get_stream("OFD").await.expect("the replicated stream");
-        let info = stream.info().await.expect("stream info").clone();
-        let cluster = info.cluster.expect("a clustered stream");
-        if let Some(leader) = cluster.leader.clone() {
-            break (leader, cluster);
-        }
+        // While a server is paused or an election runs, the stream's API may also time out:
+        // that too is "no leader yet", waited out like the election itself.
+        let info = match js.get_stream("OFD").await {
+            Ok(mut stream) => stream
+                .info()
+                .await
+                .map(|i| i.clone())
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let why = match info {
+            Ok(info) => {
+                let cluster = info.cluster.expect("a clustered stream");
+                if let Some(leader) = cluster.leader.clone() {
+                    break (leader, cluster);
+                }
+                "no leader".to_string()
+            }
+            Err(e) => e,
+        };
         assert!(
             std::time::Instant::now() < deadline,
-            "the stream elected no leader within a minute"
+            "the stream elected no leader within a minute: {why}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
