@@ -468,11 +468,7 @@ async fn stream_cluster(nats: &NatsCluster) -> (usize, bool) {
         // While a server is paused or an election runs, the stream's API may also time out:
         // that too is "no leader yet", waited out like the election itself.
         let info = match js.get_stream("OFD").await {
-            Ok(mut stream) => stream
-                .info()
-                .await
-                .map(|i| i.clone())
-                .map_err(|e| e.to_string()),
+            Ok(mut stream) => stream.info().await.cloned().map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         let why = match info {
