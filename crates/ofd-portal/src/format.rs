@@ -182,6 +182,11 @@ pub fn money(minor: i64) -> String {
     format!("{sign}{grouped}.{:02}", m % 100)
 }
 
+/// An unsigned amount (kopecks, tiyn) as [`money`] shows it; saturates past `i64::MAX`.
+pub fn money_u(minor: u64) -> String {
+    money(i64::try_from(minor).unwrap_or(i64::MAX))
+}
+
 /// Kopecks as the `s=` of a QR code: `129.90`.
 pub fn qr_sum(minor: i64) -> String {
     format!("{}.{:02}", minor / 100, (minor % 100).abs())

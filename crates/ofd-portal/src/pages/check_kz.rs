@@ -85,10 +85,6 @@ fn payment_text(l: Lang, p: KzPayment) -> &'static str {
     }
 }
 
-fn money(tiyn: u64) -> String {
-    format::money(i64::try_from(tiyn).unwrap_or(i64::MAX))
-}
-
 /// Thousandths as a quantity: `2.5`, `1`.
 fn quantity(milli: u64) -> String {
     let (whole, frac) = (milli / 1000, milli % 1000);
@@ -121,19 +117,19 @@ pub fn ticket_markup(l: Lang, t: &KzTicket) -> Markup {
                     @for it in &t.items {
                         tr {
                             td { (it.name) @if it.storno { " (" (l.t(M::Storno)) ")" } }
-                            td.num { (money(it.price)) }
+                            td.num { (format::money_u(it.price)) }
                             td.num { (quantity(it.quantity_milli)) }
-                            td.num { @if it.storno { "-" } (money(it.sum)) }
+                            td.num { @if it.storno { "-" } (format::money_u(it.sum)) }
                         }
                     }
                 }
             }
-            @if t.discount > 0 { p { (l.t(M::Discount)) ": " (money(t.discount)) } }
-            @if t.markup > 0 { p { (l.t(M::Markup)) ": " (money(t.markup)) } }
-            p.total { (l.t(M::Total)) ": " span #kz-total { (money(t.total)) } }
-            @for (p, sum) in &t.payments { p { (payment_text(l, *p)) ": " (money(*sum)) } }
-            @if t.change > 0 { p { (l.t(M::Change)) ": " (money(t.change)) } }
-            @for (rate, sum) in &t.taxes { p { (l.t(M::Vat)) " " (percent(*rate)) ": " (money(*sum)) } }
+            @if t.discount > 0 { p { (l.t(M::Discount)) ": " (format::money_u(t.discount)) } }
+            @if t.markup > 0 { p { (l.t(M::Markup)) ": " (format::money_u(t.markup)) } }
+            p.total { (l.t(M::Total)) ": " span #kz-total { (format::money_u(t.total)) } }
+            @for (p, sum) in &t.payments { p { (payment_text(l, *p)) ": " (format::money_u(*sum)) } }
+            @if t.change > 0 { p { (l.t(M::Change)) ": " (format::money_u(t.change)) } }
+            @for (rate, sum) in &t.taxes { p { (l.t(M::Vat)) " " (percent(*rate)) ": " (format::money_u(*sum)) } }
             p { (l.t(M::Cashier)) ": " (t.cashier) }
             @if let Some(s) = t.shift { p { (l.t(M::Shift)) " " (s) } }
             @if t.offline { p { (l.t(M::OfflineTicket)) } }

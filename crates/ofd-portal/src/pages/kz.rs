@@ -6,7 +6,6 @@ use axum::Form;
 use axum::extract::Path;
 use axum::response::{Html, Response};
 use maud::html;
-use serde::Deserialize;
 
 use super::Colour;
 use crate::KzCard;
@@ -84,17 +83,11 @@ pub async fn card(s: SignedIn, Path(id): Path<String>) -> Result<Html<String>, P
     ))
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /kz/{id}/token`.
 pub async fn token(
     s: SignedIn,
     Path(id): Path<String>,
-    Form(f): Form<CsrfForm>,
+    Form(f): Form<super::CsrfForm>,
 ) -> Result<Response, PageError> {
     s.check_csrf(&f.csrf)?;
     s.require_write()?;

@@ -53,10 +53,6 @@ fn received(ms: u64) -> String {
     format!("{} UTC", format::datetime_secs(ms / 1000))
 }
 
-fn money(tiyn: u64) -> String {
-    format::money(i64::try_from(tiyn).unwrap_or(i64::MAX))
-}
-
 /// `GET /kz/{id}/reports[?after=<log seq>]`.
 pub async fn shifts(
     s: SignedIn,
@@ -145,7 +141,7 @@ pub async fn shifts(
                         td { @if let Some(t) = &r.closed { (t) } @else { (l.t(M::ShiftOpenNow)) } }
                         td.num id={ "shift-" (r.number) "-tickets" } { (r.tickets()) }
                         @for op in [KzOperation::Sell, KzOperation::SellReturn, KzOperation::Buy, KzOperation::BuyReturn] {
-                            td.num id={ "shift-" (r.number) "-" (op_id(op)) } { (money(r.sums[op.index()].1)) }
+                            td.num id={ "shift-" (r.number) "-" (op_id(op)) } { (format::money_u(r.sums[op.index()].1)) }
                         }
                         td id={ "shift-" (r.number) "-z" } { (z_cell(l, r)) }
                     }
@@ -187,7 +183,7 @@ fn z_cell(l: Lang, r: &ShiftRow) -> maud::Markup {
             strong { (l.t(M::ZDiffers)) } ": "
             @for op in KzOperation::ALL {
                 @if z[op.index()] != (0, 0) {
-                    (operation_text(l, op)) " " (z[op.index()].0) " / " (money(z[op.index()].1)) "; "
+                    (operation_text(l, op)) " " (z[op.index()].0) " / " (format::money_u(z[op.index()].1)) "; "
                 }
             }
         },

@@ -33,6 +33,13 @@ mod staff;
 mod tariffs;
 mod users;
 
+/// The form of a change that carries nothing but the session's CSRF token (a button).
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf: String,
+}
+
 /// One page or form action: its method, path, whether it answers without signing in, and its
 /// handler. The router is built from [`routes`], and the tests walk the same table (every
 /// route × every kind of user), so a page cannot be added without its access being tested.

@@ -392,18 +392,12 @@ pub async fn create_key(
     Ok(super::shown_once(page(&s, l.t(M::Organisation), b)))
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /organisation/keys/{id}/revoke`.
 pub async fn revoke_key(
     s: SignedIn,
     Path(id): Path<String>,
     Query(q): Query<OrgQuery>,
-    Form(f): Form<CsrfForm>,
+    Form(f): Form<super::CsrfForm>,
 ) -> Result<Redirect, PageError> {
     s.check_csrf(&f.csrf)?;
     let inn = org_of(&s, &q.inn)?;

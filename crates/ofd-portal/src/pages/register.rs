@@ -125,17 +125,11 @@ pub async fn card(s: SignedIn, Path(rn): Path<String>) -> Result<Html<String>, P
     ))
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /registers/{rn}/token`: a new system ID and token, shown once.
 pub async fn token(
     s: SignedIn,
     Path(rn): Path<String>,
-    Form(f): Form<CsrfForm>,
+    Form(f): Form<super::CsrfForm>,
 ) -> Result<Response, PageError> {
     s.check_csrf(&f.csrf)?;
     s.require_write()?;
@@ -187,7 +181,7 @@ pub async fn deregister_confirm(
 pub async fn deregister(
     s: SignedIn,
     Path(rn): Path<String>,
-    Form(f): Form<CsrfForm>,
+    Form(f): Form<super::CsrfForm>,
 ) -> Result<Redirect, PageError> {
     s.check_csrf(&f.csrf)?;
     s.require_write()?;

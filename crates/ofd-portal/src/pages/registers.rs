@@ -17,11 +17,6 @@ use crate::layout::{circle, page};
 use crate::session::SignedIn;
 use crate::workbook::{self, Cell};
 
-/// Kopecks as roubles with two decimals, grouped for people.
-fn money(kopecks: u64) -> String {
-    format::money(i64::try_from(kopecks).unwrap_or(i64::MAX))
-}
-
 /// Kopecks as roubles with two decimals, ungrouped for a CSV (`14000.50`).
 fn plain(kopecks: u64) -> String {
     format::qr_sum(i64::try_from(kopecks).unwrap_or(i64::MAX))
@@ -312,8 +307,8 @@ pub async fn list(s: SignedIn, Query(q): Query<ListQuery>) -> Result<Html<String
                         td { (circle(l, r.colour)) }
                         td { (r.last_doc.map(format::datetime).unwrap_or_else(|| "—".into())) }
                         td.num { (if r.shift == 0 { "—".to_string() } else { r.shift.to_string() }) }
-                        td.num { (r.shift_sums.map_or("—".into(), |(s, _)| money(s))) }
-                        td.num { (r.shift_sums.map_or("—".into(), |(_, x)| money(x))) }
+                        td.num { (r.shift_sums.map_or("—".into(), |(s, _)| format::money_u(s))) }
+                        td.num { (r.shift_sums.map_or("—".into(), |(_, x)| format::money_u(x))) }
                     }
                 }
                 @if rows.is_empty() { tr { td colspan="11" { (l.t(M::NothingFound)) } } }
