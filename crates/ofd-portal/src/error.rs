@@ -43,7 +43,7 @@ impl From<StoreError> for PageError {
             StoreError::Exists(_) | StoreError::RegisterExists { .. } => {
                 PageError::Conflict(e.to_string())
             }
-            StoreError::Closed | StoreError::Unavailable { .. } => {
+            StoreError::Closed | StoreError::Unavailable { .. } | StoreError::Replication(_) => {
                 PageError::Unavailable(e.to_string())
             }
             e => PageError::Internal(e.to_string()),

@@ -29,6 +29,12 @@ pub(crate) enum Command {
     /// An accounts change (`accounts/`), run alone on the committer thread with its own synced
     /// batch, like a registry mutation; given the error instead when the store cannot write.
     Accounts(crate::accounts::AccountsOp),
+    /// Cluster mode: another node's entry of the registry's log, at its position (`replica.rs`);
+    /// answers whether it was applied now.
+    ApplyEntry(u64, Vec<u8>, Reply<bool>),
+    /// Cluster mode: apply every entry of the registry's log not applied yet; answers the
+    /// position reached.
+    CatchUp(Reply<u64>),
     Shutdown,
 }
 
@@ -54,6 +60,8 @@ pub(crate) fn fail_closed(cmd: Command) {
         Command::Kz(_, r) => r.send(Err(StoreError::Closed)),
         Command::Registry(op) => op.fail(|| StoreError::Closed),
         Command::Accounts(op) => op.run(Err(StoreError::Closed)),
+        Command::ApplyEntry(_, _, r) => r.send(Err(StoreError::Closed)),
+        Command::CatchUp(r) => r.send(Err(StoreError::Closed)),
         Command::Shutdown => {}
     }
 }

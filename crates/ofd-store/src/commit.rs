@@ -252,6 +252,22 @@ impl Committer {
                             op.run(Err(self.shared.unavailable()));
                         }
                     }
+                    Command::ApplyEntry(position, entry, reply) => {
+                        self.commit_group(&mut group, started, to_sync);
+                        if self.shared.health.is_healthy() {
+                            reply.send(self.shared.apply_entry(position, &entry));
+                        } else {
+                            reply.send(Err(self.shared.unavailable()));
+                        }
+                    }
+                    Command::CatchUp(reply) => {
+                        self.commit_group(&mut group, started, to_sync);
+                        if self.shared.health.is_healthy() {
+                            reply.send(self.shared.catch_up());
+                        } else {
+                            reply.send(Err(self.shared.unavailable()));
+                        }
+                    }
                     Command::Shutdown => {
                         self.commit_group(&mut group, started, to_sync);
                         return;

@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use rocksdb::{ColumnFamily, DB, WriteOptions};
 
@@ -65,6 +65,8 @@ pub(crate) struct Shared {
     pub(crate) sync: bool,
     /// Held while a Kazakh register's system ID is issued (`kz.rs`).
     pub(crate) kz_issue: Mutex<()>,
+    /// Cluster mode: the registry's replicated log (`replica.rs`); unset, changes are local.
+    pub(crate) registry_log: OnceLock<Arc<dyn crate::replica::RegistryLog>>,
 }
 
 impl Shared {
@@ -203,6 +205,7 @@ impl Shared {
             max_batch: opts.max_batch.clamp(1, 65_536),
             sync: opts.sync,
             kz_issue: Mutex::new(()),
+            registry_log: OnceLock::new(),
         })
     }
 }

@@ -70,6 +70,16 @@ pub enum StoreError {
         detail: String,
     },
 
+    /// Cluster mode: the replicated registry cannot take the change now (no quorum, a
+    /// timeout); the change did not happen on this node.
+    #[error("the cluster's registry cannot take the change now: {0}")]
+    Replication(String),
+
+    /// Cluster mode, inside the store only: another node changed the registry first, so the
+    /// change is computed again on the new state (`replica.rs`). Never returned to a caller.
+    #[error("the cluster's registry moved on while the change was computed")]
+    RegistryBehind,
+
     /// The store was closed (or its committer thread is gone); the operation did not happen.
     #[error("the store is closed")]
     Closed,

@@ -103,6 +103,7 @@ mod random;
 mod record;
 mod registry;
 mod reload;
+mod replica;
 mod scope;
 mod store;
 mod sync;
@@ -130,6 +131,7 @@ pub use registry::{
     BindOutcome, ConnectionType, CredentialInfo, FnBindRequest, FnBinding, IssuedToken, KktFilter,
     KktPage, KktPatch, KktRecord, KktStatus, NewKkt,
 };
+pub use replica::{AppendError, RegistryLog};
 pub use scope::{Holder, LIST_SCAN_BUDGET, Scope, Scoped};
 pub use store::Store;
 pub use verify::{CheckReport, SalvageReport};

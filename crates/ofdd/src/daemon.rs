@@ -14,6 +14,7 @@ use tracing::info;
 
 use crate::app::App;
 use crate::cli::ServeArgs;
+use crate::cluster::registry::{self, JetStreamLog};
 use crate::cluster::replicator::Replicator;
 use crate::config::{ClusterConfig, Config, NatsExport};
 use crate::http_server::{self, HttpLimits};
@@ -39,6 +40,8 @@ pub struct Daemon {
     prober_task: Option<JoinHandle<()>>,
     /// The notifier, when `[notifications]` is enabled.
     notifier_task: Option<JoinHandle<()>>,
+    /// The registry follower, in replicated mode.
+    follower_task: Option<JoinHandle<()>>,
 }
 
 /// The backstop exporter's cursor when `[export.nats]` is off in replicated mode.
@@ -64,6 +67,17 @@ impl Daemon {
         }
         let app = Arc::new(app);
         let cfg = app.config().clone();
+        // Replicated: one registry. Every change of another node is applied before this node
+        // answers anyone, and the follower applies the rest as they come.
+        let registry_stream = match &replicator {
+            Some(r) => {
+                let log = Arc::new(JetStreamLog::open(r.jetstream(), &cfg.cluster).await?);
+                let stream = log.stream().clone();
+                registry::attach(app.store(), log).await?;
+                Some(stream)
+            }
+            None => None,
+        };
 
         let listener = server::bind(cfg.listen)
             .with_context(|| format!("cannot listen for registers on {}", cfg.listen))?;
@@ -121,6 +135,8 @@ impl Daemon {
             )),
         };
         let prober_task = replicator.map(|r| r.spawn_prober(trigger.subscribe()));
+        let follower_task = registry_stream
+            .map(|s| registry::spawn_follower(app.store().clone(), s, trigger.subscribe()));
         let notifier_task = cfg
             .notifications
             .enabled
@@ -138,6 +154,7 @@ impl Daemon {
             export_task,
             notifier_task,
             prober_task,
+            follower_task,
         })
     }
 
@@ -155,6 +172,9 @@ impl Daemon {
             let _ = t.await;
         }
         if let Some(t) = self.notifier_task {
+            let _ = t.await;
+        }
+        if let Some(t) = self.follower_task {
             let _ = t.await;
         }
         self.app.close()?;

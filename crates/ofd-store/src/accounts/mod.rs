@@ -199,25 +199,29 @@ pub struct UserPatch {
 }
 
 impl Store {
-    /// Runs `f` on the committer with a fresh batch, writes the batch synced, and answers.
+    /// Runs `f` on the committer with a fresh batch, writes the batch synced, and answers. In
+    /// cluster mode `f` may run more than once: again on the new state after another node's
+    /// change was first (`replica.rs`), hence `Clone`.
     pub(crate) fn accounts_tx<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Clone + Send + 'static,
     ) -> StoreFuture<T> {
         self.submit(move |reply: Reply<T>| {
             Command::Accounts(AccountsOp(Box::new(move |shared| {
                 let result = shared.and_then(|shared| {
-                    let mut tx = Tx {
-                        shared,
-                        db: shared.db()?,
-                        batch: WriteBatch::default(),
-                    };
-                    let value = f(&mut tx)?;
-                    let Tx { shared, batch, .. } = tx;
-                    if !batch.is_empty() {
-                        shared.write(batch)?;
-                    }
-                    Ok(value)
+                    shared.retrying(|| {
+                        let mut tx = Tx {
+                            shared,
+                            db: shared.db()?,
+                            batch: WriteBatch::default(),
+                        };
+                        let value = (f.clone())(&mut tx)?;
+                        let Tx { shared, batch, .. } = tx;
+                        if !batch.is_empty() {
+                            shared.write_registry(batch)?;
+                        }
+                        Ok(value)
+                    })
                 });
                 reply.send(result)
             })))
@@ -390,7 +394,7 @@ impl Store {
     fn with_user(
         &self,
         login: String,
-        f: impl FnOnce(&mut Tx<'_>, &mut User) -> Result<(), StoreError> + Send + 'static,
+        f: impl FnOnce(&mut Tx<'_>, &mut User) -> Result<(), StoreError> + Clone + Send + 'static,
     ) -> StoreFuture<User> {
         self.accounts_tx(move |tx| {
             let login = normalise_login(&login)?;

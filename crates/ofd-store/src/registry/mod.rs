@@ -126,7 +126,7 @@ impl Store {
     }
 }
 
-fn parse_kkt(key: &[u8], v: &[u8]) -> Result<Stored, StoreError> {
+pub(crate) fn parse_kkt(key: &[u8], v: &[u8]) -> Result<Stored, StoreError> {
     serde_json::from_slice(v).map_err(|e| StoreError::CorruptRecord {
         cf: CF_REGISTRY,
         what: "register record",

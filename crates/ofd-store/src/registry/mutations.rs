@@ -70,7 +70,7 @@ impl Shared {
     }
 
     /// Sets or clears the deregistered flag on an RN's liveness record (if it has one).
-    fn mark_liveness(
+    pub(crate) fn mark_liveness(
         &self,
         batch: &mut rocksdb::WriteBatch,
         rn: &Rn,
@@ -90,13 +90,31 @@ impl Shared {
         Ok(())
     }
 
-    /// Writes a registry batch and, once it is durable, applies liveness changes in memory.
+    /// Writes a registry batch (through the cluster's log, in cluster mode: `replica.rs`) and,
+    /// once it is durable, applies liveness changes in memory.
     pub(super) fn commit_registry(
         &self,
         batch: rocksdb::WriteBatch,
         changes: Vec<(LiveKey, Option<LivenessRecord>)>,
     ) -> Result<(), StoreError> {
+        self.write_registry(batch)?;
+        self.apply_liveness(changes);
+        Ok(())
+    }
+
+    /// Writes a batch here only (an entry of the cluster's log being applied) and, once it is
+    /// durable, applies liveness changes in memory.
+    pub(crate) fn commit_local(
+        &self,
+        batch: rocksdb::WriteBatch,
+        changes: Vec<(LiveKey, Option<LivenessRecord>)>,
+    ) -> Result<(), StoreError> {
         self.write(batch)?;
+        self.apply_liveness(changes);
+        Ok(())
+    }
+
+    fn apply_liveness(&self, changes: Vec<(LiveKey, Option<LivenessRecord>)>) {
         let mut idx = self.liveness_write();
         for (k, rec) in changes {
             match rec {
@@ -104,7 +122,6 @@ impl Shared {
                 None => idx.remove(&k),
             }
         }
-        Ok(())
     }
 
     pub(crate) fn exec_registry(&self, op: RegistryOp) {
@@ -113,11 +130,11 @@ impl Shared {
         match op {
             RegistryOp::Register(k, now, reply) => {
                 let rn = k.rn;
-                let result = self.do_register(k, now);
+                let result = self.retrying(|| self.do_register(k.clone(), now));
                 reply.send(self.admitted(&rn, result))
             }
             RegistryOp::Update(rn, p, now, reply) => {
-                let result = self.do_update(rn, p, now);
+                let result = self.retrying(|| self.do_update(rn, p.clone(), now));
                 reply.send(self.admitted(&rn, result))
             }
             RegistryOp::Deregister(rn, now, reply) => {
@@ -125,13 +142,15 @@ impl Shared {
                     status: Some(KktStatus::Deregistered),
                     ..KktPatch::default()
                 };
-                let result = self.do_update(rn, patch, now);
+                let result = self.retrying(|| self.do_update(rn, patch.clone(), now));
                 reply.send(self.admitted(&rn, result))
             }
-            RegistryOp::IssueToken(rn, now, reply) => reply.send(self.do_issue(rn, now)),
+            RegistryOp::IssueToken(rn, now, reply) => {
+                reply.send(self.retrying(|| self.do_issue(rn, now)))
+            }
             RegistryOp::BindFn(req, reply) => {
                 let rn = req.rn;
-                let result = self.do_bind(req);
+                let result = self.retrying(|| self.do_bind(req.clone()));
                 reply.send(self.admitted(&rn, result))
             }
         }
@@ -304,7 +323,21 @@ impl Shared {
             });
         }
         batch.put_cf(db.cf(CF_FN_INDEX)?, f.as_bytes(), rn.as_bytes());
+        self.adopt_fn(batch, rn, f, changes)?;
+        Ok(taken_from)
+    }
 
+    /// What binding FN `f` to `rn` changes in this node's own data: activity recorded under the
+    /// bare FN moves under the RN, and documents of the FN stored without an RN get their
+    /// `by_rn` entries. (Also run where another node's binding is applied: `replica.rs`.)
+    pub(crate) fn adopt_fn(
+        &self,
+        batch: &mut rocksdb::WriteBatch,
+        rn: &Rn,
+        f: FnNumber,
+        changes: &mut Vec<(LiveKey, Option<LivenessRecord>)>,
+    ) -> Result<(), StoreError> {
+        let db = self.db()?;
         // Activity recorded under the bare FN now belongs to the RN.
         let fn_key = LiveKey::Fn(f);
         let rn_key = LiveKey::Rn(*rn);
@@ -346,7 +379,7 @@ impl Shared {
             it.next();
         }
         it.status().map_err(|e| StoreError::db("docs scan", e))?;
-        Ok(taken_from)
+        Ok(())
     }
 
     fn do_bind(&self, req: FnBindRequest) -> Result<BindOutcome, StoreError> {

@@ -76,7 +76,9 @@ impl From<StoreError> for ApiError {
                 return ApiError::field(field, format!("{field}: {reason}"));
             }
             StoreError::InvalidKey(_) | StoreError::InvalidInput(_) => StatusCode::BAD_REQUEST,
-            StoreError::Closed | StoreError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            StoreError::Closed | StoreError::Unavailable { .. } | StoreError::Replication(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {

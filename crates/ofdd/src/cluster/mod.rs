@@ -8,10 +8,12 @@
 //! - [`version`]: the oldest NATS server accepted, and the check of a server's version;
 //! - [`health`]: whether JetStream takes writes now (drives `/readyz` and answering);
 //! - [`lease`]: one node at a time does the cluster-wide work (the notifier's passes);
+//! - [`registry`]: one registry (registers and accounts) in a replicated log every node applies;
 //! - [`replicator`]: the publish-then-answer path, its prober and the stream it writes.
 
 pub mod config;
 pub mod health;
 pub mod lease;
+pub mod registry;
 pub mod replicator;
 pub mod version;

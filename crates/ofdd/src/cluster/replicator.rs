@@ -331,7 +331,10 @@ fn node_token(node: &str) -> String {
 
 /// Find the stream or create it; an existing one must have the replicas and file storage asked
 /// for (a replicated node never writes through a stream weaker than configured).
-async fn ensure_stream(js: &jetstream::Context, config: stream::Config) -> anyhow::Result<()> {
+pub(crate) async fn ensure_stream(
+    js: &jetstream::Context,
+    config: stream::Config,
+) -> anyhow::Result<stream::Stream> {
     let name = config.name.clone();
     let replicas = config.num_replicas;
     let stream = js
@@ -351,7 +354,7 @@ async fn ensure_stream(js: &jetstream::Context, config: stream::Config) -> anyho
             "JetStream stream {name} keeps messages in memory; replicated mode needs file storage"
         );
     }
-    Ok(())
+    Ok(stream)
 }
 
 #[cfg(test)]
