@@ -796,3 +796,169 @@ async fn one_node_of_the_cluster_notifies_and_another_takes_over_when_it_dies() 
     nodes[other].child.kill().unwrap();
     nodes[other].child.wait().unwrap();
 }
+
+fn register_body(kkt: &Kkt, name: &str) -> serde_json::Value {
+    serde_json::json!({
+        "rn": kkt.rn_str(),
+        "serial": String::from_utf8_lossy(&kkt.id.kkt_serial),
+        "fn": kkt.fn_str(),
+        "inn": String::from_utf8_lossy(&kkt.id.user_inn),
+        "name": name,
+        "address": "г. Москва, ул. Тверская, д. 1",
+        "place": "Магазин №1",
+        "connection": "sim",
+        "tariff": "basic",
+    })
+}
+
+/// Polls `get` on a node until `done` holds for its answer; the time it took.
+async fn wait_for(
+    admin: &Admin,
+    path: &str,
+    done: impl Fn(&HttpAnswer) -> bool,
+    what: &str,
+) -> Duration {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(30);
+    loop {
+        let a = admin.get(path).await;
+        if done(&a) {
+            return started.elapsed();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: still {} {}",
+            a.status,
+            a.text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// One registry: a register and an account created through node 1 are in force on node 2 (its
+/// documents accepted there, then refused once node 1 deregisters it); one RN registered on
+/// both nodes at once is registered once, the other node answered 409; an API key issued by
+/// node 1 opens node 2's API; and a third node started on an empty disk knows all of it before
+/// it answers anyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_node_sees_one_registry_with_its_accounts() {
+    let Some(nats) = NatsCluster::start().await else {
+        return;
+    };
+    let start = |node: &'static str| {
+        let urls = nats.urls();
+        TestDaemon::start_with(move |c| {
+            replicated(c, urls);
+            c.cluster.node = node.into();
+            c.admission.accept_unknown_fn = false;
+        })
+    };
+    let n1 = start("n1").await;
+    let n2 = start("n2").await;
+    let (a1, a2) = (n1.admin(), n2.admin());
+    let mut kkt = Kkt::new(601);
+    let path = format!("/api/v1/kkt/{}", kkt.rn_str());
+
+    // Unknown on both: node 2 refuses the register's documents.
+    let mut link = Link::connect(n2.ingest_addr()).await;
+    let refused = ack_of(&link.exchange(&kkt.receipt()).await).2;
+    assert_ne!(refused, ResponseCode::Accepted, "an unknown FN is refused");
+
+    let created = a1
+        .post("/api/v1/kkt", register_body(&kkt, "ООО Ромашка"))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let seen = wait_for(&a2, &path, |a| a.status == 200, "node 2 knows the register").await;
+    println!("a register created on node 1 was served by node 2 after {seen:?}");
+    assert_eq!(a2.get(&path).await.json(), a1.get(&path).await.json());
+    let mut link = Link::connect(n2.ingest_addr()).await;
+    assert_eq!(
+        ack_of(&link.exchange(&kkt.receipt()).await).2,
+        ResponseCode::Accepted,
+        "node 2 accepts the register node 1 registered"
+    );
+
+    let dereg = a1
+        .post(&format!("{path}/deregister"), serde_json::json!({}))
+        .await;
+    assert_eq!(dereg.status, 200, "{}", dereg.text());
+    let seen = wait_for(
+        &a2,
+        &path,
+        |a| a.status == 200 && a.json()["status"] == "deregistered",
+        "node 2 knows the deregistration",
+    )
+    .await;
+    println!("a deregistration on node 1 was in force on node 2 after {seen:?}");
+    assert_eq!(
+        ack_of(&link.exchange(&kkt.receipt()).await).2,
+        ResponseCode::Other(10),
+        "node 2 refuses a register node 1 deregistered"
+    );
+
+    // One RN registered on both nodes at once: once, and the other node is told so.
+    let other = Kkt::new(602);
+    let other_path = format!("/api/v1/kkt/{}", other.rn_str());
+    let (r1, r2) = tokio::join!(
+        a1.post("/api/v1/kkt", register_body(&other, "с первого узла")),
+        a2.post("/api/v1/kkt", register_body(&other, "со второго узла")),
+    );
+    let mut statuses = [r1.status, r2.status];
+    statuses.sort();
+    assert_eq!(statuses, [201, 409], "{} / {}", r1.text(), r2.text());
+    let winner = if r1.status == 201 {
+        r1.json()
+    } else {
+        r2.json()
+    };
+    for a in [&a1, &a2] {
+        wait_for(
+            a,
+            &other_path,
+            |x| x.status == 200 && x.json()["name"] == winner["name"],
+            "both nodes keep the winner",
+        )
+        .await;
+    }
+
+    // Accounts: an organisation and its API key made through node 1 open node 2's API.
+    let inn = "7707083893";
+    let org = a1
+        .post(
+            "/api/v1/organisations",
+            serde_json::json!({ "inn": inn, "name": "ПАО Сбербанк", "kind": "taxpayer" }),
+        )
+        .await;
+    assert_eq!(org.status, 201, "{}", org.text());
+    let key = a1
+        .post(
+            &format!("/api/v1/organisations/{inn}/api-keys"),
+            serde_json::json!({ "scope": "read" }),
+        )
+        .await;
+    assert_eq!(key.status, 201, "{}", key.text());
+    let with_key = Admin {
+        base: a2.base.clone(),
+        token: Some(key.json()["key"].as_str().unwrap().to_string()),
+    };
+    wait_for(
+        &with_key,
+        "/api/v1/kkt",
+        |a| a.status == 200,
+        "node 2 takes node 1's API key",
+    )
+    .await;
+
+    // A node on an empty disk has caught up before it answers anyone: no waiting.
+    let n3 = start("n3").await;
+    let a3 = n3.admin();
+    assert_eq!(a3.get(&path).await.json(), a1.get(&path).await.json());
+    assert_eq!(a3.get(&other_path).await.json()["name"], winner["name"]);
+    assert_eq!(
+        a3.get(&format!("/api/v1/organisations/{inn}")).await.status,
+        200
+    );
+    n3.stop().await;
+    n2.stop().await;
+    n1.stop().await;
+}
