@@ -53,10 +53,17 @@
 //! | `fn_index` | `FN(16)` | `RN(16)` |
 //! | `liveness` | `'R' \| RN`, `'F' \| FN` or `'K' \| system ID` | fixed 37-byte liveness record |
 //! | `outbox` | first `seq(u64 BE)` of a committed batch | the batch's items in order: `FN \| FD`, or `'K' \| system_id \| log seq` for a Kazakh exchange (`outbox.rs`) |
-//! | `meta` | `cursor/<name>`, `conflict_seq`, `kz_next_id` | `u64 BE` (`u32` for the ID) |
+//! | `meta` | `cursor/<name>`, `conflict_seq`, `kz_next_id`, `registry_log_seq` | `u64 BE` (`u32` for the ID) |
 //! | `kz_kkm`, `kz_log` | Kazakh registers by system ID, their exchanges, the ticket index | see `kz.rs` |
 //! | `owners` | register → owner INN and point of sale, and back | see `owners.rs` |
 //! | `accounts` | organisations, users, API keys, sessions, links, audit | see `accounts/` |
+//!
+//! # One registry for a cluster
+//!
+//! With a registry log attached (`Store::replicate_registry`, cluster mode), every registry and
+//! accounts change is appended to the cluster's log with compare-and-set before it is written
+//! here, and the entries of other nodes are applied in the log's order (`replica.rs`). The
+//! crate only sees the log as a trait; the daemon provides it.
 //!
 //! # Tenancy
 //!

@@ -73,7 +73,8 @@ impl Daemon {
             Some(r) => {
                 let log = Arc::new(JetStreamLog::open(r.jetstream(), &cfg.cluster).await?);
                 let stream = log.stream().clone();
-                registry::attach(app.store(), log).await?;
+                let position = &app.metrics().cluster_registry_position;
+                registry::attach(app.store(), log, position).await?;
                 Some(stream)
             }
             None => None,
@@ -135,8 +136,10 @@ impl Daemon {
             )),
         };
         let prober_task = replicator.map(|r| r.spawn_prober(trigger.subscribe()));
-        let follower_task = registry_stream
-            .map(|s| registry::spawn_follower(app.store().clone(), s, trigger.subscribe()));
+        let follower_task = registry_stream.map(|s| {
+            let position = app.metrics().cluster_registry_position.clone();
+            registry::spawn_follower(app.store().clone(), s, position, trigger.subscribe())
+        });
         let notifier_task = cfg
             .notifications
             .enabled

@@ -57,6 +57,9 @@ pub struct Metrics {
     /// answered documents and KZ exchanges (in_process: the same id was being stored by another
     /// publish; refused: not even sent while replication was unavailable).
     pub cluster_publishes: IntCounterVec,
+    /// Replicated mode: the position in the cluster's registry stream this node has applied
+    /// (the same on every node once each has caught up; 0 in local mode).
+    pub cluster_registry_position: IntGauge,
     /// `{command, result}`: Kazakh (KKM–OFD) requests by command and result code name.
     pub kz_requests: IntCounterVec,
     /// `{event}`: what Kazakh exchanges did (tickets, shifts, money placements, offline periods,
@@ -213,6 +216,11 @@ impl Metrics {
         for result in ["acked", "duplicate", "in_process", "failed", "refused"] {
             cluster_publishes.with_label_values(&[result]);
         }
+        let cluster_registry_position = IntGauge::new(
+            "ofd_cluster_registry_position",
+            "Position in the cluster's registry stream this node has applied (0 in local mode)",
+        )
+        .expect("valid metric");
         let kz_requests = IntCounterVec::new(
             Opts::new(
                 "ofd_kz_requests_total",
@@ -317,6 +325,7 @@ impl Metrics {
             Box::new(export_lag.clone()),
             Box::new(cluster_ready.clone()),
             Box::new(cluster_publishes.clone()),
+            Box::new(cluster_registry_position.clone()),
             Box::new(kz_requests.clone()),
             Box::new(kz_events.clone()),
             Box::new(notifications.clone()),
@@ -393,6 +402,7 @@ impl Metrics {
             bytes_received,
             export_lag,
             cluster_ready,
+            cluster_registry_position,
             cluster_publishes,
             kz_requests,
             kz_events,

@@ -958,6 +958,25 @@ async fn every_node_sees_one_registry_with_its_accounts() {
         a3.get(&format!("/api/v1/organisations/{inn}")).await.status,
         200
     );
+    // Every node has applied the same entries of the registry's stream.
+    let position =
+        |a: Admin| async move { metric(&a.metrics().await, "ofd_cluster_registry_position") };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let p = [
+            position(n1.admin()).await,
+            position(n2.admin()).await,
+            position(n3.admin()).await,
+        ];
+        if p[0] >= 6.0 && p.iter().all(|x| *x == p[0]) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the nodes' registry positions do not meet: {p:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     n3.stop().await;
     n2.stop().await;
     n1.stop().await;

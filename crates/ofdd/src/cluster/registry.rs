@@ -29,6 +29,7 @@ use async_nats::jetstream::{self};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use ofd_store::{AppendError, RegistryLog, Store};
+use prometheus::IntGauge;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
@@ -136,7 +137,11 @@ impl RegistryLog for JetStreamLog {
 
 /// Attaches the log to the store and applies every entry the node has not (before the node
 /// answers anyone); returns the position reached.
-pub async fn attach(store: &Store, log: Arc<JetStreamLog>) -> anyhow::Result<u64> {
+pub async fn attach(
+    store: &Store,
+    log: Arc<JetStreamLog>,
+    position: &IntGauge,
+) -> anyhow::Result<u64> {
     if !store.replicate_registry(log) {
         anyhow::bail!("the store already has a registry log");
     }
@@ -145,6 +150,7 @@ pub async fn attach(store: &Store, log: Arc<JetStreamLog>) -> anyhow::Result<u64
         .registry_catch_up()
         .await
         .map_err(|e| anyhow::anyhow!("cannot catch up with the cluster's registry: {e}"))?;
+    position.set(i64::try_from(at).unwrap_or(i64::MAX));
     if at > from {
         info!(
             entries = at - from,
@@ -159,13 +165,14 @@ pub async fn attach(store: &Store, log: Arc<JetStreamLog>) -> anyhow::Result<u64
 pub fn spawn_follower(
     store: Store,
     stream: stream::Stream,
+    position: IntGauge,
     mut shutdown: Shutdown,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = shutdown.recv() => return,
-                why = follow(&store, &stream) => {
+                why = follow(&store, &stream, &position) => {
                     warn!(error = %why, "cluster: registry follower stopped; starting again");
                 }
             }
@@ -178,7 +185,7 @@ pub fn spawn_follower(
 }
 
 /// Follows the stream from the entry after the last applied; returns why it stopped.
-async fn follow(store: &Store, stream: &stream::Stream) -> String {
+async fn follow(store: &Store, stream: &stream::Stream, gauge: &IntGauge) -> String {
     let from = match store.registry_position() {
         Ok(p) => p + 1,
         Err(e) => return format!("reading the position: {e}"),
@@ -214,6 +221,7 @@ async fn follow(store: &Store, stream: &stream::Stream) -> String {
         {
             return format!("applying entry {position}: {e}");
         }
+        gauge.set(i64::try_from(position).unwrap_or(i64::MAX));
     }
     "the consumer ended".into()
 }
