@@ -450,10 +450,8 @@ impl Committer {
                 record::by_rn_value(doc.doc_time, doc.shift),
             );
         }
-        let outbox_seq = doc
-            .outcome
-            .exported()
-            .then(|| b.outbox(&OutboxItem::Doc(*key)));
+        let exported = doc.outcome.exported() && !doc.flags.contains(DocFlags::REPLICA);
+        let outbox_seq = exported.then(|| b.outbox(&OutboxItem::Doc(*key)));
         let lkey = rn.map_or(LiveKey::Fn(doc.fn_number), LiveKey::Rn);
         b.live(shared, lkey).apply(doc);
         b.stored += 1;

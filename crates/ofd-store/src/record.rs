@@ -73,6 +73,9 @@ impl DocFlags {
     pub const UNKNOWN_FN: u16 = 2;
     /// The document time was outside the accepted window but the document was kept.
     pub const TIME_OUT_OF_RANGE: u16 = 4;
+    /// Cluster mode: stored from the cluster's stream, as another node accepted it (the node's
+    /// view of the whole cluster). It is in the stream already, so it gets no outbox entry.
+    pub const REPLICA: u16 = 8;
 
     pub fn contains(self, bit: u16) -> bool {
         self.0 & bit == bit

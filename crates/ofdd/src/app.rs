@@ -16,6 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::warn;
 
 use crate::cluster::replicator::Replicator;
+use crate::cluster::view::ViewState;
 use crate::config::Config;
 use crate::decrypt::{Decryptor, NoDecryptor};
 use crate::ingest::Ingest;
@@ -43,6 +44,8 @@ pub struct App {
     auth: Arc<Authenticator>,
     /// Replicated mode: the stream answers wait for (see [`crate::cluster`]).
     replicator: Option<Arc<Replicator>>,
+    /// Replicated mode: how far this node's copy of the cluster's documents is.
+    view: Option<Arc<ViewState>>,
 }
 
 impl App {
@@ -134,6 +137,7 @@ impl App {
             metrics,
             store,
             replicator: None,
+            view: None,
         })
     }
 
@@ -143,6 +147,17 @@ impl App {
         self.ingest.replicate_through(replicator.clone());
         self.kz.replicate_through(replicator.clone());
         self.replicator = Some(replicator);
+    }
+
+    /// Replicated mode: this node keeps a copy of the cluster's documents (see
+    /// [`crate::cluster::view`]); `/readyz` waits for it to catch up.
+    pub fn follow_view(&mut self, view: Arc<ViewState>) {
+        self.view = Some(view);
+    }
+
+    /// How far the view is, in replicated mode.
+    pub fn view(&self) -> Option<&ViewState> {
+        self.view.as_deref()
     }
 
     /// The replicator, in replicated mode.

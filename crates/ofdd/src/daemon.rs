@@ -16,6 +16,7 @@ use crate::app::App;
 use crate::cli::ServeArgs;
 use crate::cluster::registry::{self, JetStreamLog};
 use crate::cluster::replicator::Replicator;
+use crate::cluster::view::ViewState;
 use crate::config::{ClusterConfig, Config, NatsExport};
 use crate::http_server::{self, HttpLimits};
 use crate::metrics::Metrics;
@@ -42,6 +43,8 @@ pub struct Daemon {
     notifier_task: Option<JoinHandle<()>>,
     /// The registry follower, in replicated mode.
     follower_task: Option<JoinHandle<()>>,
+    /// The view's copier, in replicated mode.
+    view_task: Option<JoinHandle<()>>,
 }
 
 /// The backstop exporter's cursor when `[export.nats]` is off in replicated mode.
@@ -62,8 +65,12 @@ impl Daemon {
             None
         };
         let mut app = App::open(config, metrics)?;
+        let view = replicator.as_ref().map(|_| Arc::new(ViewState::default()));
         if let Some(r) = &replicator {
             app.replicate_through(r.clone());
+        }
+        if let Some(v) = &view {
+            app.follow_view(v.clone());
         }
         let app = Arc::new(app);
         let cfg = app.config().clone();
@@ -135,6 +142,17 @@ impl Daemon {
                 behind,
             )),
         };
+        let view_task = match (&replicator, view) {
+            (Some(r), Some(v)) => Some(crate::cluster::view::spawn(
+                app.store().clone(),
+                r.jetstream().clone(),
+                cfg.cluster.clone(),
+                v,
+                app.metrics().cluster_view_lag.clone(),
+                trigger.subscribe(),
+            )),
+            _ => None,
+        };
         let prober_task = replicator.map(|r| r.spawn_prober(trigger.subscribe()));
         let follower_task = registry_stream.map(|s| {
             let position = app.metrics().cluster_registry_position.clone();
@@ -158,6 +176,7 @@ impl Daemon {
             notifier_task,
             prober_task,
             follower_task,
+            view_task,
         })
     }
 
@@ -178,6 +197,9 @@ impl Daemon {
             let _ = t.await;
         }
         if let Some(t) = self.follower_task {
+            let _ = t.await;
+        }
+        if let Some(t) = self.view_task {
             let _ = t.await;
         }
         self.app.close()?;

@@ -47,6 +47,7 @@
 //! | `Ofd-Shift` | shift number, when the document has one |
 //! | `Ofd-Outcome` | `accepted`, or `encrypted_unacknowledged` for an encrypted body no decryptor could read |
 //! | `Ofd-Encrypted`, `Ofd-Unknown-Fn` | `true`/`false`: body encrypted; FN bound to no register when stored |
+//! | `Ofd-Ack` | the acknowledgement the register was sent, base64 (standard alphabet); absent when none was (an encrypted body answered with silence) |
 //! | `Ofd-Outbox-Seq` | the exporting node's outbox sequence number (diagnostics only) |
 //!
 //! # Kazakh exchanges
@@ -171,6 +172,15 @@ pub fn headers(doc: &StoredDocument, outbox_seq: u64) -> HeaderMap {
             "false"
         },
     );
+    if !doc.ack.is_empty() {
+        use base64::Engine as _;
+        m.insert(
+            "Ofd-Ack",
+            base64::engine::general_purpose::STANDARD
+                .encode(&doc.ack)
+                .as_str(),
+        );
+    }
     m.insert("Ofd-Outbox-Seq", outbox_seq.to_string().as_str());
     m
 }

@@ -530,7 +530,7 @@ fn answer(ack: Bytes) -> Response {
 }
 
 /// The store's copy of an FN's report on itself.
-fn store_health(r: HealthReport) -> FnHealth {
+pub(crate) fn store_health(r: HealthReport) -> FnHealth {
     FnHealth {
         untransmitted: r.untransmitted,
         first_untransmitted_time: r.first_untransmitted_time,

@@ -60,6 +60,8 @@ pub struct Metrics {
     /// Replicated mode: the position in the cluster's registry stream this node has applied
     /// (the same on every node once each has caught up; 0 in local mode).
     pub cluster_registry_position: IntGauge,
+    /// Replicated mode: messages of the stream this node has not copied into its view yet.
+    pub cluster_view_lag: IntGauge,
     /// `{command, result}`: Kazakh (KKM–OFD) requests by command and result code name.
     pub kz_requests: IntCounterVec,
     /// `{event}`: what Kazakh exchanges did (tickets, shifts, money placements, offline periods,
@@ -221,6 +223,11 @@ impl Metrics {
             "Position in the cluster's registry stream this node has applied (0 in local mode)",
         )
         .expect("valid metric");
+        let cluster_view_lag = IntGauge::new(
+            "ofd_cluster_view_lag",
+            "Messages of the cluster's stream this node has not copied into its own store yet (0 in local mode)",
+        )
+        .expect("valid metric");
         let kz_requests = IntCounterVec::new(
             Opts::new(
                 "ofd_kz_requests_total",
@@ -326,6 +333,7 @@ impl Metrics {
             Box::new(cluster_ready.clone()),
             Box::new(cluster_publishes.clone()),
             Box::new(cluster_registry_position.clone()),
+            Box::new(cluster_view_lag.clone()),
             Box::new(kz_requests.clone()),
             Box::new(kz_events.clone()),
             Box::new(notifications.clone()),
@@ -403,6 +411,7 @@ impl Metrics {
             export_lag,
             cluster_ready,
             cluster_registry_position,
+            cluster_view_lag,
             cluster_publishes,
             kz_requests,
             kz_events,

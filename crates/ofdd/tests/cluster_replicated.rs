@@ -215,7 +215,8 @@ async fn acknowledged_documents_survive_nats_servers_dying() {
     let t = TestDaemon::start_with(|c| replicated(c, nats.urls())).await;
     let admin = t.admin();
     let addr = t.ingest_addr();
-    assert_eq!(readyz(&admin).await.0, 200);
+    // Ready once its view has caught up with the (empty) stream.
+    wait_ready(&admin, 200, Duration::from_secs(60), "the node starts").await;
 
     let acked: Acked = Arc::default();
     let tickets: Arc<Mutex<Vec<u64>>> = Arc::default();
@@ -632,11 +633,13 @@ async fn a_node_killed_with_its_disk_lost_loses_nothing_acknowledged() {
         },
     )
     .await;
-    assert_eq!(
-        readyz(&node.admin).await.0,
+    wait_ready(
+        &node.admin,
         200,
-        "the replicated node is ready"
-    );
+        Duration::from_secs(60),
+        "the replicated node is ready",
+    )
+    .await;
     let acked: Acked = Arc::default();
     let tickets: Arc<Mutex<Vec<u64>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
@@ -980,4 +983,95 @@ async fn every_node_sees_one_registry_with_its_accounts() {
     n3.stop().await;
     n2.stop().await;
     n1.stop().await;
+}
+
+/// One view: documents a register sent to node 1 are served by node 2, byte for byte, with the
+/// register's liveness; a resend that reaches node 2 gets node 1's acknowledgement, byte for
+/// byte; and after node 1 is gone with its disk, a node started on an empty disk catches up from
+/// the stream, turns ready, and serves them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_node_serves_the_whole_clusters_documents() {
+    let Some(nats) = NatsCluster::start().await else {
+        return;
+    };
+    let start = |node: &'static str| {
+        let urls = nats.urls();
+        TestDaemon::start_with(move |c| {
+            replicated(c, urls);
+            c.cluster.node = node.into();
+        })
+    };
+    let n1 = start("n1").await;
+    let n2 = start("n2").await;
+    let mut kkt = Kkt::new(701);
+    let created = n1
+        .admin()
+        .post("/api/v1/kkt", register_body(&kkt, "ООО Ромашка"))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+
+    // Node 1 takes ten receipts; node 2 never sees the register.
+    let mut link = Link::connect(n1.ingest_addr()).await;
+    let mut sent = Vec::new();
+    for _ in 0..10 {
+        let msg = kkt.receipt();
+        let ack = link.exchange(&msg).await;
+        assert_eq!(ack_of(&ack).2, ResponseCode::Accepted);
+        sent.push((kkt.next_fd - 1, msg, ack));
+    }
+    let raw = |fd: u32| format!("/api/v1/documents/{}/{fd}/raw", kkt.fn_str());
+    let last = sent.last().unwrap().0;
+    let seen = wait_for(
+        &n2.admin(),
+        &raw(last),
+        |a| a.status == 200,
+        "node 2 has the documents",
+    )
+    .await;
+    println!("node 1's last document was served by node 2 after {seen:?}");
+    for (fd, msg, _) in &sent {
+        assert_eq!(
+            &n2.admin().get(&raw(*fd)).await.body,
+            msg,
+            "FD {fd} byte for byte"
+        );
+    }
+    let status = n2
+        .admin()
+        .get(&format!("/api/v1/kkt/{}/status", kkt.rn_str()))
+        .await
+        .json();
+    assert_eq!(
+        status["liveness"], "green",
+        "node 2 counts what node 1 saw: {status}"
+    );
+
+    // A resend through node 2 gets node 1's acknowledgement, byte for byte.
+    let (_, first_msg, first_ack) = &sent[0];
+    let mut link2 = Link::connect(n2.ingest_addr()).await;
+    assert_eq!(&link2.exchange(first_msg).await, first_ack);
+
+    // Node 1 and its disk are gone; a node on an empty disk catches up, then serves.
+    let dir1 = n1.dir.path().to_path_buf();
+    n1.stop().await;
+    assert!(!dir1.exists(), "node 1's data directory went with it");
+    let n3 = start("n3").await;
+    wait_ready(
+        &n3.admin(),
+        200,
+        Duration::from_secs(60),
+        "the new node catches up",
+    )
+    .await;
+    for (fd, msg, _) in &sent {
+        assert_eq!(
+            &n3.admin().get(&raw(*fd)).await.body,
+            msg,
+            "FD {fd} on the new node"
+        );
+    }
+    let m = n3.admin().metrics().await;
+    assert_eq!(metric(&m, "ofd_cluster_view_lag"), 0.0);
+    n3.stop().await;
+    n2.stop().await;
 }

@@ -128,6 +128,10 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     {
         return (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response();
     }
+    // Replicated mode: a node serves once it has the cluster's documents.
+    if let Some(why) = s.app.view().and_then(|v| v.not_ready()) {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response();
+    }
     let store = s.app.store();
     if let ofd_store::HealthState::Degraded {
         reason,

@@ -9,6 +9,7 @@
 //! - [`health`]: whether JetStream takes writes now (drives `/readyz` and answering);
 //! - [`lease`]: one node at a time does the cluster-wide work (the notifier's passes);
 //! - [`registry`]: one registry (registers and accounts) in a replicated log every node applies;
+//! - [`view`]: one view: every node copies the whole cluster's documents from the stream;
 //! - [`replicator`]: the publish-then-answer path, its prober and the stream it writes.
 
 pub mod config;
@@ -17,3 +18,4 @@ pub mod lease;
 pub mod registry;
 pub mod replicator;
 pub mod version;
+pub mod view;
