@@ -679,6 +679,31 @@ async fn a_node_killed_with_its_disk_lost_loses_nothing_acknowledged() {
     }
     std::fs::remove_dir_all(&data).unwrap();
     assert_stream_holds(&nats, &acked, &tickets).await;
+
+    // A node on an empty disk catches up from the stream and serves every acknowledged
+    // document, byte for byte.
+    let fresh = TestDaemon::start_with(|c| {
+        replicated(c, nats.urls());
+        c.cluster.node = "n2".into();
+    })
+    .await;
+    let admin = fresh.admin();
+    wait_ready(
+        &admin,
+        200,
+        Duration::from_secs(120),
+        "the new node catches up",
+    )
+    .await;
+    let acked = acked.lock().unwrap().clone();
+    for ((fn_number, fd), msg) in &acked {
+        let got = admin
+            .get(&format!("/api/v1/documents/{fn_number}/{fd}/raw"))
+            .await;
+        assert_eq!(got.status, 200, "{fn_number}/{fd} on the new node");
+        assert_eq!(&got.body, msg, "{fn_number}/{fd} byte for byte");
+    }
+    fresh.stop().await;
 }
 
 /// After a restart a replicated node no longer knows whether a KKM's last exchange reached the
