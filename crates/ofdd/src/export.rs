@@ -49,6 +49,7 @@
 //! | `Ofd-Encrypted`, `Ofd-Unknown-Fn` | `true`/`false`: body encrypted; FN bound to no register when stored |
 //! | `Ofd-Ack` | the acknowledgement the register was sent, base64 (standard alphabet); absent when none was (an encrypted body answered with silence) |
 //! | `Ofd-Outbox-Seq` | the exporting node's outbox sequence number (diagnostics only) |
+//! | `Ofd-Node` | replicated mode: the node that accepted it (`[cluster] node`); absent when the exporter published it |
 //!
 //! # Kazakh exchanges
 //!
@@ -233,7 +234,18 @@ pub enum Outgoing {
 impl Outgoing {
     /// Subject, headers and body.
     pub fn message(self, prefix: &str, seq: u64) -> (String, PublishMessage) {
-        let (subject, headers, body) = match self {
+        self.message_from(prefix, seq, None)
+    }
+
+    /// [`Outgoing::message`], saying which node accepted it (`Ofd-Node`): the replicated
+    /// publish does, so that the node's own view skips what it already has.
+    pub fn message_from(
+        self,
+        prefix: &str,
+        seq: u64,
+        node: Option<&str>,
+    ) -> (String, PublishMessage) {
+        let (subject, mut headers, body) = match self {
             Outgoing::Doc(doc) => (
                 subject(prefix, doc.header.doc_type),
                 headers(&doc, seq),
@@ -245,6 +257,9 @@ impl Outgoing {
                 x.request,
             ),
         };
+        if let Some(node) = node {
+            headers.insert("Ofd-Node", node);
+        }
         let msg = PublishMessage::build()
             .headers(headers)
             .payload(body.into());

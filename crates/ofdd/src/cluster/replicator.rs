@@ -240,7 +240,8 @@ impl Replicator {
         let doc = tokio::task::spawn_blocking(move || reader.get(&fn_number, fd)).await;
         match doc {
             Ok(Ok(Some(doc))) => {
-                let (subject, msg) = Outgoing::Doc(doc).message(&self.prefix, outbox_seq);
+                let (subject, msg) =
+                    Outgoing::Doc(doc).message_from(&self.prefix, outbox_seq, Some(&self.node));
                 self.send(subject, msg).await
             }
             // Just committed, so this is a damaged store: not replicated, not answered.
@@ -253,7 +254,8 @@ impl Replicator {
 
     /// Publish a committed KZ exchange as the exporter would.
     pub async fn send_kz(&self, entry: KzLogEntry, outbox_seq: u64) -> InFlight {
-        let (subject, msg) = Outgoing::Kz(entry).message(&self.prefix, outbox_seq);
+        let (subject, msg) =
+            Outgoing::Kz(entry).message_from(&self.prefix, outbox_seq, Some(&self.node));
         self.send(subject, msg).await
     }
 

@@ -2,9 +2,10 @@
 //! from the replicated stream, so any node answers for any register — its documents, raw bytes,
 //! liveness colour and FN trouble — and a node on an empty disk gets them all back.
 //!
-//! Each node reads the stream through a durable consumer of its own (`ofdd_view_<node>`) and
-//! stores every document as another node accepted it: the raw message, the acknowledgement the
-//! register was sent (`Ofd-Ack`), the time it was received, flagged
+//! Each node reads the stream through an ordered consumer from the position after the last one
+//! it copied (the store's cursor `view`, so a node whose disk was lost starts again from the
+//! first message) and stores every document as the node that accepted it did: the raw message,
+//! the acknowledgement the register was sent (`Ofd-Ack`), the time it was received, flagged
 //! [`DocFlags::REPLICA`] so it gets no outbox entry (it is in the stream already). The store's
 //! put is the same idempotent put as ingest's, so:
 //! - the node's own documents come back as duplicates and change nothing;
@@ -13,11 +14,12 @@
 //! - the same FN and FD with other bytes is kept apart as a conflict, as on one node;
 //! - liveness counts each register once, from its documents' own receive times.
 //!
-//! A message is acknowledged to the consumer only after its put is durable here, so a crash
-//! loses nothing: the consumer redelivers, and the put finds a duplicate. Until the consumer has
-//! nothing pending for the first time, `/readyz` says the node is catching up.
+//! The cursor moves past a batch only once every put in it is durable here, so a crash loses
+//! nothing: the batch is read again, and the puts find duplicates. A document this node
+//! published itself (`Ofd-Node`) is put only when its store lacks it. Until the node has copied
+//! everything for the first time, `/readyz` says it is catching up.
 //!
-//! Kazakh exchanges are acknowledged and skipped: a KKM's state (token, ticket numbering, shift)
+//! Kazakh exchanges are skipped: a KKM's state (token, ticket numbering, shift)
 //! stays on the node that serves it, as `deploy/README.md` says.
 
 use std::sync::Arc;
@@ -25,11 +27,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use async_nats::jetstream::{self, Message};
 use base64::Engine as _;
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use ofd_proto::message::parse_message;
 use ofd_proto::validate::{ValidationConfig, validate};
 use ofd_store::{DocFlags, FnNumber, NewDocument, Outcome, Rn, Settlement, Store};
@@ -40,10 +42,10 @@ use tracing::{info, warn};
 use crate::cluster::config::ClusterConfig;
 use crate::shutdown::Shutdown;
 
-/// Messages taken from the consumer at once (their puts share the store's group commits).
+/// Messages stored at once at most (their puts share the store's group commits).
 const BATCH: usize = 512;
-/// How long a fetch waits for messages when the stream has none.
-const IDLE_WAIT: Duration = Duration::from_secs(1);
+/// The store's cursor that holds the stream position copied last.
+pub const CURSOR: &str = "view";
 /// How long the materialiser waits before it starts again after an error.
 const RESTART_AFTER: Duration = Duration::from_secs(1);
 
@@ -92,7 +94,8 @@ pub fn spawn(
     })
 }
 
-/// Reads the stream with the node's durable consumer; returns why it stopped.
+/// Copies the stream from the message after the one this store has copied last (its cursor
+/// `view`); returns why it stopped.
 async fn run(
     store: &Store,
     js: &jetstream::Context,
@@ -100,74 +103,77 @@ async fn run(
     state: &ViewState,
     lag: &IntGauge,
 ) -> String {
-    let stream = match js.get_stream(&cfg.stream).await {
+    let mut stream = match js.get_stream(&cfg.stream).await {
         Ok(s) => s,
         Err(e) => return format!("finding stream {}: {e}", cfg.stream),
     };
-    let name = format!("ofdd_view_{}", cfg.node);
-    let mut consumer = match stream
-        .get_or_create_consumer(
-            &name,
-            pull::Config {
-                durable_name: Some(name.clone()),
-                description: Some("ofdd: this node's copy of the cluster's documents".into()),
-                deliver_policy: DeliverPolicy::All,
-                ack_policy: AckPolicy::Explicit,
-                max_ack_pending: 4 * BATCH as i64,
-                ..Default::default()
+    let copied = match store.outbox_cursor(CURSOR) {
+        Ok(c) => c,
+        Err(e) => return format!("reading the view's position: {e}"),
+    };
+    // Nothing to copy (a new cluster, or a restart that had copied everything): ready at once.
+    match stream.info().await {
+        Ok(i) if i.state.last_sequence <= copied => {
+            lag.set(0);
+            caught_up(state);
+        }
+        Ok(i) => {
+            let behind = i.state.last_sequence - copied;
+            state.pending.store(behind, Ordering::Relaxed);
+            lag.set(i64::try_from(behind).unwrap_or(i64::MAX));
+        }
+        Err(e) => return format!("reading stream {}: {e}", cfg.stream),
+    }
+    // An ordered consumer of this node's own: no state on the servers to go stale when the
+    // node's disk is lost; where to start is the store's cursor.
+    let consumer = match stream
+        .create_consumer(pull::OrderedConfig {
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: copied + 1,
             },
-        )
+            ..Default::default()
+        })
         .await
     {
         Ok(c) => c,
-        Err(e) => return format!("consumer {name}: {e}"),
+        Err(e) => return format!("creating the view's consumer: {e}"),
     };
-    // Nothing to copy (a new cluster, or a restart that had copied everything): ready at once.
-    match consumer.info().await {
-        Ok(i) if i.num_pending == 0 && i.num_ack_pending == 0 => caught_up(state),
-        Ok(i) => {
-            state.pending.store(i.num_pending, Ordering::Relaxed);
-            lag.set(i64::try_from(i.num_pending).unwrap_or(i64::MAX));
-        }
-        Err(e) => return format!("consumer {name}: {e}"),
-    }
+    let mut messages = match consumer.messages().await {
+        Ok(m) => m,
+        Err(e) => return format!("reading: {e}"),
+    };
     loop {
-        let mut batch = match consumer
-            .fetch()
-            .max_messages(BATCH)
-            .expires(IDLE_WAIT)
-            .messages()
-            .await
-        {
-            Ok(b) => b,
-            Err(e) => return format!("fetching: {e}"),
-        };
+        // The first message as it comes, then whatever else is there already, up to a batch.
         let mut taken = Vec::new();
-        while let Some(m) = batch.next().await {
-            match m {
-                Ok(m) => taken.push(m),
-                Err(e) => return format!("fetching: {e}"),
+        let mut next = messages.next().await;
+        loop {
+            match next {
+                Some(Ok(m)) => taken.push(m),
+                Some(Err(e)) => return format!("reading: {e}"),
+                None => return "the consumer ended".into(),
+            }
+            if taken.len() == BATCH {
+                break;
+            }
+            match messages.next().now_or_never() {
+                Some(n) => next = n,
+                None => break,
             }
         }
-        let pending = taken.last().and_then(|m| m.info().ok()).map(|i| i.pending);
-        if let Err(why) = store_all(store, &taken).await {
+        let Some(info) = taken.last().and_then(|m| m.info().ok()) else {
+            return "a message without its position".into();
+        };
+        let (position, pending) = (info.stream_sequence, info.pending);
+        if let Err(why) = store_all(store, &taken, &cfg.node).await {
             return why;
         }
-        match pending {
-            Some(p) => {
-                state.pending.store(p, Ordering::Relaxed);
-                lag.set(i64::try_from(p).unwrap_or(i64::MAX));
-                if p == 0 {
-                    caught_up(state);
-                }
-            }
-            // Nothing came within the wait: the stream has nothing for this node.
-            None if taken.is_empty() => {
-                lag.set(0);
-                state.pending.store(0, Ordering::Relaxed);
-                caught_up(state);
-            }
-            None => {}
+        if let Err(e) = store.set_outbox_cursor(CURSOR, position) {
+            return format!("saving the view's position: {e}");
+        }
+        state.pending.store(pending, Ordering::Relaxed);
+        lag.set(i64::try_from(pending).unwrap_or(i64::MAX));
+        if pending == 0 {
+            caught_up(state);
         }
     }
 }
@@ -178,26 +184,35 @@ fn caught_up(state: &ViewState) {
     }
 }
 
-/// Stores a fetched batch (all puts in flight at once), then acknowledges each message whose
-/// put is durable.
-async fn store_all(store: &Store, taken: &[Message]) -> Result<(), String> {
+/// Stores a batch, all puts in flight at once, and returns once every one is durable. What this
+/// node published itself is put only if its store lacks it (a disk lost and started anew).
+async fn store_all(store: &Store, taken: &[Message], node: &str) -> Result<(), String> {
     let mut puts = Vec::with_capacity(taken.len());
     for m in taken {
-        puts.push(match replica_of(m) {
-            Some(doc) => Some(store.put(doc)),
-            None => None,
-        });
-    }
-    for (m, put) in taken.iter().zip(puts) {
-        if let Some(p) = put {
-            p.await
-                .map_err(|e| format!("storing a copied document: {e}"))?;
+        let Some(doc) = replica_of(m) else { continue };
+        if from_node(m, node)
+            && store
+                .get(&doc.fn_number, doc.fd)
+                .map_err(|e| format!("reading the store: {e}"))?
+                .is_some()
+        {
+            continue;
         }
-        m.ack()
-            .await
-            .map_err(|e| format!("acknowledging to the consumer: {e}"))?;
+        puts.push(store.put(doc));
+    }
+    for p in puts {
+        p.await
+            .map_err(|e| format!("storing a copied document: {e}"))?;
     }
     Ok(())
+}
+
+/// Whether this node published the message itself.
+fn from_node(m: &Message, node: &str) -> bool {
+    m.headers
+        .as_ref()
+        .and_then(|h| get(h, "Ofd-Node"))
+        .is_some_and(|n| n == node)
 }
 
 /// The document a stream message carries, as this node stores it; `None` for what the view
