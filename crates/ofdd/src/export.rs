@@ -75,6 +75,7 @@
 //! | `Ofd-Received-At` | when ofdd received it, unix milliseconds (UTC) |
 //! | `Ofd-Answer` | the server's answer, base64 (standard alphabet): ticket number, QR text, new token are in it |
 //! | `Ofd-Outbox-Seq` | the exporting node's outbox sequence number (diagnostics only) |
+//! | `Ofd-Node` | replicated mode: the node that served the exchange; absent when the exporter published it |
 //!
 //! # Behind the replicator
 //!
