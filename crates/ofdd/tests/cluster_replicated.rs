@@ -682,11 +682,7 @@ async fn a_node_killed_with_its_disk_lost_loses_nothing_acknowledged() {
 
     // The node comes back under its own name on an empty disk: it catches up from the stream
     // (its own documents included) and serves every acknowledged document, byte for byte.
-    let fresh = TestDaemon::start_with(|c| {
-        replicated(c, nats.urls());
-        c.cluster.node = "n1".into();
-    })
-    .await;
+    let fresh = cluster_node(&nats, "n1", |_| {}).await;
     let admin = fresh.admin();
     wait_ready(
         &admin,
@@ -825,6 +821,21 @@ async fn one_node_of_the_cluster_notifies_and_another_takes_over_when_it_dies() 
     nodes[other].child.wait().unwrap();
 }
 
+/// An in-process replicated node named `node` on the test's NATS cluster.
+async fn cluster_node(
+    nats: &NatsCluster,
+    node: &'static str,
+    tweak: impl FnOnce(&mut Config),
+) -> TestDaemon {
+    let urls = nats.urls();
+    TestDaemon::start_with(move |c| {
+        replicated(c, urls);
+        c.cluster.node = node.into();
+        tweak(c);
+    })
+    .await
+}
+
 fn register_body(kkt: &Kkt, name: &str) -> serde_json::Value {
     serde_json::json!({
         "rn": kkt.rn_str(),
@@ -873,14 +884,7 @@ async fn every_node_sees_one_registry_with_its_accounts() {
     let Some(nats) = NatsCluster::start().await else {
         return;
     };
-    let start = |node: &'static str| {
-        let urls = nats.urls();
-        TestDaemon::start_with(move |c| {
-            replicated(c, urls);
-            c.cluster.node = node.into();
-            c.admission.accept_unknown_fn = false;
-        })
-    };
+    let start = |node| cluster_node(&nats, node, |c| c.admission.accept_unknown_fn = false);
     let n1 = start("n1").await;
     let n2 = start("n2").await;
     let (a1, a2) = (n1.admin(), n2.admin());
@@ -1019,13 +1023,7 @@ async fn every_node_serves_the_whole_clusters_documents() {
     let Some(nats) = NatsCluster::start().await else {
         return;
     };
-    let start = |node: &'static str| {
-        let urls = nats.urls();
-        TestDaemon::start_with(move |c| {
-            replicated(c, urls);
-            c.cluster.node = node.into();
-        })
-    };
+    let start = |node| cluster_node(&nats, node, |_| {});
     let n1 = start("n1").await;
     let n2 = start("n2").await;
     let mut kkt = Kkt::new(701);

@@ -19,3 +19,30 @@ pub mod registry;
 pub mod replicator;
 pub mod version;
 pub mod view;
+
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use async_nats::jetstream::stream::Stream;
+
+/// The messages of `stream` from position `start` on, as they come, through an ordered consumer
+/// (no state on the servers: the reader keeps its own position, so a node that lost its disk
+/// starts again from where its store says). Shared by the registry's follower and the view.
+pub(crate) async fn read_from(stream: &Stream, start: u64) -> Result<pull::Ordered, String> {
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: start,
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| {
+            format!(
+                "creating a consumer of stream {}: {e}",
+                stream.cached_info().config.name
+            )
+        })?;
+    consumer
+        .messages()
+        .await
+        .map_err(|e| format!("reading: {e}"))
+}

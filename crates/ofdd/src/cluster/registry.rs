@@ -21,7 +21,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::{self, LastRawMessageErrorKind};
@@ -190,21 +189,9 @@ async fn follow(store: &Store, stream: &stream::Stream, gauge: &IntGauge) -> Str
         Ok(p) => p + 1,
         Err(e) => return format!("reading the position: {e}"),
     };
-    let consumer = match stream
-        .create_consumer(pull::OrderedConfig {
-            deliver_policy: DeliverPolicy::ByStartSequence {
-                start_sequence: from,
-            },
-            ..Default::default()
-        })
-        .await
-    {
-        Ok(c) => c,
-        Err(e) => return format!("creating the consumer: {e}"),
-    };
-    let mut messages = match consumer.messages().await {
+    let mut messages = match crate::cluster::read_from(stream, from).await {
         Ok(m) => m,
-        Err(e) => return format!("reading: {e}"),
+        Err(why) => return why,
     };
     while let Some(next) = messages.next().await {
         let msg = match next {

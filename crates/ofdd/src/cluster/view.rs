@@ -27,7 +27,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use async_nats::jetstream::{self, Message};
 use base64::Engine as _;
 use bytes::Bytes;
@@ -126,21 +125,9 @@ async fn run(
     }
     // An ordered consumer of this node's own: no state on the servers to go stale when the
     // node's disk is lost; where to start is the store's cursor.
-    let consumer = match stream
-        .create_consumer(pull::OrderedConfig {
-            deliver_policy: DeliverPolicy::ByStartSequence {
-                start_sequence: copied + 1,
-            },
-            ..Default::default()
-        })
-        .await
-    {
-        Ok(c) => c,
-        Err(e) => return format!("creating the view's consumer: {e}"),
-    };
-    let mut messages = match consumer.messages().await {
+    let mut messages = match crate::cluster::read_from(&stream, copied + 1).await {
         Ok(m) => m,
-        Err(e) => return format!("reading: {e}"),
+        Err(why) => return why,
     };
     loop {
         // The first message as it comes, then whatever else is there already, up to a batch.
