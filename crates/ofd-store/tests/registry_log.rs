@@ -12,7 +12,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{doc, fn_n, rn_n};
+use common::{doc, fn_n, new_kkt as kkt, rn_n};
 use ofd_store::accounts::{Org, OrgKind};
 use ofd_store::*;
 
@@ -61,22 +61,6 @@ fn follow(store: &Store, log: &MemLog) -> usize {
         applied += usize::from(store.apply_registry_entry(position, entry).wait().unwrap());
     }
     applied
-}
-
-fn kkt(rn: Rn, f: Option<FnNumber>, name: &str) -> NewKkt {
-    NewKkt {
-        rn,
-        kkt_serial: "0149060006000651".into(),
-        fn_number: f,
-        user_inn: "7702203276".into(),
-        user_name: name.into(),
-        address: "Москва".into(),
-        place: "магазин".into(),
-        connection: ConnectionType::Sim,
-        tariff: "base".into(),
-        status: KktStatus::Registered,
-        encrypted: false,
-    }
 }
 
 #[test]

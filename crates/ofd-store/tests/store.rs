@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{doc, fn_n, health, raw_for, rn_n};
+use common::{doc, fn_n, health, new_kkt, raw_for, rn_n};
 use ofd_store::*;
 
 fn open(dir: &tempfile::TempDir) -> Store {
@@ -190,22 +190,6 @@ fn register_queries_stream_by_fd_time_and_shift() {
         .collect();
     assert_eq!(fds, [28, 29, 30]);
     assert_eq!(store.docs_of_fn(&f2, 0..=u32::MAX).unwrap().count(), 5);
-}
-
-fn new_kkt(rn: Rn, f: Option<FnNumber>, name: &str) -> NewKkt {
-    NewKkt {
-        rn,
-        kkt_serial: "0149060006000651".into(),
-        fn_number: f,
-        user_inn: "7702203276".into(),
-        user_name: name.into(),
-        address: "Москва".into(),
-        place: "магазин".into(),
-        connection: ConnectionType::Sim,
-        tariff: "base".into(),
-        status: KktStatus::Registered,
-        encrypted: false,
-    }
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use ofd_store::{DocFlags, FnHealth, FnNumber, NewDocument, Outcome, Rn};
+use ofd_store::{
+    ConnectionType, DocFlags, FnHealth, FnNumber, KktStatus, NewDocument, NewKkt, Outcome, Rn,
+};
 
 pub fn fn_n(i: u64) -> FnNumber {
     FnNumber::new(format!("{:016}", 9_999_000_000_000_000u64 + i).as_bytes()).unwrap()
@@ -56,5 +58,22 @@ pub fn health(untransmitted: u32, soon: bool) -> FnHealth {
         key_expiry_urgent: Some(false),
         memory_nearly_full: Some(false),
         ack_overdue: Some(false),
+    }
+}
+
+/// A register as an operator registers it (SIM, base tariff, registered).
+pub fn new_kkt(rn: Rn, f: Option<FnNumber>, name: &str) -> NewKkt {
+    NewKkt {
+        rn,
+        kkt_serial: "0149060006000651".into(),
+        fn_number: f,
+        user_inn: "7702203276".into(),
+        user_name: name.into(),
+        address: "Москва".into(),
+        place: "магазин".into(),
+        connection: ConnectionType::Sim,
+        tariff: "base".into(),
+        status: KktStatus::Registered,
+        encrypted: false,
     }
 }

@@ -20,8 +20,43 @@ pub mod replicator;
 pub mod version;
 pub mod view;
 
+use std::future::Future;
+use std::time::Duration;
+
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use async_nats::jetstream::stream::Stream;
+use tokio::task::JoinHandle;
+use tracing::warn;
+
+use crate::shutdown::Shutdown;
+
+/// How long a cluster task waits before it starts again after it stopped.
+const RESTART_AFTER: Duration = Duration::from_secs(1);
+
+/// Runs `task` until shutdown, starting it again a second after each time it stops (the reason
+/// it returns is logged): the registry's follower and the view live this way.
+pub(crate) fn keep_running<F, Fut>(
+    what: &'static str,
+    mut shutdown: Shutdown,
+    task: F,
+) -> JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = String> + Send + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.recv() => return,
+                why = task() => warn!(error = %why, "cluster: {what} stopped; starting again"),
+            }
+            tokio::select! {
+                _ = shutdown.recv() => return,
+                _ = tokio::time::sleep(RESTART_AFTER) => {}
+            }
+        }
+    })
+}
 
 /// The messages of `stream` from position `start` on, as they come, through an ordered consumer
 /// (no state on the servers: the reader keeps its own position, so a node that lost its disk

@@ -31,13 +31,10 @@ use ofd_store::{AppendError, RegistryLog, Store};
 use prometheus::IntGauge;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::cluster::config::ClusterConfig;
 use crate::shutdown::Shutdown;
-
-/// How long the follower waits before it starts again after losing its consumer.
-const RESTART_AFTER: Duration = Duration::from_secs(1);
 
 /// The registry's log in a JetStream stream of its own.
 pub struct JetStreamLog {
@@ -165,21 +162,11 @@ pub fn spawn_follower(
     store: Store,
     stream: stream::Stream,
     position: IntGauge,
-    mut shutdown: Shutdown,
+    shutdown: Shutdown,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = shutdown.recv() => return,
-                why = follow(&store, &stream, &position) => {
-                    warn!(error = %why, "cluster: registry follower stopped; starting again");
-                }
-            }
-            tokio::select! {
-                _ = shutdown.recv() => return,
-                _ = tokio::time::sleep(RESTART_AFTER) => {}
-            }
-        }
+    crate::cluster::keep_running("registry follower", shutdown, move || {
+        let (store, stream, position) = (store.clone(), stream.clone(), position.clone());
+        async move { follow(&store, &stream, &position).await }
     })
 }
 

@@ -24,7 +24,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, Message};
@@ -36,7 +35,7 @@ use ofd_proto::validate::{ValidationConfig, validate};
 use ofd_store::{DocFlags, FnNumber, NewDocument, Outcome, Rn, Settlement, Store};
 use prometheus::IntGauge;
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::cluster::config::ClusterConfig;
 use crate::shutdown::Shutdown;
@@ -45,8 +44,6 @@ use crate::shutdown::Shutdown;
 const BATCH: usize = 512;
 /// The store's cursor that holds the stream position copied last.
 pub const CURSOR: &str = "view";
-/// How long the materialiser waits before it starts again after an error.
-const RESTART_AFTER: Duration = Duration::from_secs(1);
 
 /// How far the view is: read by `/readyz` and the metrics.
 #[derive(Default)]
@@ -75,21 +72,12 @@ pub fn spawn(
     cfg: ClusterConfig,
     state: Arc<ViewState>,
     lag: IntGauge,
-    mut shutdown: Shutdown,
+    shutdown: Shutdown,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = shutdown.recv() => return,
-                why = run(&store, &js, &cfg, &state, &lag) => {
-                    warn!(error = %why, "cluster: view stopped; starting again");
-                }
-            }
-            tokio::select! {
-                _ = shutdown.recv() => return,
-                _ = tokio::time::sleep(RESTART_AFTER) => {}
-            }
-        }
+    crate::cluster::keep_running("view", shutdown, move || {
+        let (store, js, cfg) = (store.clone(), js.clone(), cfg.clone());
+        let (state, lag) = (state.clone(), lag.clone());
+        async move { run(&store, &js, &cfg, &state, &lag).await }
     })
 }
 
