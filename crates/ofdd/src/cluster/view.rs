@@ -142,8 +142,12 @@ async fn run(
         if let Err(why) = store_all(store, &taken, &cfg.node).await {
             return why;
         }
-        if let Err(e) = store.set_outbox_cursor(CURSOR, position) {
-            return format!("saving the view's position: {e}");
+        // A synced write: off the runtime's threads.
+        let saver = store.clone();
+        match tokio::task::spawn_blocking(move || saver.set_outbox_cursor(CURSOR, position)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return format!("saving the view's position: {e}"),
+            Err(e) => return format!("saving the view's position: {e}"),
         }
         state.pending.store(pending, Ordering::Relaxed);
         lag.set(i64::try_from(pending).unwrap_or(i64::MAX));
@@ -162,19 +166,25 @@ fn caught_up(state: &ViewState) {
 /// Stores a batch, all puts in flight at once, and returns once every one is durable. What this
 /// node published itself is put only if its store lacks it (a disk lost and started anew).
 async fn store_all(store: &Store, taken: &[Message], node: &str) -> Result<(), String> {
-    let mut puts = Vec::with_capacity(taken.len());
-    for m in taken {
-        let Some(doc) = replica_of(m) else { continue };
-        if from_node(m, node)
-            && store
-                .get(&doc.fn_number, doc.fd)
-                .map_err(|e| format!("reading the store: {e}"))?
-                .is_some()
-        {
-            continue;
+    let docs: Vec<(NewDocument, bool)> = taken
+        .iter()
+        .filter_map(|m| replica_of(m).map(|d| (d, from_node(m, node))))
+        .collect();
+    // The look-ups of the node's own documents read RocksDB: off the runtime's threads.
+    let reader = store.clone();
+    let missing = tokio::task::spawn_blocking(move || {
+        let mut keep = Vec::with_capacity(docs.len());
+        for (doc, own) in docs {
+            if !own || reader.get(&doc.fn_number, doc.fd)?.is_none() {
+                keep.push(doc);
+            }
         }
-        puts.push(store.put(doc));
-    }
+        Ok::<_, ofd_store::StoreError>(keep)
+    })
+    .await
+    .map_err(|e| format!("reading the store: {e}"))?
+    .map_err(|e| format!("reading the store: {e}"))?;
+    let puts: Vec<_> = missing.into_iter().map(|doc| store.put(doc)).collect();
     for p in puts {
         p.await
             .map_err(|e| format!("storing a copied document: {e}"))?;
