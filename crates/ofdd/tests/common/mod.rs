@@ -356,6 +356,15 @@ pub struct Proc {
     pub admin: Admin,
 }
 
+/// A test that fails (panics) before it stops its daemon must not leave it running: it would
+/// hold its ports and a core for the rest of the suite. Killing an exited child is harmless.
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Two distinct free loopback ports (both bound at once, so they cannot coincide).
 pub fn free_ports() -> (u16, u16) {
     let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
