@@ -170,7 +170,11 @@ async fn store_all(store: &Store, taken: &[Message], node: &str) -> Result<(), S
         .iter()
         .filter_map(|m| replica_of(m).map(|d| (d, from_node(m, node))))
         .collect();
-    // The look-ups of the node's own documents read RocksDB: off the runtime's threads.
+    // The look-ups of the node's own documents read RocksDB: off the runtime's threads, and
+    // only when the batch has any (on a node of a cluster most documents are other nodes').
+    if !docs.iter().any(|(_, own)| *own) {
+        return put_all(store, docs.into_iter().map(|(d, _)| d)).await;
+    }
     let reader = store.clone();
     let missing = tokio::task::spawn_blocking(move || {
         let mut keep = Vec::with_capacity(docs.len());
@@ -184,7 +188,12 @@ async fn store_all(store: &Store, taken: &[Message], node: &str) -> Result<(), S
     .await
     .map_err(|e| format!("reading the store: {e}"))?
     .map_err(|e| format!("reading the store: {e}"))?;
-    let puts: Vec<_> = missing.into_iter().map(|doc| store.put(doc)).collect();
+    put_all(store, missing).await
+}
+
+/// Puts every document at once (they share the committer's group commits), then waits for all.
+async fn put_all(store: &Store, docs: impl IntoIterator<Item = NewDocument>) -> Result<(), String> {
+    let puts: Vec<_> = docs.into_iter().map(|doc| store.put(doc)).collect();
     for p in puts {
         p.await
             .map_err(|e| format!("storing a copied document: {e}"))?;
