@@ -6,7 +6,10 @@
 #      missing file fails here);
 #   3. runs ofd-proto's tests in the clone (they read the real vectors).
 # Part of `make test`. Reuses the caller's target directory for dependencies (RocksDB is not
-# rebuilt); the clone's own crates build under other hashes and do not replace the caller's.
+# rebuilt). Cargo hashes a workspace crate by its path *relative to the workspace*, so the clone's
+# crates would land on the caller's own artifacts and the caller's next build would recompile the
+# whole workspace; a profile override that only the clone uses (one codegen unit fewer for the
+# workspace's own crates) gives them other hashes, and the caller's build stays warm.
 set -euo pipefail
 repo=$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
@@ -22,8 +25,12 @@ if refs=$(git grep -n -I -E '\.\./(\.\./)*shared/|/work/(main|shared)' -- . ':!f
   echo "$refs" >&2
   exit 1
 fi
-cargo check -q --workspace --release --all-targets
-if ! cargo test -q --release -p ofd-proto >"$tmp/proto-tests.log" 2>&1; then
+own=()
+for krate in ofd-proto ofd-kz ofd-store ofd-portal ofdd ofd-load ofd-benches; do
+  own+=(--config "profile.release.package.$krate.codegen-units=15")
+done
+cargo check -q "${own[@]}" --workspace --release --all-targets
+if ! cargo test -q "${own[@]}" --release -p ofd-proto >"$tmp/proto-tests.log" 2>&1; then
   cat "$tmp/proto-tests.log" >&2
   echo "standalone: FAILED: ofd-proto's tests fail in the clone" >&2
   exit 1
