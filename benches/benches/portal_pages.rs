@@ -384,6 +384,7 @@ fn load(store: &Store, plan: &Plan) {
                         doc_time: Some(NOW as u32 - 3600 + n * 60),
                         export: false,
                         registration_number: None,
+                        replicated: None,
                     })
                     .wait()
                     .expect("kz exchange");

@@ -35,6 +35,9 @@ pub(crate) enum Command {
     /// Cluster mode: apply every entry of the registry's log not applied yet; answers the
     /// position reached.
     CatchUp(Reply<u64>),
+    /// Cluster mode: a change of a Kazakh register from the cluster's stream, with the
+    /// follower's position if it delivered it (`kz_replica.rs`); answers whether it wrote.
+    KzApply(Box<crate::kz_replica::KzChange>, Option<u64>, Reply<bool>),
     Shutdown,
 }
 
@@ -62,6 +65,7 @@ pub(crate) fn fail_closed(cmd: Command) {
         Command::Accounts(op) => op.run(Err(StoreError::Closed)),
         Command::ApplyEntry(_, _, r) => r.send(Err(StoreError::Closed)),
         Command::CatchUp(r) => r.send(Err(StoreError::Closed)),
+        Command::KzApply(_, _, r) => r.send(Err(StoreError::Closed)),
         Command::Shutdown => {}
     }
 }

@@ -268,6 +268,14 @@ impl Committer {
                             reply.send(Err(self.shared.unavailable()));
                         }
                     }
+                    Command::KzApply(change, position, reply) => {
+                        self.commit_group(&mut group, started, to_sync);
+                        if self.shared.health.is_healthy() {
+                            reply.send(self.shared.kz_apply(&change, position));
+                        } else {
+                            reply.send(Err(self.shared.unavailable()));
+                        }
+                    }
                     Command::Shutdown => {
                         self.commit_group(&mut group, started, to_sync);
                         return;
@@ -476,20 +484,38 @@ impl Committer {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => {
                     let found = crate::kz::read_record(db, cfs.kz_kkm, x.system_id)?;
+                    // Cluster mode: a register this node has not copied yet is the one the
+                    // exchange brings (revision 0 here, so the exchange's replaces it).
+                    let found = found.or_else(|| {
+                        x.replicated.as_deref().map(|r| KzRecord {
+                            revision: 0,
+                            ..r.clone()
+                        })
+                    });
                     e.insert(found.ok_or_else(|| {
                         StoreError::NotFound(format!("KZ register {}", x.system_id))
                     })?)
                 }
             };
         let log_value = crate::kz::encode_log(x)?;
-        // The record is updated where it lies (the state moved in, not copied): this batch's
-        // next exchange of the register, if any, starts from it.
-        let log_seq = record.log_next;
-        record.log_next += 1;
-        if let Some(state) = x.state.take() {
-            record.state = state;
-            record.last_answer.clear();
-            record.last_answer.extend_from_slice(&x.answer);
+        let log_seq;
+        if let Some(replicated) = x.replicated.take() {
+            // Cluster mode: the record the cluster's stream took replaces this one, unless this
+            // node has already applied a later revision from another node.
+            log_seq = replicated.log_next.saturating_sub(1);
+            if replicated.revision > record.revision {
+                *record = *replicated;
+            }
+        } else {
+            // The record is updated where it lies (the state moved in, not copied): this
+            // batch's next exchange of the register, if any, starts from it.
+            log_seq = record.log_next;
+            record.log_next += 1;
+            if let Some(state) = x.state.take() {
+                record.state = state;
+                record.last_answer.clear();
+                record.last_answer.extend_from_slice(&x.answer);
+            }
         }
         let value = match crate::kz::encode_record(record) {
             Ok(v) => v,

@@ -22,6 +22,7 @@
 //! | CF | key | value |
 //! |---|---|---|
 //! | `kz_kkm` | `system_id(u32 BE)` | `1 \| created_ms(u64) \| log_next(u64) \| state_len(u32) \| state \| last_answer` |
+//! | `kz_kkm` (cluster mode) | `system_id(u32 BE)` | `2 \| revision(u64) \| created_ms(u64) \| log_next(u64) \| state_len(u32) \| state \| last_answer` |
 //! | `kz_log` | `system_id(u32 BE) \| seq(u64 BE)` | `1 \| time_ms(u64) \| command \| code \| ticket(u64) \| shift(u32) \| req_len(u32) \| request \| answer` |
 //! | `kz_log` | `FF FF FF FF \| 1 \| rnm_len(u8) \| rnm \| ticket(u64 BE)` | `system_id(u32 BE) \| seq(u64 BE)` |
 //! | `meta` | `kz_next_id` | `u32 BE`, the next system ID to issue |
@@ -50,6 +51,9 @@ const META_KZ_NEXT_ID: &[u8] = b"kz_next_id";
 /// The first system ID issued (IDs look like the operators' portals show them: five digits).
 pub const FIRST_SYSTEM_ID: u32 = 10_001;
 const RECORD_VERSION: u8 = 1;
+/// A record that names the cluster's revision of it (`kz_replica.rs`); a store without a
+/// cluster writes version 1 only, so it still opens with a release that predates clusters.
+const RECORD_VERSION_REVISED: u8 = 2;
 
 /// A Kazakh register as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +66,9 @@ pub struct KzRecord {
     pub state: Vec<u8>,
     /// The answer to the last state-changing request: what a retry of it gets, byte for byte.
     pub last_answer: Vec<u8>,
+    /// Cluster mode: the position of this version in the cluster's stream of Kazakh register
+    /// changes (`kz_replica.rs`); 0 without a cluster.
+    pub revision: u64,
 }
 
 /// One exchange to make durable, owned so it can queue to the committer.
@@ -91,6 +98,10 @@ pub struct KzWrite {
     /// The register's registration number (RNM), named for an accepted ticket only: with
     /// `ticket_number` it indexes the exchange for the public receipt check.
     pub registration_number: Option<String>,
+    /// Cluster mode: the register's record after this exchange, as the cluster's stream took it
+    /// (its revision, its log position: the exchange is logged at `log_next - 1`). It replaces
+    /// the local record instead of being derived from it (`state` is then ignored).
+    pub replicated: Option<Box<KzRecord>>,
 }
 
 /// Where a committed exchange landed.
@@ -147,8 +158,13 @@ pub(crate) fn ticket_entry(x: &KzWrite, log_seq: u64) -> Option<(Vec<u8>, [u8; 1
 pub(crate) fn encode_record(r: &KzRecord) -> Result<Vec<u8>, StoreError> {
     let state_len = u32::try_from(r.state.len())
         .map_err(|_| StoreError::InvalidInput("KZ register state over 4 GiB".into()))?;
-    let mut v = Vec::with_capacity(21 + r.state.len() + r.last_answer.len());
-    v.push(RECORD_VERSION);
+    let mut v = Vec::with_capacity(29 + r.state.len() + r.last_answer.len());
+    if r.revision == 0 {
+        v.push(RECORD_VERSION);
+    } else {
+        v.push(RECORD_VERSION_REVISED);
+        v.extend_from_slice(&r.revision.to_be_bytes());
+    }
     v.extend_from_slice(&r.created_at_ms.to_be_bytes());
     v.extend_from_slice(&r.log_next.to_be_bytes());
     v.extend_from_slice(&state_len.to_be_bytes());
@@ -158,30 +174,32 @@ pub(crate) fn encode_record(r: &KzRecord) -> Result<Vec<u8>, StoreError> {
 }
 
 /// Reads big-endian integers off the front of a slice; `None` when it runs out.
-struct Reader<'a>(&'a [u8]);
+pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+    pub(crate) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let (head, rest) = self.0.split_at_checked(n)?;
         self.0 = rest;
         Some(head)
     }
-    fn u8(&mut self) -> Option<u8> {
+    pub(crate) fn u8(&mut self) -> Option<u8> {
         self.take(1)?.first().copied()
     }
-    fn u32(&mut self) -> Option<u32> {
+    pub(crate) fn u32(&mut self) -> Option<u32> {
         Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
     }
-    fn u64(&mut self) -> Option<u64> {
+    pub(crate) fn u64(&mut self) -> Option<u64> {
         Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
     }
 }
 
-fn decode_record(system_id: u32, v: &[u8]) -> Option<KzRecord> {
+pub(crate) fn decode_record(system_id: u32, v: &[u8]) -> Option<KzRecord> {
     let mut r = Reader(v);
-    if r.u8()? != RECORD_VERSION {
-        return None;
-    }
+    let revision = match r.u8()? {
+        RECORD_VERSION => 0,
+        RECORD_VERSION_REVISED => r.u64()?,
+        _ => return None,
+    };
     let created_at_ms = r.u64()?;
     let log_next = r.u64()?;
     let state_len = usize::try_from(r.u32()?).ok()?;
@@ -192,10 +210,26 @@ fn decode_record(system_id: u32, v: &[u8]) -> Option<KzRecord> {
         log_next,
         state,
         last_answer: r.0.to_vec(),
+        revision,
     })
 }
 
 pub(crate) fn encode_log(x: &KzWrite) -> Result<Vec<u8>, StoreError> {
+    encode_log_entry(&KzLogEntry {
+        system_id: x.system_id,
+        seq: 0,
+        received_at_ms: x.received_at_ms,
+        command: x.command,
+        code: x.code,
+        ticket_number: x.ticket_number,
+        shift: x.shift,
+        request: x.request.to_vec(),
+        answer: x.answer.to_vec(),
+    })
+}
+
+/// A log entry's value (its key holds the system ID and the sequence number).
+pub(crate) fn encode_log_entry(x: &KzLogEntry) -> Result<Vec<u8>, StoreError> {
     let req_len = u32::try_from(x.request.len())
         .map_err(|_| StoreError::InvalidInput("KZ request over 4 GiB".into()))?;
     let mut v = Vec::with_capacity(31 + x.request.len() + x.answer.len());
@@ -211,7 +245,7 @@ pub(crate) fn encode_log(x: &KzWrite) -> Result<Vec<u8>, StoreError> {
     Ok(v)
 }
 
-fn decode_log(key: &[u8], v: &[u8]) -> Option<KzLogEntry> {
+pub(crate) fn decode_log(key: &[u8], v: &[u8]) -> Option<KzLogEntry> {
     let mut k = Reader(key);
     let (system_id, seq) = (k.u32()?, k.u64()?);
     let mut r = Reader(v);
@@ -260,6 +294,39 @@ pub(crate) fn read_record(
         })
 }
 
+/// The next system ID this node would issue (`meta` `kz_next_id`).
+pub(crate) fn read_next_id(db: &DbRef) -> Result<u32, StoreError> {
+    match db
+        .get_cf(db.cf(CF_META)?, META_KZ_NEXT_ID)
+        .map_err(|e| StoreError::db("kz_next_id read", e))?
+    {
+        Some(v) => Ok(u32::from_be_bytes(v.as_slice().try_into().map_err(
+            |_| StoreError::CorruptRecord {
+                cf: CF_META,
+                what: "kz_next_id",
+                key: "kz_next_id".into(),
+                reason: "not 4 bytes".into(),
+            },
+        )?)),
+        None => Ok(FIRST_SYSTEM_ID),
+    }
+}
+
+/// Stages `kz_next_id` past `system_id` when it is not yet (a register another node issued).
+pub(crate) fn stage_next_id_past(
+    db: &DbRef,
+    batch: &mut WriteBatch,
+    system_id: u32,
+) -> Result<(), StoreError> {
+    if read_next_id(db)? <= system_id {
+        let following = system_id
+            .checked_add(1)
+            .ok_or_else(|| StoreError::InvalidInput("system IDs exhausted".into()))?;
+        batch.put_cf(db.cf(CF_META)?, META_KZ_NEXT_ID, following.to_be_bytes());
+    }
+    Ok(())
+}
+
 impl Store {
     /// Registers a new Kazakh register: issues the next system ID, asks `make_state` for its
     /// initial state (which names the ID), and stores both durably with its owner's index entry
@@ -278,20 +345,7 @@ impl Store {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let meta = db.cf(CF_META)?;
-        let next = match db
-            .get_cf(meta, META_KZ_NEXT_ID)
-            .map_err(|e| StoreError::db("kz_next_id read", e))?
-        {
-            Some(v) => u32::from_be_bytes(v.as_slice().try_into().map_err(|_| {
-                StoreError::CorruptRecord {
-                    cf: CF_META,
-                    what: "kz_next_id",
-                    key: "kz_next_id".into(),
-                    reason: "not 4 bytes".into(),
-                }
-            })?),
-            None => FIRST_SYSTEM_ID,
-        };
+        let next = read_next_id(&db)?;
         let following = next
             .checked_add(1)
             .ok_or_else(|| StoreError::InvalidInput("system IDs exhausted".into()))?;
@@ -301,6 +355,7 @@ impl Store {
             log_next: 1,
             state: make_state(next),
             last_answer: Vec::new(),
+            revision: 0,
         };
         let mut batch = WriteBatch::default();
         batch.put_cf(
@@ -480,8 +535,19 @@ mod tests {
             log_next: 7,
             state: b"{\"s\":1}".to_vec(),
             last_answer: vec![0xA2, 0x81, 1],
+            revision: 0,
         };
-        assert_eq!(decode_record(10_001, &encode_record(&r).unwrap()), Some(r));
+        assert_eq!(encode_record(&r).unwrap()[0], RECORD_VERSION);
+        assert_eq!(
+            decode_record(10_001, &encode_record(&r).unwrap()),
+            Some(r.clone())
+        );
+        let revised = KzRecord { revision: 99, ..r };
+        assert_eq!(encode_record(&revised).unwrap()[0], RECORD_VERSION_REVISED);
+        assert_eq!(
+            decode_record(10_001, &encode_record(&revised).unwrap()),
+            Some(revised)
+        );
         assert_eq!(decode_record(1, &[2, 0, 0]), None);
         let x = KzWrite {
             system_id: 9,
@@ -496,6 +562,7 @@ mod tests {
             doc_time: None,
             export: false,
             registration_number: Some("010100012345".into()),
+            replicated: None,
         };
         let e = decode_log(&log_key(9, 4), &encode_log(&x).unwrap()).unwrap();
         assert_eq!(

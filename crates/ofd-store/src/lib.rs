@@ -28,7 +28,8 @@
 //! (`reload.rs`) → the commands queued to the committer (`command.rs`) → the committer, syncer
 //! and healer (`commit.rs`, `sync.rs`, `heal.rs`) → the public `Store` (`store.rs`), whose read
 //! and management methods sit beside the data they read (`query.rs`, `outbox.rs`, `registry/`,
-//! `kz.rs`, `accounts/`, `scope.rs`).
+//! `kz.rs`, `accounts/`, `scope.rs`), and the cluster's copies (`replica.rs` for the registry,
+//! `kz_replica.rs` for Kazakh registers).
 //!
 //! # Health: degraded, then healed, never silently failing
 //!
@@ -53,7 +54,7 @@
 //! | `fn_index` | `FN(16)` | `RN(16)` |
 //! | `liveness` | `'R' \| RN`, `'F' \| FN` or `'K' \| system ID` | fixed 37-byte liveness record |
 //! | `outbox` | first `seq(u64 BE)` of a committed batch | the batch's items in order: `FN \| FD`, or `'K' \| system_id \| log seq` for a Kazakh exchange (`outbox.rs`) |
-//! | `meta` | `cursor/<name>`, `conflict_seq`, `kz_next_id`, `registry_log_seq` | `u64 BE` (`u32` for the ID) |
+//! | `meta` | `cursor/<name>`, `conflict_seq`, `kz_next_id`, `registry_log_seq`, `kz_stream_seq` | `u64 BE` (`u32` for the ID) |
 //! | `kz_kkm`, `kz_log` | Kazakh registers by system ID, their exchanges, the ticket index | see `kz.rs` |
 //! | `owners` | register → owner INN and point of sale, and back | see `owners.rs` |
 //! | `accounts` | organisations, users, API keys, sessions, links, audit | see `accounts/` |
@@ -100,6 +101,7 @@ mod heal;
 mod health;
 mod keys;
 mod kz;
+mod kz_replica;
 mod liveness;
 mod observer;
 mod options;
@@ -124,6 +126,7 @@ pub use heal::{RESERVE_FILE, RESERVE_SHARE, effective_reserve};
 pub use health::{DegradedReason, HealWait, HealthEvent, HealthState, human_bytes};
 pub use keys::{DocKey, FnNumber, KeyError, Rn};
 pub use kz::{FIRST_SYSTEM_ID, KzCommitted, KzLogEntry, KzRecord, KzWrite};
+pub use kz_replica::{KzChange, decode_change, encode_change};
 pub use liveness::{HealthCounts, LivenessCounts, LivenessRecord};
 pub use observer::{CommitStats, StoreObserver};
 pub use options::StoreOptions;

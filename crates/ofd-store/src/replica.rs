@@ -27,8 +27,8 @@
 //!
 //! Nothing here speaks NATS: the daemon provides the log (a JetStream stream) behind the trait,
 //! with blocking calls made from the committer thread. A store without a log (the embedded
-//! default) writes exactly as before. The Kazakh registers' records are not in the log yet: their
-//! state changes with every exchange, on the document path.
+//! default) writes exactly as before. The Kazakh registers' records are not in this log: their
+//! state changes with every exchange, so they are ordered per register (`kz_replica.rs`).
 
 use std::sync::Arc;
 

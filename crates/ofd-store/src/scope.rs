@@ -644,16 +644,32 @@ impl<'a> Scoped<'a> {
         owner: &Owner,
         make_state: impl FnOnce(u32) -> Vec<u8>,
     ) -> Result<u32, StoreError> {
-        if !self.scope.may_register_for(&owner.inn) {
-            return Err(StoreError::OutOfScope {
-                field: "iin_bin",
-                reason: format!(
-                    "{} is not an organisation you may register cash registers for",
-                    owner.inn
-                ),
-            });
-        }
+        self.may_create_kkm(owner)?;
         self.store.kz_create(created_at_ms, owner, make_state)
+    }
+
+    /// Cluster mode, before a system ID is claimed in the cluster's stream: whether this scope
+    /// may register a KKM for `owner` (the same refusal as [`Scoped::create_kkm`]).
+    pub fn may_create_kkm(&self, owner: &Owner) -> Result<(), StoreError> {
+        if self.scope.may_register_for(&owner.inn) {
+            return Ok(());
+        }
+        Err(StoreError::OutOfScope {
+            field: "iin_bin",
+            reason: format!(
+                "{} is not an organisation you may register cash registers for",
+                owner.inn
+            ),
+        })
+    }
+
+    /// Cluster mode: stores a KKM the cluster's stream has just taken as new (`kz_replica.rs`),
+    /// with its owner's index entry, when this scope may register for `owner`.
+    pub fn create_kkm_in_cluster(&self, record: KzRecord, owner: Owner) -> StoreFuture<()> {
+        match self.may_create_kkm(&owner) {
+            Ok(()) => self.store.kz_adopt_created(record, owner),
+            Err(e) => StoreFuture::ready(Err(e)),
+        }
     }
 
     pub fn kkm_liveness(&self, id: u32) -> Result<Option<LivenessRecord>, StoreError> {

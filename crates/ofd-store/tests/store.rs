@@ -615,6 +615,7 @@ fn kz_exchanges_share_the_outbox_with_documents() {
         doc_time: None,
         export,
         registration_number: None,
+        replicated: None,
     };
     store.put_blocking(doc(fn_n(90), 1, None, T0, 0)).unwrap();
     let first = store
@@ -846,6 +847,7 @@ fn kz_tickets_are_indexed_by_registration_number() {
         doc_time: None,
         export: false,
         registration_number: rnm.map(str::to_owned),
+        replicated: None,
     };
     {
         let store = open(&dir);

@@ -149,6 +149,12 @@ impl App {
         self.replicator = Some(replicator);
     }
 
+    /// Replicated mode: Kazakh registers' states are the cluster's (see
+    /// [`crate::cluster::kz_state`]). Set before the app is shared.
+    pub fn share_registers_through(&mut self, stream: Arc<crate::cluster::kz_state::KzStream>) {
+        self.kz.share_registers_through(stream);
+    }
+
     /// Replicated mode: this node keeps a copy of the cluster's documents (see
     /// [`crate::cluster::view`]); `/readyz` waits for it to catch up.
     pub fn follow_view(&mut self, view: Arc<ViewState>) {

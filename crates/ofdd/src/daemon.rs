@@ -14,6 +14,7 @@ use tracing::info;
 
 use crate::app::App;
 use crate::cli::ServeArgs;
+use crate::cluster::kz_state::{self, KzStream};
 use crate::cluster::registry::{self, JetStreamLog};
 use crate::cluster::replicator::Replicator;
 use crate::cluster::view::ViewState;
@@ -43,6 +44,8 @@ pub struct Daemon {
     notifier_task: Option<JoinHandle<()>>,
     /// The registry follower, in replicated mode.
     follower_task: Option<JoinHandle<()>>,
+    /// The Kazakh registers' follower, in replicated mode.
+    kz_follower_task: Option<JoinHandle<()>>,
     /// The view's copier, in replicated mode.
     view_task: Option<JoinHandle<()>>,
 }
@@ -72,6 +75,15 @@ impl Daemon {
         if let Some(v) = &view {
             app.follow_view(v.clone());
         }
+        // Replicated: Kazakh registers' states are the cluster's, changed per register.
+        let kz_stream = match &replicator {
+            Some(r) => {
+                let ks = Arc::new(KzStream::open(r.jetstream(), &app.config().cluster).await?);
+                app.share_registers_through(ks.clone());
+                Some(ks)
+            }
+            None => None,
+        };
         let app = Arc::new(app);
         let cfg = app.config().clone();
         // Replicated: one registry. Every change of another node is applied before this node
@@ -158,6 +170,8 @@ impl Daemon {
             let position = app.metrics().cluster_registry_position.clone();
             registry::spawn_follower(app.store().clone(), s, position, trigger.subscribe())
         });
+        let kz_follower_task = kz_stream
+            .map(|ks| kz_state::spawn_follower(app.store().clone(), &ks, trigger.subscribe()));
         let notifier_task = cfg
             .notifications
             .enabled
@@ -176,6 +190,7 @@ impl Daemon {
             notifier_task,
             prober_task,
             follower_task,
+            kz_follower_task,
             view_task,
         })
     }
@@ -197,6 +212,9 @@ impl Daemon {
             let _ = t.await;
         }
         if let Some(t) = self.follower_task {
+            let _ = t.await;
+        }
+        if let Some(t) = self.kz_follower_task {
             let _ = t.await;
         }
         if let Some(t) = self.view_task {

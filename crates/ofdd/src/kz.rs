@@ -18,7 +18,13 @@
 //! them (decoded state and the answer a retry gets), so a request costs no store read and no
 //! state decoding. The cache only ever holds what is durable: an entry is replaced after its
 //! write is synced and dropped when a write fails or an operator changes the register, and is
-//! then read again from the store. It assumes one node serves a KKM at a time, as the lock does.
+//! then read again from the store.
+//!
+//! In replicated mode a KKM may be served by any node, so the lock alone cannot order its
+//! exchanges: the register's state is the cluster's (`crate::cluster::kz_state`). A cache miss
+//! reads the register's latest revision from the stream's leader; a decision is published
+//! against the revision it was made on before it is committed and answered; and when another
+//! node changed the register first, the decision is made again on its change (`Attempt::Raced`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,11 +33,12 @@ use bytes::Bytes;
 use ofd_kz::{
     Decision, Event, Input, Policy, RegisterFacts, ResultCode, TokenRotation, split_frame,
 };
-use ofd_store::{KzLogEntry, KzWrite, Store, StoreError};
+use ofd_store::{KzChange, KzLogEntry, KzRecord, KzWrite, Store, StoreError};
 use tokio::sync::Mutex;
 use tracing::{error, warn};
 
 use crate::clock::{now, unix_now, unix_now_ms};
+use crate::cluster::kz_state::{Cas, KzStream};
 use crate::cluster::replicator::Replicator;
 use crate::metrics::Metrics;
 use crate::response::Response;
@@ -50,7 +57,16 @@ struct Cached {
     last_answer: Bytes,
     /// Whether that exchange is in the replicated stream (replicated mode only).
     replicated: Replicated,
+    /// Cluster mode: the record's revision, creation time and next log position, from which
+    /// the next change is computed and published (`crate::cluster::kz_state`).
+    revision: u64,
+    created_at_ms: u64,
+    log_next: u64,
 }
+
+/// How many times an exchange is decided again after another node changed its register first
+/// before it is answered "try later".
+const MAX_RACES: usize = 8;
 
 /// Whether a register's last committed exchange is known to be in the replicated stream, which
 /// its answer (and a retry's) must wait for in replicated mode.
@@ -65,6 +81,32 @@ enum Replicated {
     Unknown,
 }
 
+/// What one decision came to.
+enum Attempt {
+    Done(Response),
+    /// Cluster mode: another node changed the register first; decide again on its change.
+    Raced,
+}
+
+/// The cached form of a register's latest change in the cluster's stream. Its last exchange, if
+/// it was exported, is not known to be in the document stream: a retry publishes it again
+/// (de-duplicated by its message id) before its answer is sent.
+fn cached_from_change(c: KzChange) -> Result<Cached, KzAdminError> {
+    let r = c.record;
+    let replicated = match c.exchange {
+        Some(e) if e.code == 0 && e.answer == r.last_answer => Replicated::Pending(Box::new(e), 0),
+        _ => Replicated::Yes,
+    };
+    Ok(Cached {
+        facts: decode_state(r.system_id, &r.state)?,
+        last_answer: Bytes::from(r.last_answer),
+        replicated,
+        revision: r.revision,
+        created_at_ms: r.created_at_ms,
+        log_next: r.log_next,
+    })
+}
+
 /// One lock stripe: its registers' cached states.
 type Stripe = Mutex<HashMap<u32, Cached>>;
 
@@ -72,6 +114,8 @@ pub struct KzIngest {
     store: Store,
     /// Replicated mode: accepted exchanges are answered once the stream has them.
     replicator: Option<Arc<Replicator>>,
+    /// Replicated mode: every register's state is the cluster's, changed with compare-and-set.
+    kz_stream: Option<Arc<KzStream>>,
     policy: Policy,
     metrics: Arc<Metrics>,
     stripes: Box<[Stripe; STRIPES]>,
@@ -93,6 +137,7 @@ impl KzIngest {
         KzIngest {
             store,
             replicator: None,
+            kz_stream: None,
             policy,
             metrics,
             stripes: Box::new(std::array::from_fn(|_| Mutex::new(HashMap::new()))),
@@ -104,6 +149,11 @@ impl KzIngest {
         self.replicator = Some(replicator);
     }
 
+    /// Replicated mode: registers' states live in the cluster's stream (set once at start).
+    pub fn share_registers_through(&mut self, stream: Arc<KzStream>) {
+        self.kz_stream = Some(stream);
+    }
+
     fn stripe(&self, system_id: u32) -> &Stripe {
         &self.stripes[usize::try_from(system_id).unwrap_or(0) % STRIPES]
     }
@@ -111,6 +161,14 @@ impl KzIngest {
     /// The register as stored (`None`: no such system ID), for the cache. A cache miss may
     /// read the disk, so it runs off the async threads other connections share.
     async fn load(&self, system_id: u32) -> Result<Option<Cached>, KzAdminError> {
+        if let Some(ks) = &self.kz_stream {
+            // Cluster mode: the register as the cluster has it now, from the stream's leader.
+            let latest = ks
+                .latest(system_id)
+                .await
+                .map_err(|e| KzAdminError::Store(StoreError::Replication(e)))?;
+            return latest.map(cached_from_change).transpose();
+        }
         let store = self.store.clone();
         let record = tokio::task::spawn_blocking(move || store.kz_get(system_id))
             .await
@@ -122,6 +180,9 @@ impl KzIngest {
             facts: decode_state(system_id, &record.state)?,
             last_answer: Bytes::from(record.last_answer),
             replicated: Replicated::Unknown,
+            revision: record.revision,
+            created_at_ms: record.created_at_ms,
+            log_next: record.log_next,
         }))
     }
 
@@ -133,15 +194,45 @@ impl KzIngest {
             Err(e) => return Response::Close(e.reason()),
         };
         let mut cache = self.stripe(header.id).lock().await;
+        // Cluster mode: decided again, on the register's new revision, each time another node
+        // changed it first (`crate::cluster::kz_state`).
+        for _ in 0..MAX_RACES {
+            match self.attempt(&mut cache, &frame, header, body).await {
+                Attempt::Done(r) => return r,
+                Attempt::Raced => {
+                    cache.remove(&header.id);
+                }
+            }
+        }
+        drop(cache);
+        warn!(
+            system_id = header.id,
+            "a KKM's register kept changing on other nodes; answered \"try later\""
+        );
+        self.unavailable(header, body).await
+    }
+
+    /// One decision on the register as cached (loaded first if it is not), and its commit.
+    async fn attempt(
+        &self,
+        cache: &mut HashMap<u32, Cached>,
+        frame: &Bytes,
+        header: ofd_kz::Header,
+        body: &[u8],
+    ) -> Attempt {
         let clock = now();
         if !cache.contains_key(&header.id) {
             match self.load(header.id).await {
                 Ok(Some(c)) => {
-                    // Never one whose exchange waits for replication (its retry needs to know).
+                    // Never one whose exchange waits for replication (its retry needs to
+                    // know), unless the cluster's stream has that exchange (it is read again).
+                    let clustered = self.kz_stream.is_some();
                     if cache.len() >= CACHED_PER_STRIPE
                         && let Some(old) = cache
                             .iter()
-                            .find(|(_, c)| !matches!(c.replicated, Replicated::Pending(..)))
+                            .find(|(_, c)| {
+                                clustered || !matches!(c.replicated, Replicated::Pending(..))
+                            })
                             .map(|(&id, _)| id)
                     {
                         cache.remove(&old);
@@ -151,7 +242,7 @@ impl KzIngest {
                 Ok(None) => {}
                 Err(e) => {
                     error!(system_id = header.id, error = %e, "reading a KZ register failed");
-                    return self.unavailable(header, body).await;
+                    return Attempt::Done(self.unavailable(header, body).await);
                 }
             }
         }
@@ -185,110 +276,157 @@ impl KzIngest {
                 else {
                     // A retry needs a stored answer; decide() only says Retry when the state
                     // records the exchange, which is written together with its answer.
-                    return Response::Close("kz_retry_without_answer");
+                    return Attempt::Done(Response::Close("kz_retry_without_answer"));
                 };
                 if let Some(r) = &self.replicator
                     && !self.in_stream(r, header.id, c).await
                 {
-                    return self.unavailable(header, body).await;
+                    return Attempt::Done(self.unavailable(header, body).await);
                 }
-                return Response::Ack(c.last_answer.clone());
+                return Attempt::Done(Response::Ack(c.last_answer.clone()));
             }
             Decision::Answer(a) => a,
         };
         let command = answer.command.map_or("unknown", |c| c.label());
-        self.count(command, answer.code.label());
         let bytes = std::mem::take(&mut answer.bytes);
         // A 254 (store degraded) changes nothing and cannot be logged: it is sent as it is,
         // without a write that would only fail (and log) once per request.
         let loggable = answer.code != ResultCode::ServiceTemporarilyUnavailable;
-        if cached.is_some() && loggable {
-            let state = match answer.state.as_ref().map(encode_state).transpose() {
-                Ok(s) => s,
-                Err(e) => {
-                    error!(system_id = header.id, error = %e, "encoding a KZ state failed");
-                    return Response::Close("store_error");
-                }
-            };
-            let (ticket_number, shift) = ticket_and_shift(&answer.events, answer.state.as_ref());
-            // An accepted ticket is indexed for the public receipt check by its register's RNM,
-            // which its QR code names.
-            let registration_number = ticket_number
-                .and(answer.state.as_ref())
-                .map(|f| f.reg.registration_number.clone());
-            let sent = Bytes::from(bytes);
-            let export = state.is_some() && answer.code == ResultCode::Ok;
-            let x = KzWrite {
-                system_id: header.id,
-                export,
-                state,
-                request: frame.clone(),
-                answer: sent.clone(),
-                received_at_ms: clock.ms,
-                command: u8::try_from(answer.command.map_or(255, |c| c.wire())).unwrap_or(255),
-                code: u8::try_from(answer.code.wire()).unwrap_or(255),
-                ticket_number,
-                shift,
-                doc_time: None,
-                registration_number,
-            };
-            let entry = (export && self.replicator.is_some()).then(|| KzLogEntry {
-                system_id: x.system_id,
-                seq: 0, // the log's, known once committed
-                received_at_ms: x.received_at_ms,
-                command: x.command,
-                code: x.code,
-                ticket_number: x.ticket_number,
-                shift: x.shift,
-                request: frame.to_vec(),
-                answer: sent.to_vec(),
-            });
-            let committed = match self.store.kz_commit(x).await {
-                Ok(c) => c,
-                Err(e) => {
-                    // Not durable: say nothing; the KKM retries with the same TOKEN and REQNUM
-                    // and is answered from the state that is (read again from the store).
-                    cache.remove(&header.id);
-                    error!(system_id = header.id, error = %e, "KZ exchange not stored; no answer sent");
-                    self.count(command, "store_error");
-                    return Response::Close("store_error");
-                }
-            };
-            // Replicated mode: the stream must have the exchange before its answer goes out.
-            let replicated = match (entry, &self.replicator) {
-                (Some(mut entry), Some(r)) => {
-                    entry.seq = committed.log_seq;
-                    let seq = committed.outbox_seq.unwrap_or(0);
-                    if r.confirm(r.send_kz(entry.clone(), seq).await).await {
-                        Replicated::Yes
-                    } else {
-                        Replicated::Pending(Box::new(entry), seq)
-                    }
-                }
-                _ => Replicated::Yes,
-            };
-            let withheld = matches!(replicated, Replicated::Pending(..));
-            if let Some(facts) = answer.state.take() {
-                cache.insert(
-                    header.id,
-                    Cached {
-                        facts,
-                        last_answer: sent.clone(),
-                        replicated,
-                    },
-                );
-            }
-            drop(cache);
+        let Some(c) = cached.filter(|_| loggable) else {
+            self.count(command, answer.code.label());
             self.observe(&answer.events);
-            if withheld {
-                // Durable here, not yet in the stream: "try later"; the KKM's retry of this very
-                // request gets the stored answer once the stream has the exchange.
-                return self.unavailable(header, body).await;
+            return Attempt::Done(Response::Ack(Bytes::from(bytes)));
+        };
+        let state = match answer.state.as_ref().map(encode_state).transpose() {
+            Ok(s) => s,
+            Err(e) => {
+                error!(system_id = header.id, error = %e, "encoding a KZ state failed");
+                return Attempt::Done(Response::Close("store_error"));
             }
-            return Response::Ack(sent);
+        };
+        let (ticket_number, shift) = ticket_and_shift(&answer.events, answer.state.as_ref());
+        // An accepted ticket is indexed for the public receipt check by its register's RNM,
+        // which its QR code names.
+        let registration_number = ticket_number
+            .and(answer.state.as_ref())
+            .map(|f| f.reg.registration_number.clone());
+        let sent = Bytes::from(bytes);
+        let export = state.is_some() && answer.code == ResultCode::Ok;
+        let mut x = KzWrite {
+            system_id: header.id,
+            export,
+            state,
+            request: frame.clone(),
+            answer: sent.clone(),
+            received_at_ms: clock.ms,
+            command: u8::try_from(answer.command.map_or(255, |c| c.wire())).unwrap_or(255),
+            code: u8::try_from(answer.code.wire()).unwrap_or(255),
+            ticket_number,
+            shift,
+            doc_time: None,
+            registration_number,
+            replicated: None,
+        };
+        // Cluster mode: the change goes to the cluster's stream first, against the revision it
+        // was decided on; only the winner commits and answers.
+        if let Some(ks) = &self.kz_stream {
+            match self.publish_exchange(ks, c, &mut x).await {
+                Ok(()) => {}
+                Err(Cas::Taken) => return Attempt::Raced,
+                Err(Cas::Unavailable(why)) => {
+                    warn!(system_id = header.id, error = %why, "KZ exchange not replicated; answered \"try later\"");
+                    self.count(command, "replication_unavailable");
+                    return Attempt::Done(self.unavailable(header, body).await);
+                }
+            }
+        }
+        self.count(command, answer.code.label());
+        let entry = (export && self.replicator.is_some()).then(|| KzLogEntry {
+            system_id: x.system_id,
+            seq: 0, // the log's, known once committed
+            received_at_ms: x.received_at_ms,
+            command: x.command,
+            code: x.code,
+            ticket_number: x.ticket_number,
+            shift: x.shift,
+            request: frame.to_vec(),
+            answer: sent.to_vec(),
+        });
+        let revised = x.replicated.as_deref().map(|r| (r.revision, r.log_next));
+        let committed = match self.store.kz_commit(x).await {
+            Ok(c) => c,
+            Err(e) => {
+                // Not durable: say nothing; the KKM retries with the same TOKEN and REQNUM
+                // and is answered from the state that is (read again from the store).
+                cache.remove(&header.id);
+                error!(system_id = header.id, error = %e, "KZ exchange not stored; no answer sent");
+                self.count(command, "store_error");
+                return Attempt::Done(Response::Close("store_error"));
+            }
+        };
+        // Replicated mode: the stream must have the exchange before its answer goes out.
+        let replicated = match (entry, &self.replicator) {
+            (Some(mut entry), Some(r)) => {
+                entry.seq = committed.log_seq;
+                let seq = committed.outbox_seq.unwrap_or(0);
+                if r.confirm(r.send_kz(entry.clone(), seq).await).await {
+                    Replicated::Yes
+                } else {
+                    Replicated::Pending(Box::new(entry), seq)
+                }
+            }
+            _ => Replicated::Yes,
+        };
+        let withheld = matches!(replicated, Replicated::Pending(..));
+        if let Some(c) = cache.get_mut(&header.id) {
+            if let Some((revision, log_next)) = revised {
+                c.revision = revision;
+                c.log_next = log_next;
+            }
+            if let Some(facts) = answer.state.take() {
+                c.facts = facts;
+                c.last_answer = sent.clone();
+                c.replicated = replicated;
+            }
         }
         self.observe(&answer.events);
-        Response::Ack(Bytes::from(bytes))
+        if withheld {
+            // Durable here, not yet in the stream: "try later"; the KKM's retry of this very
+            // request gets the stored answer once the stream has the exchange.
+            return Attempt::Done(self.unavailable(header, body).await);
+        }
+        Attempt::Done(Response::Ack(sent))
+    }
+
+    /// Cluster mode: publishes the exchange with the register's record after it, against the
+    /// revision it was decided on; on success `x` carries that record for the local commit.
+    async fn publish_exchange(
+        &self,
+        ks: &KzStream,
+        c: &Cached,
+        x: &mut KzWrite,
+    ) -> Result<(), Cas> {
+        let (state, last_answer) = match &x.state {
+            Some(new) => (new.clone(), x.answer.to_vec()),
+            None => (
+                encode_state(&c.facts)
+                    .map_err(|e| Cas::Unavailable(format!("encoding a KZ state: {e}")))?,
+                c.last_answer.to_vec(),
+            ),
+        };
+        let mut record = KzRecord {
+            system_id: x.system_id,
+            created_at_ms: c.created_at_ms,
+            log_next: c.log_next + 1,
+            state,
+            last_answer,
+            revision: 0,
+        };
+        let change = ofd_store::encode_change(&record, Some(x))
+            .map_err(|e| Cas::Unavailable(format!("encoding a KZ change: {e}")))?;
+        record.revision = ks.publish(x.system_id, c.revision, change).await?;
+        x.replicated = Some(Box::new(record));
+        Ok(())
     }
 
     /// Replicated mode: whether the register's last committed exchange is in the stream, its
@@ -394,6 +532,12 @@ impl KzIngest {
             inn: reg.org_inn.clone(),
             place: reg.pos_address.clone(),
         };
+        if let Some(ks) = &self.kz_stream {
+            // Called off the runtime's threads (it writes synced): wait for the cluster here.
+            let handle = tokio::runtime::Handle::current();
+            let id = handle.block_on(self.register_in_cluster(ks, scoped, reg, token, owner))?;
+            return Ok((id, token));
+        }
         let id = scoped.create_kkm(unix_now_ms(), &owner, |id| {
             reg.kkm_id = id.to_string();
             let facts = RegisterFacts::new(reg, token);
@@ -406,6 +550,53 @@ impl KzIngest {
             return Err(KzAdminError::BadState(id, e));
         }
         Ok((id, token))
+    }
+
+    /// Cluster mode: claims the next free system ID in the cluster's stream (a new subject:
+    /// refused if another node claimed it first, whose register is then copied and the next ID
+    /// tried), then stores the register with its owner.
+    async fn register_in_cluster(
+        &self,
+        ks: &KzStream,
+        scoped: &ofd_store::Scoped<'_>,
+        mut reg: ofd_kz::RegInfo,
+        token: u32,
+        owner: ofd_store::Owner,
+    ) -> Result<u32, KzAdminError> {
+        scoped.may_create_kkm(&owner)?;
+        let unavailable = |why: String| KzAdminError::Store(StoreError::Replication(why));
+        for _ in 0..MAX_RACES {
+            let id = self.store.kz_next_id()?;
+            reg.kkm_id = id.to_string();
+            let facts = RegisterFacts::new(reg.clone(), token);
+            let mut record = KzRecord {
+                system_id: id,
+                created_at_ms: unix_now_ms(),
+                log_next: 1,
+                state: encode_state(&facts)
+                    .map_err(|e| KzAdminError::BadState(id, e.to_string()))?,
+                last_answer: Vec::new(),
+                revision: 0,
+            };
+            let change = ofd_store::encode_change(&record, None)?;
+            match ks.publish(id, 0, change).await {
+                Ok(revision) => {
+                    record.revision = revision;
+                    scoped.create_kkm_in_cluster(record, owner).await?;
+                    return Ok(id);
+                }
+                Err(Cas::Taken) => {
+                    let taken = ks.latest(id).await.map_err(unavailable)?.ok_or_else(|| {
+                        unavailable(format!("system ID {id} is taken, yet has no register"))
+                    })?;
+                    self.store.kz_apply(taken, None).await?;
+                }
+                Err(Cas::Unavailable(why)) => return Err(unavailable(why)),
+            }
+        }
+        Err(unavailable(
+            "other nodes kept claiming the next system ID; try again".into(),
+        ))
     }
 
     /// The register's current state, when it is in the caller's scope.
@@ -426,7 +617,7 @@ impl KzIngest {
         &self,
         scoped: &ofd_store::Scoped<'_>,
         system_id: u32,
-        change: impl FnOnce(&mut RegisterFacts),
+        change: impl Fn(&mut RegisterFacts),
     ) -> Result<RegisterFacts, KzAdminError> {
         // Checked before the lock (one index read): an out-of-scope ID must not even evict a
         // cache entry.
@@ -436,12 +627,62 @@ impl KzIngest {
         let mut cache = self.stripe(system_id).lock().await;
         // Whatever happens below, the next request reads the register from the store.
         cache.remove(&system_id);
+        if let Some(ks) = &self.kz_stream {
+            return self.update_in_cluster(ks, system_id, change).await;
+        }
         let mut facts = self.facts(scoped, system_id)?;
         change(&mut facts);
         let bytes =
             encode_state(&facts).map_err(|e| KzAdminError::BadState(system_id, e.to_string()))?;
         self.store.kz_put_state(system_id, &bytes)?;
         Ok(facts)
+    }
+
+    /// Cluster mode: the change made to the register's latest revision (read from the
+    /// stream's leader) and published against it; made again on a newer one if another node
+    /// was first. Copied here before it returns, so this node shows it at once.
+    async fn update_in_cluster(
+        &self,
+        ks: &KzStream,
+        system_id: u32,
+        change: impl Fn(&mut RegisterFacts),
+    ) -> Result<RegisterFacts, KzAdminError> {
+        let unavailable = |why: String| KzAdminError::Store(StoreError::Replication(why));
+        for _ in 0..MAX_RACES {
+            let latest = ks
+                .latest(system_id)
+                .await
+                .map_err(unavailable)?
+                .ok_or(KzAdminError::NotFound(system_id))?;
+            let mut facts = decode_state(system_id, &latest.record.state)?;
+            change(&mut facts);
+            let mut record = KzRecord {
+                state: encode_state(&facts)
+                    .map_err(|e| KzAdminError::BadState(system_id, e.to_string()))?,
+                ..latest.record
+            };
+            let from = record.revision;
+            match ks
+                .publish(system_id, from, ofd_store::encode_change(&record, None)?)
+                .await
+            {
+                Ok(revision) => {
+                    record.revision = revision;
+                    let copied = KzChange {
+                        record,
+                        exchange: None,
+                        registration_number: None,
+                    };
+                    self.store.kz_apply(copied, None).await?;
+                    return Ok(facts);
+                }
+                Err(Cas::Taken) => continue,
+                Err(Cas::Unavailable(why)) => return Err(unavailable(why)),
+            }
+        }
+        Err(unavailable(format!(
+            "KKM {system_id} kept changing on other nodes; try again"
+        )))
     }
 
     /// A fresh token for the taxpayer to type into the KKM ("Создать новый токен").

@@ -1098,3 +1098,108 @@ async fn every_node_serves_the_whole_clusters_documents() {
     n3.stop().await;
     n2.stop().await;
 }
+
+/// One KKM served by two nodes in turn, its token rotated by every answer: node 2 accepts the
+/// token node 1's answer gave it, at once; node 1, whose copy of the register is now stale,
+/// decides again on the cluster's and gives the next ticket number; a token an operator issues
+/// through node 2 works on node 1; a resend of a ticket that node 1 answered gets, from node 2,
+/// node 1's answer byte for byte; two KKMs registered through the two nodes get two system IDs;
+/// and every ticket is listed by every node, also by a node started on an empty disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kkm_moves_between_nodes_with_its_token_and_ticket_numbers() {
+    let Some(nats) = NatsCluster::start().await else {
+        return;
+    };
+    let start = |node| cluster_node(&nats, node, |c| c.kz.token_rotation = "always".into());
+    let n1 = start("n1").await;
+    let n2 = start("n2").await;
+    let mut kkm = common::kz::register_via(&n1.admin(), "SWK00031").await;
+    let mut on1 = common::kz::KzLink::connect_to(n1.ingest_addr()).await;
+    let mut on2 = common::kz::KzLink::connect_to(n2.ingest_addr()).await;
+    let ticket_number = |r: &ofd_kz::kkm::Response| {
+        r.ticket
+            .as_ref()
+            .map(|t| t.ticket_number.clone())
+            .unwrap_or_default()
+    };
+
+    let (h, info, _) = on1.call(&mut kkm, &builder::info()).await;
+    assert_eq!(common::kz::code(&info), 0, "{:?}", info.result);
+    assert_ne!(h.token, 0, "node 1 rotates the token");
+    let mut numbers = Vec::new();
+    for n in 1..=3 {
+        let link = if n == 2 { &mut on1 } else { &mut on2 };
+        let (_, r, _) = link
+            .call(&mut kkm, &TicketSpec::sample(n, local_now()).request())
+            .await;
+        assert_eq!(common::kz::code(&r), 0, "ticket {n}: {:?}", r.result);
+        numbers.push(ticket_number(&r));
+    }
+    assert_eq!(numbers, ["1", "2", "3"], "one numbering across both nodes");
+
+    // An operator's new token, issued through node 2, works on node 1 (stale until it re-reads).
+    let path = format!("/api/v1/kz/kkm/{}", kkm.id);
+    wait_for(
+        &n2.admin(),
+        &path,
+        |a| a.status == 200,
+        "node 2 has the KKM",
+    )
+    .await;
+    let issued = n2
+        .admin()
+        .post(&format!("{path}/token"), serde_json::json!({}))
+        .await;
+    assert_eq!(issued.status, 200, "{}", issued.text());
+    kkm.token = issued.json()["token"].as_u64().unwrap() as u32;
+    let (_, r, _) = on1
+        .call(&mut kkm, &TicketSpec::sample(4, local_now()).request())
+        .await;
+    assert_eq!(
+        common::kz::code(&r),
+        0,
+        "the new token on node 1: {:?}",
+        r.result
+    );
+    assert_eq!(ticket_number(&r), "4");
+
+    // Node 1 answers; the answer is lost; the KKM resends the same bytes to node 2.
+    let frame = kkm.frame(&TicketSpec::sample(5, local_now()).request());
+    let first = on1.send(&frame).await;
+    let again = on2.send(&frame).await;
+    assert_eq!(
+        again, first,
+        "node 2 answers the resend with node 1's answer"
+    );
+    let (h, r) = decode_response(&first).unwrap();
+    assert_eq!(
+        (common::kz::code(&r), ticket_number(&r)),
+        (0, "5".to_string())
+    );
+    kkm.accept(&h);
+
+    // Two KKMs registered through the two nodes: two system IDs.
+    let other = common::kz::register_via(&n2.admin(), "SWK00032").await;
+    assert_ne!(other.id, kkm.id);
+
+    let tickets = format!("{path}/tickets");
+    let five =
+        |a: &HttpAnswer| a.status == 200 && a.json()["items"].as_array().map(Vec::len) == Some(5);
+    for (name, node) in [("node 1", &n1), ("node 2", &n2)] {
+        let took = wait_for(&node.admin(), &tickets, five, name).await;
+        println!("{name} listed all five tickets after {took:?}");
+    }
+    let n3 = start("n3").await;
+    wait_for(&n3.admin(), &tickets, five, "a node on an empty disk").await;
+    let listed = n3.admin().get(&tickets).await.json();
+    let listed: Vec<_> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["ticket_number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(listed, [1, 2, 3, 4, 5]);
+    n3.stop().await;
+    n2.stop().await;
+    n1.stop().await;
+}

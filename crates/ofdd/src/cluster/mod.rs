@@ -9,11 +9,13 @@
 //! - [`health`]: whether JetStream takes writes now (drives `/readyz` and answering);
 //! - [`lease`]: one node at a time does the cluster-wide work (the notifier's passes);
 //! - [`registry`]: one registry (registers and accounts) in a replicated log every node applies;
+//! - [`kz_state`]: Kazakh registers' states, changed with compare-and-set per register;
 //! - [`view`]: one view: every node copies the whole cluster's documents from the stream;
 //! - [`replicator`]: the publish-then-answer path, its prober and the stream it writes.
 
 pub mod config;
 pub mod health;
+pub mod kz_state;
 pub mod lease;
 pub mod registry;
 pub mod replicator;
