@@ -120,22 +120,46 @@ async fn read_kz(s: &mut TcpStream) -> Option<Vec<u8>> {
 /// later" (254) or no answer; records every ticket number it was given.
 async fn kz_register(
     addr: SocketAddr,
-    mut kkm: Kkm,
+    kkm: Kkm,
     tickets: Arc<Mutex<Vec<u64>>>,
     stop: Arc<AtomicBool>,
 ) {
+    let seller = KzSeller {
+        kkm,
+        next: 0,
+        pending: None,
+    };
+    kz_sell(addr, seller, tickets, stop).await;
+}
+
+/// A selling KKM's own memory: its token and request number, the next request, and the one it
+/// sent without an answer (resent byte for byte first, as a real KKM does after a reconnect).
+struct KzSeller {
+    kkm: Kkm,
+    next: u64,
+    pending: Option<Vec<u8>>,
+}
+
+/// [`kz_register`] from where `seller` stopped; gives the KKM back when stopped.
+async fn kz_sell(
+    addr: SocketAddr,
+    mut seller: KzSeller,
+    tickets: Arc<Mutex<Vec<u64>>>,
+    stop: Arc<AtomicBool>,
+) -> KzSeller {
     let mut link: Option<TcpStream> = None;
-    let mut i = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        let req = if i == 0 {
-            builder::info()
-        } else {
-            TicketSpec::sample(i, local_now()).request()
+        let frame = match seller.pending.take() {
+            Some(f) => f,
+            None if seller.next == 0 => seller.kkm.frame(&builder::info()),
+            None => seller
+                .kkm
+                .frame(&TicketSpec::sample(seller.next, local_now()).request()),
         };
-        let frame = kkm.frame(&req);
         loop {
             if stop.load(Ordering::Relaxed) {
-                return;
+                seller.pending = Some(frame);
+                return seller;
             }
             if link.is_none() {
                 link = TcpStream::connect(addr).await.ok();
@@ -156,7 +180,7 @@ async fn kz_register(
             let (h, resp) = decode_response(&bytes).expect("a well-formed answer");
             match resp.result.result_code {
                 0 => {
-                    kkm.accept(&h);
+                    seller.kkm.accept(&h);
                     if let Some(t) = resp.ticket {
                         tickets
                             .lock()
@@ -166,11 +190,12 @@ async fn kz_register(
                     break;
                 }
                 254 => tokio::time::sleep(Duration::from_millis(100)).await,
-                other => panic!("KKM {}: result {other}: {:?}", kkm.id, resp.result),
+                other => panic!("KKM {}: result {other}: {:?}", seller.kkm.id, resp.result),
             }
         }
-        i += 1;
+        seller.next += 1;
     }
+    seller
 }
 
 async fn readyz(admin: &Admin) -> (u16, String) {
@@ -653,12 +678,13 @@ async fn a_node_killed_with_its_disk_lost_loses_nothing_acknowledged() {
         )));
     }
     let kkm = common::kz::register_via(&node.admin, "SWK00024").await;
-    load.push(tokio::spawn(kz_register(
-        node.ingest,
+    let system_id = kkm.id;
+    let seller = KzSeller {
         kkm,
-        tickets.clone(),
-        stop.clone(),
-    )));
+        next: 0,
+        pending: None,
+    };
+    let selling = tokio::spawn(kz_sell(node.ingest, seller, tickets.clone(), stop.clone()));
     let docs = || acked.lock().unwrap().len();
     let sold = || tickets.lock().unwrap().len();
     wait_count(
@@ -677,6 +703,7 @@ async fn a_node_killed_with_its_disk_lost_loses_nothing_acknowledged() {
     for l in load {
         l.await.unwrap();
     }
+    let seller = selling.await.unwrap();
     std::fs::remove_dir_all(&data).unwrap();
     assert_stream_holds(&nats, &acked, &tickets).await;
 
@@ -698,6 +725,58 @@ async fn a_node_killed_with_its_disk_lost_loses_nothing_acknowledged() {
             .await;
         assert_eq!(got.status, 200, "{fn_number}/{fd} on the new node");
         assert_eq!(&got.body, msg, "{fn_number}/{fd} byte for byte");
+    }
+
+    // Every ticket the KKM was given is listed by the new node, and the KKM goes on selling
+    // there (its unanswered request resent first): the numbering follows with no gap or repeat.
+    let sold_before = sold();
+    let given: Vec<u64> = tickets.lock().unwrap().clone();
+    let listed = |a: &HttpAnswer| -> Vec<u64> {
+        a.json()["items"]
+            .as_array()
+            .map(|v| {
+                v.iter()
+                    .filter_map(|t| t["ticket_number"].as_u64())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let path = format!("/api/v1/kz/kkm/{system_id}/tickets");
+    wait_for(
+        &admin,
+        &path,
+        |a| a.status == 200 && given.iter().all(|n| listed(a).contains(n)),
+        "the new node lists every ticket given before the kill",
+    )
+    .await;
+    let more = Arc::new(AtomicBool::new(false));
+    let selling = tokio::spawn(kz_sell(
+        fresh.ingest_addr(),
+        seller,
+        tickets.clone(),
+        more.clone(),
+    ));
+    wait_count(
+        sold,
+        sold_before + 10,
+        Duration::from_secs(60),
+        "tickets on the new node",
+    )
+    .await;
+    more.store(true, Ordering::Relaxed);
+    selling.await.unwrap();
+    let mut all = tickets.lock().unwrap().clone();
+    all.sort_unstable();
+    let n = all.len() as u64;
+    assert_eq!(
+        all,
+        (1..=n).collect::<Vec<_>>(),
+        "tickets 1..={n}, each once"
+    );
+    println!("tickets 1..={n}: {sold_before} before the kill, the rest on the new node");
+    let on_node = listed(&admin.get(&path).await);
+    for t in &all {
+        assert!(on_node.contains(t), "ticket {t} is listed by the node");
     }
     fresh.stop().await;
 }
