@@ -43,7 +43,7 @@ use ofd_store::{
 use tracing::{error, warn};
 
 use crate::clock::{Now, now, unix_now};
-use crate::cluster::replicator::{InFlight, Replicator};
+use crate::cluster::replicator::{Confirmed, InFlight, Replicator};
 use crate::decrypt::Decryptor;
 use crate::log_gate::LogGate;
 use crate::metrics::Metrics;
@@ -84,7 +84,12 @@ pub enum Answer {
     Now(Response),
     /// Sent only once the stream acknowledged the publish; if it does not, the connection closes
     /// unanswered and the FN resends.
-    Replicating { publish: InFlight, then: Response },
+    Replicating {
+        publish: InFlight,
+        then: Response,
+        /// The document's bytes, to compare with the stream's first copy if it had one.
+        raw: Bytes,
+    },
 }
 
 pub struct Ingest {
@@ -240,14 +245,15 @@ impl Ingest {
                         // registration report or by the operator.
                         warn!(error = %e, "binding FN to RN failed");
                     }
-                    self.replicated(fn_number, fd, outbox_seq.unwrap_or(0), answer(ack))
+                    self.replicated(fn_number, fd, outbox_seq.unwrap_or(0), answer(ack), frame)
                         .await
                 }
                 Ok(PutOutcome::Duplicate { ack: stored }) => {
                     self.count(doc_type, "duplicate");
                     // Its first answer may have been withheld for want of replication: the
                     // resend is answered only once the stream has it (a duplicate there if so).
-                    self.replicated(fn_number, fd, 0, answer(stored)).await
+                    self.replicated(fn_number, fd, 0, answer(stored), frame)
+                        .await
                 }
                 Ok(PutOutcome::Conflict { .. }) => {
                     // Same (FN, FD), different bytes: kept apart, never overwriting; the FN is
@@ -284,11 +290,13 @@ impl Ingest {
         fd: u32,
         outbox_seq: u64,
         then: Response,
+        raw: Bytes,
     ) -> Answer {
         match &self.replicator {
             Some(r) if matches!(then, Response::Ack(_)) => Answer::Replicating {
                 publish: r.send_doc(&self.store, fn_number, fd, outbox_seq).await,
                 then,
+                raw,
             },
             _ => Answer::Now(then),
         }
@@ -299,9 +307,18 @@ impl Ingest {
     pub async fn release(&self, answer: Answer) -> Response {
         match answer {
             Answer::Now(r) => r,
-            Answer::Replicating { publish, then } => match &self.replicator {
-                Some(r) if r.confirm(publish).await => then,
-                _ => Response::Close("replication_unavailable"),
+            Answer::Replicating { publish, then, raw } => match &self.replicator {
+                Some(r) => match r.confirmed(publish).await {
+                    Confirmed::New => then,
+                    // Another node may have stored it first (a resend that reached this node
+                    // before it copied the document): the register gets the first answer.
+                    Confirmed::Duplicate(position) => r
+                        .first_answer(position, &raw)
+                        .await
+                        .map_or(then, Response::Ack),
+                    Confirmed::No => Response::Close("replication_unavailable"),
+                },
+                None => Response::Close("replication_unavailable"),
             },
         }
     }

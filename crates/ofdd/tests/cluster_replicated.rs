@@ -1282,3 +1282,65 @@ async fn a_kkm_moves_between_nodes_with_its_token_and_ticket_numbers() {
     n2.stop().await;
     n1.stop().await;
 }
+
+/// An FN's resend that reaches another node before that node has copied the document gets the
+/// first node's acknowledgement, byte for byte (the nodes sign with different keys here, so a
+/// node's own answer would show), sent right after the first answer or at the same moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_resend_to_another_node_gets_the_first_answer() {
+    let Some(nats) = NatsCluster::start().await else {
+        return;
+    };
+    let n1 = cluster_node(&nats, "n1", |_| {}).await;
+    let n2 = cluster_node(&nats, "n2", |c| {
+        c.operator.signer_key = Some("another-signer-key-for-node-2-0123456789".into());
+    })
+    .await;
+    let mut kkt = Kkt::new(801);
+    let created = n1
+        .admin()
+        .post("/api/v1/kkt", register_body(&kkt, "ООО Ромашка"))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+
+    // Answered, with the answer kept: a retry until one comes (a resend racing its first copy
+    // in the stream is closed unanswered, and the FN resends).
+    async fn answer_of(addr: SocketAddr, msg: &[u8]) -> Vec<u8> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut link = Link::connect(addr).await;
+            link.send(msg).await;
+            if let Some(a) = link.read_frame().await {
+                return a;
+            }
+            assert!(Instant::now() < deadline, "no answer within 30 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let (mut after, mut together) = (0, 0);
+    for i in 0..20 {
+        let msg = kkt.receipt();
+        let (first, second) = if i % 2 == 0 {
+            let first = answer_of(n1.ingest_addr(), &msg).await;
+            (first, answer_of(n2.ingest_addr(), &msg).await)
+        } else {
+            tokio::join!(
+                answer_of(n1.ingest_addr(), &msg),
+                answer_of(n2.ingest_addr(), &msg)
+            )
+        };
+        assert_eq!(ack_of(&first).2, ResponseCode::Accepted);
+        assert_eq!(
+            first, second,
+            "document {i}: one acknowledgement from both nodes"
+        );
+        if i % 2 == 0 {
+            after += 1;
+        } else {
+            together += 1;
+        }
+    }
+    println!("{after} resends right after the first answer, {together} sent to both at once");
+    n2.stop().await;
+    n1.stop().await;
+}

@@ -64,9 +64,22 @@ pub enum InFlight {
     Failed,
 }
 
+/// What the stream said to a publish.
+pub enum Confirmed {
+    /// Stored now.
+    New,
+    /// The stream had this message id already, at this position (its first copy, perhaps
+    /// another node's).
+    Duplicate(u64),
+    /// Not confirmed: do not answer.
+    No,
+}
+
 pub struct Replicator {
     client: async_nats::Client,
     js: jetstream::Context,
+    /// The document stream (to read a first copy back).
+    stream: stream::Stream,
     prefix: String,
     probe_subject: String,
     health: ReplicationHealth,
@@ -131,7 +144,7 @@ impl Replicator {
             .max_ack_inflight(max_in_flight.max(1))
             .backpressure_on_inflight(true)
             .build(client.clone());
-        ensure_stream(
+        let stream = ensure_stream(
             &js,
             stream::Config {
                 name: cfg.stream.clone(),
@@ -161,6 +174,7 @@ impl Replicator {
         Ok(Replicator {
             client,
             js,
+            stream,
             prefix: cfg.subject_prefix.clone(),
             probe_subject: format!("_ofdd.probe.{}.{}", cfg.stream, node_token(&cfg.node)),
             health: ReplicationHealth::new(metrics.cluster_ready.clone()),
@@ -197,29 +211,59 @@ impl Replicator {
     /// Await a publish's acknowledgement: `true` once the stream has it (a duplicate counts: the
     /// stream had it already).
     pub async fn confirm(&self, f: InFlight) -> bool {
+        !matches!(self.confirmed(f).await, Confirmed::No)
+    }
+
+    /// Await a publish's acknowledgement, and say whether the stream had the message already.
+    pub async fn confirmed(&self, f: InFlight) -> Confirmed {
         let InFlight::Sent(ack) = f else {
-            return false;
+            return Confirmed::No;
         };
         match ack.await {
             Ok(a) => {
                 let label = if a.duplicate { "duplicate" } else { "acked" };
                 self.publishes.with_label_values(&[label]).inc();
                 self.health.recover();
-                true
+                if a.duplicate {
+                    Confirmed::Duplicate(a.sequence)
+                } else {
+                    Confirmed::New
+                }
             }
             Err(e) if in_process(&e) => {
                 // The same message id is being stored from another publish (a resend racing its
                 // first copy): JetStream works; this one answer waits for the resend after it.
                 self.publishes.with_label_values(&["in_process"]).inc();
-                false
+                Confirmed::No
             }
             Err(e) => {
                 self.publishes.with_label_values(&["failed"]).inc();
                 self.health
                     .fail(&format!("no acknowledgement from the stream: {e}"));
-                false
+                Confirmed::No
             }
         }
+    }
+
+    /// The acknowledgement the first copy of a document in the stream (at `position`) was
+    /// answered with, when that copy's bytes are `raw`: a resend that reached this node before
+    /// it copied another node's document gets that node's answer, as it would from that node.
+    /// `None` when it cannot be read, has no acknowledgement, or holds other bytes.
+    pub async fn first_answer(&self, position: u64, raw: &[u8]) -> Option<bytes::Bytes> {
+        use base64::Engine as _;
+        let m = self.stream.get_raw_message(position).await.ok()?;
+        if m.payload.as_ref() != raw {
+            warn!(
+                position,
+                "a resend's first copy in the stream holds other bytes; answered with this node's acknowledgement"
+            );
+            return None;
+        }
+        let b64 = m.headers.get("Ofd-Ack")?;
+        base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str())
+            .ok()
+            .map(bytes::Bytes::from)
     }
 
     /// Publish a stored document as the exporter would: read back from the store (the store
