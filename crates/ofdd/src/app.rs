@@ -44,8 +44,8 @@ pub struct App {
     auth: Arc<Authenticator>,
     /// Replicated mode: the stream answers wait for (see [`crate::cluster`]).
     replicator: Option<Arc<Replicator>>,
-    /// Replicated mode: how far this node's copy of the cluster's documents is.
-    view: Option<Arc<ViewState>>,
+    /// Replicated mode: the copies of the cluster's streams `/readyz` waits for.
+    views: Vec<Arc<ViewState>>,
 }
 
 impl App {
@@ -137,7 +137,7 @@ impl App {
             metrics,
             store,
             replicator: None,
-            view: None,
+            views: Vec::new(),
         })
     }
 
@@ -155,15 +155,16 @@ impl App {
         self.kz.share_registers_through(stream);
     }
 
-    /// Replicated mode: this node keeps a copy of the cluster's documents (see
-    /// [`crate::cluster::view`]); `/readyz` waits for it to catch up.
+    /// Replicated mode: this node keeps a copy of one of the cluster's streams (the documents,
+    /// see [`crate::cluster::view`]; the Kazakh registers, [`crate::cluster::kz_state`]);
+    /// `/readyz` waits for each to catch up once.
     pub fn follow_view(&mut self, view: Arc<ViewState>) {
-        self.view = Some(view);
+        self.views.push(view);
     }
 
-    /// How far the view is, in replicated mode.
-    pub fn view(&self) -> Option<&ViewState> {
-        self.view.as_deref()
+    /// Why this node is not ready yet for want of a copy (replicated mode), if so.
+    pub fn copies_not_ready(&self) -> Option<String> {
+        self.views.iter().find_map(|v| v.not_ready())
     }
 
     /// The replicator, in replicated mode.

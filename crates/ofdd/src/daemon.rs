@@ -68,11 +68,16 @@ impl Daemon {
             None
         };
         let mut app = App::open(config, metrics)?;
-        let view = replicator.as_ref().map(|_| Arc::new(ViewState::default()));
+        let view = replicator
+            .as_ref()
+            .map(|_| Arc::new(ViewState::new("documents")));
+        let kz_view = replicator
+            .as_ref()
+            .map(|_| Arc::new(ViewState::new("Kazakh registers")));
         if let Some(r) = &replicator {
             app.replicate_through(r.clone());
         }
-        if let Some(v) = &view {
+        for v in view.iter().chain(&kz_view) {
             app.follow_view(v.clone());
         }
         // Replicated: Kazakh registers' states are the cluster's, changed per register.
@@ -170,8 +175,10 @@ impl Daemon {
             let position = app.metrics().cluster_registry_position.clone();
             registry::spawn_follower(app.store().clone(), s, position, trigger.subscribe())
         });
-        let kz_follower_task = kz_stream
-            .map(|ks| kz_state::spawn_follower(app.store().clone(), &ks, trigger.subscribe()));
+        let kz_follower_task = kz_stream.zip(kz_view).map(|(ks, state)| {
+            let lag = app.metrics().cluster_kz_lag.clone();
+            kz_state::spawn_follower(app.store().clone(), &ks, state, lag, trigger.subscribe())
+        });
         let notifier_task = cfg
             .notifications
             .enabled

@@ -62,6 +62,8 @@ pub struct Metrics {
     pub cluster_registry_position: IntGauge,
     /// Replicated mode: messages of the stream this node has not copied into its view yet.
     pub cluster_view_lag: IntGauge,
+    /// Replicated mode: changes of the KZ stream not copied here yet.
+    pub cluster_kz_lag: IntGauge,
     /// `{command, result}`: Kazakh (KKM–OFD) requests by command and result code name.
     pub kz_requests: IntCounterVec,
     /// `{event}`: what Kazakh exchanges did (tickets, shifts, money placements, offline periods,
@@ -228,6 +230,11 @@ impl Metrics {
             "Messages of the cluster's stream this node has not copied into its own store yet (0 in local mode)",
         )
         .expect("valid metric");
+        let cluster_kz_lag = IntGauge::new(
+            "ofd_cluster_kz_lag",
+            "Changes of Kazakh registers in the cluster's KZ stream this node has not copied into its own store yet (0 in local mode)",
+        )
+        .expect("valid metric");
         let kz_requests = IntCounterVec::new(
             Opts::new(
                 "ofd_kz_requests_total",
@@ -334,6 +341,7 @@ impl Metrics {
             Box::new(cluster_publishes.clone()),
             Box::new(cluster_registry_position.clone()),
             Box::new(cluster_view_lag.clone()),
+            Box::new(cluster_kz_lag.clone()),
             Box::new(kz_requests.clone()),
             Box::new(kz_events.clone()),
             Box::new(notifications.clone()),
@@ -412,6 +420,7 @@ impl Metrics {
             cluster_ready,
             cluster_registry_position,
             cluster_view_lag,
+            cluster_kz_lag,
             cluster_publishes,
             kz_requests,
             kz_events,

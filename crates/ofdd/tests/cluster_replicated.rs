@@ -1268,9 +1268,26 @@ async fn a_kkm_moves_between_nodes_with_its_token_and_ticket_numbers() {
         let took = wait_for(&node.admin(), &tickets, five, name).await;
         println!("{name} listed all five tickets after {took:?}");
     }
+    // A node on an empty disk is ready only once it has copied every KKM's changes.
     let n3 = start("n3").await;
-    wait_for(&n3.admin(), &tickets, five, "a node on an empty disk").await;
-    let listed = n3.admin().get(&tickets).await.json();
+    wait_ready(
+        &n3.admin(),
+        200,
+        Duration::from_secs(60),
+        "the new node catches up",
+    )
+    .await;
+    assert_eq!(
+        metric(&n3.admin().metrics().await, "ofd_cluster_kz_lag"),
+        0.0
+    );
+    let listed = n3.admin().get(&tickets).await;
+    assert!(
+        five(&listed),
+        "a ready node lists every ticket: {}",
+        listed.text()
+    );
+    let listed = listed.json();
     let listed: Vec<_> = listed["items"]
         .as_array()
         .unwrap()

@@ -128,8 +128,8 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     {
         return (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response();
     }
-    // Replicated mode: a node serves once it has the cluster's documents.
-    if let Some(why) = s.app.view().and_then(|v| v.not_ready()) {
+    // Replicated mode: a node serves once it has the cluster's documents and KKMs.
+    if let Some(why) = s.app.copies_not_ready() {
         return (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response();
     }
     let store = s.app.store();

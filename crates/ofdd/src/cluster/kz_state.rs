@@ -15,8 +15,10 @@
 //!
 //! The follower ([`spawn_follower`]) copies every message into this node's store, so its API
 //! and portal show every KKM, every exchange and every ticket of the cluster. The stream keeps
-//! every message: a node on an empty disk copies them all from the first.
+//! every message: a node on an empty disk copies them all from the first, and `/readyz` answers
+//! 503 until it has (`ofd_cluster_kz_lag` after that).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::context::PublishErrorKind;
@@ -26,10 +28,12 @@ use async_nats::jetstream::{self};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use ofd_store::{KzChange, Store};
+use prometheus::IntGauge;
 use tokio::task::JoinHandle;
 use tracing::info;
 
 use crate::cluster::config::ClusterConfig;
+use crate::cluster::view::ViewState;
 use crate::shutdown::Shutdown;
 
 /// Why a publish did not happen.
@@ -129,22 +133,39 @@ impl KzStream {
 }
 
 /// Copies every change into this node's store, from the one after the last copied, until
-/// shutdown.
-pub fn spawn_follower(store: Store, stream: &KzStream, shutdown: Shutdown) -> JoinHandle<()> {
+/// shutdown; `state` and `lag` say how far it is (`/readyz` waits for the first catch-up).
+pub fn spawn_follower(
+    store: Store,
+    stream: &KzStream,
+    state: Arc<ViewState>,
+    lag: IntGauge,
+    shutdown: Shutdown,
+) -> JoinHandle<()> {
     let stream = stream.stream.clone();
     crate::cluster::keep_running("KZ follower", shutdown, move || {
         let (store, stream) = (store.clone(), stream.clone());
-        async move { follow(&store, &stream).await }
+        let (state, lag) = (state.clone(), lag.clone());
+        async move { follow(&store, &stream, &state, &lag).await }
     })
 }
 
 /// Follows the stream; returns why it stopped.
-async fn follow(store: &Store, stream: &stream::Stream) -> String {
-    let from = match store.kz_stream_position() {
-        Ok(p) => p + 1,
+async fn follow(
+    store: &Store,
+    stream: &stream::Stream,
+    state: &ViewState,
+    lag: &IntGauge,
+) -> String {
+    let copied = match store.kz_stream_position() {
+        Ok(p) => p,
         Err(e) => return format!("reading the position: {e}"),
     };
-    let mut messages = match crate::cluster::read_from(stream, from).await {
+    let mut stream = stream.clone();
+    match stream.info().await {
+        Ok(i) => state.behind(i.state.last_sequence.saturating_sub(copied), lag),
+        Err(e) => return format!("reading the KZ stream: {e}"),
+    }
+    let mut messages = match crate::cluster::read_from(&stream, copied + 1).await {
         Ok(m) => m,
         Err(why) => return why,
     };
@@ -153,8 +174,8 @@ async fn follow(store: &Store, stream: &stream::Stream) -> String {
             Ok(m) => m,
             Err(e) => return format!("reading: {e}"),
         };
-        let position = match msg.info() {
-            Ok(i) => i.stream_sequence,
+        let (position, pending) = match msg.info() {
+            Ok(i) => (i.stream_sequence, i.pending),
             Err(e) => return format!("a change without its position: {e}"),
         };
         let change = match ofd_store::decode_change(position, &msg.payload) {
@@ -164,6 +185,7 @@ async fn follow(store: &Store, stream: &stream::Stream) -> String {
         if let Err(e) = store.kz_apply(change, Some(position)).await {
             return format!("copying change {position}: {e}");
         }
+        state.behind(pending, lag);
     }
     "the consumer ended".into()
 }

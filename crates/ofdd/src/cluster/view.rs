@@ -45,23 +45,43 @@ const BATCH: usize = 512;
 /// The store's cursor that holds the stream position copied last.
 pub const CURSOR: &str = "view";
 
-/// How far the view is: read by `/readyz` and the metrics.
-#[derive(Default)]
+/// How far a copy of a cluster stream is (the view's, the Kazakh registers'): read by
+/// `/readyz` and the metrics.
 pub struct ViewState {
+    /// What is copied, for `/readyz`: "documents", "Kazakh registers".
+    what: &'static str,
     caught_up: AtomicBool,
     pending: AtomicU64,
 }
 
 impl ViewState {
-    /// `None` once the view has caught up with the stream (it stays so: later lag is a
+    pub fn new(what: &'static str) -> ViewState {
+        ViewState {
+            what,
+            caught_up: AtomicBool::new(false),
+            pending: AtomicU64::new(0),
+        }
+    }
+
+    /// `None` once the copy has caught up with the stream (it stays so: later lag is a
     /// metric, not unreadiness); otherwise why the node is not ready.
     pub fn not_ready(&self) -> Option<String> {
         (!self.caught_up.load(Ordering::Acquire)).then(|| {
             format!(
-                "catching up with the cluster's documents: {} message(s) of the stream to copy",
+                "catching up with the cluster's {}: {} message(s) of the stream to copy",
+                self.what,
                 self.pending.load(Ordering::Relaxed)
             )
         })
+    }
+
+    /// `pending` messages are left to copy (the gauge `lag` says so too); caught up at 0.
+    pub(crate) fn behind(&self, pending: u64, lag: &IntGauge) {
+        self.pending.store(pending, Ordering::Relaxed);
+        lag.set(i64::try_from(pending).unwrap_or(i64::MAX));
+        if pending == 0 && !self.caught_up.swap(true, Ordering::AcqRel) {
+            info!("cluster: caught up with the cluster's {}", self.what);
+        }
     }
 }
 
@@ -100,15 +120,7 @@ async fn run(
     };
     // Nothing to copy (a new cluster, or a restart that had copied everything): ready at once.
     match stream.info().await {
-        Ok(i) if i.state.last_sequence <= copied => {
-            lag.set(0);
-            caught_up(state);
-        }
-        Ok(i) => {
-            let behind = i.state.last_sequence - copied;
-            state.pending.store(behind, Ordering::Relaxed);
-            lag.set(i64::try_from(behind).unwrap_or(i64::MAX));
-        }
+        Ok(i) => state.behind(i.state.last_sequence.saturating_sub(copied), lag),
         Err(e) => return format!("reading stream {}: {e}", cfg.stream),
     }
     // An ordered consumer of this node's own: no state on the servers to go stale when the
@@ -149,17 +161,7 @@ async fn run(
             Ok(Err(e)) => return format!("saving the view's position: {e}"),
             Err(e) => return format!("saving the view's position: {e}"),
         }
-        state.pending.store(pending, Ordering::Relaxed);
-        lag.set(i64::try_from(pending).unwrap_or(i64::MAX));
-        if pending == 0 {
-            caught_up(state);
-        }
-    }
-}
-
-fn caught_up(state: &ViewState) {
-    if !state.caught_up.swap(true, Ordering::AcqRel) {
-        info!("cluster: view caught up with the stream");
+        state.behind(pending, lag);
     }
 }
 
