@@ -62,19 +62,12 @@ impl KzStream {
         let prefix = format!("_ofdd.kz.{}", cfg.stream);
         let stream = crate::cluster::replicator::ensure_stream(
             js,
-            stream::Config {
-                name: name.clone(),
-                description: Some(
-                    "ofdd: every change of every Kazakh register, one subject per register".into(),
-                ),
-                subjects: vec![format!("{prefix}.*")],
-                storage: stream::StorageType::File,
-                retention: stream::RetentionPolicy::Limits,
-                num_replicas: cfg.stream_replicas,
-                deny_delete: true,
-                deny_purge: true,
-                ..Default::default()
-            },
+            crate::cluster::replicator::log_stream(
+                &name,
+                "ofdd: every change of every Kazakh register, one subject per register",
+                format!("{prefix}.*"),
+                cfg.stream_replicas,
+            ),
         )
         .await?;
         info!(stream = %name, "cluster: Kazakh registers, in a replicated stream");

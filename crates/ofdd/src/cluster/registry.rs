@@ -56,20 +56,12 @@ impl JetStreamLog {
         let subject = format!("_ofdd.registry.{}", cfg.stream);
         let stream = crate::cluster::replicator::ensure_stream(
             js,
-            stream::Config {
-                name: name.clone(),
-                description: Some(
-                    "ofdd: the registry and accounts, one entry per change, every node applies all"
-                        .into(),
-                ),
-                subjects: vec![subject.clone()],
-                storage: stream::StorageType::File,
-                retention: stream::RetentionPolicy::Limits,
-                num_replicas: cfg.stream_replicas,
-                deny_delete: true,
-                deny_purge: true,
-                ..Default::default()
-            },
+            crate::cluster::replicator::log_stream(
+                &name,
+                "ofdd: the registry and accounts, one entry per change, every node applies all",
+                subject.clone(),
+                cfg.stream_replicas,
+            ),
         )
         .await?;
         info!(stream = %name, "cluster: one registry, in a replicated stream");

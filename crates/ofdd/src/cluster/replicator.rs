@@ -375,6 +375,28 @@ fn node_token(node: &str) -> String {
     }
 }
 
+/// The configuration of a stream that keeps every message it is given (file storage,
+/// `replicas` replicas, deletes and purges denied): the cluster's registry and Kazakh registers,
+/// which a node on an empty disk replays from the first message.
+pub(crate) fn log_stream(
+    name: &str,
+    description: &str,
+    subject: String,
+    replicas: usize,
+) -> stream::Config {
+    stream::Config {
+        name: name.to_owned(),
+        description: Some(description.to_owned()),
+        subjects: vec![subject],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        num_replicas: replicas,
+        deny_delete: true,
+        deny_purge: true,
+        ..Default::default()
+    }
+}
+
 /// Find the stream or create it; an existing one must have the replicas and file storage asked
 /// for (a replicated node never writes through a stream weaker than configured).
 pub(crate) async fn ensure_stream(
