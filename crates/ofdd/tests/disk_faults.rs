@@ -713,7 +713,14 @@ async fn failed_fsync_is_not_acknowledged_and_the_store_heals() {
         async move { readyz(&admin).await.0 == 503 }
     })
     .await;
-    let refused_at = *load.first_refusal.lock().unwrap();
+    // The failed batch's connections are closed unanswered; the client sees that when its task
+    // next runs, which on a loaded machine may be after `/readyz` already said 503: waited for.
+    let refused_at = wait_until(Duration::from_secs(120), || {
+        let l = load.clone();
+        async move { l.first_refusal.lock().unwrap().is_some() }
+    })
+    .await
+    .and(*load.first_refusal.lock().unwrap());
     let healed = wait_until(Duration::from_secs(120), || {
         let admin = admin.clone();
         async move {
