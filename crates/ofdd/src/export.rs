@@ -177,7 +177,7 @@ pub fn headers(doc: &StoredDocument, outbox_seq: u64) -> HeaderMap {
     if !doc.ack.is_empty() {
         use base64::Engine as _;
         m.insert(
-            "Ofd-Ack",
+            ACK_HEADER,
             base64::engine::general_purpose::STANDARD
                 .encode(&doc.ack)
                 .as_str(),
@@ -185,6 +185,18 @@ pub fn headers(doc: &StoredDocument, outbox_seq: u64) -> HeaderMap {
     }
     m.insert("Ofd-Outbox-Seq", outbox_seq.to_string().as_str());
     m
+}
+
+/// The header that carries the acknowledgement a register was sent (see the table above).
+const ACK_HEADER: &str = "Ofd-Ack";
+
+/// The acknowledgement a document's message carries: `None` when it has none (an encrypted
+/// body answered with silence, or a message from before the header), an error when the header
+/// is not base64.
+pub fn ack_header(h: &HeaderMap) -> Option<Result<Vec<u8>, base64::DecodeError>> {
+    use base64::Engine as _;
+    let b64 = h.get(ACK_HEADER)?;
+    Some(base64::engine::general_purpose::STANDARD.decode(b64.as_str()))
 }
 
 /// Subject of a Kazakh exchange: `<prefix>.kz.<command label>`.

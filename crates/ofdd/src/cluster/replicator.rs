@@ -250,7 +250,6 @@ impl Replicator {
     /// it copied another node's document gets that node's answer, as it would from that node.
     /// `None` when it cannot be read, has no acknowledgement, or holds other bytes.
     pub async fn first_answer(&self, position: u64, raw: &[u8]) -> Option<bytes::Bytes> {
-        use base64::Engine as _;
         let m = self.stream.get_raw_message(position).await.ok()?;
         if m.payload.as_ref() != raw {
             warn!(
@@ -259,9 +258,7 @@ impl Replicator {
             );
             return None;
         }
-        let b64 = m.headers.get("Ofd-Ack")?;
-        base64::engine::general_purpose::STANDARD
-            .decode(b64.as_str())
+        crate::export::ack_header(&m.headers)?
             .ok()
             .map(bytes::Bytes::from)
     }

@@ -27,7 +27,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, Message};
-use base64::Engine as _;
 use bytes::Bytes;
 use futures_util::{FutureExt, StreamExt};
 use ofd_proto::message::parse_message;
@@ -230,8 +229,8 @@ pub fn replica_of(m: &Message) -> Option<NewDocument> {
         "encrypted_unacknowledged" => Outcome::EncryptedUnacknowledged,
         _ => Outcome::Accepted,
     };
-    let ack = match get(h, "Ofd-Ack") {
-        Some(b64) => base64::engine::general_purpose::STANDARD.decode(b64).ok()?,
+    let ack = match crate::export::ack_header(h) {
+        Some(ack) => ack.ok()?,
         None => Vec::new(),
     };
     let raw = m.payload.clone();
