@@ -136,7 +136,21 @@ impl Shared {
     /// A synced write of a registry change (on the committer thread). A failure degrades the
     /// store just as a failed document batch does.
     pub(crate) fn write(&self, batch: rocksdb::WriteBatch) -> Result<(), StoreError> {
-        self.db()?.write_opt(batch, &self.write_opts).map_err(|e| {
+        self.write_with(batch, &self.write_opts)
+    }
+
+    /// A write without fsync, made durable by the next synced one: only for what a crash may
+    /// lose without harm (a follower's position when nothing else moved).
+    pub(crate) fn write_unsynced(&self, batch: rocksdb::WriteBatch) -> Result<(), StoreError> {
+        self.write_with(batch, &WriteOptions::default())
+    }
+
+    fn write_with(
+        &self,
+        batch: rocksdb::WriteBatch,
+        opts: &WriteOptions,
+    ) -> Result<(), StoreError> {
+        self.db()?.write_opt(batch, opts).map_err(|e| {
             let reason = DegradedReason::classify(&e);
             self.report(self.health.degrade(reason, e.as_ref().to_owned(), true));
             StoreError::db("write", e)

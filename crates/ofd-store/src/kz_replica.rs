@@ -180,9 +180,15 @@ impl Shared {
         if batch.is_empty() {
             return Ok(false);
         }
-        let wrote = batch.len() > usize::from(position.is_some());
+        if batch.len() == usize::from(position.is_some()) {
+            // Only the position moved (most often this node's own change coming back): no fsync
+            // for it. A crash that loses it only has the same changes applied again, which
+            // changes nothing.
+            self.write_unsynced(batch)?;
+            return Ok(false);
+        }
         self.commit_local(batch, changes)?;
-        Ok(wrote)
+        Ok(true)
     }
 }
 
