@@ -12,8 +12,9 @@
 #
 # Each scenario starts the server on a fresh data directory, runs ofd-load against it, and stops
 # it; ofdd and its null counterpart alternate, so both see the same machine within minutes. The
-# server's CPU is read from /proc/PID/stat around the load run (user + system, all threads), its
-# disk writes from /proc/PID/io. The null OFDs frame, decide and answer but store nothing, so
+# server's CPU is read from /proc/PID/stat around the load run (user + system, all threads), and
+# split by thread name (where ofdd's time goes: workers, committer, syncer, flush, compaction);
+# its disk writes from /proc/PID/io. The null OFDs frame, decide and answer but store nothing, so
 # each ratio is what storage, durability and ofdd's own logic cost on this machine *now*. A busy
 # machine lowers both sides: compare the ratios, not absolute figures from different runs.
 #
@@ -72,25 +73,39 @@ start_null() { # $1: null_ofd | null_kz_ofd, then its extra arguments
 }
 
 ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+# CPU ticks per thread name ("name ticks" lines): ofdd's tokio workers are "ofdd", the store's
+# committer and syncer "ofd-store-commi(t)" and "ofd-store-sync", RocksDB's flush and compaction
+# pools "rocksdb:high" and "rocksdb:low". A thread that ended during the run is not counted here
+# (the process total above still has it).
+thread_ticks() {
+  for t in /proc/"$PID"/task/*; do
+    awk -v n="$(tr ' ' _ < "$t/comm")" '{print n, $14 + $15}' "$t/stat" 2>/dev/null || true
+  done | awk '{a[$1] += $2} END {for (k in a) print k, a[k]}'
+}
 written() { awk '/^write_bytes/ {print $2}' "/proc/$PID/io"; }
 
 # measure SCENARIO SERVER ofd-load-arguments…: one load run against the running server.
 measure() {
   local scenario=$1 server=$2; shift 2
   local cpu0 io0 out cpu1 io1 rss
-  cpu0=$(ticks); io0=$(written)
+  cpu0=$(ticks); io0=$(written); thr0=$(thread_ticks)
   out=$("$T/ofd-load" --target "127.0.0.1:$PORT" --duration "$DURATION" --json -q "$@")
-  cpu1=$(ticks); io1=$(written)
+  cpu1=$(ticks); io1=$(written); thr1=$(thread_ticks)
   rss=$(awk '/^VmHWM/ {print $2}' "/proc/$PID/status")
-  python3 - "$scenario" "$server" "$out" "$cpu0" "$cpu1" "$(getconf CLK_TCK)" "$io0" "$io1" "$rss" >> "$RESULTS" <<'EOF'
+  python3 - "$scenario" "$server" "$out" "$cpu0" "$cpu1" "$(getconf CLK_TCK)" "$io0" "$io1" "$rss" \
+    "$thr0" "$thr1" >> "$RESULTS" <<'EOF'
 import json, sys
-scenario, server, out, cpu0, cpu1, hz, io0, io1, rss = sys.argv[1:]
+scenario, server, out, cpu0, cpu1, hz, io0, io1, rss, thr0, thr1 = sys.argv[1:]
 d = json.loads(out)
 n = max(d.get("documents", 0), 1)
+per_thread = lambda t: {k: int(v) for k, v in (l.split() for l in t.splitlines() if l.strip())}
+t0, t1 = per_thread(thr0), per_thread(thr1)
 print(json.dumps({
     "scenario": scenario, "server": server, "per_s": d["docs_per_s"],
     "p50_ms": d["p50_ms"], "p99_ms": d["p99_ms"], "errors": d["errors"]["total"], "n": n,
     "cpu_us": (int(cpu1) - int(cpu0)) / int(hz) * 1e6 / n,
+    "threads_us": {k: round((v - t0.get(k, 0)) / int(hz) * 1e6 / n, 2)
+                   for k, v in sorted(t1.items()) if v > t0.get(k, 0)},
     "disk_b": (int(io1) - int(io0)) / n, "rss_mib": int(rss) / 1024,
 }))
 EOF
@@ -128,6 +143,11 @@ print("|---|---|---|---|---|---|---|---|---|")
 for r in rows:
     print(f"| {r['scenario']} | {r['server']} | {r['per_s']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} "
           f"| {r['errors']} | {r['cpu_us']:.1f} | {r['disk_b']:.0f} | {r['rss_mib']:.0f} |")
+print("\nCPU µs per message by thread (ofdd: `ofdd` = tokio workers, `ofd-store-*` = committer and")
+print("syncer, `rocksdb:high` / `rocksdb:low` = flush and compaction)\n")
+for r in rows:
+    split = ", ".join(f"{k} {v:.1f}" for k, v in r.get("threads_us", {}).items())
+    print(f"- {r['scenario']} {r['server']}: {split}")
 print("\n| scenario | throughput ofdd/null | p99 ofdd/null | CPU per message ofdd/null |")
 print("|---|---|---|---|")
 for s in dict.fromkeys(r["scenario"] for r in rows):
