@@ -164,6 +164,11 @@ pub struct DocKey {
 /// `docs` key: `FN(16) | FD(u32 BE)`.
 pub(crate) const DOC_KEY_LEN: usize = 20;
 
+/// The leading part of a `docs` key (its FN) and of a `by_rn` key (its RN): every query of
+/// those two column families stays within one such prefix, and their memtables are hashed by it
+/// (`options.rs`).
+pub(crate) const KEY_PREFIX_LEN: usize = 16;
+
 impl DocKey {
     pub fn new(fn_number: FnNumber, fd: u32) -> Self {
         DocKey { fn_number, fd }

@@ -12,7 +12,10 @@
 
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, MemtableFactory, Options,
+    SliceTransform,
 };
+
+use crate::keys::KEY_PREFIX_LEN;
 
 /// Column family names.
 pub(crate) const CF_DOCS: &str = "docs";
@@ -137,6 +140,7 @@ impl StoreOptions {
                         // document without a skip-list search.
                         o.set_memtable_prefix_bloom_ratio(0.02);
                         o.set_memtable_whole_key_filtering(true);
+                        hashed_by_prefix(&mut o, 1 << 17);
                         o.set_write_buffer_size(self.docs_write_buffer_bytes);
                         o.set_max_write_buffer_number(4);
                         o.set_target_file_size_base(64 << 20);
@@ -170,10 +174,10 @@ impl StoreOptions {
                         o.set_write_buffer_size(16 << 20);
                     }
                     CF_BY_RN => {
-                        // Also one scattered insert per document, but read by per-register
-                        // queries, which a vector memtable would answer only after sorting it
-                        // whole (~0.2 s for 16 MiB). A small skip list instead: a 4 MiB one
-                        // stays mostly in cache, and an insert's search is one level shorter.
+                        // Also one insert per document, read by per-register queries (one RN
+                        // prefix each), so hashed by RN like `docs` by FN; small, so it stays
+                        // mostly in cache.
+                        hashed_by_prefix(&mut o, 1 << 16);
                         o.set_write_buffer_size(4 << 20);
                     }
                     CF_FN_INDEX | CF_REGISTRY | CF_CONFLICTS | CF_KZ_KKM => {
@@ -189,4 +193,32 @@ impl StoreOptions {
             })
             .collect()
     }
+}
+
+/// A memtable hashed by the key's first [`KEY_PREFIX_LEN`] bytes (a `docs` key's FN, a `by_rn`
+/// key's RN), each bucket a short skip list of its own.
+///
+/// Why: a batch holds one or two documents of each of hundreds of drives, so in one sorted skip
+/// list of the whole memtable every insert lands thousands of entries from the one before and
+/// searches from the top, a cache miss per level (`InlineSkipList::RecomputeSpliceLevels` was the
+/// largest symbol of the committer's profile). Within one drive's bucket the documents arrive in
+/// key order (FD numbers grow), so an insert appends to a list of tens of entries. Measured under
+/// the wired load (`benches/README.md`, #21): the committer's CPU per document fell by a quarter.
+///
+/// The price is order across prefixes. A point read (`get`, the duplicate check's `multi_get`)
+/// hashes straight to its bucket; an iterator must either stay within one prefix (every query:
+/// documents of one FN, entries of one RN — `query::bounded`) or ask for total order
+/// (`set_total_order_seek`, which sorts a copy of the memtable: `ofdd store check`, `repair`).
+/// A default iterator that crosses prefixes would silently miss the memtable's other buckets.
+/// Bucket counts: at most one bucket per entry is ever used (a 64 MiB `docs` memtable holds
+/// ~60k documents), and the bucket array (8 bytes each) is allocated from the memtable's budget.
+fn hashed_by_prefix(o: &mut Options, bucket_count: usize) {
+    o.set_prefix_extractor(SliceTransform::create_fixed_prefix(KEY_PREFIX_LEN));
+    o.set_memtable_factory(MemtableFactory::HashSkipList {
+        bucket_count,
+        // Buckets hold one drive's (or register's) entries of one memtable: tens, rarely
+        // thousands (a backlog); a height of 6 with branching 4 keeps those few levels deep.
+        height: 6,
+        branching_factor: 4,
+    });
 }

@@ -148,9 +148,11 @@ impl OwnedIter {
     }
 }
 
-/// Read options limiting an iterator to keys starting with `prefix`.
-fn bounded(prefix: &[u8]) -> ReadOptions {
+/// Read options limiting an iterator to keys starting with `prefix`, which is at least a whole
+/// hashed prefix (an FN or an RN, `options::hashed_by_prefix`) where the column family has one.
+pub(crate) fn bounded(prefix: &[u8]) -> ReadOptions {
     let mut o = ReadOptions::default();
+    o.set_prefix_same_as_start(true);
     o.set_iterate_lower_bound(prefix.to_vec());
     if let Some(upper) = prefix_successor(prefix) {
         o.set_iterate_upper_bound(upper);

@@ -84,10 +84,7 @@ impl Store {
                     .push(format!("column family {name} missing"));
                 continue;
             };
-            let mut ro = ReadOptions::default();
-            ro.set_verify_checksums(true);
-            ro.fill_cache(false);
-            let mut it = db.raw_iterator_cf_opt(cf, ro);
+            let mut it = db.raw_iterator_cf_opt(cf, verified());
             it.seek_to_first();
             let mut n = 0u64;
             while let Some((k, v)) = it.item() {
@@ -158,10 +155,13 @@ fn read_only(path: &Path, point_in_time: bool) -> Result<DB, rocksdb::Error> {
     DB::open_cf_descriptors_read_only(&o, path, opts.column_families(), false)
 }
 
+/// Whole-column-family scans: checksums verified, the cache left alone, and total order (the
+/// `docs` and `by_rn` memtables are hashed by prefix; without it a scan would see one bucket).
 fn verified() -> ReadOptions {
     let mut ro = ReadOptions::default();
     ro.set_verify_checksums(true);
     ro.fill_cache(false);
+    ro.set_total_order_seek(true);
     ro
 }
 

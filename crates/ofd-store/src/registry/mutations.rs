@@ -360,7 +360,7 @@ impl Shared {
         // Documents of this FN stored without an RN get their by_rn entries now.
         let docs = db.cf(CF_DOCS)?;
         let by_rn = db.cf(CF_BY_RN)?;
-        let mut it = db.raw_iterator_cf(docs);
+        let mut it = db.raw_iterator_cf_opt(docs, crate::query::bounded(f.as_bytes()));
         it.seek(f.as_bytes());
         while let Some((k, v)) = it.item() {
             if !k.starts_with(f.as_bytes()) {
