@@ -21,7 +21,7 @@
 //!    compaction, every column family included.
 //!
 //! Env: `DOCS` (100000), `REGISTERS` (1000), `BATCH` (256), `PARTS` (`steps,compression,store`),
-//! `OFD_BENCH_DIR` (temp dir). Run the built bench executable with `--bench`.
+//! `LAYOUT` (only the compression layouts whose name contains it), `OFD_BENCH_DIR` (temp dir). Run the built bench executable with `--bench`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -308,7 +308,7 @@ macro_rules! in_tables {
 }
 
 /// The `docs` layouts compared, as settings over the options the store wrote.
-const LAYOUTS: [(&str, &[(&str, &str)]); 7] = [
+const LAYOUTS: [(&str, &[(&str, &str)]); 9] = [
     ("blob files, LZ4 per record (d8d930d)", D8D930D),
     (
         "blob files, ZSTD per record",
@@ -341,6 +341,14 @@ const LAYOUTS: [(&str, &[(&str, &str)]); 7] = [
     (
         "in SSTs, ZSTD at the bottom level, 16 KiB dictionary trained on 1.6 MiB (this branch)",
         in_tables!("{level=3;max_dict_bytes=16384;zstd_max_train_bytes=1638400;enabled=true}"),
+    ),
+    (
+        "the same at ZSTD level 1",
+        in_tables!("{level=1;max_dict_bytes=16384;zstd_max_train_bytes=1638400;enabled=true}"),
+    ),
+    (
+        "the same at ZSTD level -1 (fast)",
+        in_tables!("{level=-1;max_dict_bytes=16384;zstd_max_train_bytes=1638400;enabled=true}"),
     ),
     (
         "the same in 4 KiB blocks (a damaged block holds a quarter of the documents)",
@@ -493,7 +501,8 @@ fn main() {
             "| `docs` layout | write + flush + compactions µs/doc | bytes/doc | full compaction µs/doc | bytes/doc after it | × message |"
         );
         println!("|---|---|---|---|---|---|");
-        for (name, changes) in LAYOUTS {
+        let only = std::env::var("LAYOUT").unwrap_or_default();
+        for (name, changes) in LAYOUTS.iter().filter(|(name, _)| name.contains(&*only)) {
             let f = layout(&docs, changes, batch, &base);
             println!(
                 "| {name} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2}× |",
