@@ -3,6 +3,7 @@
 #
 #   benches/compare.sh                 # every scenario, DURATION=10s each
 #   DURATION=20s benches/compare.sh wired kz
+#   LOAD_ARGS="--rate 25000" benches/compare.sh wired    # the same offered load for both
 #
 # Scenarios (names as arguments; all by default):
 #   wired     FN–OFD, 256 registers on 256 persistent connections, closed loop
@@ -26,6 +27,10 @@ T=${CARGO_TARGET_DIR:-target}/release
 # OFDD=/path/to/another/ofdd compares a candidate build (same null OFDs and load generator).
 OFDD=${OFDD:-$T/ofdd}
 DURATION=${DURATION:-10s}
+# More ofd-load arguments for every run, e.g. LOAD_ARGS="--rate 25000": both servers then take the
+# same offered load, so CPU per message compares like with like (closed loop, the faster server
+# also takes more messages, and a store's per-message costs grow with the data it holds).
+LOAD_ARGS=${LOAD_ARGS:-}
 PORT=${PORT:-17777}
 ADMIN=${ADMIN:-19100}
 TOKEN=compare-token-0123456789
@@ -89,7 +94,8 @@ measure() {
   local scenario=$1 server=$2; shift 2
   local cpu0 io0 out cpu1 io1 rss
   cpu0=$(ticks); io0=$(written); thr0=$(thread_ticks)
-  out=$("$T/ofd-load" --target "127.0.0.1:$PORT" --duration "$DURATION" --json -q "$@")
+  # shellcheck disable=SC2086 # LOAD_ARGS is a list of words on purpose
+  out=$("$T/ofd-load" --target "127.0.0.1:$PORT" --duration "$DURATION" --json -q "$@" $LOAD_ARGS)
   cpu1=$(ticks); io1=$(written); thr1=$(thread_ticks)
   rss=$(awk '/^VmHWM/ {print $2}' "/proc/$PID/status")
   python3 - "$scenario" "$server" "$out" "$cpu0" "$cpu1" "$(getconf CLK_TCK)" "$io0" "$io1" "$rss" \
