@@ -4,7 +4,7 @@
 //! `ofd-load`'s fleet (FFD 1.05/1.1/1.2, shift open and close, receipts of 1–50 items, the odd
 //! correction and state report), their documents interleaved as they arrive at an operator, each
 //! with the acknowledgement ofdd would store (the HMAC stand-in signer, 1–2 signatures per
-//! answer). Three parts, each on fresh data directories:
+//! answer). Four parts, each on fresh data directories:
 //!
 //! 1. **steps**: the committer's work replayed on raw RocksDB, opened with the options the store
 //!    itself wrote (`OPTIONS-*` of a freshly created store) but `docs` laid out as d8d930d had it
@@ -16,12 +16,15 @@
 //! 2. **compression**: the `docs` column family alone, under each layout considered, flushed and
 //!    compacted fully; bytes on disk per document and the CPU of writing, flushing and
 //!    compacting them.
-//! 3. **store**: the real `Store` taking the corpus (`put`, `BATCH` in flight, synced): documents
+//! 3. **arrival** (not in the default `PARTS`): a prototype of keying documents by arrival (see
+//!    [`arrival_layout`]) next to today's layout, steady figures of both.
+//! 4. **store**: the real `Store` taking the corpus (`put`, `BATCH` in flight, synced): documents
 //!    per second, process CPU per document, and bytes on disk per document after a full
 //!    compaction, every column family included.
 //!
 //! Env: `DOCS` (100000), `REGISTERS` (1000), `BATCH` (256), `PARTS` (`steps,compression,store`),
-//! `LAYOUT` (only the compression layouts whose name contains it), `OFD_BENCH_DIR` (temp dir). Run the built bench executable with `--bench`.
+//! `LAYOUT` (only the compression layouts whose name contains it), `LAYOUT_MEMTABLE` (their
+//! memtable size, 8 MiB), `OFD_BENCH_DIR` (temp dir). Run the built bench executable with `--bench`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -307,6 +310,10 @@ macro_rules! in_tables {
     };
 }
 
+/// The store's own `docs` layout since #21.
+const TODAY: &[(&str, &str)] =
+    in_tables!("{level=3;max_dict_bytes=16384;zstd_max_train_bytes=1638400;enabled=true}");
+
 /// The `docs` layouts compared, as settings over the options the store wrote.
 const LAYOUTS: [(&str, &[(&str, &str)]); 9] = [
     ("blob files, LZ4 per record (d8d930d)", D8D930D),
@@ -340,7 +347,7 @@ const LAYOUTS: [(&str, &[(&str, &str)]); 9] = [
     ),
     (
         "in SSTs, ZSTD at the bottom level, 16 KiB dictionary trained on 1.6 MiB (this branch)",
-        in_tables!("{level=3;max_dict_bytes=16384;zstd_max_train_bytes=1638400;enabled=true}"),
+        TODAY,
     ),
     (
         "the same at ZSTD level 1",
@@ -367,7 +374,10 @@ const LAYOUTS: [(&str, &[(&str, &str)]); 9] = [
 
 /// Memtable size for the layout runs: small, so that the corpus goes through many flushes and
 /// L0 → bottom compactions, as a long-running store's data does, instead of one flush.
-const LAYOUT_MEMTABLE: &str = "8388608";
+/// `LAYOUT_MEMTABLE` (bytes) overrides it.
+fn layout_memtable() -> String {
+    std::env::var("LAYOUT_MEMTABLE").unwrap_or_else(|_| "8388608".into())
+}
 
 struct LayoutFigures {
     /// Writing, flushing and the compactions RocksDB chose by itself, µs per document.
@@ -384,7 +394,8 @@ fn layout(docs: &[Doc], changes: &[(&str, &str)], batch: usize, base: &Path) -> 
     let dir = tempfile::tempdir_in(base).expect("temp dir");
     let db = raw_db(dir.path());
     let cf = db.cf_handle("docs").expect("docs");
-    let mut all = vec![("write_buffer_size", LAYOUT_MEMTABLE)];
+    let memtable = layout_memtable();
+    let mut all = vec![("write_buffer_size", memtable.as_str())];
     all.extend_from_slice(changes);
     db.set_options_cf(cf, &all).expect("set options");
     let mut wo = WriteOptions::default();
@@ -411,6 +422,64 @@ fn layout(docs: &[Doc], changes: &[(&str, &str)], batch: usize, base: &Path) -> 
         full_us: (p2 - p1) / n * 1e6,
         full_bytes: disk_bytes(&db, &["docs"]) as f64 / n,
     }
+}
+
+/// A prototype of the next layout (#21): documents keyed by arrival (a sequence), so flushed
+/// files never overlap and compactions can move them down without rewriting; ZSTD with the
+/// trained dictionary on every level, so each document is compressed once, at flush; and a small
+/// `(FN, FD)` → sequence index in a column family of its own (LZ4, as the store's other indexes).
+/// Same corpus, batches and memtable size as [`layout`]; the figures are its steady ones.
+fn arrival_layout(docs: &[Doc], zstd: &str, batch: usize, base: &Path) -> (f64, f64, f64) {
+    let dir = tempfile::tempdir_in(base).expect("temp dir");
+    let mut db = raw_db(dir.path());
+    let mut index_opts = Options::default();
+    index_opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    index_opts.set_level_compaction_dynamic_level_bytes(true);
+    db.create_cf("arrival_index", &index_opts)
+        .expect("index column family");
+    let cf = db.cf_handle("docs").expect("docs");
+    let memtable = layout_memtable();
+    db.set_options_cf(
+        cf,
+        &[
+            ("write_buffer_size", memtable.as_str()),
+            ("enable_blob_files", "false"),
+            ("enable_blob_garbage_collection", "false"),
+            ("compression", "kZSTD"),
+            (
+                "compression_per_level",
+                "kZSTD:kZSTD:kZSTD:kZSTD:kZSTD:kZSTD:kZSTD",
+            ),
+            ("compression_opts", zstd),
+            ("bottommost_compression", "kZSTD"),
+            ("bottommost_compression_opts", zstd),
+        ],
+    )
+    .expect("set options");
+    let index = db.cf_handle("arrival_index").expect("index");
+    let mut wo = WriteOptions::default();
+    wo.disable_wal(true);
+    let (p0, _) = cpu();
+    let mut seq = 0u64;
+    for chunk in docs.chunks(batch) {
+        let mut b = WriteBatch::default();
+        for d in chunk {
+            seq += 1;
+            b.put_cf(cf, seq.to_be_bytes(), record(d));
+            b.put_cf(index, doc_key(d), seq.to_be_bytes());
+        }
+        db.write_opt(b, &wo).expect("write");
+    }
+    let mut wait = rocksdb::WaitForCompactOptions::default();
+    wait.set_flush(true);
+    db.wait_for_compact(&wait).expect("wait for compactions");
+    let (p1, _) = cpu();
+    let n = docs.len() as f64;
+    (
+        (p1 - p0) / n * 1e6,
+        disk_bytes(&db, &["docs"]) as f64 / n,
+        disk_bytes(&db, &["arrival_index"]) as f64 / n,
+    )
 }
 
 fn store_run(docs: &[Doc], batch: usize, base: &Path) {
@@ -511,6 +580,37 @@ fn main() {
                 f.full_us,
                 f.full_bytes,
                 f.full_bytes / msg
+            );
+        }
+        println!();
+    }
+    if parts.contains("arrival") {
+        println!(
+            "| `docs` keyed by | write + flush + compactions µs/doc | docs bytes/doc | index bytes/doc |"
+        );
+        println!("|---|---|---|---|");
+        let today = layout(&docs, TODAY, batch, &base);
+        println!(
+            "| `FN, FD`, ZSTD with the trained dictionary at the bottom (today) | {:.2} | {:.0} | — |",
+            today.steady_us, today.steady_bytes
+        );
+        for (name, zstd) in [
+            (
+                "ZSTD with the trained dictionary",
+                "{level=3;max_dict_bytes=16384;zstd_max_train_bytes=1638400;enabled=true}",
+            ),
+            (
+                "ZSTD without a dictionary",
+                "{level=3;max_dict_bytes=0;zstd_max_train_bytes=0;enabled=true}",
+            ),
+            (
+                "ZSTD level -1 with the trained dictionary",
+                "{level=-1;max_dict_bytes=16384;zstd_max_train_bytes=1638400;enabled=true}",
+            ),
+        ] {
+            let (us, bytes, index) = arrival_layout(&docs, zstd, batch, &base);
+            println!(
+                "| arrival, {name} on every level, + `(FN, FD)` index | {us:.2} | {bytes:.0} | {index:.0} |"
             );
         }
         println!();
