@@ -92,7 +92,7 @@ written() { awk '/^write_bytes/ {print $2}' "/proc/$PID/io"; }
 # measure SCENARIO SERVER ofd-load-arguments…: one load run against the running server.
 measure() {
   local scenario=$1 server=$2; shift 2
-  local cpu0 io0 out cpu1 io1 rss
+  local cpu0 io0 out cpu1 io1 rss thr0 thr1
   cpu0=$(ticks); io0=$(written); thr0=$(thread_ticks)
   # shellcheck disable=SC2086 # LOAD_ARGS is a list of words on purpose
   out=$("$T/ofd-load" --target "127.0.0.1:$PORT" --duration "$DURATION" --json -q "$@" $LOAD_ARGS)
