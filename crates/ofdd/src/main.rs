@@ -6,6 +6,14 @@ use std::process::ExitCode;
 use clap::Parser;
 use ofdd::cli::{Cli, Command};
 
+/// mimalloc instead of glibc's malloc for the daemon's own (Rust) allocations: every frame,
+/// answer and record is a short-lived buffer allocated on one thread and often freed on another,
+/// which glibc's arenas handle with locks and consolidation (`_int_malloc`, `_int_free`,
+/// `malloc_consolidate` were ~18 % of the Kazakh workers' samples; `benches/README.md`, #21).
+/// RocksDB's C++ allocations are not affected.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
