@@ -65,8 +65,6 @@ pub(crate) struct Committer {
     outbox_next: u64,
     rejected_next: u64,
     conflict_next: u64,
-    /// Unsynced writes without fsync: the WAL is synced by the syncer before any answer.
-    unsynced: rocksdb::WriteOptions,
     /// The healer's clock (`heal.rs`).
     pub(crate) next_tick: Instant,
     /// When the next reminder is due; `None` while healthy.
@@ -162,8 +160,6 @@ impl<'a> Cfs<'a> {
 
 impl Committer {
     pub(crate) fn new(shared: Arc<Shared>, seqs: Seqs) -> Self {
-        let mut unsynced = rocksdb::WriteOptions::default();
-        unsynced.set_sync(false);
         let background_errors = shared
             .db()
             .ok()
@@ -178,7 +174,6 @@ impl Committer {
             outbox_next: seqs.outbox_next,
             rejected_next: seqs.rejected_next,
             conflict_next: seqs.conflict_next,
-            unsynced,
             next_tick: Instant::now() + crate::heal::TICK,
             reminder_at: None,
             background_errors,
@@ -591,7 +586,8 @@ impl Committer {
         let written = if batch.is_empty() {
             Ok(())
         } else {
-            db.write_opt(batch, &self.unsynced)
+            // Without fsync: the syncer syncs the WAL before any answer.
+            db.write_opt(batch, &self.shared.unsynced_opts)
         };
         let shared = self.shared.clone();
         let write_duration = write_started.elapsed();

@@ -53,6 +53,9 @@ pub(crate) struct Shared {
     pub(crate) path: PathBuf,
     pub(crate) opts: StoreOptions,
     pub(crate) write_opts: WriteOptions,
+    /// Writes made durable by a later sync: the committer's batches (the syncer syncs the WAL
+    /// before any answer) and `write_unsynced`.
+    pub(crate) unsynced_opts: WriteOptions,
     pub(crate) liveness: RwLock<LivenessIndex>,
     /// FN → register status, for per-message admission without a database read.
     pub(crate) admission: RwLock<crate::admission::AdmissionMap>,
@@ -142,7 +145,7 @@ impl Shared {
     /// A write without fsync, made durable by the next synced one: only for what a crash may
     /// lose without harm (a follower's position when nothing else moved).
     pub(crate) fn write_unsynced(&self, batch: rocksdb::WriteBatch) -> Result<(), StoreError> {
-        self.write_with(batch, &WriteOptions::default())
+        self.write_with(batch, &self.unsynced_opts)
     }
 
     fn write_with(
@@ -206,11 +209,14 @@ impl Shared {
         let db = open_db(path, opts)?;
         let mut write_opts = WriteOptions::default();
         write_opts.set_sync(opts.sync);
+        let mut unsynced_opts = WriteOptions::default();
+        unsynced_opts.set_sync(false);
         Ok(Shared {
             db: RwLock::new(Some(Arc::new(db))),
             path: path.to_path_buf(),
             opts: opts.clone(),
             write_opts,
+            unsynced_opts,
             liveness: RwLock::new(LivenessIndex::default()),
             admission: RwLock::new(crate::admission::AdmissionMap::default()),
             outbox_head: AtomicU64::new(0),
