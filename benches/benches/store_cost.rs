@@ -398,13 +398,37 @@ fn layout(docs: &[Doc], changes: &[(&str, &str)], batch: usize, base: &Path) -> 
     let mut all = vec![("write_buffer_size", memtable.as_str())];
     all.extend_from_slice(changes);
     db.set_options_cf(cf, &all).expect("set options");
+    let steady_us = write_and_settle(&db, docs, batch, |b, _, d| {
+        b.put_cf(cf, doc_key(d), record(d));
+    });
+    let (p1, _) = cpu();
+    let steady = disk_bytes(&db, &["docs"]);
+    db.compact_range_cf_opt(cf, None::<&[u8]>, None::<&[u8]>, &full());
+    let (p2, _) = cpu();
+    let n = docs.len() as f64;
+    LayoutFigures {
+        steady_us,
+        steady_bytes: steady as f64 / n,
+        full_us: (p2 - p1) / n * 1e6,
+        full_bytes: disk_bytes(&db, &["docs"]) as f64 / n,
+    }
+}
+
+/// Writes the corpus in batches of `batch` (WAL off; `put` stages document `i`), then waits for
+/// the flushes and compactions RocksDB chooses: the process's CPU per document for all of it.
+fn write_and_settle(
+    db: &DB,
+    docs: &[Doc],
+    batch: usize,
+    put: impl Fn(&mut WriteBatch, usize, &Doc),
+) -> f64 {
     let mut wo = WriteOptions::default();
     wo.disable_wal(true);
     let (p0, _) = cpu();
-    for chunk in docs.chunks(batch) {
+    for (c, chunk) in docs.chunks(batch).enumerate() {
         let mut b = WriteBatch::default();
-        for d in chunk {
-            b.put_cf(cf, doc_key(d), record(d));
+        for (j, d) in chunk.iter().enumerate() {
+            put(&mut b, c * batch + j, d);
         }
         db.write_opt(b, &wo).expect("write");
     }
@@ -412,16 +436,7 @@ fn layout(docs: &[Doc], changes: &[(&str, &str)], batch: usize, base: &Path) -> 
     wait.set_flush(true);
     db.wait_for_compact(&wait).expect("wait for compactions");
     let (p1, _) = cpu();
-    let steady = disk_bytes(&db, &["docs"]);
-    db.compact_range_cf_opt(cf, None::<&[u8]>, None::<&[u8]>, &full());
-    let (p2, _) = cpu();
-    let n = docs.len() as f64;
-    LayoutFigures {
-        steady_us: (p1 - p0) / n * 1e6,
-        steady_bytes: steady as f64 / n,
-        full_us: (p2 - p1) / n * 1e6,
-        full_bytes: disk_bytes(&db, &["docs"]) as f64 / n,
-    }
+    (p1 - p0) / docs.len() as f64 * 1e6
 }
 
 /// A prototype of the next layout (#21): documents keyed by arrival (a sequence), so flushed
@@ -457,26 +472,14 @@ fn arrival_layout(docs: &[Doc], zstd: &str, batch: usize, base: &Path) -> (f64, 
     )
     .expect("set options");
     let index = db.cf_handle("arrival_index").expect("index");
-    let mut wo = WriteOptions::default();
-    wo.disable_wal(true);
-    let (p0, _) = cpu();
-    let mut seq = 0u64;
-    for chunk in docs.chunks(batch) {
-        let mut b = WriteBatch::default();
-        for d in chunk {
-            seq += 1;
-            b.put_cf(cf, seq.to_be_bytes(), record(d));
-            b.put_cf(index, doc_key(d), seq.to_be_bytes());
-        }
-        db.write_opt(b, &wo).expect("write");
-    }
-    let mut wait = rocksdb::WaitForCompactOptions::default();
-    wait.set_flush(true);
-    db.wait_for_compact(&wait).expect("wait for compactions");
-    let (p1, _) = cpu();
+    let us = write_and_settle(&db, docs, batch, |b, i, d| {
+        let seq = i as u64 + 1;
+        b.put_cf(cf, seq.to_be_bytes(), record(d));
+        b.put_cf(index, doc_key(d), seq.to_be_bytes());
+    });
     let n = docs.len() as f64;
     (
-        (p1 - p0) / n * 1e6,
+        us,
         disk_bytes(&db, &["docs"]) as f64 / n,
         disk_bytes(&db, &["arrival_index"]) as f64 / n,
     )
