@@ -610,6 +610,18 @@ fn main() {
                 "ZSTD level -1 with the trained dictionary",
                 "{level=-1;max_dict_bytes=16384;zstd_max_train_bytes=1638400;enabled=true}",
             ),
+            (
+                "ZSTD with a dictionary of sampled blocks",
+                "{level=3;max_dict_bytes=16384;zstd_max_train_bytes=0;enabled=true}",
+            ),
+            (
+                "ZSTD with a finalized (not trained) dictionary",
+                "{level=3;max_dict_bytes=16384;zstd_max_train_bytes=1638400;use_zstd_dict_trainer=false;enabled=true}",
+            ),
+            (
+                "ZSTD level 1 with a finalized dictionary",
+                "{level=1;max_dict_bytes=16384;zstd_max_train_bytes=1638400;use_zstd_dict_trainer=false;enabled=true}",
+            ),
         ] {
             let (us, bytes, index) = arrival_layout(&docs, zstd, batch, &base);
             println!(

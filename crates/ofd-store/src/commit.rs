@@ -8,13 +8,13 @@
 //! by itself.
 //!
 //! For a batch of document puts it
-//! 1. looks all keys up in `docs` with one batched multi-get (the memtable and SST bloom
-//!    filters answer most),
+//! 1. looks all keys up in the document index with one batched multi-get (the memtable and
+//!    SST bloom filters answer most; `doc_log.rs`),
 //! 2. walks the commands in arrival order with an overlay of keys stored earlier in the same
 //!    batch, so two puts of one (FN, FD) in one batch are a store plus a duplicate/conflict,
-//! 3. writes the document and its `by_rn` entry into one `WriteBatch`, then one `outbox` entry
-//!    listing every exported item of the batch and one liveness record per register the batch
-//!    touched (per-key work — a WAL record, a memtable insert, its share of flush and
+//! 3. writes the document (at the log's next sequence), its index and `by_rn` entries into one
+//!    `WriteBatch`, then one `outbox` entry listing every exported item of the batch and one
+//!    liveness record per register the batch touched (per-key work — a WAL record, a memtable insert, its share of flush and
 //!    compaction — is what a put costs, so what can be written once per batch is),
 //! 4. writes it *without* fsync and passes the batch to the syncer, then goes on with the next
 //!    batch while the syncer's fsync runs: building and writing batch N+1 overlaps with the
@@ -52,8 +52,8 @@ use crate::keys::{DocKey, LiveKey, META_CONFLICT_SEQ, Rn, by_rn_key, conflict_ke
 use crate::kz::{KzCommitted, KzRecord, KzWrite};
 use crate::liveness::LivenessRecord;
 use crate::options::{
-    CF_BY_RN, CF_CONFLICTS, CF_DOCS, CF_KZ_KKM, CF_KZ_LOG, CF_LIVENESS, CF_META, CF_OUTBOX,
-    CF_REJECTED,
+    CF_BY_RN, CF_CONFLICTS, CF_DOC_INDEX, CF_DOC_LOG, CF_KZ_KKM, CF_KZ_LOG, CF_LIVENESS, CF_META,
+    CF_OUTBOX, CF_REJECTED,
 };
 use crate::outbox::OutboxItem;
 use crate::record::{self, DocFlags, NewDocument, RejectedMessage};
@@ -62,6 +62,7 @@ use crate::sync::{Syncer, ToSync, Written};
 
 pub(crate) struct Committer {
     pub(crate) shared: Arc<Shared>,
+    log_next: u64,
     outbox_next: u64,
     rejected_next: u64,
     conflict_next: u64,
@@ -131,7 +132,8 @@ impl Answer {
 
 /// The column families a batch writes, looked up once per batch.
 struct Cfs<'a> {
-    docs: &'a ColumnFamily,
+    doc_log: &'a ColumnFamily,
+    doc_index: &'a ColumnFamily,
     by_rn: &'a ColumnFamily,
     outbox: &'a ColumnFamily,
     liveness: &'a ColumnFamily,
@@ -145,7 +147,8 @@ struct Cfs<'a> {
 impl<'a> Cfs<'a> {
     fn of(db: &'a DbRef) -> Result<Cfs<'a>, StoreError> {
         Ok(Cfs {
-            docs: db.cf(CF_DOCS)?,
+            doc_log: db.cf(CF_DOC_LOG)?,
+            doc_index: db.cf(CF_DOC_INDEX)?,
             by_rn: db.cf(CF_BY_RN)?,
             outbox: db.cf(CF_OUTBOX)?,
             liveness: db.cf(CF_LIVENESS)?,
@@ -171,6 +174,7 @@ impl Committer {
             .unwrap_or(0);
         Committer {
             shared,
+            log_next: seqs.log_next,
             outbox_next: seqs.outbox_next,
             rejected_next: seqs.rejected_next,
             conflict_next: seqs.conflict_next,
@@ -182,6 +186,7 @@ impl Committer {
 
     /// Takes the sequence counters from a freshly (re)opened database.
     pub(crate) fn set_seqs(&mut self, seqs: Seqs) {
+        self.log_next = seqs.log_next;
         self.outbox_next = seqs.outbox_next;
         self.rejected_next = seqs.rejected_next;
         self.conflict_next = seqs.conflict_next;
@@ -316,18 +321,18 @@ impl Committer {
 
     /// Builds the batch and decides every command's result (per-command failures included).
     fn build(&self, shared: &Shared, db: &DbRef, cfs: &Cfs<'_>, pending: Vec<Pending>) -> Built {
-        let keys: Vec<[u8; 20]> = pending
+        let keys: Vec<DocKey> = pending
             .iter()
             .filter_map(|p| match p {
-                Pending::Doc(d, _) => Some(DocKey::new(d.fn_number, d.fd).encode()),
+                Pending::Doc(d, _) => Some(DocKey::new(d.fn_number, d.fd)),
                 Pending::Rejected(..) | Pending::Kz(..) => None,
             })
             .collect();
-        let existing = db.batched_multi_get_cf(cfs.docs, keys.iter(), false);
-        let mut existing = existing.into_iter();
+        let mut existing = crate::doc_log::find_many(shared, db, &keys).into_iter();
 
         let mut b = Built {
             batch: WriteBatch::default(),
+            log_next: self.log_next,
             answers: Vec::with_capacity(pending.len()),
             liveness: HashMap::new(),
             outbox_next: self.outbox_next,
@@ -384,13 +389,11 @@ impl Committer {
             // 2. Same key already in the database.
             match prior {
                 Some(Err(e)) => {
-                    shared.read_failed(&e);
-                    let r = Err(StoreError::db("docs multi_get", e));
-                    b.answers.push(Answer::Put(reply, r));
+                    b.answers.push(Answer::Put(reply, Err(e)));
                     continue;
                 }
                 Some(Ok(Some(stored))) => {
-                    let r = match record::decode(&stored) {
+                    let r = match record::decode(stored.record()) {
                         Ok(view) if view.raw == doc.raw.as_ref() => Ok(PutOutcome::Duplicate {
                             ack: bytes::Bytes::copy_from_slice(view.ack),
                         }),
@@ -444,8 +447,12 @@ impl Committer {
         if bound.is_none() {
             flags.0 |= DocFlags::UNKNOWN_FN;
         }
-        let value = record::encode(doc, rn.as_ref(), flags).map_err(StoreError::InvalidInput)?;
-        b.batch.put_cf(cfs.docs, key.encode(), value);
+        let value = crate::doc_log::encode(key, doc, rn.as_ref(), flags)
+            .map_err(StoreError::InvalidInput)?;
+        let seq = b.log_next.to_be_bytes();
+        b.batch.put_cf(cfs.doc_log, seq, value);
+        b.batch.put_cf(cfs.doc_index, key.encode(), seq);
+        b.log_next += 1;
         if let Some(rn) = &rn {
             b.batch.put_cf(
                 cfs.by_rn,
@@ -573,6 +580,7 @@ impl Committer {
     ) {
         let Built {
             batch,
+            log_next,
             mut answers,
             liveness,
             outbox_next,
@@ -603,6 +611,7 @@ impl Committer {
                 a.spoil(|| StoreError::db("commit", e.clone()));
             }
         } else {
+            self.log_next = log_next;
             self.outbox_next = outbox_next;
             self.rejected_next = rejected_next;
             self.conflict_next = conflict_next;
@@ -643,6 +652,8 @@ fn clone_err(e: &StoreError) -> StoreError {
 
 struct Built {
     batch: WriteBatch,
+    /// The next document's `doc_log` sequence.
+    log_next: u64,
     /// One per command, in arrival order.
     answers: Vec<Answer>,
     liveness: HashMap<LiveKey, LivenessRecord>,

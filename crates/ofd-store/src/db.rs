@@ -10,7 +10,7 @@
 //! syncer, `Store`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use rocksdb::{ColumnFamily, DB, WriteOptions};
@@ -61,6 +61,9 @@ pub(crate) struct Shared {
     pub(crate) admission: RwLock<crate::admission::AdmissionMap>,
     /// Last assigned outbox sequence number (0: none yet).
     pub(crate) outbox_head: AtomicU64,
+    /// The store has documents in `docs`, written before the document log (`doc_log.rs`);
+    /// found at open, and constant while open: nothing new is written there.
+    pub(crate) legacy_docs: AtomicBool,
     pub(crate) observer: Arc<dyn StoreObserver>,
     pub(crate) health: Health,
     pub(crate) max_batch: usize,
@@ -119,6 +122,11 @@ impl Shared {
 
     /// A read found damaged data: the store stops taking writes (and `/readyz` says why) until
     /// an operator has checked it — corruption does not heal by itself.
+    /// Whether reads must also look in `docs` (see `legacy_docs`).
+    pub(crate) fn legacy_docs(&self) -> bool {
+        self.legacy_docs.load(Ordering::Acquire)
+    }
+
     pub(crate) fn read_failed(&self, e: &rocksdb::Error) {
         if e.kind() == rocksdb::ErrorKind::Corruption {
             self.report(self.health.degrade(
@@ -220,6 +228,7 @@ impl Shared {
             liveness: RwLock::new(LivenessIndex::default()),
             admission: RwLock::new(crate::admission::AdmissionMap::default()),
             outbox_head: AtomicU64::new(0),
+            legacy_docs: AtomicBool::new(true),
             observer,
             health: Health::new(),
             max_batch: opts.max_batch.clamp(1, 65_536),

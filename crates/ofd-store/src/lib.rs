@@ -25,7 +25,7 @@
 //! The crate reads bottom-up, following the write path: keys and records (`keys.rs`,
 //! `record.rs`, `options.rs`) → the database handle (`db.rs`: the open RocksDB instance the
 //! healer can swap, and the state every handle shares), with what is rebuilt from it at open
-//! (`reload.rs`) → the commands queued to the committer (`command.rs`) → the committer, syncer
+//! (`reload.rs`) and the document log's reads (`doc_log.rs`) → the commands queued to the committer (`command.rs`) → the committer, syncer
 //! and healer (`commit.rs`, `sync.rs`, `heal.rs`) → the public `Store` (`store.rs`), whose read
 //! and management methods sit beside the data they read (`query.rs`, `outbox.rs`, `registry/`,
 //! `kz.rs`, `accounts/`, `scope.rs`), and the cluster's copies (`replica.rs` for the registry,
@@ -46,7 +46,9 @@
 //!
 //! | CF | key | value |
 //! |---|---|---|
-//! | `docs` | `FN(16) \| FD(u32 BE)` | record: header, raw message, ack (`record.rs`) |
+//! | `doc_log` | arrival `seq(u64 BE)` on this node | `FN \| FD` of the document, then its record: header, raw message, ack (`record.rs`) |
+//! | `doc_index` | `FN(16) \| FD(u32 BE)` | the document's `doc_log` seq (`doc_log.rs`) |
+//! | `docs` | `FN(16) \| FD(u32 BE)` | record (stores written before the log; read, never written) |
 //! | `by_rn` | `RN(16) \| FN(16) \| FD(u32 BE)` | `doc_time(u32) \| shift(u32) \| has_shift` |
 //! | `conflicts` | `FN \| FD \| seq(u64 BE)` | record of the conflicting document |
 //! | `rejected` | `seq(u64 BE)` | message that failed validation, reason, answer sent |
@@ -73,28 +75,30 @@
 //! [`Scoped`] view it makes (`scope.rs`), so no caller filters by itself. A register outside
 //! the scope reads exactly like one that does not exist.
 //!
-//! Why `docs` is keyed by FN and not by RN: the FN and FD are in every message's clear-text
+//! Why documents are found by FN and not by RN: the FN and FD are in every message's clear-text
 //! headers, while the RN is inside the document body — unknown for an encrypted body and for an
-//! FN whose registration report has not arrived. Keying by `FN | FD` makes the duplicate check
-//! and the point look-up one read (served by a bloom filter when the key is new) whatever is
-//! known about the register. The register view is a secondary index, `by_rn`, written in the
+//! FN whose registration report has not arrived. Indexing by `FN | FD` makes the duplicate check
+//! one read (served by a bloom filter when the key is new) whatever is known about the register.
+//! The documents themselves are kept in arrival order (`doc_log.rs`), so that RocksDB writes
+//! each one to a table once instead of rewriting it in every compaction. The register view is a secondary index, `by_rn`, written in the
 //! same batch when the RN is known (given by the caller or resolved via `fn_index`), so "the
 //! documents of a register in FD order" is a prefix scan; its value carries doc time and shift
 //! so time and shift queries filter on the index. When `bind_fn` later learns an FN's RN it
 //! adds the missing `by_rn` entries. All integers in keys are big-endian so that byte order is
 //! numeric order. Fixed-width 16-byte FN/RN keep keys prefix-free.
 //!
-//! Compression is LZ4 (none on L0/L1), and ZSTD with a trained 16 KiB dictionary at the bottom
-//! level of `docs`, whose documents live in the tables themselves (stores written before #21 kept
-//! them in BlobDB blob files, which stay readable and drain into the tables as compaction reaches
-//! them; `options.rs`). `docs` has whole-key bloom filters, in its SSTs and in its memtables.
-//! Unordered writes are not used.
+//! Compression is ZSTD with a 16 KiB dictionary on every level of `doc_log` (each document is
+//! compressed once, at flush), LZ4 from L2 on elsewhere (`options.rs`). `doc_index` has whole-key
+//! bloom filters, in its SSTs and in its memtables. Stores written before the log keep their
+//! documents in `docs` (and before #21's first step, in BlobDB blob files), readable as they
+//! are. Unordered writes are not used.
 
 pub mod accounts;
 mod admission;
 mod command;
 mod commit;
 mod db;
+mod doc_log;
 mod error;
 mod future;
 mod heal;

@@ -1,14 +1,14 @@
 //! `StoreOptions` and the RocksDB tuning behind them.
 //!
-//! The workload is many small (~0.5 KiB) values written once, read rarely, and point-checked
-//! for existence on every put (the duplicate check). So: whole-key bloom filters on `docs`
-//! (a put of a new document is a guaranteed miss, answered by the filter without touching a
-//! data block), LZ4 from L2 on, ZSTD with a trained dictionary at the bottom of `docs` (most
-//! data lives there), 16 KiB blocks on `docs` (similar neighbouring documents compress better
-//! together), a 64 MiB
-//! memtable so a burst of small writes does not flush tiny L0 files, and dynamic level sizing.
-//! Unordered writes are deliberately not used: a put's reply must imply that every earlier
-//! acknowledged write is visible.
+//! The workload is many small (~1 KiB) values written once, read rarely, and point-checked for
+//! existence on every put (the duplicate check). So: documents in a log keyed by arrival
+//! (`doc_log`), compressed once, at flush, with ZSTD and a dictionary on every level, so that
+//! compactions move its files down instead of rewriting them; whole-key bloom filters on the
+//! `(FN, FD)` index (a put of a new document is a guaranteed miss, answered by the filter
+//! without touching a data block); LZ4 from L2 on for the small indexes; a 64 MiB memtable so a
+//! burst of small writes does not flush tiny L0 files; and dynamic level sizing. Unordered
+//! writes are deliberately not used: a put's reply must imply that every earlier acknowledged
+//! write is visible.
 
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, MemtableFactory, Options,
@@ -19,6 +19,8 @@ use crate::keys::KEY_PREFIX_LEN;
 
 /// Column family names.
 pub(crate) const CF_DOCS: &str = "docs";
+pub(crate) const CF_DOC_LOG: &str = "doc_log";
+pub(crate) const CF_DOC_INDEX: &str = "doc_index";
 pub(crate) const CF_BY_RN: &str = "by_rn";
 pub(crate) const CF_CONFLICTS: &str = "conflicts";
 pub(crate) const CF_REJECTED: &str = "rejected";
@@ -32,7 +34,9 @@ pub(crate) const CF_KZ_LOG: &str = "kz_log";
 pub(crate) const CF_ACCOUNTS: &str = "accounts";
 pub(crate) const CF_OWNERS: &str = "owners";
 
-pub(crate) const ALL_CFS: [&str; 13] = [
+pub(crate) const ALL_CFS: [&str; 15] = [
+    CF_DOC_LOG,
+    CF_DOC_INDEX,
     CF_DOCS,
     CF_BY_RN,
     CF_CONFLICTS,
@@ -60,7 +64,7 @@ pub struct StoreOptions {
     pub sync: bool,
     /// Shared block cache size in bytes. Default 256 MiB.
     pub block_cache_bytes: usize,
-    /// Memtable size of the `docs` column family. Default 64 MiB.
+    /// Memtable size of the document log (`doc_log`). Default 64 MiB.
     pub docs_write_buffer_bytes: usize,
     /// Size of the reserve file kept in the data directory (`ofdd-reserve`), released when the
     /// disk fills so RocksDB's recovery (flush, manifest write) has room; also the free space
@@ -131,35 +135,57 @@ impl StoreOptions {
                 o.set_bottommost_compression_type(DBCompressionType::Lz4);
                 o.set_level_compaction_dynamic_level_bytes(true);
                 match name {
-                    CF_DOCS => {
-                        table.set_bloom_filter(10.0, false);
-                        table.set_whole_key_filtering(true);
+                    CF_DOC_LOG => {
+                        // Keyed by arrival (`doc_log.rs`): flushed files never overlap, so
+                        // compactions move them down whole — as long as every level has the
+                        // same compression (RocksDB rewrites a file moving to a level that
+                        // compresses differently). So ZSTD on every level, each 16 KiB block
+                        // (neighbouring arrivals: documents of many drives, which repeat their
+                        // tags, INNs, names and addresses) with a 16 KiB dictionary of blocks
+                        // sampled from the same file: each document is compressed once, at
+                        // flush. Measured (`benches/README.md`, #21, section 7): about 334 bytes
+                        // per 1,103-byte message; a trained dictionary saves 3 bytes more for
+                        // ~0.5 µs of flush per document.
                         table.set_block_size(16 << 10);
-                        // The duplicate check of every put probes the memtables first; a
-                        // whole-key bloom filter in each memtable answers "absent" for a new
-                        // document without a skip-list search.
-                        o.set_memtable_prefix_bloom_ratio(0.02);
-                        o.set_memtable_whole_key_filtering(true);
-                        hashed_by_prefix(&mut o, 1 << 17);
+                        let zstd = DBCompressionType::Zstd;
+                        o.set_compression_type(zstd);
+                        o.set_compression_per_level(&[zstd; 7]);
+                        o.set_compression_options(-14, 3, 0, 16 << 10);
+                        o.set_bottommost_compression_type(zstd);
+                        o.set_bottommost_compression_options(-14, 3, 0, 16 << 10, true);
                         o.set_write_buffer_size(self.docs_write_buffer_bytes);
                         o.set_max_write_buffer_number(4);
                         o.set_target_file_size_base(64 << 20);
-                        // Documents live in the tables themselves, and the bottom level — where
-                        // nearly all of them end up, with dynamic level sizing — compresses each
-                        // 16 KiB block with ZSTD and a 16 KiB dictionary trained per file on
-                        // 1.6 MiB of its blocks: fiscal documents repeat their tags, INNs, names
-                        // and addresses, and a block holds neighbouring documents of one drive.
-                        // Measured on a realistic mix (`benches/README.md`, #21): 308 bytes per
-                        // 1,103-byte message after compaction, against 895 in LZ4 blob files
-                        // (BlobDB compresses record by record and takes no dictionary), for a
-                        // few µs more compaction CPU per document.
+                    }
+                    CF_DOC_INDEX => {
+                        // The duplicate check of every put: a whole-key bloom filter answers
+                        // "absent" for a new document, in the tables and in each memtable
+                        // (without a skip-list search); hashed by FN like `by_rn` by RN.
+                        table.set_bloom_filter(10.0, false);
+                        table.set_whole_key_filtering(true);
+                        o.set_memtable_prefix_bloom_ratio(0.02);
+                        o.set_memtable_whole_key_filtering(true);
+                        hashed_by_prefix(&mut o, 1 << 17);
+                        o.set_write_buffer_size(32 << 20);
+                    }
+                    CF_DOCS => {
+                        // Documents of stores written before the document log (`doc_log.rs`):
+                        // read (the index's fallback), never written again except by `salvage`
+                        // copying such a store. Their options stay what wrote them: `FN | FD`
+                        // keys, bloom filters for the duplicate check's fallback, ZSTD with a
+                        // dictionary trained per file at the bottom level.
+                        table.set_bloom_filter(10.0, false);
+                        table.set_whole_key_filtering(true);
+                        table.set_block_size(16 << 10);
+                        hashed_by_prefix(&mut o, 1 << 10);
+                        o.set_write_buffer_size(16 << 20);
+                        o.set_target_file_size_base(64 << 20);
                         o.set_bottommost_compression_type(DBCompressionType::Zstd);
                         o.set_bottommost_compression_options(-14, 3, 0, 16 << 10, true);
                         o.set_bottommost_zstd_max_train_bytes(100 * (16 << 10), true);
-                        // Stores written before #21 kept documents in blob files. They stay
-                        // readable there; blob garbage collection with blob files off moves each
-                        // one into the tables (and so under the dictionary) when a compaction
-                        // reaches it, so an upgraded store converges without a migration step.
+                        // Stores written by d8d930d and before kept documents in blob files.
+                        // They stay readable there; blob garbage collection with blob files off
+                        // moves each one into the tables when a compaction reaches it.
                         o.set_enable_blob_files(false);
                         o.set_enable_blob_gc(true);
                         o.set_blob_gc_age_cutoff(1.0);

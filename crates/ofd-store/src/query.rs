@@ -1,9 +1,11 @@
 //! Reading documents back: point get by (FN, FD) and streaming range queries.
 //!
-//! `get` is one point read in `docs`. A drive's documents in FD order are a range of `docs`
-//! (`FN | FD`); a register's documents are a range of `by_rn` (`RN | FN | FD`), whose values
-//! carry doc time and shift so those filters skip non-matching documents without reading them.
-//! Iterators stream from RocksDB one entry at a time; nothing is collected.
+//! `get` is one read of the document index and one of the log (`doc_log.rs`). A drive's
+//! documents in FD order are a range of the index (`FN | FD`), merged with the same range of
+//! `docs` in a store written before the log; a register's documents are a range of `by_rn`
+//! (`RN | FN | FD`), whose values carry doc time and shift so those filters skip non-matching
+//! documents without reading them. Iterators stream from RocksDB one entry at a time; nothing
+//! is collected.
 
 use std::ops::RangeInclusive;
 
@@ -12,7 +14,7 @@ use rocksdb::{DB, DBRawIteratorWithThreadMode, ReadOptions};
 use crate::db::{DbRef, Shared};
 use crate::error::{StoreError, hex};
 use crate::keys::{DocKey, FnNumber, Rn, conflict_key};
-use crate::options::{CF_BY_RN, CF_CONFLICTS, CF_DOCS};
+use crate::options::{CF_BY_RN, CF_CONFLICTS, CF_DOC_INDEX, CF_DOCS};
 use crate::record::{self, StoredDocument};
 use crate::store::Store;
 
@@ -41,18 +43,7 @@ impl Store {
         fn_number: &FnNumber,
         fds: RangeInclusive<u32>,
     ) -> Result<DocIter<'_>, StoreError> {
-        let shared = self.shared();
-        let db = shared.db()?;
-        let start = DocKey::new(*fn_number, *fds.start()).encode();
-        let mut it = OwnedIter::new(db, CF_DOCS, bounded(fn_number.as_bytes()))?;
-        it.it.seek(start);
-        Ok(DocIter {
-            shared,
-            it,
-            fn_number: *fn_number,
-            last_fd: *fds.end(),
-            done: fds.is_empty(),
-        })
+        DocIter::new(self.shared(), fn_number, fds)
     }
 
     /// A register's documents matching `q`, in (FN, FD) order, streamed.
@@ -126,9 +117,9 @@ impl Store {
 /// keeps that instance open (the healer waits for it before a reopen) without borrowing the
 /// swappable slot in `Shared`.
 struct OwnedIter {
-    // Declared before `_db`: fields drop in order, so the iterator goes first.
+    // Declared before `db`: fields drop in order, so the iterator goes first.
     it: DBRawIteratorWithThreadMode<'static, DB>,
-    _db: DbRef,
+    db: DbRef,
 }
 
 impl OwnedIter {
@@ -144,7 +135,7 @@ impl OwnedIter {
                 DBRawIteratorWithThreadMode<'static, DB>,
             >(it)
         };
-        Ok(OwnedIter { it, _db: db })
+        Ok(OwnedIter { it, db })
     }
 }
 
@@ -174,30 +165,122 @@ fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
 
 pub(crate) fn get_doc(shared: &Shared, key: &DocKey) -> Result<Option<StoredDocument>, StoreError> {
     let db = shared.db()?;
-    let kb = key.encode();
-    let Some(v) = db.get_pinned_cf(db.cf(CF_DOCS)?, kb).map_err(|e| {
-        shared.read_failed(&e);
-        StoreError::db("docs get", e)
-    })?
-    else {
-        return Ok(None);
-    };
-    let view = record::decode(&v).map_err(|e| shared.corrupt_doc(&kb, e))?;
-    Ok(Some(StoredDocument {
-        key: *key,
+    match crate::doc_log::find(shared, &db, key)? {
+        Some(found) => stored(shared, *key, found.record()).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// A record decoded into the document it stores under `key`.
+fn stored(shared: &Shared, key: DocKey, record: &[u8]) -> Result<StoredDocument, StoreError> {
+    let view = record::decode(record).map_err(|e| shared.corrupt_doc(&key.encode(), e))?;
+    Ok(StoredDocument {
+        key,
         header: view.header,
         raw: view.raw.to_vec(),
         ack: view.ack.to_vec(),
-    }))
+    })
 }
 
-/// Streams a drive's documents (see `Store::docs_of_fn`).
+/// Streams a drive's documents (see `Store::docs_of_fn`): the drive's range of the document
+/// index, each entry read from the log, merged in FD order with the same range of `docs` when
+/// the store has documents of the layout before the log.
 pub struct DocIter<'a> {
     shared: &'a Shared,
-    it: OwnedIter,
+    index: OwnedIter,
+    legacy: Option<OwnedIter>,
     fn_number: FnNumber,
     last_fd: u32,
     done: bool,
+}
+
+impl<'a> DocIter<'a> {
+    pub(crate) fn new(
+        shared: &'a Shared,
+        fn_number: &FnNumber,
+        fds: RangeInclusive<u32>,
+    ) -> Result<DocIter<'a>, StoreError> {
+        let db = shared.db()?;
+        let start = DocKey::new(*fn_number, *fds.start()).encode();
+        let open = |cf| -> Result<OwnedIter, StoreError> {
+            let mut it = OwnedIter::new(db.clone(), cf, bounded(fn_number.as_bytes()))?;
+            it.it.seek(start);
+            Ok(it)
+        };
+        Ok(DocIter {
+            shared,
+            index: open(CF_DOC_INDEX)?,
+            legacy: shared.legacy_docs().then(|| open(CF_DOCS)).transpose()?,
+            fn_number: *fn_number,
+            last_fd: *fds.end(),
+            done: fds.is_empty(),
+        })
+    }
+
+    /// The next document, from whichever layout has the lower FD; both iterators move past it.
+    fn step(&mut self) -> Result<Option<StoredDocument>, StoreError> {
+        let (f, last) = (self.fn_number, self.last_fd);
+        let a = current(self.shared, &f, last, &mut self.index, CF_DOC_INDEX)?;
+        let b = match &mut self.legacy {
+            Some(it) => current(self.shared, &f, last, it, CF_DOCS)?,
+            None => None,
+        };
+        let (fd, from_index) = match (a, b) {
+            (None, None) => return Ok(None),
+            (Some(a), Some(b)) if b < a => (b, false),
+            (Some(a), _) => (a, true),
+            (None, Some(b)) => (b, false),
+        };
+        let key = DocKey::new(f, fd);
+        if from_index {
+            let v = self.index.it.value().unwrap_or_default();
+            let doc = crate::doc_log::at(self.shared, &self.index.db, &key, v)
+                .and_then(|found| stored(self.shared, key, found.record()));
+            self.index.it.next();
+            if b == Some(fd)
+                && let Some(legacy) = &mut self.legacy
+            {
+                // One key in both layouts is never written (the duplicate check reads both);
+                // should it exist, the log's is the document.
+                legacy.it.next();
+            }
+            doc.map(Some)
+        } else {
+            let Some(legacy) = &mut self.legacy else {
+                return Ok(None);
+            };
+            let doc = stored(self.shared, key, legacy.it.value().unwrap_or_default());
+            legacy.it.next();
+            doc.map(Some)
+        }
+    }
+}
+
+/// The FD of `it`'s current entry while that is one of the requested documents (of drive `f`,
+/// FD at most `last`); an error ends the scan.
+fn current(
+    shared: &Shared,
+    f: &FnNumber,
+    last: u32,
+    it: &mut OwnedIter,
+    cf: &'static str,
+) -> Result<Option<u32>, StoreError> {
+    let Some(k) = it.it.key() else {
+        return it.it.status().map(|()| None).map_err(|e| {
+            shared.read_failed(&e);
+            StoreError::db("document scan", e)
+        });
+    };
+    match DocKey::decode(k) {
+        Some(key) if key.fn_number == *f && key.fd <= last => Ok(Some(key.fd)),
+        Some(_) => Ok(None),
+        None => Err(StoreError::CorruptRecord {
+            cf,
+            what: "document key",
+            key: hex(k),
+            reason: "not FN | FD".into(),
+        }),
+    }
 }
 
 impl Iterator for DocIter<'_> {
@@ -207,32 +290,27 @@ impl Iterator for DocIter<'_> {
         if self.done {
             return None;
         }
-        let Some((k, v)) = self.it.it.item() else {
-            self.done = true;
-            return self.it.it.status().err().map(|e| {
-                self.shared.read_failed(&e);
-                Err(StoreError::db("docs scan", e))
-            });
-        };
-        let item = match DocKey::decode(k) {
-            Some(key) if key.fn_number == self.fn_number && key.fd <= self.last_fd => {
-                record::decode(v)
-                    .map(|view| StoredDocument {
-                        key,
-                        header: view.header,
-                        raw: view.raw.to_vec(),
-                        ack: view.ack.to_vec(),
-                    })
-                    .map_err(|e| self.shared.corrupt_doc(k, e))
-            }
-            Some(_) => {
+        match self.step() {
+            Ok(Some(doc)) => Some(Ok(doc)),
+            Ok(None) => {
                 self.done = true;
-                return None;
+                None
             }
-            None => Err(self.shared.corrupt_doc(k, "bad key".into())),
-        };
-        self.it.it.next();
-        Some(item)
+            Err(e) => {
+                // A document that does not decode is reported and passed; a scan that cannot
+                // go on (a read error, a damaged key) ends after reporting it.
+                if !matches!(
+                    e,
+                    StoreError::CorruptRecord {
+                        what: "document record",
+                        ..
+                    }
+                ) {
+                    self.done = true;
+                }
+                Some(Err(e))
+            }
+        }
     }
 }
 

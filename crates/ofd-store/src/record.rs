@@ -1,6 +1,7 @@
 //! The stored document record: a small versioned header, the raw message, the acknowledgement.
 //!
-//! Layout of a `docs` (and `conflicts`) value, all integers big-endian:
+//! Layout of a record — a `doc_log` value after the document's key, a `docs` and a `conflicts`
+//! value — all integers big-endian:
 //!
 //! ```text
 //! 0  u8   format version (1)
@@ -173,9 +174,21 @@ pub(crate) fn encode(
     rn: Option<&Rn>,
     flags: DocFlags,
 ) -> Result<Vec<u8>, String> {
+    let mut v = Vec::new();
+    encode_after(&mut v, doc, rn, flags)?;
+    Ok(v)
+}
+
+/// Appends the record to `v` (a `doc_log` value starts with the document's key).
+pub(crate) fn encode_after(
+    v: &mut Vec<u8>,
+    doc: &NewDocument,
+    rn: Option<&Rn>,
+    flags: DocFlags,
+) -> Result<(), String> {
     let raw_len = u32::try_from(doc.raw.len()).map_err(|_| "raw message over 4 GiB".to_owned())?;
     let ack_len = u32::try_from(doc.ack.len()).map_err(|_| "ack over 4 GiB".to_owned())?;
-    let mut v = Vec::with_capacity(HEADER_LEN + doc.raw.len() + doc.ack.len());
+    v.reserve(HEADER_LEN + doc.raw.len() + doc.ack.len());
     v.push(VERSION);
     v.push(doc.doc_type);
     v.push(doc.ffd);
@@ -192,7 +205,7 @@ pub(crate) fn encode(
     v.extend_from_slice(&ack_len.to_be_bytes());
     v.extend_from_slice(&doc.raw);
     v.extend_from_slice(&doc.ack);
-    Ok(v)
+    Ok(())
 }
 
 /// A record split into its parts, borrowing the value.

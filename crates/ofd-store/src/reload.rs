@@ -1,5 +1,6 @@
 //! Rebuilding what the store keeps in memory from an open database: the committer's sequence
-//! counters, the outbox head, the liveness index and the admission map.
+//! counters, whether `docs` holds documents of an older layout, the outbox head, the liveness
+//! index and the admission map.
 //!
 //! Run at open and after the healer reopens the database, when batches written but never made
 //! durable may have vanished with the old instance; so memory always starts from what is on disk.
@@ -10,7 +11,7 @@ use crate::db::Shared;
 use crate::error::StoreError;
 use crate::keys::{LiveKey, u64_from_be};
 use crate::liveness::{LivenessIndex, LivenessRecord};
-use crate::options::{CF_LIVENESS, CF_REJECTED};
+use crate::options::{CF_DOC_LOG, CF_DOCS, CF_LIVENESS, CF_REJECTED};
 
 impl Shared {
     /// Rebuilds everything kept in memory from the open database — the sequence counters, the
@@ -19,7 +20,10 @@ impl Shared {
     pub(crate) fn load_state(&self) -> Result<Seqs, StoreError> {
         let outbox_next = crate::outbox::next_seq(&self.db()?)?;
         self.outbox_head.store(outbox_next - 1, Ordering::Release);
+        let legacy = !self.is_empty(CF_DOCS)?;
+        self.legacy_docs.store(legacy, Ordering::Release);
         let seqs = Seqs {
+            log_next: self.next_seq(CF_DOC_LOG)?,
             outbox_next,
             rejected_next: self.next_seq(CF_REJECTED)?,
             conflict_next: self.meta_u64(crate::keys::META_CONFLICT_SEQ)?.unwrap_or(1),
@@ -27,6 +31,20 @@ impl Shared {
         load_liveness(self)?;
         self.load_admission()?;
         Ok(seqs)
+    }
+
+    /// Whether `cf` has no entry at all (total order: a hashed memtable's iterator would
+    /// otherwise see one bucket).
+    fn is_empty(&self, cf: &'static str) -> Result<bool, StoreError> {
+        let db = self.db()?;
+        let mut ro = rocksdb::ReadOptions::default();
+        ro.set_total_order_seek(true);
+        let mut it = db.raw_iterator_cf_opt(db.cf(cf)?, ro);
+        it.seek_to_first();
+        let empty = !it.valid();
+        it.status()
+            .map_err(|e| StoreError::db("seek_to_first", e))?;
+        Ok(empty)
     }
 
     /// The key after the last one in `cf`, read as a big-endian u64 (1 when empty).
@@ -50,6 +68,7 @@ impl Shared {
 
 /// The committer's next sequence numbers, derived from the database.
 pub(crate) struct Seqs {
+    pub(crate) log_next: u64,
     pub(crate) outbox_next: u64,
     pub(crate) rejected_next: u64,
     pub(crate) conflict_next: u64,

@@ -21,7 +21,10 @@ use std::path::Path;
 use rocksdb::{DB, ReadOptions, WriteBatch};
 
 use crate::error::StoreError;
-use crate::options::{ALL_CFS, CF_BY_RN, CF_DOCS, CF_OUTBOX, StoreOptions};
+use crate::keys::{DocKey, u64_from_be};
+use crate::options::{
+    ALL_CFS, CF_BY_RN, CF_DOC_INDEX, CF_DOC_LOG, CF_DOCS, CF_OUTBOX, StoreOptions,
+};
 use crate::store::Store;
 
 /// What `Store::check` found.
@@ -52,17 +55,7 @@ impl Store {
                 path: path.to_path_buf(),
             });
         }
-        let opts = StoreOptions {
-            create_if_missing: false,
-            ..StoreOptions::default()
-        };
-        let db = DB::open_cf_descriptors_read_only(
-            &opts.db_options(),
-            path,
-            opts.column_families(),
-            false,
-        )
-        .map_err(|e| {
+        let db = read_only(path, false).map_err(|e| {
             let detail = e.clone().into_string();
             if e.kind() == rocksdb::ErrorKind::Corruption {
                 StoreError::CorruptDatabase {
@@ -79,9 +72,11 @@ impl Store {
         let mut report = CheckReport::default();
         for name in ALL_CFS {
             let Some(cf) = db.cf_handle(name) else {
-                report
-                    .problems
-                    .push(format!("column family {name} missing"));
+                if !ADDED_LATER.contains(&name) {
+                    report
+                        .problems
+                        .push(format!("column family {name} missing"));
+                }
                 continue;
             };
             let mut it = db.raw_iterator_cf_opt(cf, verified());
@@ -89,14 +84,19 @@ impl Store {
             let mut n = 0u64;
             while let Some((k, v)) = it.item() {
                 n += 1;
-                if name == CF_DOCS {
-                    match crate::record::decode(v) {
-                        Ok(_) => report.documents += 1,
-                        Err(e) => report.problems.push(format!(
-                            "docs: record at key {} does not decode: {e}",
-                            crate::error::hex(k)
-                        )),
-                    }
+                let decoded = match name {
+                    CF_DOC_LOG => Some(document_of_log(v).map(|_| ())),
+                    CF_DOCS => Some(crate::record::decode(v).map(|_| ())),
+                    CF_DOC_INDEX if v.len() != 8 => Some(Err(format!("{} bytes", v.len()))),
+                    _ => None,
+                };
+                match decoded {
+                    Some(Ok(())) if name != CF_DOC_INDEX => report.documents += 1,
+                    Some(Err(e)) => report.problems.push(format!(
+                        "{name}: entry at key {} does not decode: {e}",
+                        crate::error::hex(k)
+                    )),
+                    _ => {}
                 }
                 it.next();
             }
@@ -143,6 +143,10 @@ pub struct SalvageReport {
     pub wal_truncated: bool,
 }
 
+/// Column families a store written by an older release may lack (it gets them when the daemon
+/// opens it; a read-only open cannot create them).
+const ADDED_LATER: [&str; 2] = [CF_DOC_LOG, CF_DOC_INDEX];
+
 fn read_only(path: &Path, point_in_time: bool) -> Result<DB, rocksdb::Error> {
     let opts = StoreOptions {
         create_if_missing: false,
@@ -152,7 +156,19 @@ fn read_only(path: &Path, point_in_time: bool) -> Result<DB, rocksdb::Error> {
     if point_in_time {
         o.set_wal_recovery_mode(rocksdb::DBRecoveryMode::PointInTime);
     }
-    DB::open_cf_descriptors_read_only(&o, path, opts.column_families(), false)
+    let present = DB::list_cf(&o, path)?;
+    let families = opts
+        .column_families()
+        .into_iter()
+        .filter(|cf| present.iter().any(|p| p == cf.name()) || !ADDED_LATER.contains(&cf.name()));
+    DB::open_cf_descriptors_read_only(&o, path, families, false)
+}
+
+/// A `doc_log` value's key, once its record decodes.
+fn document_of_log(v: &[u8]) -> Result<DocKey, String> {
+    let (key, record) = crate::doc_log::split(v)?;
+    crate::record::decode(record)?;
+    Ok(key)
 }
 
 /// Whole-column-family scans: checksums verified, the cache left alone, and total order (the
@@ -197,12 +213,30 @@ impl Store {
             Err(e) => return Err(open_err(e)),
         };
         let dst = crate::db::open_db(to, &StoreOptions::default())?;
+        let cf_pair = |name: &'static str| match (src.cf_handle(name), dst.cf_handle(name)) {
+            (Some(s), Some(d)) => Ok((Some(s), d)),
+            (None, Some(d)) if ADDED_LATER.contains(&name) => Ok((None, d)),
+            _ => Err(StoreError::Internal(format!(
+                "{name} column family missing"
+            ))),
+        };
+        let (slog, dlog) = cf_pair(CF_DOC_LOG)?;
+        let (sindex, dindex) = cf_pair(CF_DOC_INDEX)?;
+        let (sdocs, ddocs) = cf_pair(CF_DOCS)?;
+        // Every document copied, by `FN | FD` key.
         let mut copied_docs: HashSet<Vec<u8>> = HashSet::new();
+        let mut index_entries = 0u64;
         for name in ALL_CFS {
+            if name == CF_DOC_INDEX {
+                // Rebuilt from the log below: the copy names exactly the documents copied.
+                continue;
+            }
             let (Some(scf), Some(dcf)) = (src.cf_handle(name), dst.cf_handle(name)) else {
-                report
-                    .problems
-                    .push(format!("column family {name} missing"));
+                if !ADDED_LATER.contains(&name) {
+                    report
+                        .problems
+                        .push(format!("column family {name} missing"));
+                }
                 continue;
             };
             let mut it = src.raw_iterator_cf_opt(scf, verified());
@@ -210,12 +244,26 @@ impl Store {
             let mut batch = WriteBatch::default();
             let mut n = 0u64;
             while let Some((k, v)) = it.item() {
-                if name == CF_DOCS {
-                    if crate::record::decode(v).is_err() {
-                        it.next();
-                        continue;
+                match name {
+                    CF_DOC_LOG => match document_of_log(v) {
+                        Ok(key) => {
+                            batch.put_cf(dindex, key.encode(), k);
+                            index_entries += 1;
+                            copied_docs.insert(key.encode().to_vec());
+                        }
+                        Err(_) => {
+                            it.next();
+                            continue;
+                        }
+                    },
+                    CF_DOCS => {
+                        if crate::record::decode(v).is_err() {
+                            it.next();
+                            continue;
+                        }
+                        copied_docs.insert(k.to_vec());
                     }
-                    copied_docs.insert(k.to_vec());
+                    _ => {}
                 }
                 batch.put_cf(dcf, k, v);
                 n += 1;
@@ -234,23 +282,31 @@ impl Store {
                 .map_err(|e| StoreError::db("salvage write", e))?;
             report.copied.push((name, n));
         }
-        // Documents past a damaged block: every key an index still names, read one by one.
-        let mut named: Vec<Vec<u8>> = Vec::new();
+        // Documents past a damaged block: every key an index still names, read one by one —
+        // through the document index into the log, or in `docs` (an older layout).
+        let mut named: Vec<(Vec<u8>, Option<u64>)> = Vec::new();
         for (cf, keys_of) in [
             (
                 CF_BY_RN,
-                (|k: &[u8], _v: &[u8]| k.get(16..36).map(<[u8]>::to_vec).into_iter().collect())
-                    as fn(&[u8], &[u8]) -> Vec<Vec<u8>>,
+                (|k: &[u8], _v: &[u8]| {
+                    k.get(16..36)
+                        .map(|k| (k.to_vec(), None))
+                        .into_iter()
+                        .collect()
+                }) as fn(&[u8], &[u8]) -> Vec<(Vec<u8>, Option<u64>)>,
             ),
             (CF_OUTBOX, |_k: &[u8], v: &[u8]| {
                 crate::outbox::decode_list(v)
                     .unwrap_or_default()
                     .iter()
                     .filter_map(|item| match item {
-                        crate::outbox::OutboxItem::Doc(key) => Some(key.encode().to_vec()),
+                        crate::outbox::OutboxItem::Doc(key) => Some((key.encode().to_vec(), None)),
                         crate::outbox::OutboxItem::Kz { .. } => None,
                     })
                     .collect()
+            }),
+            (CF_DOC_INDEX, |k: &[u8], v: &[u8]| {
+                vec![(k.to_vec(), u64_from_be(v))]
             }),
         ] {
             let Some(h) = src.cf_handle(cf) else { continue };
@@ -260,32 +316,46 @@ impl Store {
                 named.extend(keys_of(k, v));
                 it.next();
             }
+            if let Err(e) = it.status() {
+                report.problems.push(format!("{cf}: scan stopped: {e}"));
+            }
         }
-        let (Some(sdocs), Some(ddocs)) = (src.cf_handle(CF_DOCS), dst.cf_handle(CF_DOCS)) else {
-            return Err(StoreError::Internal("docs column family missing".into()));
-        };
-        let mut extra = 0u64;
-        for key in named {
+        for (key, seq) in named {
             if copied_docs.contains(&key) {
                 continue;
             }
-            match src.get_cf_opt(sdocs, &key, &verified()) {
-                Ok(Some(v)) if crate::record::decode(&v).is_ok() => {
-                    dst.put_cf(ddocs, &key, &v)
-                        .map_err(|e| StoreError::db("salvage write", e))?;
-                    copied_docs.insert(key);
-                    extra += 1;
-                }
-                _ => {
-                    copied_docs.insert(key.clone());
-                    report.lost_documents.push(crate::error::hex(&key));
-                }
+            let seq = seq.or_else(|| {
+                let v = src.get_cf_opt(sindex?, &key, &verified()).ok()??;
+                u64_from_be(&v)
+            });
+            let from_log = seq.and_then(|seq| {
+                let v = src
+                    .get_cf_opt(slog?, seq.to_be_bytes(), &verified())
+                    .ok()??;
+                let named = document_of_log(&v).ok()?;
+                (named.encode()[..] == key[..]).then_some((seq, v))
+            });
+            let from_docs = || {
+                let v = src.get_cf_opt(sdocs?, &key, &verified()).ok()??;
+                crate::record::decode(&v).is_ok().then_some(v)
+            };
+            let written = if let Some((seq, v)) = from_log {
+                let mut b = WriteBatch::default();
+                b.put_cf(dlog, seq.to_be_bytes(), &v);
+                b.put_cf(dindex, &key, seq.to_be_bytes());
+                index_entries += 1;
+                Some(dst.write(b))
+            } else {
+                from_docs().map(|v| dst.put_cf(ddocs, &key, &v))
+            };
+            match written {
+                Some(w) => w.map_err(|e| StoreError::db("salvage write", e))?,
+                None => report.lost_documents.push(crate::error::hex(&key)),
             }
+            copied_docs.insert(key);
         }
-        if let Some(c) = report.copied.iter_mut().find(|(n, _)| *n == CF_DOCS) {
-            c.1 += extra;
-            report.documents = c.1;
-        }
+        report.copied.push((CF_DOC_INDEX, index_entries));
+        report.documents = (copied_docs.len() - report.lost_documents.len()) as u64;
         dst.flush_wal(true)
             .map_err(|e| StoreError::db("salvage sync", e))?;
         for name in ALL_CFS {

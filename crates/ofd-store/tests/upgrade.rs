@@ -122,6 +122,12 @@ fn a_store_written_before_21_opens_reads_the_same_and_continues() {
     let old_head = *old.outbox.keys().last().unwrap();
     assert_eq!(old.outbox.len() as u64, old_head, "seqs 1..=head");
 
+    // `ofdd store check` on the directory as the old release left it (without the document
+    // log's column families, which a read-only open cannot create).
+    let report = Store::check(&path).expect("check the old directory");
+    assert!(report.is_clean(), "{:?}", report.problems);
+    assert_eq!(report.documents, 200);
+
     let store = Store::open(&path, StoreOptions::default()).expect("open the old directory");
     // The export sees the old outbox exactly, from the start and from the middle.
     assert_eq!(store.outbox_head(), old_head);
@@ -160,6 +166,39 @@ fn a_store_written_before_21_opens_reads_the_same_and_continues() {
         assert_eq!(&docs, keys);
     }
 
+    // A drive of the old layout goes on in the document log: a resend of an old document with
+    // other bytes is a conflict (the duplicate check reads `docs`), the next FD is stored, and
+    // the drive's documents are both layouts' in FD order.
+    let (old_fn, old_fds) = {
+        let mut per_fn: BTreeMap<FnNumber, Vec<u32>> = BTreeMap::new();
+        for k in &old.docs {
+            per_fn.entry(k.fn_number).or_default().push(k.fd);
+        }
+        per_fn.into_iter().max_by_key(|(_, fds)| fds.len()).unwrap()
+    };
+    let last = *old_fds.iter().max().unwrap();
+    let resent = store
+        .put_blocking(common::doc(old_fn, last, None, 1_780_000_000, 9))
+        .unwrap();
+    assert!(matches!(resent, PutOutcome::Conflict { .. }), "{resent:?}");
+    let next = store
+        .put_blocking(common::doc(old_fn, last + 1, None, 1_780_000_000, 0))
+        .unwrap();
+    assert!(matches!(next, PutOutcome::Stored { .. }), "{next:?}");
+    let mut want: Vec<u32> = old_fds.clone();
+    want.sort_unstable();
+    want.push(last + 1);
+    let fds_of = |store: &Store, from: u32| -> Vec<u32> {
+        store
+            .docs_of_fn(&old_fn, from..=u32::MAX)
+            .unwrap()
+            .map(|d| d.unwrap().key.fd)
+            .collect()
+    };
+    assert_eq!(fds_of(&store, 0), want);
+    assert_eq!(fds_of(&store, last), vec![last, last + 1]);
+    let old_seqs = old_head + 1;
+
     // New documents continue the sequence, and the export reads across both layouts.
     let f = common::fn_n(21_000);
     let mut seqs = Vec::new();
@@ -175,15 +214,16 @@ fn a_store_written_before_21_opens_reads_the_same_and_continues() {
         };
         seqs.push(seq);
     }
-    assert_eq!(seqs, vec![old_head + 1, old_head + 2, old_head + 3]);
+    assert_eq!(seqs, vec![old_seqs + 1, old_seqs + 2, old_seqs + 3]);
     let tail = store.outbox_read(old_head - 2, 100).unwrap();
     assert_eq!(
         tail.iter().map(|e| e.seq).collect::<Vec<_>>(),
-        (old_head - 1..=old_head + 3).collect::<Vec<_>>()
+        (old_head - 1..=old_seqs + 3).collect::<Vec<_>>()
     );
     assert_eq!(tail[1].item, old.outbox[&old_head]);
+    assert_eq!(tail[2].item, OutboxItem::Doc(DocKey::new(old_fn, last + 1)));
     assert_eq!(
-        tail[2].item,
+        tail[3].item,
         OutboxItem::Doc(DocKey::new(FnNumber::new(f.as_bytes()).unwrap(), 1))
     );
 
@@ -193,12 +233,18 @@ fn a_store_written_before_21_opens_reads_the_same_and_continues() {
     store.close();
     drop(store);
     let store = Store::open(&path, StoreOptions::default()).expect("reopen");
-    assert_eq!(store.outbox_head(), old_head + 3);
+    assert_eq!(store.outbox_head(), old_seqs + 3);
     for k in &old.docs {
         assert!(store.get(&k.fn_number, k.fd).unwrap().is_some(), "{k:?}");
     }
+    assert_eq!(fds_of(&store, 0), want);
     assert_eq!(
         store.outbox_read(0, usize::MAX).unwrap().len() as u64,
-        old_head + 3
+        old_seqs + 3
     );
+    store.close();
+    drop(store);
+    let report = Store::check(&path).expect("check the upgraded directory");
+    assert!(report.is_clean(), "{:?}", report.problems);
+    assert_eq!(report.documents, 200 + 1 + 3);
 }

@@ -9,7 +9,7 @@ use crate::db::Shared;
 use crate::error::StoreError;
 use crate::keys::{FnNumber, LiveKey, Rn};
 use crate::liveness::LivenessRecord;
-use crate::options::{CF_BY_RN, CF_DOCS, CF_FN_INDEX, CF_LIVENESS, CF_REGISTRY};
+use crate::options::{CF_BY_RN, CF_FN_INDEX, CF_LIVENESS, CF_REGISTRY};
 
 /// A registry mutation, queued to the committer.
 pub(crate) enum RegistryOp {
@@ -358,27 +358,17 @@ impl Shared {
             changes.push((fn_key, None));
         }
         // Documents of this FN stored without an RN get their by_rn entries now.
-        let docs = db.cf(CF_DOCS)?;
         let by_rn = db.cf(CF_BY_RN)?;
-        let mut it = db.raw_iterator_cf_opt(docs, crate::query::bounded(f.as_bytes()));
-        it.seek(f.as_bytes());
-        while let Some((k, v)) = it.item() {
-            if !k.starts_with(f.as_bytes()) {
-                break;
-            }
-            let key = crate::keys::DocKey::decode(k)
-                .ok_or_else(|| self.corrupt_doc(k, "bad key".into()))?;
-            let view = crate::record::decode(v).map_err(|e| self.corrupt_doc(k, e))?;
-            if view.header.rn.is_none() {
+        for doc in crate::query::DocIter::new(self, &f, 0..=u32::MAX)? {
+            let doc = doc?;
+            if doc.header.rn.is_none() {
                 batch.put_cf(
                     by_rn,
-                    crate::keys::by_rn_key(rn, &key),
-                    crate::record::by_rn_value(view.header.doc_time, view.header.shift),
+                    crate::keys::by_rn_key(rn, &doc.key),
+                    crate::record::by_rn_value(doc.header.doc_time, doc.header.shift),
                 );
             }
-            it.next();
         }
-        it.status().map_err(|e| StoreError::db("docs scan", e))?;
         Ok(())
     }
 
