@@ -895,7 +895,7 @@ fn kz_tickets_are_indexed_by_registration_number() {
     assert_eq!(store.kz_list(None, 10).unwrap().len(), 2);
 }
 
-/// `docs` and `by_rn` memtables are hashed by FN / RN (`options.rs`): a scan that is not bounded
+/// `doc_index` and `by_rn` memtables are hashed by FN / RN (`options.rs`): a scan that is not bounded
 /// to one prefix must ask for total order, or it sees one bucket of the memtable. Here every
 /// document is still in the WAL (nothing was flushed), so `check` and `salvage` replay it into
 /// such memtables and must find all of them, and per-FN / per-RN queries exactly their own.
@@ -950,5 +950,81 @@ fn whole_store_scans_and_prefix_queries_see_every_drive_in_the_memtable() {
     let store = Store::open(&copy, StoreOptions::default()).unwrap();
     for i in 0..DRIVES {
         assert_eq!(store.docs_of_fn(&fn_n(i), 0..=u32::MAX).unwrap().count(), 3);
+    }
+}
+
+/// The document log is the store of record (`doc_log.rs`): each entry names its document, so an
+/// index that is gone costs nothing `salvage` cannot rebuild, and an index entry that names
+/// another document's log entry is reported as damage, never answered with the wrong document.
+#[test]
+fn the_log_alone_holds_every_document_and_salvage_rebuilds_its_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let docs: Vec<NewDocument> = (1..=3)
+        .flat_map(|fd| (0..10).map(move |i| doc(fn_n(i), fd, Some(rn_n(i)), T0 + fd, 0)))
+        .collect();
+    {
+        let store = open(&dir);
+        for d in &docs {
+            store.put_blocking(d.clone()).unwrap();
+        }
+    }
+    // With plain RocksDB: the whole index deleted, then one entry pointing at FN 1's FD 1
+    // written under FN 0's FD 1.
+    let raw_index = |change: &dyn Fn(&rocksdb::DB, &rocksdb::ColumnFamily)| {
+        let opts = rocksdb::Options::default();
+        let names = rocksdb::DB::list_cf(&opts, &path).unwrap();
+        let db = rocksdb::DB::open_cf(&opts, &path, &names).unwrap();
+        change(&db, db.cf_handle("doc_index").unwrap());
+        db.flush_wal(true).unwrap();
+    };
+    raw_index(&|db, cf| {
+        let key = |f: u64, fd: u32| {
+            let mut k = fn_n(f).as_bytes().to_vec();
+            k.extend_from_slice(&fd.to_be_bytes());
+            k
+        };
+        let v = db
+            .get_cf(cf, key(1, 1))
+            .unwrap()
+            .expect("FN 1 FD 1 indexed");
+        assert_eq!(v.len(), 8, "an index value is a log sequence");
+        db.delete_range_cf(cf, &[0u8; 20][..], &[0xffu8; 21][..]).unwrap();
+        db.put_cf(cf, key(0, 1), &v).unwrap();
+    });
+    {
+        let store = open(&dir);
+        // Without the index the log's documents are not found...
+        assert!(store.get(&fn_n(2), 1).unwrap().is_none());
+        // ...and an entry naming another document's log entry is damage, not that document.
+        match store.get(&fn_n(0), 1) {
+            Err(StoreError::CorruptRecord { cf, reason, .. }) => {
+                assert_eq!(cf, "doc_index");
+                assert!(reason.contains("holds"), "{reason}");
+            }
+            other => panic!("expected a damaged index entry, got {other:?}"),
+        }
+    }
+    let copy = dir.path().join("copy");
+    let salvaged = Store::salvage(&path, &copy).unwrap();
+    assert!(salvaged.lost_documents.is_empty(), "{salvaged:?}");
+    assert_eq!(salvaged.documents, docs.len() as u64);
+    let store = Store::open(&copy, StoreOptions::default()).unwrap();
+    for d in &docs {
+        let got = store.get(&d.fn_number, d.fd).unwrap().expect("document");
+        assert_eq!(got.raw, d.raw.to_vec());
+        // The rebuilt index serves the duplicate check too.
+        assert!(matches!(
+            store.put_blocking(d.clone()).unwrap(),
+            PutOutcome::Duplicate { .. }
+        ));
+    }
+    for i in 0..10 {
+        let fds: Vec<u32> = store
+            .docs_of_fn(&fn_n(i), 0..=u32::MAX)
+            .unwrap()
+            .map(|d| d.unwrap().key.fd)
+            .collect();
+        assert_eq!(fds, [1, 2, 3], "documents of drive {i}");
     }
 }
