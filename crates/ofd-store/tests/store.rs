@@ -917,12 +917,7 @@ fn whole_store_scans_and_prefix_queries_see_every_drive_in_the_memtable() {
             }
         }
         for i in 0..DRIVES {
-            let fds: Vec<u32> = store
-                .docs_of_fn(&fn_n(i), 0..=u32::MAX)
-                .unwrap()
-                .map(|d| d.unwrap().key.fd)
-                .collect();
-            assert_eq!(fds, [1, 2, 3], "documents of drive {i}");
+            assert_eq!(fds_of(&store, i), [1, 2, 3], "documents of drive {i}");
         }
         for r in 0..10 {
             let n = store
@@ -1020,11 +1015,15 @@ fn the_log_alone_holds_every_document_and_salvage_rebuilds_its_index() {
         ));
     }
     for i in 0..10 {
-        let fds: Vec<u32> = store
-            .docs_of_fn(&fn_n(i), 0..=u32::MAX)
-            .unwrap()
-            .map(|d| d.unwrap().key.fd)
-            .collect();
-        assert_eq!(fds, [1, 2, 3], "documents of drive {i}");
+        assert_eq!(fds_of(&store, i), [1, 2, 3], "documents of drive {i}");
     }
+}
+
+/// The FD numbers `docs_of_fn` streams for drive `i`.
+fn fds_of(store: &Store, i: u64) -> Vec<u32> {
+    store
+        .docs_of_fn(&fn_n(i), 0..=u32::MAX)
+        .unwrap()
+        .map(|d| d.unwrap().key.fd)
+        .collect()
 }
