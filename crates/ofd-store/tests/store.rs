@@ -984,7 +984,8 @@ fn the_log_alone_holds_every_document_and_salvage_rebuilds_its_index() {
             .unwrap()
             .expect("FN 1 FD 1 indexed");
         assert_eq!(v.len(), 8, "an index value is a log sequence");
-        db.delete_range_cf(cf, &[0u8; 20][..], &[0xffu8; 21][..]).unwrap();
+        db.delete_range_cf(cf, &[0u8; 20][..], &[0xffu8; 21][..])
+            .unwrap();
         db.put_cf(cf, key(0, 1), &v).unwrap();
     });
     {
