@@ -16,8 +16,9 @@
 //! 2. **compression**: the `docs` column family alone, under each layout considered, flushed and
 //!    compacted fully; bytes on disk per document and the CPU of writing, flushing and
 //!    compacting them.
-//! 3. **arrival** (not in the default `PARTS`): a prototype of keying documents by arrival (see
-//!    [`arrival_layout`]) next to today's layout, steady figures of both.
+//! 3. **arrival** (not in the default `PARTS`): keying documents by arrival, as the store's
+//!    document log does since #21 section 7, prototyped on raw RocksDB (see [`arrival_layout`])
+//!    under several codecs, next to the `FN | FD` layout before it; steady figures of both.
 //! 4. **store**: the real `Store` taking the corpus (`put`, `BATCH` in flight, synced): documents
 //!    per second, process CPU per document, and bytes on disk per document after a full
 //!    compaction, every column family included.
@@ -439,9 +440,10 @@ fn write_and_settle(
     (p1 - p0) / docs.len() as f64 * 1e6
 }
 
-/// A prototype of the next layout (#21): documents keyed by arrival (a sequence), so flushed
-/// files never overlap and compactions can move them down without rewriting; ZSTD with the
-/// trained dictionary on every level, so each document is compressed once, at flush; and a small
+/// The document log's layout (#21, `ofd-store`'s `doc_log.rs`) on raw RocksDB: documents keyed by
+/// arrival (a sequence), so flushed files never overlap and compactions can move them down
+/// without rewriting; the codec under test on every level, so each document is compressed once,
+/// at flush; and a small
 /// `(FN, FD)` → sequence index in a column family of its own (LZ4, as the store's other indexes).
 /// Same corpus, batches and memtable size as [`layout`]; the figures are its steady ones.
 fn arrival_layout(docs: &[Doc], zstd: &str, batch: usize, base: &Path) -> (f64, f64, f64) {

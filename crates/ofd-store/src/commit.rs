@@ -14,8 +14,9 @@
 //!    batch, so two puts of one (FN, FD) in one batch are a store plus a duplicate/conflict,
 //! 3. writes the document (at the log's next sequence), its index and `by_rn` entries into one
 //!    `WriteBatch`, then one `outbox` entry listing every exported item of the batch and one
-//!    liveness record per register the batch touched (per-key work — a WAL record, a memtable insert, its share of flush and
-//!    compaction — is what a put costs, so what can be written once per batch is),
+//!    liveness record per register the batch touched (per-key work — a WAL record, a memtable
+//!    insert, its share of flush and compaction — is what a put costs, so what can be written
+//!    once per batch is),
 //! 4. writes it *without* fsync and passes the batch to the syncer, then goes on with the next
 //!    batch while the syncer's fsync runs: building and writing batch N+1 overlaps with the
 //!    fsync of batch N (a two-stage pipeline), and one fsync can cover several batches.

@@ -120,13 +120,13 @@ impl Shared {
         *self.db.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(db));
     }
 
-    /// A read found damaged data: the store stops taking writes (and `/readyz` says why) until
-    /// an operator has checked it — corruption does not heal by itself.
     /// Whether reads must also look in `docs` (see `legacy_docs`).
     pub(crate) fn legacy_docs(&self) -> bool {
         self.legacy_docs.load(Ordering::Acquire)
     }
 
+    /// A read found damaged data: the store stops taking writes (and `/readyz` says why) until
+    /// an operator has checked it — corruption does not heal by itself.
     pub(crate) fn read_failed(&self, e: &rocksdb::Error) {
         if e.kind() == rocksdb::ErrorKind::Corruption {
             self.report(self.health.degrade(

@@ -217,8 +217,10 @@ impl<'a> DocIter<'a> {
         })
     }
 
-    /// The next document, from whichever layout has the lower FD; both iterators move past it.
-    fn step(&mut self) -> Result<Option<StoredDocument>, StoreError> {
+    /// The next document (or why it does not read), from whichever layout has the lower FD;
+    /// both iterators move past it. `Err`: the scan cannot go on (a read error, a damaged key).
+    #[allow(clippy::type_complexity)]
+    fn step(&mut self) -> Result<Option<Result<StoredDocument, StoreError>>, StoreError> {
         let (f, last) = (self.fn_number, self.last_fd);
         let a = current(self.shared, &f, last, &mut self.index, CF_DOC_INDEX)?;
         let b = match &mut self.legacy {
@@ -244,14 +246,14 @@ impl<'a> DocIter<'a> {
                 // should it exist, the log's is the document.
                 legacy.it.next();
             }
-            doc.map(Some)
+            Ok(Some(doc))
         } else {
             let Some(legacy) = &mut self.legacy else {
                 return Ok(None);
             };
             let doc = stored(self.shared, key, legacy.it.value().unwrap_or_default());
             legacy.it.next();
-            doc.map(Some)
+            Ok(Some(doc))
         }
     }
 }
@@ -290,24 +292,16 @@ impl Iterator for DocIter<'_> {
         if self.done {
             return None;
         }
+        // A document that does not read is reported and passed; a scan that cannot go on
+        // ends after reporting why.
         match self.step() {
-            Ok(Some(doc)) => Some(Ok(doc)),
+            Ok(Some(doc)) => Some(doc),
             Ok(None) => {
                 self.done = true;
                 None
             }
             Err(e) => {
-                // A document that does not decode is reported and passed; a scan that cannot
-                // go on (a read error, a damaged key) ends after reporting it.
-                if !matches!(
-                    e,
-                    StoreError::CorruptRecord {
-                        what: "document record",
-                        ..
-                    }
-                ) {
-                    self.done = true;
-                }
+                self.done = true;
                 Some(Err(e))
             }
         }

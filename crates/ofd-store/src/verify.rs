@@ -4,14 +4,16 @@
 //! RocksDB 10.4's C API exposes no `VerifyChecksum`, so `check` does what it would: opens the
 //! database read-only (which replays and checks the WAL, and reads every table's footer, index
 //! and properties), then reads every entry of every column family with checksum verification
-//! on and the block cache bypassed — which also reads every document's blob. Each `docs` record
-//! is decoded too. Errors name the damaged file as RocksDB does (`…/000012.sst`, `…/000009.log`,
+//! on and the block cache bypassed — which also reads every document's blob. Each document
+//! record (`doc_log`, `docs`) is decoded too, and each `doc_index` value checked to be a sequence. Errors name the damaged file as RocksDB does (`…/000012.sst`, `…/000009.log`,
 //! `…/000015.blob`).
 //!
 //! `salvage` is the repair: it copies every record that still reads back into a fresh store in
-//! a new directory, leaving the damaged one untouched. Documents are copied by a scan of `docs`
-//! and, past a damaged block, by point reads of every key the indexes (`by_rn`, `outbox`) still
-//! name, so one bad block costs the documents in it, not the table. A WAL damaged in the middle
+//! a new directory, leaving the damaged one untouched. Documents are copied by a scan of the
+//! document log (and of `docs`, in a store written before it) and, past a damaged block, by point
+//! reads of every key the indexes (`doc_index`, `by_rn`, `outbox`) still name, so one bad block
+//! costs the documents in it, not the table. The copy's document index is rebuilt from the log
+//! entries copied, each of which names its document. A WAL damaged in the middle
 //! is replayed up to the damage (point-in-time recovery) and says so. RocksDB's own `RepairDB`
 //! is not used: it does not know blob files and drops every document's value (tested).
 
@@ -320,6 +322,8 @@ impl Store {
                 report.problems.push(format!("{cf}: scan stopped: {e}"));
             }
         }
+        // The column family of each document copied by a point read.
+        let mut read_past: Vec<&'static str> = Vec::new();
         for (key, seq) in named {
             if copied_docs.contains(&key) {
                 continue;
@@ -344,15 +348,22 @@ impl Store {
                 b.put_cf(dlog, seq.to_be_bytes(), &v);
                 b.put_cf(dindex, &key, seq.to_be_bytes());
                 index_entries += 1;
+                read_past.push(CF_DOC_LOG);
                 Some(dst.write(b))
             } else {
-                from_docs().map(|v| dst.put_cf(ddocs, &key, &v))
+                from_docs().map(|v| {
+                    read_past.push(CF_DOCS);
+                    dst.put_cf(ddocs, &key, &v)
+                })
             };
             match written {
                 Some(w) => w.map_err(|e| StoreError::db("salvage write", e))?,
                 None => report.lost_documents.push(crate::error::hex(&key)),
             }
             copied_docs.insert(key);
+        }
+        for (name, n) in report.copied.iter_mut() {
+            *n += read_past.iter().filter(|cf| *cf == name).count() as u64;
         }
         report.copied.push((CF_DOC_INDEX, index_entries));
         report.documents = (copied_docs.len() - report.lost_documents.len()) as u64;
