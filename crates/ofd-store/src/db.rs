@@ -257,20 +257,22 @@ pub(crate) fn open_db(path: &Path, opts: &StoreOptions) -> Result<DB, StoreError
             path: path.to_path_buf(),
         });
     }
-    DB::open_cf_descriptors(&opts.db_options(), path, opts.column_families()).map_err(|e| {
-        let detail = e.clone().into_string();
-        let path = path.to_path_buf();
-        match e.kind() {
-            rocksdb::ErrorKind::Corruption => StoreError::CorruptDatabase {
-                detail: with_log_hint(&path, detail),
-                path,
-            },
-            rocksdb::ErrorKind::IOError if detail.contains("LOCK") => {
-                StoreError::Locked { path, detail }
+    DB::open_cf_descriptors(&opts.db_options(), path, opts.column_families())
+        .and_then(|db| crate::options::set_after_open(&db).map(|()| db))
+        .map_err(|e| {
+            let detail = e.clone().into_string();
+            let path = path.to_path_buf();
+            match e.kind() {
+                rocksdb::ErrorKind::Corruption => StoreError::CorruptDatabase {
+                    detail: with_log_hint(&path, detail),
+                    path,
+                },
+                rocksdb::ErrorKind::IOError if detail.contains("LOCK") => {
+                    StoreError::Locked { path, detail }
+                }
+                _ => StoreError::Open { path, detail },
             }
-            _ => StoreError::Open { path, detail },
-        }
-    })
+        })
 }
 
 /// RocksDB's open error for a damaged WAL says only "checksum mismatch"; its info log in the

@@ -1028,3 +1028,51 @@ fn fds_of(store: &Store, i: u64) -> Vec<u32> {
         .map(|d| d.unwrap().key.fd)
         .collect()
 }
+
+/// The document log's dictionary buffer is bounded after open (`options::set_after_open`), and
+/// doing so leaves the rest of its compression options as the store set them.
+#[test]
+fn the_log_s_dictionary_buffer_is_bounded_and_its_codec_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.put_blocking(doc(fn_n(1), 1, None, T0, 0)).unwrap();
+    let db = dir.path().join("db");
+    let newest = std::fs::read_dir(&db)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("OPTIONS-"))
+        .max_by_key(|n| n["OPTIONS-".len()..].parse::<u64>().unwrap_or(0))
+        .expect("an OPTIONS file");
+    let text = std::fs::read_to_string(db.join(newest)).unwrap();
+    let section = text
+        .split("[CFOptions \"doc_log\"]")
+        .nth(1)
+        .expect("doc_log's options")
+        .split("\n[")
+        .next()
+        .unwrap();
+    for name in ["compression_opts", "bottommost_compression_opts"] {
+        let line = section
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name} in {section}"));
+        let fields: Vec<&str> = line[name.len() + 1..]
+            .trim_matches(|c| c == '{' || c == '}')
+            .split(';')
+            .collect();
+        for field in [
+            "max_dict_buffer_bytes=8388608",
+            "max_dict_bytes=16384",
+            "level=3",
+        ] {
+            assert!(fields.contains(&field), "{field} in {line}");
+        }
+    }
+    let compression = section
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("compression_per_level="))
+        .unwrap();
+    assert_eq!(compression.matches("kZSTD").count(), 7, "{compression}");
+}
