@@ -25,10 +25,11 @@
 //! The crate reads bottom-up, following the write path: keys and records (`keys.rs`,
 //! `record.rs`, `options.rs`) → the database handle (`db.rs`: the open RocksDB instance the
 //! healer can swap, and the state every handle shares), with what is rebuilt from it at open
-//! (`reload.rs`) and the document log's reads (`doc_log.rs`) → the commands queued to the committer (`command.rs`) → the committer, syncer
-//! and healer (`commit.rs`, `sync.rs`, `heal.rs`) → the public `Store` (`store.rs`), whose read
-//! and management methods sit beside the data they read (`query.rs`, `outbox.rs`, `registry/`,
-//! `kz.rs`, `accounts/`, `scope.rs`), and the cluster's copies (`replica.rs` for the registry,
+//! (`reload.rs`) and the document log's reads (`doc_log.rs`) → the commands queued to the
+//! committer (`command.rs`) → the committer, syncer and healer (`commit.rs`, `sync.rs`,
+//! `heal.rs`) → the public `Store` (`store.rs`), whose read and management methods sit beside
+//! the data they read (`query.rs`, `outbox.rs`, `registry/`, `kz.rs`, `accounts/`,
+//! `scope.rs`), and the cluster's copies (`replica.rs` for the registry,
 //! `kz_replica.rs` for Kazakh registers).
 //!
 //! # Health: degraded, then healed, never silently failing
@@ -80,11 +81,11 @@
 //! FN whose registration report has not arrived. Indexing by `FN | FD` makes the duplicate check
 //! one read (served by a bloom filter when the key is new) whatever is known about the register.
 //! The documents themselves are kept in arrival order (`doc_log.rs`), so that RocksDB writes
-//! each one to a table once instead of rewriting it in every compaction. The register view is a secondary index, `by_rn`, written in the
-//! same batch when the RN is known (given by the caller or resolved via `fn_index`), so "the
-//! documents of a register in FD order" is a prefix scan; its value carries doc time and shift
-//! so time and shift queries filter on the index. When `bind_fn` later learns an FN's RN it
-//! adds the missing `by_rn` entries. All integers in keys are big-endian so that byte order is
+//! each one to a table once instead of rewriting it in every compaction. The register view is
+//! a secondary index, `by_rn`, written in the same batch when the RN is known (given by the
+//! caller or resolved via `fn_index`), so "the documents of a register in FD order" is a prefix
+//! scan; its value carries doc time and shift so time and shift queries filter on the index.
+//! When `bind_fn` later learns an FN's RN it adds the missing `by_rn` entries. All integers in keys are big-endian so that byte order is
 //! numeric order. Fixed-width 16-byte FN/RN keep keys prefix-free.
 //!
 //! Compression is ZSTD with a 16 KiB dictionary on every level of `doc_log` (each document is
