@@ -85,8 +85,9 @@
 //! a secondary index, `by_rn`, written in the same batch when the RN is known (given by the
 //! caller or resolved via `fn_index`), so "the documents of a register in FD order" is a prefix
 //! scan; its value carries doc time and shift so time and shift queries filter on the index.
-//! When `bind_fn` later learns an FN's RN it adds the missing `by_rn` entries. All integers in keys are big-endian so that byte order is
-//! numeric order. Fixed-width 16-byte FN/RN keep keys prefix-free.
+//! When `bind_fn` later learns an FN's RN it adds the missing `by_rn` entries. All integers in
+//! keys are big-endian so that byte order is numeric order. Fixed-width 16-byte FN/RN keep keys
+//! prefix-free.
 //!
 //! Compression is ZSTD with a 16 KiB dictionary on every level of `doc_log` (each document is
 //! compressed once, at flush), LZ4 from L2 on elsewhere (`options.rs`). `doc_index` has whole-key

@@ -5,7 +5,8 @@
 //! database read-only (which replays and checks the WAL, and reads every table's footer, index
 //! and properties), then reads every entry of every column family with checksum verification
 //! on and the block cache bypassed — which also reads every document's blob. Each document
-//! record (`doc_log`, `docs`) is decoded too, and each `doc_index` value checked to be a sequence. Errors name the damaged file as RocksDB does (`…/000012.sst`, `…/000009.log`,
+//! record (`doc_log`, `docs`) is decoded too, and each `doc_index` value checked to be a
+//! sequence. Errors name the damaged file as RocksDB does (`…/000012.sst`, `…/000009.log`,
 //! `…/000015.blob`).
 //!
 //! `salvage` is the repair: it copies every record that still reads back into a fresh store in

@@ -895,8 +895,8 @@ fn kz_tickets_are_indexed_by_registration_number() {
     assert_eq!(store.kz_list(None, 10).unwrap().len(), 2);
 }
 
-/// `doc_index` and `by_rn` memtables are hashed by FN / RN (`options.rs`): a scan that is not bounded
-/// to one prefix must ask for total order, or it sees one bucket of the memtable. Here every
+/// `doc_index` and `by_rn` memtables are hashed by FN / RN (`options.rs`): a scan that is not
+/// bounded to one prefix must ask for total order, or it sees one bucket of the memtable. Here every
 /// document is still in the WAL (nothing was flushed), so `check` and `salvage` replay it into
 /// such memtables and must find all of them, and per-FN / per-RN queries exactly their own.
 #[test]
