@@ -896,9 +896,9 @@ fn kz_tickets_are_indexed_by_registration_number() {
 }
 
 /// `doc_index` and `by_rn` memtables are hashed by FN / RN (`options.rs`): a scan that is not
-/// bounded to one prefix must ask for total order, or it sees one bucket of the memtable. Here every
-/// document is still in the WAL (nothing was flushed), so `check` and `salvage` replay it into
-/// such memtables and must find all of them, and per-FN / per-RN queries exactly their own.
+/// bounded to one prefix must ask for total order, or it sees one bucket of the memtable. Here
+/// every document is still in the WAL (nothing was flushed), so `check` and `salvage` replay it
+/// into such memtables and must find all of them, and per-FN / per-RN queries exactly their own.
 #[test]
 fn whole_store_scans_and_prefix_queries_see_every_drive_in_the_memtable() {
     let dir = tempfile::tempdir().unwrap();
