@@ -443,8 +443,8 @@ fn write_and_settle(
 /// The document log's layout (#21, `ofd-store`'s `doc_log.rs`) on raw RocksDB: documents keyed by
 /// arrival (a sequence), so flushed files never overlap and compactions can move them down
 /// without rewriting; the codec under test on every level, so each document is compressed once,
-/// at flush; and a small
-/// `(FN, FD)` → sequence index in a column family of its own (LZ4, as the store's other indexes).
+/// at flush; and a small `(FN, FD)` → sequence index in a column family of its own (LZ4, as the
+/// store's other indexes).
 /// Same corpus, batches and memtable size as [`layout`]; the figures are its steady ones.
 fn arrival_layout(docs: &[Doc], zstd: &str, batch: usize, base: &Path) -> (f64, f64, f64) {
     let dir = tempfile::tempdir_in(base).expect("temp dir");

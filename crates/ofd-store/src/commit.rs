@@ -399,7 +399,7 @@ impl Committer {
                             ack: bytes::Bytes::copy_from_slice(view.ack),
                         }),
                         Ok(_) => self.conflict(cfs, &mut b, &key, &doc),
-                        Err(e) => Err(shared.corrupt_doc(&kb, e)),
+                        Err(e) => Err(shared.corrupt_doc(stored.cf, &kb, e)),
                     };
                     b.answers.push(Answer::Put(reply, r));
                     continue;

@@ -178,9 +178,10 @@ impl Shared {
         self.liveness.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn corrupt_doc(&self, key: &[u8], reason: String) -> StoreError {
+    /// A document record read from `cf` (`doc_log` or `docs`) that does not decode.
+    pub(crate) fn corrupt_doc(&self, cf: &'static str, key: &[u8], reason: String) -> StoreError {
         StoreError::CorruptRecord {
-            cf: crate::options::CF_DOCS,
+            cf,
             what: "document record",
             key: crate::error::hex(key),
             reason,

@@ -43,7 +43,8 @@ pub(crate) fn encode(
     rn: Option<&Rn>,
     flags: DocFlags,
 ) -> Result<Vec<u8>, String> {
-    let mut v = Vec::with_capacity(DOC_KEY_LEN);
+    // One allocation: `encode_after` finds the room already there.
+    let mut v = Vec::with_capacity(DOC_KEY_LEN + record::encoded_len(doc));
     v.extend_from_slice(&key.encode());
     record::encode_after(&mut v, doc, rn, flags)?;
     Ok(v)
@@ -61,13 +62,18 @@ pub(crate) fn split(v: &[u8]) -> Result<(DocKey, &[u8]), String> {
 /// A stored document's record as RocksDB hands it out (pinned, not copied).
 pub(crate) struct Found<'a> {
     value: DBPinnableSlice<'a>,
-    /// Where the record starts: after the key in a `doc_log` value, 0 in a `docs` one.
-    at: usize,
+    /// Where it lies: `doc_log` (the record after the key) or `docs` (the whole value).
+    pub(crate) cf: &'static str,
 }
 
 impl Found<'_> {
     pub(crate) fn record(&self) -> &[u8] {
-        &self.value[self.at..]
+        let at = if self.cf == CF_DOC_LOG {
+            DOC_KEY_LEN
+        } else {
+            0
+        };
+        &self.value[at..]
     }
 }
 
@@ -91,7 +97,7 @@ pub(crate) fn find<'a>(
     if !shared.legacy_docs() {
         return Ok(None);
     }
-    Ok(get(CF_DOCS)?.map(|value| Found { value, at: 0 }))
+    Ok(get(CF_DOCS)?.map(|value| Found { value, cf: CF_DOCS }))
 }
 
 /// For each of a batch's keys, the record already stored under it (the committer's duplicate
@@ -134,7 +140,7 @@ pub(crate) fn find_many<'a>(
         let legacy = db.batched_multi_get_cf(docs, missing.iter().map(|&i| &encoded[i]), false);
         for (i, r) in missing.into_iter().zip(legacy) {
             out[i] = r
-                .map(|v| v.map(|value| Found { value, at: 0 }))
+                .map(|v| v.map(|value| Found { value, cf: CF_DOCS }))
                 .map_err(failed);
         }
     }
@@ -166,7 +172,7 @@ pub(crate) fn at<'a>(
     match split(&value) {
         Ok((named, _)) if named == *key => Ok(Found {
             value,
-            at: DOC_KEY_LEN,
+            cf: CF_DOC_LOG,
         }),
         Ok((named, _)) => Err(corrupt_index(format!(
             "names log entry {seq}, which holds {}/{}",

@@ -166,14 +166,19 @@ fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
 pub(crate) fn get_doc(shared: &Shared, key: &DocKey) -> Result<Option<StoredDocument>, StoreError> {
     let db = shared.db()?;
     match crate::doc_log::find(shared, &db, key)? {
-        Some(found) => stored(shared, *key, found.record()).map(Some),
+        Some(found) => stored(shared, found.cf, *key, found.record()).map(Some),
         None => Ok(None),
     }
 }
 
-/// A record decoded into the document it stores under `key`.
-fn stored(shared: &Shared, key: DocKey, record: &[u8]) -> Result<StoredDocument, StoreError> {
-    let view = record::decode(record).map_err(|e| shared.corrupt_doc(&key.encode(), e))?;
+/// A record (read from `cf`) decoded into the document it stores under `key`.
+fn stored(
+    shared: &Shared,
+    cf: &'static str,
+    key: DocKey,
+    record: &[u8],
+) -> Result<StoredDocument, StoreError> {
+    let view = record::decode(record).map_err(|e| shared.corrupt_doc(cf, &key.encode(), e))?;
     Ok(StoredDocument {
         key,
         header: view.header,
@@ -237,7 +242,7 @@ impl<'a> DocIter<'a> {
         if from_index {
             let v = self.index.it.value().unwrap_or_default();
             let doc = crate::doc_log::at(self.shared, &self.index.db, &key, v)
-                .and_then(|found| stored(self.shared, key, found.record()));
+                .and_then(|found| stored(self.shared, found.cf, key, found.record()));
             self.index.it.next();
             if b == Some(fd)
                 && let Some(legacy) = &mut self.legacy
@@ -251,7 +256,12 @@ impl<'a> DocIter<'a> {
             let Some(legacy) = &mut self.legacy else {
                 return Ok(None);
             };
-            let doc = stored(self.shared, key, legacy.it.value().unwrap_or_default());
+            let doc = stored(
+                self.shared,
+                CF_DOCS,
+                key,
+                legacy.it.value().unwrap_or_default(),
+            );
             legacy.it.next();
             Ok(Some(doc))
         }

@@ -179,6 +179,11 @@ pub(crate) fn encode(
     Ok(v)
 }
 
+/// Bytes of `doc`'s record.
+pub(crate) fn encoded_len(doc: &NewDocument) -> usize {
+    HEADER_LEN + doc.raw.len() + doc.ack.len()
+}
+
 /// Appends the record to `v` (a `doc_log` value starts with the document's key).
 pub(crate) fn encode_after(
     v: &mut Vec<u8>,
@@ -188,7 +193,7 @@ pub(crate) fn encode_after(
 ) -> Result<(), String> {
     let raw_len = u32::try_from(doc.raw.len()).map_err(|_| "raw message over 4 GiB".to_owned())?;
     let ack_len = u32::try_from(doc.ack.len()).map_err(|_| "ack over 4 GiB".to_owned())?;
-    v.reserve(HEADER_LEN + doc.raw.len() + doc.ack.len());
+    v.reserve(encoded_len(doc));
     v.push(VERSION);
     v.push(doc.doc_type);
     v.push(doc.ffd);
